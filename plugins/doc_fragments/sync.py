@@ -1,0 +1,80 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+
+    # Options shared by every module that syncs a kernel set with the engine.
+    DOCUMENTATION = r'''
+options:
+  entries_file:
+    description:
+      - Path on the target of a file with one address or CIDR per line.
+      - Blank lines and lines starting with C(#) are ignored.
+      - Mutually exclusive with O(entries) and O(src).
+    type: path
+  entries:
+    description:
+      - The entries as a list, for small sets.
+      - Mutually exclusive with O(entries_file) and O(src).
+    type: list
+    elements: str
+  src:
+    description:
+      - Path on the B(controller) of the entries file, handled by the action plugin.
+      - The file is sent to the target only when its sha256 differs from what the target last applied,
+        so a run with no change costs one round trip and no transfer.
+      - Mutually exclusive with O(entries_file) and O(entries).
+    type: path
+  entries_sha256:
+    description:
+      - Expected sha256 of the entries. The action plugin sets this for O(src); you rarely need it.
+      - Without O(entries_file) or O(entries), the module reuses the entries it last applied if their sha256 matches,
+        and otherwise returns RV(upload_required=true) without changing anything.
+    type: str
+  verify:
+    description:
+      - Compare against a full listing of the live kernel object even when the record of the last apply
+        matches it (same type and element count).
+      - Without this, a change is still computed against the live object whenever the record does not match it.
+    type: bool
+    default: false
+  full_reload_fraction:
+    description:
+      - When added plus removed entries exceed this fraction of the new total, the whole set is rebuilt
+        and swapped in atomically instead of being patched.
+    type: float
+    default: 0.2
+  diff_sample:
+    description:
+      - How many added and removed entries the diff shows. The diff always shows the counts.
+    type: int
+    default: 20
+  state_dir:
+    description:
+      - Directory on the target for the record of what was applied, and the lock that serialises runs.
+    type: path
+    default: /var/lib/fleetwall
+  lock_timeout:
+    description:
+      - Seconds to wait for another run on the same set to finish before failing.
+    type: int
+    default: 120
+'''
+
+    ATTRIBUTES = r'''
+attributes:
+  check_mode:
+    support: full
+    details:
+      - The diff is computed against the live kernel state; nothing is changed.
+  diff_mode:
+    support: full
+    details:
+      - The diff shows counts and a sample of added and removed entries, never the whole set.
+'''
+

@@ -1,0 +1,277 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Address arithmetic on integer ranges.
+
+Everything here is standard library only, because it runs on target hosts as
+well as on the controller.  Networks are handled as integer ranges rather than
+ipaddress objects: at a million entries the object overhead of ipaddress (and
+of netaddr) dominates, while sorting and sweeping plain integers stays fast.
+
+A network is encoded for sorting as a single integer ``(start << 8) | hostbits``
+where ``hostbits = bits - prefixlen``; sorting these ints orders networks by
+start address, which is all the merge sweep needs.
+"""
+
+from __future__ import annotations
+
+import socket
+from bisect import bisect_right
+
+V4 = 4
+V6 = 6
+BITS = {V4: 32, V6: 128}
+_AF = {V4: socket.AF_INET, V6: socket.AF_INET6}
+
+
+class AddressError(ValueError):
+    """An entry that is not a valid address or network; the message says why."""
+
+
+def _parse_address(text):
+    """Return (version, int) for a bare address, or raise AddressError."""
+    if ':' in text:
+        if '%' in text:
+            raise AddressError('zone ids are not allowed')
+        try:
+            packed = socket.inet_pton(socket.AF_INET6, text)
+        except (OSError, ValueError):
+            raise AddressError('not an IPv6 address')
+        return V6, int.from_bytes(packed, 'big')
+    try:
+        # inet_pton (unlike inet_aton) rejects '1.2.3', '0x1.2.3.4' and
+        # leading zeros, which some tools read as octal.
+        packed = socket.inet_pton(socket.AF_INET, text)
+    except (OSError, ValueError):
+        raise AddressError('not an IPv4 address')
+    return V4, int.from_bytes(packed, 'big')
+
+
+def parse_network(text):
+    """Parse ``ADDR`` or ``ADDR/PREFIX`` strictly.
+
+    Returns ``(version, start, prefixlen)``.  A network with host bits set
+    (``1.2.3.4/24``) is an error rather than being widened: the operator must
+    see that the feed said something odd.
+    """
+    if not text or len(text) > 64:
+        raise AddressError('empty or overlong entry')
+    addr, sep, prefix = text.partition('/')
+    version, start = _parse_address(addr)
+    bits = BITS[version]
+    if sep:
+        if not prefix.isdigit() or len(prefix) > 3 or not prefix.isascii():
+            raise AddressError('invalid prefix length')
+        prefixlen = int(prefix)
+        if prefixlen > bits:
+            raise AddressError('prefix length /%d out of range for IPv%d' % (prefixlen, version))
+    else:
+        prefixlen = bits
+    if start & ((1 << (bits - prefixlen)) - 1):
+        raise AddressError('host bits set (did you mean %s/%d?)'
+                           % (format_address(version, start & ~((1 << (bits - prefixlen)) - 1)), prefixlen))
+    return version, start, prefixlen
+
+
+def parse_range(text):
+    """Parse ``FIRST-LAST`` (as some feeds publish) into (version, start, end)."""
+    first, _sep, last = text.partition('-')
+    v1, start = _parse_address(first.strip())
+    v2, end = _parse_address(last.strip())
+    if v1 != v2:
+        raise AddressError('range mixes IPv4 and IPv6')
+    if end < start:
+        raise AddressError('range end before start')
+    return v1, start, end
+
+
+def format_address(version, value):
+    return socket.inet_ntop(_AF[version], value.to_bytes(BITS[version] // 8, 'big'))
+
+
+def format_network(version, start, prefixlen):
+    """Canonical text: host networks bare, as ``ipset save`` and nft print them."""
+    if prefixlen == BITS[version]:
+        return format_address(version, start)
+    return '%s/%d' % (format_address(version, start), prefixlen)
+
+
+def canonical(text):
+    """Return (version, canonical text) for an entry, or raise AddressError."""
+    version, start, prefixlen = parse_network(text)
+    return version, format_network(version, start, prefixlen)
+
+
+def network_key(version, start, prefixlen):
+    return (start << 8) | (BITS[version] - prefixlen)
+
+
+def merge_keys(keys):
+    """Merge encoded networks into sorted, disjoint, non-adjacent ranges.
+
+    ``keys`` may be in any order and contain duplicates; it is sorted in place.
+    Returns a list of ``(start, end)`` inclusive integer ranges.
+    """
+    keys.sort()
+    ranges = []
+    cur_start = cur_end = None
+    for key in keys:
+        start = key >> 8
+        end = start + (1 << (key & 0xff)) - 1
+        if cur_end is not None and start <= cur_end + 1:
+            if end > cur_end:
+                cur_end = end
+            continue
+        if cur_end is not None:
+            ranges.append((cur_start, cur_end))
+        cur_start, cur_end = start, end
+    if cur_end is not None:
+        ranges.append((cur_start, cur_end))
+    return ranges
+
+
+def merge_ranges(ranges):
+    """Merge arbitrary (start, end) ranges into sorted disjoint ranges."""
+    out = []
+    for start, end in sorted(ranges):
+        if out and start <= out[-1][1] + 1:
+            if end > out[-1][1]:
+                out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+def subtract_ranges(ranges, holes):
+    """Exact difference of two sorted disjoint range lists.
+
+    Returns the ranges of ``ranges`` not covered by ``holes``, and the number of
+    addresses removed.  A /16 minus one /32 becomes two ranges, which
+    ``ranges_to_networks`` turns into the minimal set of CIDRs.
+    """
+    out = []
+    removed = 0
+    j = 0
+    n_holes = len(holes)
+    for start, end in ranges:
+        while j < n_holes and holes[j][1] < start:
+            j += 1
+        k = j
+        cur = start
+        while k < n_holes and holes[k][0] <= end:
+            h_start, h_end = holes[k]
+            if h_start > cur:
+                out.append((cur, h_start - 1))
+            overlap_start = max(h_start, cur)
+            overlap_end = min(h_end, end)
+            if overlap_end >= overlap_start:
+                removed += overlap_end - overlap_start + 1
+            cur = max(cur, h_end + 1)
+            if cur > end:
+                break
+            k += 1
+        if cur <= end:
+            out.append((cur, end))
+    return out, removed
+
+
+def ranges_to_networks(ranges, bits):
+    """Yield (start, prefixlen) covering each range with the fewest CIDRs."""
+    for start, end in ranges:
+        while start <= end:
+            # The largest block is limited by the alignment of start and by
+            # the remaining length of the range.
+            align = (start & -start).bit_length() - 1 if start else bits
+            span = (end - start + 1).bit_length() - 1
+            size = min(align, span)
+            yield start, bits - size
+            start += 1 << size
+
+
+def count_addresses(ranges):
+    return sum(end - start + 1 for start, end in ranges)
+
+
+# Ranges that a blocklist must never contain unless the operator says so.
+# Categories follow the IANA special-purpose registries.  'documentation' and
+# 'benchmarking' are known but not refused by default: feeds do not list them
+# in practice and labs (like this project's own) are built in them.
+SPECIAL_RANGES = {
+    V4: [
+        ('0.0.0.0/8', 'unspecified'),
+        ('10.0.0.0/8', 'private'),
+        ('100.64.0.0/10', 'shared'),
+        ('127.0.0.0/8', 'loopback'),
+        ('169.254.0.0/16', 'link_local'),
+        ('172.16.0.0/12', 'private'),
+        ('192.0.0.0/24', 'reserved'),
+        ('192.0.2.0/24', 'documentation'),
+        ('192.168.0.0/16', 'private'),
+        ('198.18.0.0/15', 'benchmarking'),
+        ('198.51.100.0/24', 'documentation'),
+        ('203.0.113.0/24', 'documentation'),
+        ('224.0.0.0/4', 'multicast'),
+        ('240.0.0.0/4', 'reserved'),
+    ],
+    V6: [
+        ('::/128', 'unspecified'),
+        ('::1/128', 'loopback'),
+        ('::ffff:0:0/96', 'ipv4_mapped'),
+        ('64:ff9b:1::/48', 'private'),
+        ('100::/64', 'reserved'),
+        ('2001:db8::/32', 'documentation'),
+        ('fc00::/7', 'private'),
+        ('fe80::/10', 'link_local'),
+        ('ff00::/8', 'multicast'),
+    ],
+}
+DEFAULT_REFUSED_CATEGORIES = (
+    'unspecified', 'private', 'shared', 'loopback', 'link_local', 'multicast',
+    'reserved', 'ipv4_mapped',
+)
+ALL_CATEGORIES = tuple(sorted({c for table in SPECIAL_RANGES.values() for _n, c in table}))
+
+
+class RefusalTable(object):
+    """Decides whether a network must be refused, and says why.
+
+    Lookups are a bisect over a handful of disjoint ranges, so checking every
+    entry of a million-line feed costs well under a second.
+    """
+
+    def __init__(self, categories=DEFAULT_REFUSED_CATEGORIES, min_prefix=None):
+        unknown = set(categories) - set(ALL_CATEGORIES)
+        if unknown:
+            raise ValueError('unknown refusal categories: %s (known: %s)'
+                             % (', '.join(sorted(unknown)), ', '.join(ALL_CATEGORIES)))
+        self.categories = tuple(categories)
+        self.min_prefix = {V4: 8, V6: 19}
+        self.min_prefix.update(min_prefix or {})
+        self._tables = {}
+        for version, table in SPECIAL_RANGES.items():
+            rows = []
+            for text, category in table:
+                if category not in categories:
+                    continue
+                v, start, prefixlen = parse_network(text)
+                end = start + (1 << (BITS[v] - prefixlen)) - 1
+                rows.append((start, end, '%s %s' % (category, text)))
+            rows.sort()
+            self._tables[version] = ([r[0] for r in rows], rows)
+
+    def reason(self, version, start, prefixlen):
+        """Return None when the network may be blocked, else the reason."""
+        if prefixlen == 0:
+            return 'default route'
+        if prefixlen < self.min_prefix[version]:
+            return 'broader than /%d' % self.min_prefix[version]
+        starts, rows = self._tables[version]
+        end = start + (1 << (BITS[version] - prefixlen)) - 1
+        # The candidate is the last special range starting at or before our
+        # end; ranges are disjoint so no earlier one can overlap if it doesn't.
+        idx = bisect_right(starts, end) - 1
+        if idx >= 0 and rows[idx][1] >= start:
+            return rows[idx][2]
+        return None

@@ -1,0 +1,186 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The ipset adapter for the sync engine.
+
+Every change goes to the kernel as one ``ipset restore`` batch read from a
+file, never one process per address.  A full reload fills a temporary set
+and ``swap``s it in, so the live set is never partly loaded or empty; a small
+change adds before it deletes, so every entry of both generations stays
+present while the batch runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+
+from .addresses import V4, V6
+from .sync import LiveInfo, SyncError
+
+FAMILIES = {'inet': V4, 'inet6': V6}
+SET_TYPES = ('hash:net', 'hash:ip')
+MAX_NAME = 31  # IPSET_MAXNAMELEN - 1
+MIN_MAXELEM = 65536
+
+
+def _next_pow2(n):
+    return 1 << max(0, (int(n) - 1).bit_length())
+
+
+def size_for(count):
+    """maxelem with room to grow, and a hashsize that avoids resizes on load."""
+    maxelem = max(MIN_MAXELEM, _next_pow2(count * 2))
+    hashsize = max(1024, _next_pow2(max(count // 2, 1)))
+    return maxelem, hashsize
+
+
+def validate_name(name):
+    if not name or len(name) > MAX_NAME:
+        return 'ipset name %r must be 1 to %d characters' % (name, MAX_NAME)
+    if not all(c.isalnum() or c in '_-.:' for c in name) or not name.isascii():
+        return 'ipset name %r may use only letters, digits and _ - . :' % (name,)
+    return None
+
+
+class IpsetAdapter(object):
+    backend = 'ipset'
+
+    def __init__(self, run, ipset_bin, name, family='inet', set_type='hash:net', timeout=None):
+        problem = validate_name(name)
+        if problem:
+            raise SyncError(problem)
+        self.run = run
+        self.bin = ipset_bin
+        self.name = name
+        self.family = family
+        self.version = FAMILIES[family]
+        self.set_type = set_type
+        self.host_only = set_type == 'hash:ip'
+        self.timeout = timeout
+        self.label = 'ipset %s' % name
+        # A stable temporary name, so a run killed mid-load leaves one
+        # leftover that the next run removes, not a growing pile.
+        self.tmp_name = 'fwtmp-' + hashlib.sha1(name.encode()).hexdigest()[:12]
+
+    def fingerprint(self):
+        return {'type': self.set_type, 'family': self.family, 'timeout': self.timeout or 0}
+
+    def _ipset(self, args, check=True):
+        rc, out, err = self.run([self.bin] + args)
+        if check and rc != 0:
+            raise SyncError('ipset %s failed: %s' % (' '.join(args[:2]), (err or out).strip()))
+        return rc, out, err
+
+    def probe(self, name=None):
+        rc, out, err = self._ipset(['list', '-terse', name or self.name], check=False)
+        if rc != 0:
+            if 'does not exist' in err:
+                return LiveInfo(False)
+            raise SyncError('cannot read ipset %s: %s' % (name or self.name, err.strip()))
+        fields = {}
+        for line in out.splitlines():
+            key, _sep, value = line.partition(':')
+            fields[key.strip()] = value.strip()
+        header = fields.get('Header', '').split()
+        opts = dict(zip(header[::2], header[1::2]))
+        try:
+            count = int(fields.get('Number of entries', '0'))
+            capacity = int(opts.get('maxelem', MIN_MAXELEM))
+        except ValueError:
+            raise SyncError('unexpected output from ipset list -terse %s: %r' % (self.name, out[:200]))
+        return LiveInfo(True, count=count, capacity=capacity, fingerprint={
+            'type': fields.get('Type'), 'family': opts.get('family'),
+            'timeout': int(opts.get('timeout', 0) or 0)},
+            detail={'references': int(fields.get('References', '0') or 0)})
+
+    def incompatible(self, live):
+        if live.fingerprint.get('type') != self.set_type or live.fingerprint.get('family') != self.family:
+            return ('ipset %s already exists as %s family %s, but this task manages %s family %s; '
+                    'ipset cannot swap sets of different types, so it was left as it is. '
+                    'Remove it (state=absent, after removing rules that use it) or pick another name.'
+                    % (self.name, live.fingerprint.get('type'), live.fingerprint.get('family'),
+                       self.set_type, self.family))
+        if bool(live.fingerprint.get('timeout')) != bool(self.timeout):
+            return ('ipset %s was created %s a timeout and this task asks %s one; the kernel cannot '
+                    'change that in place, so the set was left as it is'
+                    % (self.name, 'with' if live.fingerprint.get('timeout') else 'without',
+                       'for' if self.timeout else 'for no'))
+        return None
+
+    def read_entries(self):
+        _rc, out, _err = self._ipset(['save', self.name])
+        prefix = 'add %s ' % self.name
+        cut = len(prefix)
+        entries = set()
+        for line in out.splitlines():
+            if line.startswith(prefix):
+                entries.add(line[cut:].split(' ', 1)[0])
+        return entries
+
+    def _create_line(self, name, count):
+        maxelem, hashsize = size_for(count)
+        line = 'create %s %s family %s hashsize %d maxelem %d' % (
+            name, self.set_type, self.family, hashsize, maxelem)
+        if self.timeout:
+            line += ' timeout %d' % self.timeout
+        return line
+
+    def _restore(self, lines, exist=False):
+        fd, path = tempfile.mkstemp(prefix='fleetwall-ipset-')
+        try:
+            with os.fdopen(fd, 'w') as handle:
+                handle.write('\n'.join(lines))
+                handle.write('\n')
+            args = [self.bin] + (['-exist'] if exist else []) + ['restore', '-file', path]
+            rc, out, err = self.run(args)
+        finally:
+            os.unlink(path)
+        return rc, (err or out).strip()
+
+    def apply_full(self, desired, live):
+        if not live.exists:
+            lines = [self._create_line(self.name, len(desired))]
+            lines.extend('add %s %s' % (self.name, e) for e in desired)
+            rc, msg = self._restore(lines)
+            if rc != 0:
+                self._ipset(['destroy', self.name], check=False)
+                raise SyncError('loading new ipset %s failed, set not created: %s' % (self.name, msg))
+            return
+        self._ipset(['destroy', self.tmp_name], check=False)
+        lines = [self._create_line(self.tmp_name, len(desired))]
+        lines.extend('add %s %s' % (self.tmp_name, e) for e in desired)
+        lines.append('swap %s %s' % (self.tmp_name, self.name))
+        lines.append('destroy %s' % self.tmp_name)
+        rc, msg = self._restore(lines)
+        if rc != 0:
+            self._ipset(['destroy', self.tmp_name], check=False)
+            raise SyncError('full reload of ipset %s failed before the swap, live set unchanged: %s'
+                            % (self.name, msg))
+
+    def apply_incremental(self, added, removed):
+        lines = ['add %s %s' % (self.name, e) for e in added]
+        lines.extend('del %s %s' % (self.name, e) for e in removed)
+        rc, msg = self._restore(lines, exist=True)
+        if rc != 0:
+            raise SyncError('updating ipset %s failed: %s' % (self.name, msg))
+
+    def destroy(self):
+        live = self.probe()
+        if not live.exists:
+            return False
+        if live.detail.get('references'):
+            raise SyncError('ipset %s is still referenced by %d firewall rule(s); remove them first'
+                            % (self.name, live.detail['references']))
+        self._ipset(['destroy', self.name])
+        return True
+
+    def save_to(self, path, write_atomic):
+        _rc, out, _err = self._ipset(['save', self.name])
+        # Saved without the per-boot initval, so restoring does not fail on it.
+        lines = [line.split(' initval ')[0] if line.startswith('create ') else line
+                 for line in out.splitlines()]
+        write_atomic(path, ('\n'.join(lines) + '\n').encode(), 0o600)

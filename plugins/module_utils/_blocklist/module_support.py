@@ -1,0 +1,123 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""What every sync module does around the engine.
+
+A sync module declares its backend options and builds an adapter; this file
+handles the shared options (documented in the ``sync`` doc fragment), the
+cached-entries protocol of the action plugin, locking, rules, persistence and
+the common result shape.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .sync import SyncError, StateStore, read_entries_source, sync_set, write_atomic
+
+SYNC_ARGUMENT_SPEC = dict(
+    entries_file=dict(type='path'),
+    entries=dict(type='list', elements='str'),
+    src=dict(type='path'),
+    entries_sha256=dict(type='str'),
+    verify=dict(type='bool', default=False),
+    full_reload_fraction=dict(type='float', default=0.2),
+    diff_sample=dict(type='int', default=20),
+    state_dir=dict(type='path', default='/var/lib/fleetwall'),
+    lock_timeout=dict(type='int', default=120),
+)
+SYNC_MUTUALLY_EXCLUSIVE = [('entries_file', 'entries', 'src')]
+
+
+def _desired(module, store):
+    """(lines, source_sha, raw) of the desired entries, or None to ask for an upload."""
+    params = module.params
+    if params['entries_file'] is not None or params['entries'] is not None:
+        lines, sha, raw = read_entries_source(params['entries_file'], params['entries'])
+        if params['entries_sha256'] and params['entries_sha256'] != sha:
+            raise SyncError('the entries have sha256 %s, expected %s (truncated transfer?); nothing applied'
+                            % (sha, params['entries_sha256']))
+        return lines, sha, raw
+    if params['entries_sha256']:
+        record = store.load()
+        if not record or record.get('source_sha256') != params['entries_sha256']:
+            return None
+        lines, _sha, raw = read_entries_source(store.entries_path)
+        return lines, params['entries_sha256'], raw
+    if params['src']:
+        raise SyncError('src is handled by the action plugin; call the module by its full name '
+                        'fleetwall.blocklist.%s so that the action plugin runs' % module._name.split('.')[-1])
+    if params['state'] == 'present':
+        raise SyncError('one of entries_file, entries or src is required with state=present')
+    return None
+
+
+def run_sync(module, adapter, apply_rules):
+    """Run one sync and exit the module with the common result shape.
+
+    ``apply_rules(rules, check_mode)`` keeps the backend's enforcing rules in
+    place and returns a list of changes; rules go in after the set exists and
+    come out before it is destroyed, so a rule never points at nothing.
+    """
+    params = module.params
+    if not 0 <= params['full_reload_fraction'] <= 1:
+        module.fail_json(msg='full_reload_fraction must be between 0 and 1')
+    if params['diff_sample'] < 0 or params['lock_timeout'] < 0:
+        module.fail_json(msg='diff_sample and lock_timeout must not be negative')
+    store = StateStore(params['state_dir'], adapter.backend, params['name'])
+    result = {'changed': False, 'name': params['name']}
+    try:
+        store.lock(params['lock_timeout'])
+        try:
+            if params['state'] == 'absent':
+                changes = apply_rules([], module.check_mode)
+                live = adapter.probe()
+                result.update(changed=bool(changes) or live.exists, removed=live.count, added=0, total=0,
+                              rules_changed=changes)
+                if module._diff:
+                    result['diff'] = {'before': '%s: %d entries\n' % (adapter.label, live.count) if live.exists else '',
+                                      'after': ''}
+                if not module.check_mode:
+                    adapter.destroy()
+                    store.clear()
+                    if params.get('persist_file') and os.path.exists(params['persist_file']):
+                        os.unlink(params['persist_file'])
+                module.exit_json(**result)
+
+            desired = _desired(module, store)
+            if desired is None:
+                result['upload_required'] = True
+                module.exit_json(**result)
+            lines, sha, raw = desired
+            result.update(sync_set(adapter, store, lines, sha, raw, check_mode=module.check_mode,
+                                   want_diff=module._diff, verify=params['verify'],
+                                   full_reload_fraction=params['full_reload_fraction'],
+                                   diff_sample=params['diff_sample']))
+            if params.get('rules') is not None:
+                changes = apply_rules(params['rules'], module.check_mode)
+                result['rules_changed'] = changes
+                if changes:
+                    result['changed'] = True
+                    if module._diff and 'diff' in result:
+                        result['diff']['before'] += ''.join('# rules: %s\n' % c for c in changes)
+            persist = params.get('persist_file')
+            if persist and not module.check_mode and (result['changed'] or not os.path.exists(persist)):
+                try:
+                    adapter.save_to(persist, write_atomic)
+                except (IOError, OSError) as exc:
+                    # The live set is already right; a failed save must not
+                    # hide that, but it must be seen.
+                    result.setdefault('warnings', []).append(
+                        'could not write %s: %s; the live set is in place but will not survive a reboot'
+                        % (persist, exc.strerror or exc))
+        finally:
+            store.unlock()
+    except SyncError as exc:
+        module.fail_json(msg=str(exc), **result)
+    except (IOError, OSError) as exc:
+        module.fail_json(msg='%s: %s' % (getattr(exc, 'filename', '') or 'I/O error', exc.strerror or exc), **result)
+    for warning in result.pop('warnings', []):
+        module.warn(warning)
+    module.exit_json(**result)

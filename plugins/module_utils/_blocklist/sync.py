@@ -1,0 +1,279 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The backend-neutral set synchronisation engine.
+
+A backend adapter knows how to look at its kernel object cheaply (``probe``),
+how to list it fully (``read_entries``) and how to apply a batch atomically
+(``apply``).  This engine decides what to apply.
+
+Listing a million-entry set costs about a second with ipset and about a
+minute with nft, so the engine keeps a record of what it applied (the entries
+and a fingerprint of the live object).  When the live object still matches
+that record -- same type, same element count -- the record stands in for the
+live listing.  Any mismatch, or ``verify``, falls back to the full listing, so
+drift is always found by count and on request by content.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import heapq
+import json
+import os
+import tempfile
+import time
+
+from .addresses import AddressError, BITS, parse_network, format_network
+
+DEFAULT_DIFF_SAMPLE = 20
+DEFAULT_FULL_RELOAD_FRACTION = 0.2
+
+
+class SyncError(Exception):
+    """A sync that cannot proceed; the live object has been left as it was."""
+
+
+class LiveInfo(object):
+    def __init__(self, exists, count=0, fingerprint=None, capacity=None, detail=None):
+        self.exists = exists
+        self.count = count
+        self.fingerprint = fingerprint or {}
+        self.capacity = capacity
+        self.detail = detail or {}
+
+
+def read_entries_source(entries_file=None, entries=None):
+    """Return (lines, sha256, raw_bytes) of the desired entries.
+
+    Blank lines and ``#`` comments are allowed in an entries file; the sha256
+    is over the file's bytes, so it matches what the controller computed.
+    """
+    if entries_file is not None:
+        try:
+            with open(entries_file, 'rb') as handle:
+                raw = handle.read()
+        except (IOError, OSError) as exc:
+            raise SyncError('cannot read entries_file %s: %s' % (entries_file, exc.strerror or exc))
+    else:
+        raw = ('\n'.join(str(e).strip() for e in entries) + '\n').encode('utf-8') if entries else b''
+    sha = hashlib.sha256(raw).hexdigest()
+    try:
+        text = raw.decode('utf-8')
+    except UnicodeDecodeError as exc:
+        raise SyncError('entries are not UTF-8 text (byte %d); refusing to apply them' % exc.start)
+    lines = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith('#'):
+            lines.append(line)
+    return lines, sha, raw
+
+
+def canonicalize(candidates, version, host_only=False, max_errors=5):
+    """Validate entries for one family; return the set of canonical texts.
+
+    Any invalid entry aborts the sync before anything is applied: an entries
+    file is the output of the shadow copy, so a bad line means corruption or a
+    hand edit, and applying the rest would silently weaken protection.
+    """
+    out = set()
+    errors = []
+    bits = BITS[version]
+    for text in candidates:
+        try:
+            v, start, prefixlen = parse_network(text)
+            if v != version:
+                raise AddressError('is IPv%d, the set is IPv%d' % (v, version))
+            if prefixlen == 0:
+                raise AddressError('a default route cannot be blocked')
+            if host_only and prefixlen != bits:
+                raise AddressError('is a network; this set type holds single addresses only')
+        except AddressError as exc:
+            errors.append('%r: %s' % (text[:80], exc))
+            if len(errors) >= max_errors:
+                break
+            continue
+        out.add(format_network(version, start, prefixlen))
+    if errors:
+        raise SyncError('invalid entries, nothing applied: %s' % '; '.join(errors))
+    return out
+
+
+class StateStore(object):
+    """What this engine last applied to one kernel object, on the target."""
+
+    def __init__(self, state_dir, backend, name):
+        self.state_dir = state_dir
+        base = os.path.join(state_dir, '%s-%s' % (backend, name))
+        self.record_path = base + '.json'
+        self.entries_path = base + '.entries'
+        self.lock_path = base + '.lock'
+        self._lock = None
+
+    def lock(self, timeout):
+        """Two runs against one set serialise here instead of interleaving."""
+        self._ensure_dir()
+        handle = open(self.lock_path, 'a')
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._lock = handle
+                return
+            except (IOError, OSError) as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
+                    handle.close()
+                    raise SyncError('another run holds %s; waited %ss' % (self.lock_path, timeout))
+                time.sleep(0.1)
+
+    def unlock(self):
+        if self._lock:
+            self._lock.close()
+            self._lock = None
+
+    def _ensure_dir(self):
+        if not os.path.isdir(self.state_dir):
+            os.makedirs(self.state_dir, 0o700)
+
+    def load(self):
+        try:
+            with open(self.record_path) as handle:
+                record = json.load(handle)
+        except (IOError, OSError, ValueError):
+            return None
+        if not os.path.exists(self.entries_path):
+            return None
+        return record
+
+    def load_entries(self):
+        return set(read_entries_source(entries_file=self.entries_path)[0])
+
+    def save(self, record, entries=None, raw=None):
+        """Write entries first, then the record that vouches for them."""
+        self._ensure_dir()
+        data = raw if raw is not None else ('\n'.join(entries) + '\n' if entries else '').encode()
+        write_atomic(self.entries_path, data, 0o600)
+        write_atomic(self.record_path, json.dumps(record, sort_keys=True).encode(), 0o600)
+
+    def clear(self):
+        for path in (self.record_path, self.entries_path):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+def write_atomic(path, data, mode):
+    directory = os.path.dirname(path) or '.'
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-')
+    try:
+        with os.fdopen(fd, 'wb') as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _sample(items, size):
+    return heapq.nsmallest(size, items) if size else []
+
+
+def compact_diff(label, before_count, after_count, removed, added, sample_size):
+    """A diff Ansible can render: counts and a sample, never the whole set."""
+    before = ['%s: %d entries' % (label, before_count)]
+    after = ['%s: %d entries' % (label, after_count)]
+    removed_sample = _sample(removed, sample_size)
+    added_sample = _sample(added, sample_size)
+    before.extend(removed_sample)
+    after.extend(added_sample)
+    if len(removed) > len(removed_sample):
+        before.append('... and %d more removed' % (len(removed) - len(removed_sample)))
+    if len(added) > len(added_sample):
+        after.append('... and %d more added' % (len(added) - len(added_sample)))
+    return {'before': '\n'.join(before) + '\n', 'after': '\n'.join(after) + '\n',
+            'before_header': label, 'after_header': label}
+
+
+def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff=False,
+             verify=False, full_reload_fraction=DEFAULT_FULL_RELOAD_FRACTION,
+             diff_sample=DEFAULT_DIFF_SAMPLE):
+    """Make the adapter's kernel object hold exactly ``lines``.
+
+    Returns the common result shape of every sync module: changed, added,
+    removed, total, and diff when asked for.
+    """
+    live = adapter.probe()
+    if live.exists:
+        problem = adapter.incompatible(live)
+        if problem:
+            raise SyncError(problem)
+    record = store.load()
+    fingerprint = adapter.fingerprint()
+    trusted = (not verify and live.exists and record is not None
+               and record.get('fingerprint') == fingerprint and record.get('count') == live.count)
+    result = {'changed': False, 'added': 0, 'removed': 0, 'total': live.count,
+              'full_reload': False, 'verified': not trusted and live.exists}
+
+    if trusted and record.get('source_sha256') == source_sha:
+        if want_diff:
+            result['diff'] = compact_diff(adapter.label, live.count, live.count, (), (), 0)
+        return result
+
+    if trusted:
+        baseline = store.load_entries()
+    elif live.exists:
+        baseline = adapter.read_entries()
+    else:
+        baseline = set()
+    desired_raw = set(lines)
+    new_texts = desired_raw - baseline
+    canonical_new = canonicalize(new_texts, adapter.version, adapter.host_only)
+    desired = (desired_raw & baseline) | canonical_new
+    added = canonical_new - baseline
+    removed = baseline - desired
+    changes = len(added) + len(removed)
+
+    full = (not live.exists
+            or (live.capacity is not None and len(desired) > live.capacity)
+            or changes > full_reload_fraction * max(len(desired), 1))
+    result.update(added=len(added), removed=len(removed), total=len(desired),
+                  full_reload=bool(changes and full), changed=bool(changes) or not live.exists)
+    if want_diff:
+        result['diff'] = compact_diff(adapter.label, len(baseline), len(desired), removed, added, diff_sample)
+    if check_mode:
+        return result
+
+    if result['changed']:
+        if full:
+            adapter.apply_full(desired, live)
+        else:
+            adapter.apply_incremental(added, removed)
+    after = adapter.probe()
+    if after.count != len(desired):
+        # Something else is writing this object, or the kernel folded
+        # entries: do not vouch for a state we cannot see.
+        store.clear()
+        result['warnings'] = ['%s holds %d entries after the update, expected %d; '
+                              'the next run will compare the full live set'
+                              % (adapter.label, after.count, len(desired))]
+        return result
+    record = {'fingerprint': fingerprint, 'count': len(desired), 'source_sha256': source_sha,
+              'applied_at': int(time.time())}
+    # The source bytes can stand in for the entries when every line was
+    # already canonical, which saves a join of a million strings.
+    same_text = new_texts == canonical_new and len(lines) == len(desired)
+    store.save(record, entries=None if same_text else desired, raw=raw if same_text else None)
+    result['state_saved'] = True
+    return result

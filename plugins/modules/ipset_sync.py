@@ -1,0 +1,245 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: ipset_sync
+short_description: Make a kernel ipset hold exactly a list of addresses and networks
+version_added: 0.1.0
+description:
+  - Computes the exact difference between the desired entries and the live ipset and applies it
+    in one C(ipset restore) batch, never one process per address.
+  - A full reload builds a new set and swaps it in; a small change adds, then deletes. The live set
+    is never partly loaded or empty.
+  - Sizes C(maxelem) and C(hashsize) from the entry count, so the set never fills up.
+  - Optionally keeps the iptables or ip6tables rules that enforce the set at the top of their chains,
+    in the same task, so a host with nothing to change costs one round trip.
+  - With O(src), the entries file is read on the controller and sent only when it changed.
+author:
+  - fleetwall.blocklist contributors
+extends_documentation_fragment:
+  - fleetwall.blocklist.sync
+  - fleetwall.blocklist.sync.attributes
+attributes:
+  action:
+    support: full
+    description: The action plugin handles O(src).
+options:
+  name:
+    description:
+      - Name of the ipset, at most 31 characters.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) makes the set hold exactly the entries.
+      - V(absent) removes the rules this module manages for the set, then the set and its records.
+    type: str
+    choices: [present, absent]
+    default: present
+  family:
+    description:
+      - Address family of the set.
+    type: str
+    choices: [inet, inet6]
+    default: inet
+  set_type:
+    description:
+      - V(hash:net) holds addresses and CIDRs; V(hash:ip) holds single addresses only.
+    type: str
+    choices: ['hash:net', 'hash:ip']
+    default: 'hash:net'
+  timeout:
+    description:
+      - Default per-entry timeout in seconds. Entries that expire are added again by the next run.
+      - A set's timeout support cannot change in place; changing it needs O(state=absent) first.
+    type: int
+  rules:
+    description:
+      - Rules that enforce the set, kept at the top of their chains and tagged with a comment
+        C(fleetwall:NAME). Rules of others are never touched.
+      - An empty list removes the tagged rules. Omit the option to leave rules alone.
+    type: list
+    elements: dict
+    suboptions:
+      chain:
+        description: Chain of the C(filter) table.
+        type: str
+        choices: [INPUT, OUTPUT, FORWARD, DOCKER-USER]
+        default: INPUT
+      target:
+        description: What to do with matching packets.
+        type: str
+        choices: [DROP, REJECT]
+        default: DROP
+      direction:
+        description: Match the set against the source or destination address. Defaults to C(dst) for OUTPUT, else C(src).
+        type: str
+        choices: [src, dst]
+      ports:
+        description: Limit the rule to these destination ports (for example only SSH).
+        type: list
+        elements: int
+      protocol:
+        description: Protocol for O(rules[].ports).
+        type: str
+        choices: [tcp, udp]
+        default: tcp
+      log:
+        description: Add a rate-limited LOG rule before the rule.
+        type: bool
+        default: false
+      log_prefix:
+        description: Prefix of log lines, at most 29 characters.
+        type: str
+        default: 'fleetwall-drop: '
+      log_limit:
+        description: Rate limit of the LOG rule.
+        type: str
+        default: 5/min
+  persist_file:
+    description:
+      - After a change, save the set to this file, for restore at boot (see the C(ipset) role's unit).
+    type: path
+notes:
+  - Requires the C(ipset) command, and C(iptables)/C(ip6tables) with C(iptables-restore) when O(rules) is set.
+  - Entries must be canonical one-per-line addresses or CIDRs, as the C(shadow_copy) role writes them;
+    a single invalid entry fails the task before anything is applied.
+seealso:
+  - module: fleetwall.blocklist.shadow_copy_build
+  - module: ansible.builtin.iptables
+'''
+
+EXAMPLES = r'''
+- name: Block the shadow copy's IPv4 entries on every host, SSH only
+  fleetwall.blocklist.ipset_sync:
+    name: fleetwall-v4
+    family: inet
+    src: /var/lib/fleetwall/shadow_copy/current/blocklist_v4.txt
+    rules:
+      - chain: INPUT
+        target: DROP
+        ports: [22]
+
+- name: A small hand-made set, without rules
+  fleetwall.blocklist.ipset_sync:
+    name: scanners
+    set_type: 'hash:ip'
+    entries:
+      - 198.51.100.7
+      - 203.0.113.9
+
+- name: Remove the set and its rules
+  fleetwall.blocklist.ipset_sync:
+    name: scanners
+    state: absent
+'''
+
+RETURN = r'''
+added:
+  description: Entries added to the set.
+  returned: success
+  type: int
+  sample: 120
+removed:
+  description: Entries removed from the set.
+  returned: success
+  type: int
+  sample: 3
+total:
+  description: Entries in the set after the run (or that it would hold, in check mode).
+  returned: success
+  type: int
+  sample: 14217
+full_reload:
+  description: Whether the set was rebuilt and swapped in rather than patched.
+  returned: success
+  type: bool
+verified:
+  description: Whether the change was computed against a full listing of the live set.
+  returned: success
+  type: bool
+rules_changed:
+  description: Human-readable list of rule changes.
+  returned: when O(rules) is set
+  type: list
+  elements: str
+upload_required:
+  description: The entries named by O(entries_sha256) are not on the target; the action plugin sends them.
+  returned: when O(entries_sha256) is set alone and does not match
+  type: bool
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
+    SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, run_sync,
+)
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.iptables_rules import ensure_rules
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import SyncError
+
+
+def main():
+    argument_spec = dict(
+        name=dict(type='str', required=True),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+        family=dict(type='str', default='inet', choices=['inet', 'inet6']),
+        set_type=dict(type='str', default='hash:net', choices=['hash:net', 'hash:ip']),
+        timeout=dict(type='int'),
+        persist_file=dict(type='path'),
+        rules=dict(type='list', elements='dict', options=dict(
+            chain=dict(type='str', default='INPUT', choices=['INPUT', 'OUTPUT', 'FORWARD', 'DOCKER-USER']),
+            target=dict(type='str', default='DROP', choices=['DROP', 'REJECT']),
+            direction=dict(type='str', choices=['src', 'dst']),
+            ports=dict(type='list', elements='int'),
+            protocol=dict(type='str', default='tcp', choices=['tcp', 'udp']),
+            log=dict(type='bool', default=False),
+            log_prefix=dict(type='str', default='fleetwall-drop: '),
+            log_limit=dict(type='str', default='5/min'),
+        )),
+    )
+    argument_spec.update(SYNC_ARGUMENT_SPEC)
+    module = AnsibleModule(argument_spec=argument_spec, mutually_exclusive=SYNC_MUTUALLY_EXCLUSIVE,
+                           supports_check_mode=True)
+    params = module.params
+    if params['timeout'] is not None and not 0 < params['timeout'] <= 2147483:
+        module.fail_json(msg='timeout must be between 1 and 2147483 seconds, got %d' % params['timeout'])
+    for rule in params['rules'] or []:
+        for port in rule['ports'] or []:
+            if not 0 < port < 65536:
+                module.fail_json(msg='port %d is out of range 1-65535' % port)
+        if len(rule['log_prefix']) > 29 or '"' in rule['log_prefix']:
+            module.fail_json(msg='log_prefix must be at most 29 characters and contain no double quote')
+
+    try:
+        adapter = IpsetAdapter(module.run_command, module.get_bin_path('ipset', required=True),
+                               params['name'], family=params['family'], set_type=params['set_type'],
+                               timeout=params['timeout'])
+    except SyncError as exc:
+        module.fail_json(msg=str(exc))
+
+    rule_binaries = None
+    if params['rules'] is not None or params['state'] == 'absent':
+        prefix = 'ip6tables' if params['family'] == 'inet6' else 'iptables'
+        required = params['rules'] is not None
+        rule_binaries = (module.get_bin_path(prefix, required=required),
+                         module.get_bin_path(prefix + '-restore', required=required))
+        if not all(rule_binaries):
+            rule_binaries = None
+
+    def apply_rules(rules, check_mode):
+        if rule_binaries is None:
+            return []
+        return ensure_rules(module.run_command, rule_binaries, adapter.version, params['name'],
+                            rules, check_mode=check_mode)
+
+    run_sync(module, adapter, apply_rules)
+
+
+if __name__ == '__main__':
+    main()
