@@ -105,6 +105,8 @@ def run_sync(module, adapter, apply_rules):
             persist = params.get('persist_file')
             if persist and not module.check_mode and (result['changed'] or not os.path.exists(persist)):
                 try:
+                    if not os.path.isdir(os.path.dirname(persist)):
+                        os.makedirs(os.path.dirname(persist), 0o700)
                     adapter.save_to(persist, write_atomic)
                 except (IOError, OSError) as exc:
                     # The live set is already right; a failed save must not

@@ -179,6 +179,17 @@ class ShadowCopyStore(object):
         os.rename(link_tmp, self.current_link)
         return final
 
+    def write_preview(self, files, manifest):
+        self.ensure_dirs()
+        preview = os.path.join(self.root, 'preview')
+        if not os.path.isdir(preview):
+            os.makedirs(preview, 0o755)
+        for filename, data in files.items():
+            _write_atomic(os.path.join(preview, filename), data, self.file_mode)
+        _write_atomic(os.path.join(preview, MANIFEST),
+                      json.dumps(manifest, indent=1, sort_keys=True).encode(), self.file_mode)
+        return preview
+
     def prune(self, keep):
         numbers = self.generation_numbers()
         removed = []
@@ -347,6 +358,10 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
         }
         result.update(changed=True, published=not check_mode, generation=generation)
         if check_mode:
+            # A preview must show hosts the diff of the copy this run would
+            # publish, so its files go to a scratch directory that nothing
+            # else reads; 'current' and the feed cache stay untouched.
+            result['path'] = store.write_preview(files, manifest)
             return result
         store.publish(generation, files, manifest)
         result['pruned'] = store.prune(keep_generations)

@@ -1,0 +1,79 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+name: sync_report
+short_description: One line per host summarising the sync modules' results
+version_added: 0.1.0
+author:
+  - fleetwall.blocklist contributors
+description:
+  - Reads a registered loop result of a sync module (for example C(ipset_sync)) from each host's variables
+    and returns one line per host with added, removed and total entries per set.
+  - Hosts without the result (failed, unreachable or skipped) are listed as such, so nobody has to scroll
+    through the whole play to find them.
+options:
+  _input:
+    description: C(hostvars).
+    type: dict
+    required: true
+  hosts:
+    description: The hosts to report, usually C(ansible_play_hosts_all).
+    type: list
+    elements: str
+    required: true
+  variable:
+    description: Name of the registered variable.
+    type: str
+    required: true
+'''
+
+EXAMPLES = r'''
+- name: Per-host summary
+  ansible.builtin.debug:
+    msg: "{{ hostvars | fleetwall.blocklist.sync_report(ansible_play_hosts_all, 'ipset_sync_results') }}"
+  run_once: true
+'''
+
+RETURN = r'''
+_value:
+  description: One line per host.
+  type: list
+  elements: str
+'''
+
+
+def _describe(result):
+    if result.get('failed'):
+        return '%s FAILED: %s' % (result.get('name', '?'), result.get('msg', ''))
+    if result.get('skipped'):
+        return '%s skipped' % result.get('name', result.get('item', '?'))
+    return '%s +%d -%d =%d' % (result.get('name', '?'), result.get('added', 0) or 0,
+                               result.get('removed', 0) or 0, result.get('total', 0) or 0)
+
+
+def sync_report(hostvars, hosts, variable):
+    lines = []
+    for host in hosts:
+        try:
+            registered = hostvars[host].get(variable)
+        except KeyError:
+            registered = None
+        if not registered:
+            lines.append('%s: no result (failed, unreachable or not run)' % host)
+            continue
+        results = registered.get('results', [registered])
+        changed = any(r.get('changed') for r in results)
+        failed = any(r.get('failed') for r in results)
+        state = 'FAILED' if failed else ('changed' if changed else 'ok')
+        lines.append('%s: %s  %s' % (host, state, ' | '.join(_describe(r) for r in results)))
+    return lines
+
+
+class FilterModule(object):
+    def filters(self):
+        return {'sync_report': sync_report}
