@@ -1,0 +1,166 @@
+"""The sync engine and the ipset adapter against the real kernel, in a private network namespace."""
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter, size_for
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.iptables_rules import ensure_rules
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
+    StateStore, SyncError, read_entries_source, sync_set,
+)
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root for a network namespace')
+
+
+@pytest.fixture
+def netns():
+    name = 'fwtest-' + uuid.uuid4().hex[:8]
+    subprocess.run(['ip', 'netns', 'add', name], check=True)
+
+    def run(args, data=None, check_rc=False):
+        proc = subprocess.run(['ip', 'netns', 'exec', name] + list(args), input=data,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+        return proc.returncode, proc.stdout, proc.stderr
+    run.ns = name
+    yield run
+    subprocess.run(['ip', 'netns', 'del', name])
+
+
+def live(run, name):
+    rc, out, _err = run(['ipset', 'save', name])
+    assert rc == 0
+    return {line.split()[2] for line in out.splitlines() if line.startswith('add ')}
+
+
+def sync(run, tmp_path, entries, name='bl4', family='inet', **kwargs):
+    adapter = IpsetAdapter(run, 'ipset', name, family=family, set_type=kwargs.pop('set_type', 'hash:net'))
+    store = StateStore(str(tmp_path / 'state'), 'ipset', name)
+    path = tmp_path / ('entries-%s.txt' % name)
+    path.write_text(''.join(e + '\n' for e in entries))
+    lines, sha, raw = read_entries_source(str(path))
+    return sync_set(adapter, store, lines, sha, raw, **kwargs)
+
+
+def test_first_load_noop_incremental_and_full(netns, tmp_path):
+    base = ['198.51.100.%d' % i for i in range(200)] + ['203.0.113.0/24']
+    r = sync(netns, tmp_path, base, want_diff=True)
+    assert (r['changed'], r['added'], r['removed'], r['total']) == (True, 201, 0, 201)
+    assert live(netns, 'bl4') == set(base)
+    assert r['diff']['after'].startswith('ipset bl4: 201 entries\n')
+    assert '... and 181 more added' in r['diff']['after']
+
+    r = sync(netns, tmp_path, base)
+    assert (r['changed'], r['added'], r['removed'], r['verified']) == (False, 0, 0, False)
+
+    small = base[5:] + ['192.0.2.7']
+    r = sync(netns, tmp_path, small)
+    assert (r['changed'], r['added'], r['removed'], r['full_reload']) == (True, 1, 5, False)
+    assert live(netns, 'bl4') == set(small)
+
+    other = ['192.0.2.%d' % i for i in range(100)]
+    r = sync(netns, tmp_path, other)
+    assert r['full_reload'] and live(netns, 'bl4') == set(other)
+    # The temporary set of the swap is gone.
+    assert netns(['ipset', 'list', '-n'])[1].split() == ['bl4']
+
+
+def test_check_mode_changes_nothing(netns, tmp_path):
+    sync(netns, tmp_path, ['198.51.100.1'])
+    r = sync(netns, tmp_path, ['198.51.100.2'], check_mode=True, want_diff=True)
+    assert (r['changed'], r['added'], r['removed']) == (True, 1, 1)
+    assert live(netns, 'bl4') == {'198.51.100.1'}
+    assert '198.51.100.1' in r['diff']['before'] and '198.51.100.2' in r['diff']['after']
+
+
+def test_drift_is_found_by_count_and_by_verify(netns, tmp_path):
+    entries = ['198.51.100.%d' % i for i in range(10)]
+    sync(netns, tmp_path, entries)
+    netns(['ipset', 'del', 'bl4', '198.51.100.3'])
+    r = sync(netns, tmp_path, entries)
+    assert (r['changed'], r['added'], r['verified']) == (True, 1, True)
+    # Same count, different content: only verify can see it.
+    netns(['ipset', 'del', 'bl4', '198.51.100.4'])
+    netns(['ipset', 'add', 'bl4', '192.0.2.99'])
+    assert sync(netns, tmp_path, entries)['changed'] is False
+    r = sync(netns, tmp_path, entries, verify=True)
+    assert (r['changed'], r['added'], r['removed']) == (True, 1, 1)
+    assert live(netns, 'bl4') == set(entries)
+
+
+def test_invalid_entries_apply_nothing(netns, tmp_path):
+    sync(netns, tmp_path, ['198.51.100.1'])
+    for bad in (['198.51.100.2', '1.2.3.4 }; flush ruleset; {'], ['2001:db8::1'], ['0.0.0.0/0'], ['1.2.3.4/33']):
+        with pytest.raises(SyncError, match='invalid entries, nothing applied'):
+            sync(netns, tmp_path, bad)
+        assert live(netns, 'bl4') == {'198.51.100.1'}
+
+
+def test_non_canonical_entries_are_normalised(netns, tmp_path):
+    r = sync(netns, tmp_path, ['198.51.100.1/32', '198.51.100.1'])
+    assert r['total'] == 1 and live(netns, 'bl4') == {'198.51.100.1'}
+    r = sync(netns, tmp_path, ['2001:DB8:0::1', '2001:db8:1::/48'], name='bl6', family='inet6')
+    assert live(netns, 'bl6') == {'2001:db8::1', '2001:db8:1::/48'}
+    assert sync(netns, tmp_path, ['2001:DB8:0::1', '2001:db8:1::/48'], name='bl6', family='inet6')['changed'] is False
+
+
+def test_set_of_another_type_is_left_alone(netns, tmp_path):
+    netns(['ipset', 'create', 'bl4', 'hash:ip'])
+    netns(['ipset', 'add', 'bl4', '192.0.2.1'])
+    with pytest.raises(SyncError, match='already exists as hash:ip family inet'):
+        sync(netns, tmp_path, ['198.51.100.1'])
+    assert live(netns, 'bl4') == {'192.0.2.1'}
+
+
+def test_hash_ip_refuses_networks(netns, tmp_path):
+    with pytest.raises(SyncError, match='single addresses only'):
+        sync(netns, tmp_path, ['198.51.100.0/24'], set_type='hash:ip')
+
+
+def test_set_grows_past_maxelem_by_swapping(netns, tmp_path):
+    sync(netns, tmp_path, ['198.51.100.1'])
+    big = ['10.%d.%d.%d' % (a, b, c) for a in range(3) for b in range(256) for c in range(0, 256, 2)]
+    assert len(big) > 65536
+    r = sync(netns, tmp_path, big)
+    assert r['full_reload'] and r['total'] == len(big)
+    rc, out, _ = netns(['ipset', 'list', '-t', 'bl4'])
+    assert 'maxelem %d' % size_for(len(big))[0] in out
+    assert 'Number of entries: %d' % len(big) in out
+
+
+def test_name_too_long_for_the_kernel():
+    with pytest.raises(SyncError, match='1 to 31 characters'):
+        IpsetAdapter(None, 'ipset', 'x' * 32)
+
+
+def test_rules_are_tagged_kept_on_top_and_idempotent(netns, tmp_path):
+    sync(netns, tmp_path, ['198.51.100.1'])
+    bins = ('iptables', 'iptables-restore')
+    netns(['iptables', '-A', 'INPUT', '-s', '192.0.2.1', '-j', 'ACCEPT'])
+    rules = [{'chain': 'INPUT', 'target': 'DROP', 'ports': [22, 80], 'protocol': 'tcp', 'log': True,
+              'log_prefix': 'fw drop: '}]
+    assert ensure_rules(netns, bins, 4, 'bl4', rules, check_mode=True)
+    assert 'fleetwall' not in netns(['iptables', '-S'])[1]
+    assert ensure_rules(netns, bins, 4, 'bl4', rules)
+    assert ensure_rules(netns, bins, 4, 'bl4', rules) == []
+    listing = netns(['iptables', '-S', 'INPUT'])[1].splitlines()
+    assert listing[1].endswith('-j LOG --log-prefix "fw drop: "')
+    assert listing[2].endswith('-j DROP') and '--dports 22,80' in listing[2]
+    assert listing[3] == '-A INPUT -s 192.0.2.1/32 -j ACCEPT'
+    # Someone inserts a rule above ours: ours move back to the top, theirs stays.
+    netns(['iptables', '-I', 'INPUT', '1', '-s', '192.0.2.2', '-j', 'ACCEPT'])
+    assert ensure_rules(netns, bins, 4, 'bl4', [{'chain': 'INPUT', 'target': 'REJECT'}])
+    listing = netns(['iptables', '-S', 'INPUT'])[1].splitlines()
+    assert listing[1:] == [
+        '-A INPUT -m set --match-set bl4 src -m comment --comment "fleetwall:bl4" -j REJECT --reject-with icmp-port-unreachable',
+        '-A INPUT -s 192.0.2.2/32 -j ACCEPT',
+        '-A INPUT -s 192.0.2.1/32 -j ACCEPT',
+    ]
+    assert ensure_rules(netns, bins, 4, 'bl4', []) and 'fleetwall' not in netns(['iptables', '-S'])[1]
+
+
+def test_missing_docker_chain_is_a_clear_error(netns, tmp_path):
+    sync(netns, tmp_path, ['198.51.100.1'])
+    with pytest.raises(SyncError, match='chain DOCKER-USER does not exist'):
+        ensure_rules(netns, ('iptables', 'iptables-restore'), 4, 'bl4', [{'chain': 'DOCKER-USER'}])

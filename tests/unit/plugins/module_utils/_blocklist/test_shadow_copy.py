@@ -1,0 +1,169 @@
+import json
+import os
+
+import pytest
+
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
+    ShadowCopyError, build_shadow_copy,
+)
+
+from conftest import FEEDS
+
+
+@pytest.fixture
+def feed_dir(tmp_path):
+    d = tmp_path / 'feeds'
+    d.mkdir()
+    return d
+
+
+def write(path, lines):
+    path.write_text(''.join(line + '\n' for line in lines))
+
+
+def current(root):
+    with open(os.path.join(root, 'current', 'manifest.json')) as handle:
+        manifest = json.load(handle)
+    files = {}
+    for name in ('blocklist_v4.txt', 'blocklist_v6.txt'):
+        with open(os.path.join(root, 'current', name)) as handle:
+            files[name] = handle.read().split()
+    return manifest, files
+
+
+def test_real_feeds_merge_allowlist_and_refusals(tmp_path):
+    root = str(tmp_path / 'copy')
+    feeds = [
+        {'name': 'firehol', 'path': os.path.join(FEEDS, 'firehol', 'firehol_level1.netset')},
+        {'name': 'drop', 'path': os.path.join(FEEDS, 'spamhaus', 'drop.txt')},
+        {'name': 'drop6', 'path': os.path.join(FEEDS, 'spamhaus', 'drop_ipv6.txt')},
+        {'name': 'ipsum', 'path': os.path.join(FEEDS, 'ipsum', 'ipsum.txt'), 'format': 'ipsum', 'min_count': 3},
+    ]
+    result = build_shadow_copy(root, feeds, allowlist=['198.18.0.1', '198.18.0.10-198.18.0.99'])
+    assert result['published'] and result['generation'] == 1
+    manifest, files = current(root)
+    v4 = files['blocklist_v4.txt']
+    # The allowlist is carved exactly out of FireHOL's 198.18.0.0/15.
+    assert '198.18.0.0/15' not in v4
+    assert {'198.18.0.0/32', '198.18.0.1'} & set(v4) == set()
+    assert '198.18.0.0' in v4 and '198.18.0.2/31' in v4 and '198.18.0.100/30' in v4
+    assert manifest['allowlist']['addresses_removed']['v4'] == 91
+    assert manifest['files']['blocklist_v6.txt']['entries'] == 51
+    assert manifest['refusals']['by_reason']['private 10.0.0.0/8'] == 1
+    assert all(f['status'] == 'fresh' for f in manifest['feeds'])
+    # Aggregated: no entry is contained in or adjacent to another.
+    assert len(v4) == result['entries']['v4'] < 2883 + 989 + 14217
+
+
+def test_unchanged_input_publishes_nothing_new(tmp_path, feed_dir):
+    write(feed_dir / 'a.txt', ['198.51.100.7', '203.0.113.0/24'])
+    root = str(tmp_path / 'copy')
+    feeds = [{'name': 'a', 'path': str(feed_dir / 'a.txt')}]
+    first = build_shadow_copy(root, feeds)
+    second = build_shadow_copy(root, feeds)
+    assert (first['changed'], second['changed']) == (True, False)
+    assert second['generation'] == 1
+
+
+def test_failed_feed_falls_back_to_last_good_copy(tmp_path, feed_dir):
+    write(feed_dir / 'a.txt', ['198.51.100.7'])
+    write(feed_dir / 'b.txt', ['203.0.113.9'])
+    root = str(tmp_path / 'copy')
+    feeds = [{'name': 'a', 'path': str(feed_dir / 'a.txt')}, {'name': 'b', 'path': str(feed_dir / 'b.txt')}]
+    build_shadow_copy(root, feeds)
+    (feed_dir / 'b.txt').write_text('<!DOCTYPE html><html>captive portal</html>')
+    result = build_shadow_copy(root, feeds)
+    status = {f['name']: f for f in result['feeds']}
+    assert status['b']['status'] == 'cached' and 'HTML' in status['b']['error']
+    assert any('feed b: cached' in w for w in result['warnings'])
+    _manifest, files = current(root)
+    assert files['blocklist_v4.txt'] == ['198.51.100.7', '203.0.113.9']
+
+
+def test_failed_feed_without_cache_is_reported(tmp_path, feed_dir):
+    write(feed_dir / 'a.txt', ['198.51.100.7'])
+    root = str(tmp_path / 'copy')
+    result = build_shadow_copy(root, [{'name': 'a', 'path': str(feed_dir / 'a.txt')},
+                                      {'name': 'gone', 'path': str(feed_dir / 'missing.txt')}])
+    status = {f['name']: f for f in result['feeds']}
+    assert status['gone']['status'] == 'failed'
+    assert result['published']
+
+
+def test_shrink_guard_and_force(tmp_path, feed_dir):
+    write(feed_dir / 'a.txt', ['198.51.100.%d' % i for i in range(0, 256, 2)])
+    root = str(tmp_path / 'copy')
+    feeds = [{'name': 'a', 'path': str(feed_dir / 'a.txt')}]
+    build_shadow_copy(root, feeds)
+    write(feed_dir / 'a.txt', ['198.51.100.%d' % i for i in range(0, 256, 8)])
+    withheld = build_shadow_copy(root, feeds, max_shrink_percent=50)
+    assert not withheld['published'] and '75.0% fewer' in withheld['withheld']
+    assert current(root)[0]['generation'] == 1
+    forced = build_shadow_copy(root, feeds, max_shrink_percent=50, force=True)
+    assert forced['published'] and current(root)[0]['generation'] == 2
+
+
+def test_empty_never_replaces_non_empty_even_when_forced(tmp_path, feed_dir):
+    write(feed_dir / 'a.txt', ['198.51.100.7'])
+    root = str(tmp_path / 'copy')
+    feeds = [{'name': 'a', 'path': str(feed_dir / 'a.txt'), 'allow_empty': True}]
+    build_shadow_copy(root, feeds)
+    write(feed_dir / 'a.txt', ['# nothing today'])
+    result = build_shadow_copy(root, feeds, force=True)
+    assert not result['published'] and 'empty' in result['withheld']
+    assert current(root)[1]['blocklist_v4.txt'] == ['198.51.100.7']
+
+
+def test_zero_address_body_is_a_failed_fetch(tmp_path, feed_dir):
+    write(feed_dir / 'a.txt', ['198.51.100.7'])
+    root = str(tmp_path / 'copy')
+    feeds = [{'name': 'a', 'path': str(feed_dir / 'a.txt')}]
+    build_shadow_copy(root, feeds)
+    (feed_dir / 'a.txt').write_text('')
+    result = build_shadow_copy(root, feeds)
+    assert result['feeds'][0]['status'] == 'cached'
+    assert 'zero addresses' in result['feeds'][0]['error']
+
+
+def test_nothing_usable_publishes_nothing(tmp_path):
+    result = build_shadow_copy(str(tmp_path / 'copy'), [{'name': 'a', 'path': str(tmp_path / 'nope')}])
+    assert not result['published'] and result['generation'] is None
+    assert 'no feed' in result['withheld']
+
+
+def test_check_mode_writes_only_the_preview(tmp_path, feed_dir):
+    write(feed_dir / 'a.txt', ['198.51.100.7'])
+    root = tmp_path / 'copy'
+    result = build_shadow_copy(str(root), [{'name': 'a', 'path': str(feed_dir / 'a.txt')}], check_mode=True)
+    assert result['changed'] and not result['published']
+    assert result['path'] == str(root / 'preview')
+    assert (root / 'preview' / 'blocklist_v4.txt').read_text() == '198.51.100.7\n'
+    assert not (root / 'current').exists()
+    assert not os.listdir(root / 'feeds')
+
+
+def test_generations_are_pruned(tmp_path, feed_dir):
+    root = str(tmp_path / 'copy')
+    feeds = [{'name': 'a', 'path': str(feed_dir / 'a.txt')}]
+    for i in range(5):
+        write(feed_dir / 'a.txt', ['198.51.100.%d' % j for j in range(i + 1)])
+        build_shadow_copy(root, feeds, keep_generations=3)
+    assert sorted(os.listdir(os.path.join(root, 'generations'))) == ['3', '4', '5']
+    assert os.readlink(os.path.join(root, 'current')) == os.path.join('generations', '5')
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    ({'allowlist': ['10.0.0.0/33']}, 'allowlist entry'),
+    ({'refused_categories': ['bogus']}, 'unknown refusal categories'),
+])
+def test_bad_configuration_is_an_error(tmp_path, feed_dir, kwargs, message):
+    write(feed_dir / 'a.txt', ['198.51.100.7'])
+    with pytest.raises(ShadowCopyError, match=message):
+        build_shadow_copy(str(tmp_path / 'c'), [{'name': 'a', 'path': str(feed_dir / 'a.txt')}], **kwargs)
+
+
+def test_bad_feed_names(tmp_path):
+    with pytest.raises(ShadowCopyError, match='not valid'):
+        build_shadow_copy(str(tmp_path), [{'name': '../etc', 'path': '/dev/null'}])
+    with pytest.raises(ShadowCopyError, match='unique'):
+        build_shadow_copy(str(tmp_path), [{'name': 'a', 'path': '/x'}, {'name': 'a', 'path': '/y'}])
