@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests and the lab-fleet integration tests, first with
+# ansible-core 2.19 on Debian's Python 3.11, then with ansible-core 2.21 on
+# Python 3.12 when the machine has one. Installs what it needs (scripts/setup.sh).
+# Needs root: the integration tests build network namespaces.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export PYTHONDONTWRITEBYTECODE=1
+status=0
+echo "== ansible-core 2.19 / Python 3.11"
+FLEETWALL_VENV=.venv .venv/bin/python -m pytest -p no:cacheprovider tests/unit tests/integration "$@" || status=$?
+if [ -x .venv312/bin/python ]; then
+  echo "== ansible-core 2.21 / Python 3.12"
+  FLEETWALL_VENV=.venv312 .venv312/bin/python -m pytest -p no:cacheprovider tests/unit tests/integration "$@" || status=$?
+fi
+exit $status
