@@ -146,3 +146,36 @@ def test_parse_range():
         A.parse_range('1.2.3.10-1.2.3.4')
     with pytest.raises(A.AddressError):
         A.parse_range('1.2.3.4-::1')
+
+
+# The sync engine validates entries in bulk for speed; it must accept
+# exactly what the careful per-entry parser accepts as canonical.
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist import sync as S  # noqa: E402
+
+_entry_text = st.one_of(
+    st.builds(lambda a, p: '%d.%d.%d.%d%s' % (a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255, p),
+              st.integers(0, 2 ** 32 - 1), st.sampled_from(['', '/0', '/8', '/24', '/31', '/32', '/33', '/024'])),
+    st.builds(lambda a, p: '%s%s' % (netaddr.IPAddress(a, 6), p),
+              st.integers(0, 2 ** 128 - 1), st.sampled_from(['', '/0', '/48', '/64', '/128', '/129'])),
+    st.sampled_from(['01.2.3.4', '1.2.3', '2001:DB8::1', '2001:db8::01', '::ffff:1.2.3.4', '1.2.3.4/', '/24',
+                     '1.2.3.4/ 8', 'fe80::1%eth0', '1.2.3.4\x00', '١.2.3.4', '1.2.3.0/24', '::']),
+)
+
+
+def _careful(candidates, version, host_only):
+    for text in candidates:
+        try:
+            v, start, prefixlen = A.parse_network(text)
+        except A.AddressError:
+            return False
+        if v != version or prefixlen == 0 or A.format_network(v, start, prefixlen) != text:
+            return False
+        if host_only and prefixlen != A.BITS[v]:
+            return False
+    return True
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_entry_text, max_size=6), st.sampled_from([4, 6]), st.booleans())
+def test_bulk_validation_agrees_with_the_parser(candidates, version, host_only):
+    assert S._bulk_canonical(candidates, version, host_only) == _careful(candidates, version, host_only)

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Benchmark: ipset_sync's engine against raw ipset, in one run, on this machine.
+
+Runs in a private network namespace. For each size it measures, with the
+same entries:
+  raw     ipset restore of create + add lines into a new set (the floor)
+  load    the sync engine loading an empty host (read file, validate, restore)
+  reload  the engine replacing every entry of an existing set (temp set + swap)
+  noop    the engine with nothing to change
+  1%      the engine with 1% of the entries replaced
+  naive   one 'ipset add' process per address, 1,000 of them, extrapolated
+Usage: bench/bench_ipset.py [--sizes 100000,1000000] [--out FILE]
+"""
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, '.collections'))
+
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter, size_for  # noqa: E402
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (  # noqa: E402
+    StateStore, read_entries_source, sync_set,
+)
+
+
+def make_entries(count, seed, half=0):
+    """Unique, non-overlapping entries: /32s with every 20th a /28, as feeds look after aggregation.
+
+    ``half`` picks one of two disjoint halves of the address space, so two
+    lists drawn from different halves share no entry.
+    """
+    rng = random.Random(seed)
+    low, high = 1 << 20, (223 << 24) >> 4
+    mid = (low + high) // 2
+    blocks = rng.sample(range(low, mid) if half == 0 else range(mid, high), count)
+    out = []
+    for i, block in enumerate(blocks):
+        base = block << 4
+        if i % 20 == 0:
+            out.append('%d.%d.%d.%d/28' % (base >> 24, (base >> 16) & 255, (base >> 8) & 255, base & 255))
+        else:
+            addr = base + rng.randrange(16)
+            out.append('%d.%d.%d.%d' % (addr >> 24, (addr >> 16) & 255, (addr >> 8) & 255, addr & 255))
+    return out
+
+
+class Netns(object):
+    def __init__(self):
+        self.name = 'fwbench-' + uuid.uuid4().hex[:6]
+        subprocess.run(['ip', 'netns', 'add', self.name], check=True)
+
+    def run(self, args, data=None, check_rc=False):
+        proc = subprocess.run(['ip', 'netns', 'exec', self.name] + list(args), input=data,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def close(self):
+        subprocess.run(['ip', 'netns', 'del', self.name])
+
+
+def timed(fn):
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+def engine(ns, state_dir, path):
+    adapter = IpsetAdapter(ns.run, 'ipset', 'bench')
+    store = StateStore(state_dir, 'ipset', 'bench')
+    lines, sha, raw = read_entries_source(path)
+    return sync_set(adapter, store, lines, sha, raw)
+
+
+def bench_size(count, workdir):
+    entries = make_entries(count, seed=count)
+    other = make_entries(count, seed=count + 1, half=1)
+    path = os.path.join(workdir, 'entries.txt')
+
+    def write(lines):
+        with open(path, 'w') as handle:
+            handle.write('\n'.join(lines) + '\n')
+
+    ns = Netns()
+    try:
+        maxelem, hashsize = size_for(count)
+        raw_file = os.path.join(workdir, 'raw.restore')
+        with open(raw_file, 'w') as handle:
+            handle.write('create raw hash:net family inet hashsize %d maxelem %d\n' % (hashsize, maxelem))
+            handle.write(''.join('add raw %s\n' % e for e in entries))
+        raw, _ = timed(lambda: ns.run(['ipset', 'restore', '-file', raw_file]))
+        ns.run(['ipset', 'destroy', 'raw'])
+
+        state_dir = os.path.join(workdir, 'state')
+        write(entries)
+        load, r = timed(lambda: engine(ns, state_dir, path))
+        assert r['total'] == count and r['added'] == count, r
+        noop, r = timed(lambda: engine(ns, state_dir, path))
+        assert not r['changed'], r
+        changed = entries[:]
+        n = count // 100
+        changed[:n] = other[:n]
+        write(changed)
+        one_pct, r = timed(lambda: engine(ns, state_dir, path))
+        assert (r['added'], r['removed'], r['full_reload']) == (n, n, False), r
+        write(other)
+        reload_, r = timed(lambda: engine(ns, state_dir, path))
+        assert r['full_reload'] and r['total'] == count, r
+
+        sample = entries[:1000]
+        ns.run(['ipset', 'create', 'naive', 'hash:net', 'maxelem', str(maxelem)])
+        naive, _ = timed(lambda: [ns.run(['ipset', 'add', 'naive', e]) for e in sample])
+        naive_total = naive / len(sample) * count
+    finally:
+        ns.close()
+    return {'count': count, 'raw': raw, 'load': load, 'reload': reload_, 'noop': noop,
+            'one_pct': one_pct, 'naive_1000': naive, 'naive_total': naive_total}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--sizes', default='100000,1000000')
+    parser.add_argument('--out')
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for size in [int(s) for s in args.sizes.split(',')]:
+            rows.append(bench_size(size, workdir))
+    lines = ['| entries | raw `ipset restore` | engine: load | ratio | engine: full reload (swap) | ratio '
+             '| no-op | 1% change | naive `ipset add` loop (1,000 measured, extrapolated) |',
+             '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+    for r in rows:
+        lines.append('| {count:,} | {raw:.2f} s | {load:.2f} s | {lr:.2f}x | {reload:.2f} s | {rr:.2f}x | '
+                     '{noop:.3f} s | {one_pct:.3f} s | {naive_1000:.2f} s per 1,000 -> {naive_total:,.0f} s |'
+                     .format(lr=r['load'] / r['raw'], rr=r['reload'] / r['raw'], **r))
+    text = '\n'.join(lines)
+    print(text)
+    if args.out:
+        with open(args.out, 'w') as handle:
+            handle.write(text + '\n')
+
+
+if __name__ == '__main__':
+    main()
