@@ -139,3 +139,18 @@ def test_06_persistence_restores_sets_after_a_reboot(fleetvars):
     assert run.changed('h2') == 1 and run.changed('h1') == 0
     assert_blocked(ATTACKER_EXTRA[0], 4, hosts=['h2'])
     assert_blocked(ATTACKER[1], 6, hosts=['h2'])
+
+
+def test_07_rollback_to_an_earlier_generation_and_forward_again(fleetvars):
+    run = play(fleetvars, '-e', 'shadow_copy_generation=1')
+    assert run.rc == 0, run.out
+    assert all(run.changed(h) == 1 for h in HOSTS)
+    assert_blocked(ATTACKER[0], 4)             # generation 1 still listed it
+    run = play(fleetvars, '-e', 'shadow_copy_generation=99')
+    assert run.rc != 0 and 'Generation 99 is not in' in run.out
+    assert_blocked(ATTACKER[0], 4)
+    run = play(fleetvars)
+    assert run.rc == 0, run.out
+    for host in HOSTS:
+        assert reachable('attacker', host, ATTACKER[0], 4)
+    assert_friend_served()
