@@ -27,7 +27,7 @@ import json
 import os
 import socket
 from collections import deque
-from itertools import repeat
+from itertools import filterfalse, repeat
 import tempfile
 import time
 
@@ -254,6 +254,31 @@ def compact_diff(label, before_count, after_count, removed, added, sample_size):
             'before_header': label, 'after_header': label}
 
 
+def _plan(lines, baseline, version, host_only):
+    """Return (desired, count, added, removed, same_text) for the new entries.
+
+    ``baseline`` (a set the caller no longer needs) is consumed.  In the
+    common case -- every new line canonical -- no set of the desired entries
+    is built: at a million entries that set and the differences against it
+    cost more than the kernel update of a 1% change.  ``desired`` is then
+    None unless it comes for free, and ``same_text`` says the input lines
+    are the canonical entries, one each.
+    """
+    before = len(baseline)
+    new_texts = set(filterfalse(baseline.__contains__, lines)) if baseline else set(lines)
+    canonical_new = canonicalize(new_texts, version, host_only)
+    if canonical_new is new_texts or canonical_new == new_texts:
+        if baseline:
+            baseline.difference_update(lines)
+            removed, desired = baseline, None
+        else:
+            removed, desired = set(), new_texts
+        count = before - len(removed) + len(new_texts)
+        return desired, count, new_texts, removed, count == len(lines)
+    desired = (set(lines) & baseline) | canonical_new
+    return desired, len(desired), canonical_new - baseline, baseline - desired, False
+
+
 def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff=False,
              verify=False, full_reload_fraction=DEFAULT_FULL_RELOAD_FRACTION,
              diff_sample=DEFAULT_DIFF_SAMPLE):
@@ -285,49 +310,41 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
         baseline = adapter.read_entries()
     else:
         baseline = set()
-    desired_raw = set(lines)
-    new_texts = desired_raw - baseline if baseline else desired_raw
-    canonical_new = canonicalize(new_texts, adapter.version, adapter.host_only)
-    if canonical_new is new_texts or canonical_new == new_texts:
-        # Every new line was already canonical: the desired set is the
-        # input as it is, and two million-entry set operations are saved.
-        desired = desired_raw
-        added = new_texts
-    else:
-        desired = (desired_raw & baseline) | canonical_new
-        added = canonical_new - baseline
-    removed = baseline - desired if baseline else set()
+    before = len(baseline)
+    desired, count, added, removed, same_text = _plan(lines, baseline, adapter.version, adapter.host_only)
     changes = len(added) + len(removed)
 
     full = (not live.exists
-            or (live.capacity is not None and len(desired) > live.capacity)
-            or changes > full_reload_fraction * max(len(desired), 1))
-    result.update(added=len(added), removed=len(removed), total=len(desired),
+            or (live.capacity is not None and count > live.capacity)
+            or changes > full_reload_fraction * max(count, 1))
+    result.update(added=len(added), removed=len(removed), total=count,
                   full_reload=bool(changes and full), changed=bool(changes) or not live.exists)
     if want_diff:
-        result['diff'] = compact_diff(adapter.label, len(baseline), len(desired), removed, added, diff_sample)
+        result['diff'] = compact_diff(adapter.label, before, count, removed, added, diff_sample)
     if check_mode:
         return result
 
     if result['changed']:
         if full:
-            adapter.apply_full(desired, live)
+            adapter.apply_full(desired if desired is not None else set(lines), live)
         else:
             adapter.apply_incremental(added, removed)
     after = adapter.probe()
-    if after.count != len(desired):
+    if after.count != count:
         # Something else is writing this object, or the kernel folded
         # entries: do not vouch for a state we cannot see.
         store.clear()
         result['warnings'] = ['%s holds %d entries after the update, expected %d; '
                               'the next run will compare the full live set'
-                              % (adapter.label, after.count, len(desired))]
+                              % (adapter.label, after.count, count)]
         return result
-    record = {'fingerprint': fingerprint, 'count': len(desired), 'source_sha256': source_sha,
+    record = {'fingerprint': fingerprint, 'count': count, 'source_sha256': source_sha,
               'applied_at': int(time.time())}
     # The source bytes can stand in for the entries when every line was
-    # already canonical, which saves a join of a million strings.
-    same_text = new_texts == canonical_new and len(lines) == len(desired)
-    store.save(record, entries=None if same_text else desired, raw=raw if same_text else None)
+    # already canonical and unique, which saves a join of a million strings.
+    if same_text:
+        store.save(record, raw=raw)
+    else:
+        store.save(record, entries=desired if desired is not None else set(lines))
     result['state_saved'] = True
     return result
