@@ -70,6 +70,11 @@ def timed(fn):
     return time.perf_counter() - start, value
 
 
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2]
+
+
 def engine(ns, state_dir, path):
     adapter = IpsetAdapter(ns.run, 'ipset', 'bench')
     store = StateStore(state_dir, 'ipset', 'bench')
@@ -125,13 +130,16 @@ def bench_size(count, workdir):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--sizes', default='100000,1000000')
+    parser.add_argument('--repeat', type=int, default=3, help='runs per size; the median of each figure is shown')
     parser.add_argument('--out')
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         for size in [int(s) for s in args.sizes.split(',')]:
-            rows.append(bench_size(size, workdir))
-    lines = ['| entries | raw `ipset restore` | engine: load | ratio | engine: full reload (swap) | ratio '
+            runs = [bench_size(size, workdir) for _ in range(args.repeat)]
+            rows.append({k: median([r[k] for r in runs]) for k in runs[0]})
+    lines = ['Median of %d runs each; ratios are against raw `ipset restore` in the same run.' % args.repeat, '',
+             '| entries | raw `ipset restore` | engine: load | ratio | engine: full reload (swap) | ratio '
              '| no-op | 1% change | naive `ipset add` loop (1,000 measured, extrapolated) |',
              '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
     for r in rows:

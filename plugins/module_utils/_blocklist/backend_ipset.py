@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 
 from .addresses import V4, V6
 from .sync import LiveInfo, SyncError
@@ -149,22 +150,49 @@ class IpsetAdapter(object):
             os.unlink(path)
         return rc, (err or out).strip()
 
-    def apply_full(self, desired, live):
-        if not live.exists:
-            rc, msg = self._restore([self._create_line(self.name, len(desired)) + '\n',
-                                     self._batch('add', self.name, desired)])
-            if rc != 0:
-                self._ipset(['destroy', self.name], check=False)
-                raise SyncError('loading new ipset %s failed, set not created: %s' % (self.name, msg))
-            return
+    def apply_full(self, desired, live, validate=None):
+        """Fill a temporary set and swap it in (or rename it, for a new set).
+
+        With ``validate``, the kernel load runs in a thread while
+        ``validate()`` checks the entries: the temporary set is referenced by
+        no rule, so loading it before validation ends is harmless, and the
+        swap happens only when validation said yes.  Returns False (nothing
+        changed) when ``validate()`` returns False; re-raises its errors.
+        """
         self._ipset(['destroy', self.tmp_name], check=False)
-        rc, msg = self._restore([self._create_line(self.tmp_name, len(desired)) + '\n',
-                                 self._batch('add', self.tmp_name, desired),
-                                 'swap %s %s\ndestroy %s\n' % (self.tmp_name, self.name, self.tmp_name)])
+        load = [self._create_line(self.tmp_name, len(desired)) + '\n', self._batch('add', self.tmp_name, desired)]
+        if live.exists:
+            finish = 'swap %s %s\ndestroy %s\n' % (self.tmp_name, self.name, self.tmp_name)
+        else:
+            finish = 'rename %s %s\n' % (self.tmp_name, self.name)
+        if validate is None:
+            rc, msg = self._restore(load + [finish])
+            valid = True
+        else:
+            outcome = {}
+            loader = threading.Thread(target=lambda: outcome.update(rc_msg=self._restore(load)))
+            loader.start()
+            try:
+                valid = validate()
+            except BaseException:
+                loader.join()
+                self._ipset(['destroy', self.tmp_name], check=False)
+                raise
+            loader.join()
+            if not valid:
+                # Valid but not canonical input: the load may have failed on
+                # duplicates; the caller retries with canonical entries.
+                self._ipset(['destroy', self.tmp_name], check=False)
+                return False
+            rc, msg = outcome.get('rc_msg', (1, 'the loader thread failed'))
+            if rc == 0:
+                rc, msg = self._restore([finish])
         if rc != 0:
             self._ipset(['destroy', self.tmp_name], check=False)
+        if rc != 0:
             raise SyncError('full reload of ipset %s failed before the swap, live set unchanged: %s'
                             % (self.name, msg))
+        return valid
 
     def apply_incremental(self, added, removed):
         rc, msg = self._restore([self._batch('add', self.name, added), self._batch('del', self.name, removed)],

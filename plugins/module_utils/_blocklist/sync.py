@@ -254,29 +254,51 @@ def compact_diff(label, before_count, after_count, removed, added, sample_size):
             'before_header': label, 'after_header': label}
 
 
-def _plan(lines, baseline, version, host_only):
-    """Return (desired, count, added, removed, same_text) for the new entries.
+class _Plan(object):
+    """What to change, worked out from the raw lines first.
 
-    ``baseline`` (a set the caller no longer needs) is consumed.  In the
-    common case -- every new line canonical -- no set of the desired entries
-    is built: at a million entries that set and the differences against it
-    cost more than the kernel update of a 1% change.  ``desired`` is then
-    None unless it comes for free, and ``same_text`` says the input lines
-    are the canonical entries, one each.
+    The raw difference is exact whenever every new line is canonical, which
+    is the shadow copy's output; ``canonical()`` confirms that, and on the
+    rare input that is valid but not canonical (``1.2.3.4/32``, upper-case
+    IPv6) replans from the canonical forms.  No set of all desired entries is
+    built unless it is needed: at a million entries building it costs more
+    than the kernel update of a 1% change.
     """
-    before = len(baseline)
-    new_texts = set(filterfalse(baseline.__contains__, lines)) if baseline else set(lines)
-    canonical_new = canonicalize(new_texts, version, host_only)
-    if canonical_new is new_texts or canonical_new == new_texts:
+
+    def __init__(self, lines, baseline, version, host_only):
+        self.lines = lines
+        self.baseline = baseline
+        self.version = version
+        self.host_only = host_only
+
+    def prepare(self):
+        baseline, lines = self.baseline, self.lines
+        self.before = len(baseline)
+        self.added = set(filterfalse(baseline.__contains__, lines)) if baseline else set(lines)
+        self.removed = set()
         if baseline:
-            baseline.difference_update(lines)
-            removed, desired = baseline, None
-        else:
-            removed, desired = set(), new_texts
-        count = before - len(removed) + len(new_texts)
-        return desired, count, new_texts, removed, count == len(lines)
-    desired = (set(lines) & baseline) | canonical_new
-    return desired, len(desired), canonical_new - baseline, baseline - desired, False
+            self.removed = baseline.copy()
+            self.removed.difference_update(lines)
+        self.count = self.before - len(self.removed) + len(self.added)
+        self.desired = None if baseline else self.added
+        self.same_text = self.count == len(lines)
+
+    def canonical(self):
+        """Validate the new entries; True if the plan stands, False if it was redone."""
+        canonical_new = canonicalize(self.added, self.version, self.host_only)
+        if canonical_new is self.added or canonical_new == self.added:
+            return True
+        self.desired = (set(self.lines) & self.baseline) | canonical_new
+        self.added = canonical_new - self.baseline
+        self.removed = self.baseline - self.desired
+        self.count = len(self.desired)
+        self.same_text = False
+        return False
+
+    def desired_entries(self):
+        if self.desired is None:
+            self.desired = set(self.lines)
+        return self.desired
 
 
 def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff=False,
@@ -310,25 +332,48 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
         baseline = adapter.read_entries()
     else:
         baseline = set()
-    before = len(baseline)
-    desired, count, added, removed, same_text = _plan(lines, baseline, adapter.version, adapter.host_only)
-    changes = len(added) + len(removed)
+    plan = _Plan(lines, baseline, adapter.version, adapter.host_only)
 
-    full = (not live.exists
-            or (live.capacity is not None and count > live.capacity)
-            or changes > full_reload_fraction * max(count, 1))
-    result.update(added=len(added), removed=len(removed), total=count,
+    def decide():
+        changes = len(plan.added) + len(plan.removed)
+        full = (not live.exists
+                or (live.capacity is not None and plan.count > live.capacity)
+                or changes > full_reload_fraction * max(plan.count, 1))
+        return changes, full
+
+    applied = False
+    if not live.exists and not check_mode:
+        # A first load dominates the run's time, so the kernel fills the new
+        # set from the lines as they are while they are validated here; the
+        # set goes live only if validation passed (IpsetAdapter.apply_full).
+        # Duplicate or non-canonical lines make it retry below.
+        def validate():
+            plan.prepare()
+            return plan.canonical() and plan.same_text
+        applied = adapter.apply_full(lines, live, validate=validate)
+        changes, full = decide()
+    else:
+        plan.prepare()
+        changes, full = decide()
+        if full and not check_mode:
+            applied = adapter.apply_full(plan.desired_entries(), live, validate=plan.canonical)
+        else:
+            plan.canonical()
+        changes, full = decide()
+    result.update(added=len(plan.added), removed=len(plan.removed), total=plan.count,
                   full_reload=bool(changes and full), changed=bool(changes) or not live.exists)
     if want_diff:
-        result['diff'] = compact_diff(adapter.label, before, count, removed, added, diff_sample)
+        result['diff'] = compact_diff(adapter.label, plan.before, plan.count, plan.removed, plan.added,
+                                      diff_sample)
     if check_mode:
         return result
 
-    if result['changed']:
+    if result['changed'] and not applied:
         if full:
-            adapter.apply_full(desired if desired is not None else set(lines), live)
+            adapter.apply_full(plan.desired_entries(), live)
         else:
-            adapter.apply_incremental(added, removed)
+            adapter.apply_incremental(plan.added, plan.removed)
+    count = plan.count
     after = adapter.probe()
     if after.count != count:
         # Something else is writing this object, or the kernel folded
@@ -342,9 +387,9 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
               'applied_at': int(time.time())}
     # The source bytes can stand in for the entries when every line was
     # already canonical and unique, which saves a join of a million strings.
-    if same_text:
+    if plan.same_text:
         store.save(record, raw=raw)
     else:
-        store.save(record, entries=desired if desired is not None else set(lines))
+        store.save(record, entries=plan.desired_entries())
     result['state_saved'] = True
     return result

@@ -164,3 +164,21 @@ def test_missing_docker_chain_is_a_clear_error(netns, tmp_path):
     sync(netns, tmp_path, ['198.51.100.1'])
     with pytest.raises(SyncError, match='chain DOCKER-USER does not exist'):
         ensure_rules(netns, ('iptables', 'iptables-restore'), 4, 'bl4', [{'chain': 'DOCKER-USER'}])
+
+
+def test_invalid_first_load_creates_nothing(netns, tmp_path):
+    # The kernel starts loading while the entries are validated; an invalid
+    # entry must leave no set behind, neither the live name nor the temporary one.
+    entries = ['198.51.100.%d' % i for i in range(50)] + ['198.51.100.0/24x']
+    with pytest.raises(SyncError, match="'198.51.100.0/24x': invalid prefix length"):
+        sync(netns, tmp_path, entries)
+    assert netns(['ipset', 'list', '-n'])[1].split() == []
+
+
+def test_invalid_full_reload_keeps_the_live_set(netns, tmp_path):
+    sync(netns, tmp_path, ['198.51.100.1'])
+    entries = ['203.0.113.%d' % i for i in range(50)] + ['203.0.113.5/24']
+    with pytest.raises(SyncError, match='host bits set'):
+        sync(netns, tmp_path, entries)
+    assert live(netns, 'bl4') == {'198.51.100.1'}
+    assert netns(['ipset', 'list', '-n'])[1].split() == ['bl4']
