@@ -9,8 +9,8 @@ Each task is a round trip per host, and on a fleet the round trips are the
 cost.  A copy task plus a sync task is two of them (three with a stat), even
 when nothing changed.  Here the first module call carries only the sha256 of
 the controller's file; the target answers from its record of the last apply.
-Only when the target does not have those entries is the file sent and the
-module called again.
+Only when the target does not have those entries are they sent, compressed
+in the arguments of a second module call.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ansible.plugins.action import ActionBase
 
 class ActionModule(ActionBase):
 
-    TRANSFERS_FILES = True
+    TRANSFERS_FILES = False
 
     def run(self, tmp=None, task_vars=None):
         return run_with_entries_transfer(self, 'fleetwall.blocklist.ipset_sync', task_vars)

@@ -36,6 +36,12 @@ options:
       - Without O(entries_file) or O(entries), the module reuses the entries it last applied if their sha256 matches,
         and otherwise returns RV(upload_required=true) without changing anything.
     type: str
+  entries_zlib:
+    description:
+      - The entries file's bytes, zlib-compressed and base64-encoded. The action plugin sends O(src) this way
+        when the target lacks it; you rarely need it.
+      - Mutually exclusive with O(entries_file), O(entries) and O(src).
+    type: str
   verify:
     description:
       - Compare against a full listing of the live kernel object even when the record of the last apply

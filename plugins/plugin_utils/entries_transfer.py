@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import zlib
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_text
@@ -44,16 +46,11 @@ def run_with_entries_transfer(action, module_name, task_vars):
         result.update(first)
         return result
 
-    shell = action._connection._shell
-    if shell.tmpdir is None:
-        action._make_tmp_path()
-    try:
-        remote = shell.join_path(shell.tmpdir, 'entries')
-        action._transfer_file(local, remote)
-        action._fixup_perms2((shell.tmpdir, remote))
-        args['entries_file'] = remote
-        result.update(action._execute_module(module_name=module_name, module_args=args, task_vars=task_vars))
-        result['transferred'] = True
-    finally:
-        action._remove_tmp_path(shell.tmpdir)
+    # The entries travel inside the second module call, compressed: one
+    # round trip, where a file transfer costs a temporary directory, the
+    # transfer and its clean-up on top of the call.
+    with open(local, 'rb') as handle:
+        args['entries_zlib'] = to_text(base64.b64encode(zlib.compress(handle.read(), 6)))
+    result.update(action._execute_module(module_name=module_name, module_args=args, task_vars=task_vars))
+    result['transferred'] = True
     return result

@@ -13,7 +13,9 @@ the common result shape.
 
 from __future__ import annotations
 
+import base64
 import os
+import zlib
 
 from .sync import SyncError, StateStore, read_entries_source, sync_set, write_atomic
 
@@ -22,18 +24,29 @@ SYNC_ARGUMENT_SPEC = dict(
     entries=dict(type='list', elements='str'),
     src=dict(type='path'),
     entries_sha256=dict(type='str'),
+    entries_zlib=dict(type='str', no_log=True),
     verify=dict(type='bool', default=False),
     full_reload_fraction=dict(type='float', default=0.2),
     diff_sample=dict(type='int', default=20),
     state_dir=dict(type='path', default='/var/lib/fleetwall'),
     lock_timeout=dict(type='int', default=120),
 )
-SYNC_MUTUALLY_EXCLUSIVE = [('entries_file', 'entries', 'src')]
+SYNC_MUTUALLY_EXCLUSIVE = [('entries_file', 'entries', 'src', 'entries_zlib')]
 
 
 def _desired(module, store):
     """(lines, source_sha, raw) of the desired entries, or None to ask for an upload."""
     params = module.params
+    if params['entries_zlib'] is not None:
+        try:
+            raw = zlib.decompress(base64.b64decode(params['entries_zlib']))
+        except (ValueError, zlib.error) as exc:
+            raise SyncError('entries_zlib is not base64 of zlib data: %s' % exc)
+        lines, sha, raw = read_entries_source(raw=raw)
+        if params['entries_sha256'] and params['entries_sha256'] != sha:
+            raise SyncError('the entries have sha256 %s, expected %s (truncated transfer?); nothing applied'
+                            % (sha, params['entries_sha256']))
+        return lines, sha, raw
     if params['entries_file'] is not None or params['entries'] is not None:
         lines, sha, raw = read_entries_source(params['entries_file'], params['entries'])
         if params['entries_sha256'] and params['entries_sha256'] != sha:

@@ -182,3 +182,18 @@ def test_invalid_full_reload_keeps_the_live_set(netns, tmp_path):
         sync(netns, tmp_path, entries)
     assert live(netns, 'bl4') == {'198.51.100.1'}
     assert netns(['ipset', 'list', '-n'])[1].split() == ['bl4']
+
+
+@pytest.mark.parametrize('text', ['198.51.100.1 198.51.100.2\n', '198.51.100.1\x1f198.51.100.2\n',
+                                  '198.51.100.1;198.51.100.2\n'])
+def test_a_line_is_never_split_into_several_entries(text, tmp_path):
+    path = tmp_path / 'e.txt'
+    path.write_text(text)
+    lines, _sha, _raw = read_entries_source(str(path))
+    assert len(lines) == 1
+
+
+def test_entries_file_with_comments_blank_lines_and_crlf(tmp_path):
+    path = tmp_path / 'e.txt'
+    path.write_bytes(b'# generated\r\n198.51.100.1\r\n\r\n  198.51.100.2  \r\n')
+    assert read_entries_source(str(path))[0] == ['198.51.100.1', '198.51.100.2']
