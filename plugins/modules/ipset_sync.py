@@ -168,6 +168,14 @@ rules_changed:
   returned: when O(rules) is set
   type: list
   elements: str
+persist_created:
+  description: The save file of O(persist_file) did not exist before this run and was written.
+  returned: when O(persist_file) is set and the set changed or had no save file
+  type: bool
+transferred:
+  description: The action plugin sent the entries of O(src) to the target in this run.
+  returned: with O(src)
+  type: bool
 upload_required:
   description: The entries named by O(entries_sha256) are not on the target; the action plugin sends them.
   returned: when O(entries_sha256) is set alone and does not match

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import zlib
 
 from ansible.errors import AnsibleActionFail
@@ -41,16 +42,53 @@ def run_with_entries_transfer(action, module_name, task_vars):
     except Exception as exc:  # _find_needle raises AnsibleError subclasses
         raise AnsibleActionFail('cannot find src %s: %s' % (src, to_text(exc)))
 
-    first = action._execute_module(module_name=module_name, module_args=args, task_vars=task_vars)
-    if not first.get('upload_required'):
-        result.update(first)
-        return result
+    # What this controller last saw the host accept. When the file differs
+    # from it, the host cannot have these entries yet (unless another
+    # controller pushed them), so they go with the first call: one round
+    # trip instead of two. A missing or stale cache costs one extra call.
+    cache = _push_cache_path(action, task_vars, module_name, args)
+    if _read(cache) != args['entries_sha256']:
+        _attach(args, local)
+    res = action._execute_module(module_name=module_name, module_args=args, task_vars=task_vars)
+    if res.get('upload_required'):
+        _attach(args, local)
+        res = action._execute_module(module_name=module_name, module_args=args, task_vars=task_vars)
+    if 'entries_zlib' in args:
+        res['transferred'] = True
+    if not res.get('failed') and not res.get('upload_required') and not action._task.check_mode:
+        _write(cache, args['entries_sha256'])
+    result.update(res)
+    return result
 
-    # The entries travel inside the second module call, compressed: one
-    # round trip, where a file transfer costs a temporary directory, the
-    # transfer and its clean-up on top of the call.
+
+def _attach(args, local):
+    # The entries travel inside the module call, compressed: a file transfer
+    # would cost a temporary directory, the transfer and its clean-up.
     with open(local, 'rb') as handle:
         args['entries_zlib'] = to_text(base64.b64encode(zlib.compress(handle.read(), 6)))
-    result.update(action._execute_module(module_name=module_name, module_args=args, task_vars=task_vars))
-    result['transferred'] = True
-    return result
+
+
+def _push_cache_path(action, task_vars, module_name, args):
+    root = os.path.expanduser(task_vars.get('fleetwall_push_cache_dir') or '~/.cache/fleetwall/pushed')
+    key = '|'.join([to_text(task_vars.get('inventory_hostname', '')), module_name,
+                    to_text(args.get('name', '')), to_text(args.get('state_dir', ''))])
+    return os.path.join(root, hashlib.sha256(key.encode('utf-8')).hexdigest())
+
+
+def _read(path):
+    try:
+        with open(path) as handle:
+            return handle.read().strip()
+    except (IOError, OSError):
+        return None
+
+
+def _write(path, value):
+    try:
+        os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+        tmp = '%s.%d' % (path, os.getpid())
+        with open(tmp, 'w') as handle:
+            handle.write(value)
+        os.rename(tmp, path)
+    except (IOError, OSError):
+        pass  # only an optimisation

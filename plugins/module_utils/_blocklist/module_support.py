@@ -117,6 +117,7 @@ def run_sync(module, adapter, apply_rules):
                         result['diff']['before'] += ''.join('# rules: %s\n' % c for c in changes)
             persist = params.get('persist_file')
             if persist and not module.check_mode and (result['changed'] or not os.path.exists(persist)):
+                result['persist_created'] = not os.path.exists(persist)
                 try:
                     if not os.path.isdir(os.path.dirname(persist)):
                         os.makedirs(os.path.dirname(persist), 0o700)
