@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(ROOT, 'bench'))
 
 import feed_server  # noqa: E402
 import fleet  # noqa: E402
-from bench_ipset import make_entries  # noqa: E402
+from bench_ipset import make_entries, report  # noqa: E402
 
 
 def timed_ansible(args, extra):
@@ -54,7 +54,10 @@ def main():
         server = feed_server.serve(served)
         extra = os.path.join(work, 'vars.json')
         with open(extra, 'w') as handle:
+            # A fresh controller push cache, as on a controller that has not
+            # pushed to these (new) hosts before.
             json.dump({'shadow_copy_dir': os.path.join(work, 'copy'),
+                       'fleetwall_push_cache_dir': os.path.join(work, 'push-cache'),
                        'shadow_copy_feeds': [{'name': 'big', 'url': 'http://127.0.0.1:%d/big.txt' % server.server_address[1]}]},
                       handle)
         fleet.up(args.hosts)
@@ -76,11 +79,7 @@ def main():
             '| `ansible lab -m ping` | %.1f s | 1.00 |' % ping]
     for label, value in (('full push (fresh hosts)', full), ('no-op push', noop), ('1% push', one_pct)):
         rows.append('| %s | %.1f s | %.2f |' % (label, value, value / ping))
-    text = '\n'.join(rows)
-    print(text)
-    if args.out:
-        with open(args.out, 'w') as handle:
-            handle.write(text + '\n')
+    report(rows, args.out)
 
 
 if __name__ == '__main__':

@@ -70,6 +70,15 @@ def timed(fn):
     return time.perf_counter() - start, value
 
 
+def report(lines, out=None):
+    """Print the table, and write it to ``out`` for docs/performance.md."""
+    text = '\n'.join(lines)
+    print(text)
+    if out:
+        with open(out, 'w') as handle:
+            handle.write(text + '\n')
+
+
 def median(values):
     values = sorted(values)
     return values[len(values) // 2]
@@ -146,11 +155,7 @@ def main():
         lines.append('| {count:,} | {raw:.2f} s | {load:.2f} s | {lr:.2f}x | {reload:.2f} s | {rr:.2f}x | '
                      '{noop:.3f} s | {one_pct:.3f} s | {naive_1000:.2f} s per 1,000 -> {naive_total:,.0f} s |'
                      .format(lr=r['load'] / r['raw'], rr=r['reload'] / r['raw'], **r))
-    text = '\n'.join(lines)
-    print(text)
-    if args.out:
-        with open(args.out, 'w') as handle:
-            handle.write(text + '\n')
+    report(lines, args.out)
 
 
 if __name__ == '__main__':

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from .conftest import HOSTS, ADDR, ansible, host_sh, reachable, set_count
+from .conftest import HOSTS, ansible, host_sh, reachable, set_count
 
 import fleet
 

@@ -17,7 +17,8 @@ import base64
 import os
 import zlib
 
-from .sync import SyncError, StateStore, read_entries_source, sync_set, write_atomic
+from .files import write_atomic
+from .sync import SyncError, StateStore, read_entries_source, sync_set
 
 SYNC_ARGUMENT_SPEC = dict(
     entries_file=dict(type='path'),

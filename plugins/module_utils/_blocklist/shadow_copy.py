@@ -20,15 +20,12 @@ generation, never a mixture.
 from __future__ import annotations
 
 import datetime
-import errno
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
-import time
 
 from .addresses import (
     V4, V6, BITS, AddressError, RefusalTable, parse_network, merge_keys,
@@ -36,6 +33,7 @@ from .addresses import (
     parse_range,
 )
 from .feeds import FeedError, parse_feed
+from .files import acquire_lock, write_atomic
 from .fetch import FetchError, fetch, redact_url
 
 FILES = {V4: 'blocklist_v4.txt', V6: 'blocklist_v6.txt'}
@@ -50,24 +48,6 @@ class ShadowCopyError(Exception):
 
 def _utcnow():
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-
-
-def _write_atomic(path, data, mode=0o644):
-    directory = os.path.dirname(path) or '.'
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-')
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def parse_allowlist(entries):
@@ -104,17 +84,9 @@ class ShadowCopyStore(object):
     def lock(self, timeout=300):
         """Serialise builds: two at once would race on generation numbers."""
         self.ensure_dirs()
-        handle = open(os.path.join(self.root, '.lock'), 'a')
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except (IOError, OSError) as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                    handle.close()
-                    raise ShadowCopyError('another shadow copy build holds %s/.lock' % self.root)
-                time.sleep(0.2)
+        handle = acquire_lock(os.path.join(self.root, '.lock'), timeout, poll=0.2)
+        if handle is None:
+            raise ShadowCopyError('another shadow copy build holds %s/.lock' % self.root)
         self._lock_handle = handle
 
     def unlock(self):
@@ -152,8 +124,8 @@ class ShadowCopyStore(object):
 
     def write_feed_cache(self, name, body, meta):
         self.ensure_dirs()
-        _write_atomic(os.path.join(self.feeds_dir, name + '.body'), body, 0o600)
-        _write_atomic(os.path.join(self.feeds_dir, name + '.json'),
+        write_atomic(os.path.join(self.feeds_dir, name + '.body'), body, 0o600)
+        write_atomic(os.path.join(self.feeds_dir, name + '.json'),
                       json.dumps(meta, indent=1, sort_keys=True).encode(), 0o600)
 
     def publish(self, generation, files, manifest):
@@ -161,8 +133,8 @@ class ShadowCopyStore(object):
         staging = tempfile.mkdtemp(dir=self.generations_dir, prefix='.staging-')
         try:
             for filename, data in files.items():
-                _write_atomic(os.path.join(staging, filename), data, self.file_mode)
-            _write_atomic(os.path.join(staging, MANIFEST),
+                write_atomic(os.path.join(staging, filename), data, self.file_mode)
+            write_atomic(os.path.join(staging, MANIFEST),
                           json.dumps(manifest, indent=1, sort_keys=True).encode(), self.file_mode)
             os.chmod(staging, 0o755)
             final = os.path.join(self.generations_dir, str(generation))
@@ -185,8 +157,8 @@ class ShadowCopyStore(object):
         if not os.path.isdir(preview):
             os.makedirs(preview, 0o755)
         for filename, data in files.items():
-            _write_atomic(os.path.join(preview, filename), data, self.file_mode)
-        _write_atomic(os.path.join(preview, MANIFEST),
+            write_atomic(os.path.join(preview, filename), data, self.file_mode)
+        write_atomic(os.path.join(preview, MANIFEST),
                       json.dumps(manifest, indent=1, sort_keys=True).encode(), self.file_mode)
         return preview
 

@@ -19,19 +19,17 @@ drift is always found by count and on request by content.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import hashlib
 import heapq
 import json
 import os
 import socket
+import time
 from collections import deque
 from itertools import filterfalse, repeat
-import tempfile
-import time
 
 from .addresses import AddressError, BITS, parse_network, format_network
+from .files import acquire_lock, write_atomic
 
 DEFAULT_DIFF_SAMPLE = 20
 DEFAULT_FULL_RELOAD_FRACTION = 0.2
@@ -170,18 +168,9 @@ class StateStore(object):
     def lock(self, timeout):
         """Two runs against one set serialise here instead of interleaving."""
         self._ensure_dir()
-        handle = open(self.lock_path, 'a')
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                self._lock = handle
-                return
-            except (IOError, OSError) as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
-                    handle.close()
-                    raise SyncError('another run holds %s; waited %ss' % (self.lock_path, timeout))
-                time.sleep(0.1)
+        self._lock = acquire_lock(self.lock_path, timeout)
+        if self._lock is None:
+            raise SyncError('another run holds %s; waited %ss' % (self.lock_path, timeout))
 
     def unlock(self):
         if self._lock:
@@ -218,24 +207,6 @@ class StateStore(object):
                 os.unlink(path)
             except OSError:
                 pass
-
-
-def write_atomic(path, data, mode):
-    directory = os.path.dirname(path) or '.'
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-')
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _sample(items, size):

@@ -1,5 +1,4 @@
 """The parser against real third-party feeds (tests/data/feeds, copied from shared/feeds)."""
-import gzip
 import os
 
 import pytest

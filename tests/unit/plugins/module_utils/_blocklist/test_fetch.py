@@ -1,6 +1,5 @@
 """The fetcher against a real HTTP server on loopback (lab/feed_server.py)."""
 import gzip
-import os
 
 import pytest
 
