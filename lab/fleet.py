@@ -32,6 +32,8 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# ip, ipset, sshd and iptables live in sbin, which a non-login PATH may lack.
+os.environ['PATH'] = os.pathsep.join(['/usr/local/sbin', '/usr/sbin', '/sbin', os.environ.get('PATH', '')])
 STATE = os.environ.get('FLEETWALL_LAB_DIR', os.path.join(ROOT, '.lab'))
 INVENTORY = os.path.join(ROOT, 'inventory', 'lab', 'hosts.yml')
 BRIDGE = 'fwbr0'
@@ -51,16 +53,19 @@ def host_addresses(index):
     return NET4 + str(10 + index), NET6 + str(10 + index)
 
 
+class LabError(Exception):
+    pass
+
+
 def run(args, check=True, quiet=False, **kw):
     proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
     if check and proc.returncode != 0:
-        raise SystemExit('lab: %s failed (%d): %s' % (' '.join(args), proc.returncode, proc.stderr.strip()))
+        raise LabError('lab: %s failed (%d): %s' % (' '.join(args), proc.returncode, proc.stderr.strip()))
     return proc
 
 
 def ensure_packages():
-    missing = sorted({pkg for tool, pkg in REQUIRED.items() if shutil.which(tool) is None
-                      and not os.path.exists('/usr/sbin/' + tool)})
+    missing = sorted({pkg for tool, pkg in REQUIRED.items() if shutil.which(tool) is None})
     if not missing:
         return
     print('lab: installing %s' % ' '.join(missing), flush=True)
@@ -107,6 +112,21 @@ def down(verbose=True):
             except (OSError, ValueError):
                 pass
         run(['ip', 'netns', 'del', ns], check=False)
+    # The kernel tears a namespace down asynchronously once its last process
+    # is gone, and with it the root end of its veth; an 'up' right after a
+    # 'down' would find them still there. Delete them and wait.
+    deadline = time.monotonic() + 15
+    while True:
+        leftovers = [line.split(':')[1].strip().split('@')[0]
+                     for line in run(['ip', '-o', 'link', 'show'], check=False).stdout.splitlines()
+                     if ': fwv-' in line]
+        for veth in leftovers:
+            run(['ip', 'link', 'del', veth], check=False)
+        if not leftovers and not lab_namespaces():
+            break
+        if time.monotonic() > deadline:
+            raise LabError('lab: could not remove %s' % ', '.join(leftovers + lab_namespaces()))
+        time.sleep(0.1)
     run(['ip', 'link', 'del', BRIDGE], check=False)
     for path in (os.path.join(STATE, 'lab.json'), INVENTORY):
         if os.path.exists(path):
@@ -171,7 +191,7 @@ def wait_port(addr, port, deadline):
 
 def up(count):
     if os.geteuid() != 0:
-        raise SystemExit('lab: must run as root (network namespaces)')
+        raise LabError('lab: must run as root (network namespaces)')
     ensure_packages()
     down(verbose=False)
     keys = os.path.join(STATE, 'keys')
@@ -225,7 +245,7 @@ def up(count):
         if not wait_port(host['v4'], 22, deadline):
             log = open(os.path.join(STATE, 'hosts', name, 'sshd.log')).read()
             down(verbose=False)
-            raise SystemExit('lab: sshd on %s did not come up:\n%s' % (name, log[-2000:]))
+            raise LabError('lab: sshd on %s did not come up:\n%s' % (name, log[-2000:]))
     write_inventory(hosts)
     print('lab: up with %d hosts (%s); attacker %s, friend %s'
           % (count, ', '.join('%s=%s' % (n, h['v4']) for n, h in hosts.items()), ATTACKER[0], FRIEND[0]))
@@ -285,7 +305,7 @@ def host_exec(name, command):
     state = load_state()
     pid = state.get('pids', {}).get(name)
     if pid is None:
-        raise SystemExit('lab: no host %s' % name)
+        raise LabError('lab: no host %s' % name)
     # The recorded pid is the sh that exec'd sshd, so it is sshd itself and
     # lives in the host's mount namespace: its /etc is the host's /etc.
     return subprocess.call(['nsenter', '-t', str(pid), '-n', '-m', '-u', '--'] + command)
@@ -320,9 +340,17 @@ def main(argv=None):
     p_exec.add_argument('host')
     p_exec.add_argument('command', nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
+    try:
+        return _dispatch(args)
+    except LabError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
+def _dispatch(args):
     if args.cmd == 'up':
         if not 1 <= args.hosts <= 80:
-            raise SystemExit('lab: --hosts must be 1..80')
+            raise LabError('lab: --hosts must be 1..80')
         up(args.hosts)
     elif args.cmd == 'down':
         down()

@@ -7,6 +7,8 @@
 # friend can. The lab is torn down at the end unless KEEP_LAB=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Firewall tools live in sbin, which a non-login shell may not have on PATH.
+export PATH="/usr/local/sbin:/usr/sbin:/sbin:$PATH"
 hosts=${LAB_HOSTS:-3}
 port=${LAB_FEED_PORT:-18080}
 

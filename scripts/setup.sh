@@ -6,6 +6,8 @@
 #   .venv312   Python 3.12 with ansible-core 2.21, when a 3.12 is on the machine
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Firewall tools live in sbin, which a non-login shell may not have on PATH.
+export PATH="/usr/local/sbin:/usr/sbin:/sbin:$PATH"
 root=$PWD
 
 need=()

@@ -5,6 +5,8 @@
 # Needs root: the integration tests build network namespaces.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Firewall tools live in sbin, which a non-login shell may not have on PATH.
+export PATH="/usr/local/sbin:/usr/sbin:/sbin:$PATH"
 scripts/setup.sh
 export PYTHONDONTWRITEBYTECODE=1
 status=0

@@ -26,8 +26,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the lab fleet needs r
 
 @pytest.fixture(scope='session')
 def lab():
-    fleet.up(len(HOSTS))
     try:
+        fleet.up(len(HOSTS))
         yield fleet
     finally:
         fleet.down(verbose=False)
