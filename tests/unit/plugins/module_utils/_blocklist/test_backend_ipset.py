@@ -197,3 +197,21 @@ def test_entries_file_with_comments_blank_lines_and_crlf(tmp_path):
     path = tmp_path / 'e.txt'
     path.write_bytes(b'# generated\r\n198.51.100.1\r\n\r\n  198.51.100.2  \r\n')
     assert read_entries_source(str(path))[0] == ['198.51.100.1', '198.51.100.2']
+
+
+def test_timeout_sets(netns, tmp_path):
+    adapter = IpsetAdapter(netns, 'ipset', 'bl4t', timeout=600)
+    store = StateStore(str(tmp_path / 'state'), 'ipset', 'bl4t')
+    lines = ['198.51.100.1', '198.51.100.0/30']
+    lines_sha = read_entries_source(entries=lines)
+    r = sync_set(adapter, store, *lines_sha)
+    assert r['changed'] and r['total'] == 2
+    out = netns(['ipset', 'list', '-t', 'bl4t'])[1]
+    assert 'timeout 600' in out
+    # Entries carry their remaining time in the listing; the diff must not care.
+    assert adapter.read_entries() == {'198.51.100.1', '198.51.100.0/30'}
+    assert sync_set(adapter, store, *lines_sha, verify=True)['changed'] is False
+    # A set without timeout support cannot become one in place.
+    plain = IpsetAdapter(netns, 'ipset', 'bl4t')
+    with pytest.raises(SyncError, match='created with a timeout'):
+        sync_set(plain, StateStore(str(tmp_path / 'state2'), 'ipset', 'bl4t'), *lines_sha)
