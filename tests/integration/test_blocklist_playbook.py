@@ -5,6 +5,8 @@ one starts from, as successive scheduled runs would.
 """
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -154,3 +156,25 @@ def test_07_rollback_to_an_earlier_generation_and_forward_again(fleetvars):
     for host in HOSTS:
         assert reachable('attacker', host, ATTACKER[0], 4)
     assert_friend_served()
+
+
+def test_08_port_scoped_block_with_log_rule(fleetvars):
+    listener = subprocess.Popen(['ip', 'netns', 'exec', 'fw-h1', sys.executable, '-c',
+                                 'import socket,time\n'
+                                 's=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n'
+                                 's.bind(("%s", 8080)); s.listen(50); time.sleep(120)' % fleet.host_addresses(1)[0]])
+    try:
+        run = play(fleetvars, '-e', '{"ipset_ports": [22], "ipset_log": true}')
+        assert run.rc == 0, run.out
+        web = fleet.host_addresses(1)[0]
+        assert not reachable('attacker', 'h1', ATTACKER_EXTRA[0], 4)           # port 22: blocked
+        assert fleet.connect('attacker', web, 8080, source=ATTACKER_EXTRA[0])   # other ports: served
+        rc, out, _err = host_sh('h1', 'iptables -S INPUT')
+        assert '-m multiport --dports 22' in out and '-j LOG --log-prefix "fleetwall-drop: "' in out
+        run = play(fleetvars)
+        assert run.rc == 0, run.out
+        assert not fleet.connect('attacker', web, 8080, source=ATTACKER_EXTRA[0])
+        assert 'LOG' not in host_sh('h1', 'iptables -S INPUT')[1]
+    finally:
+        listener.kill()
+        listener.wait()
