@@ -12,7 +12,7 @@ import hashlib
 import os
 import zlib
 
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 
 
@@ -39,7 +39,7 @@ def run_with_entries_transfer(action, module_name, task_vars):
         args['entries_sha256'] = _sha256_of(local)
     except (IOError, OSError) as exc:
         raise AnsibleActionFail('cannot read src %s: %s' % (src, to_text(exc)))
-    except Exception as exc:  # _find_needle raises AnsibleError subclasses
+    except AnsibleError as exc:
         raise AnsibleActionFail('cannot find src %s: %s' % (src, to_text(exc)))
 
     # What this controller last saw the host accept. When the file differs
@@ -69,7 +69,10 @@ def _attach(args, local):
 
 
 def _push_cache_path(action, task_vars, module_name, args):
-    root = os.path.expanduser(task_vars.get('fleetwall_push_cache_dir') or '~/.cache/fleetwall/pushed')
+    configured = task_vars.get('fleetwall_push_cache_dir')
+    if configured:
+        configured = action._templar.template(configured)
+    root = os.path.expanduser(configured or '~/.cache/fleetwall/pushed')
     key = '|'.join([to_text(task_vars.get('inventory_hostname', '')), module_name,
                     to_text(args.get('name', '')), to_text(args.get('state_dir', ''))])
     return os.path.join(root, hashlib.sha256(key.encode('utf-8')).hexdigest())

@@ -61,3 +61,9 @@ def test_check_mode_and_diff_over_ssh(live_set, tmp_path):
     assert '+198.51.100.9' in run.out and '"added": 1' in run.out
     assert members('fw-bad') == {'198.51.100.1'}
     assert set_count('h1', 'fw-bad') == 1
+
+
+def test_missing_src_on_the_controller(live_set, tmp_path):
+    run = module({'name': 'fw-bad', 'src': '/nonexistent/blocklist_v4.txt'}, tmp_path)
+    assert run.rc == 2 and 'cannot find src /nonexistent/blocklist_v4.txt' in run.out, run.out
+    assert members('fw-bad') == {'198.51.100.1'}
