@@ -51,18 +51,18 @@ class LiveInfo(object):
 def read_entries_source(entries_file=None, entries=None, raw=None):
     """Return (lines, sha256, raw_bytes) of the desired entries.
 
+    The entries come as ``raw`` bytes, from ``entries_file``, or as a list.
+
     Blank lines and ``#`` comments are allowed in an entries file; the sha256
     is over the file's bytes, so it matches what the controller computed.
     """
-    if raw is not None:
-        pass
-    elif entries_file is not None:
+    if raw is None and entries_file is not None:
         try:
             with open(entries_file, 'rb') as handle:
                 raw = handle.read()
         except (IOError, OSError) as exc:
             raise SyncError('cannot read entries_file %s: %s' % (entries_file, exc.strerror or exc))
-    else:
+    elif raw is None:
         raw = ('\n'.join(str(e).strip() for e in entries) + '\n').encode('utf-8') if entries else b''
     sha = hashlib.sha256(raw).hexdigest()
     try:
