@@ -2,61 +2,303 @@
 # Copyright (c) 2026, fleetwall.blocklist contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""A loopback HTTP server for feed files, for the lab demo and the tests.
+"""A loopback HTTP server that behaves like the threat-feed providers.
 
-It binds 127.0.0.1 only.  Besides serving files it can answer a path with a
-fault, so tests exercise the real fetcher against real HTTP:
+It binds 127.0.0.1 only, and serves a directory (the test data) with what
+real providers do around it, so tests run the real fetcher against real HTTP:
 
-    /fault/500/<file>   HTTP 500
-    /fault/404/<file>   HTTP 404
-    /fault/401/<file>   HTTP 401 with a JSON error body
-    /fault/html/<file>  an HTML error page with status 200
-    /fault/empty/<file> an empty 200
-    /fault/slow/<file>  waits 5 s before answering
+Static files: ``ETag`` and ``Last-Modified``, answering ``If-None-Match`` /
+``If-Modified-Since`` with 304; gzip when the client accepts it.
+
+Provider APIs (data from ``providers/`` under the directory):
+
+    /abuseipdb/api/v2/blacklist        header Key; confidenceMinimum, limit, plaintext;
+                                       a daily quota (429 with Retry-After and X-RateLimit-*);
+                                       AbuseIPDB's {"errors": [{"detail", "status"}]} bodies
+    /bearer/lists/<id>.txt             Authorization: Bearer; an hourly quota answered with
+                                       429, X-RateLimit-Reset (epoch) and {"error": ...}
+    /wayscloud/v1/ip/threats/live      header X-API-Key
+    /sikkerapi/v1/key/blacklist        Authorization: Bearer; scoreMinimum, protocols,
+                                       onlyCountries, exceptCountries, limit, plaintext
+
+Faults, for any path: ``/fault/<kind>/<path>``, or ``server.state.faults[prefix] = kind``
+(optionally a number of times in ``server.state.fault_times[prefix]``):
+500, 404, 401, 403, 429, html, empty, slow, truncated, json_error, garbage.
 """
 
 import argparse
+import email.utils
 import functools
+import gzip
+import hashlib
 import http.server
 import json
 import os
 import sys
 import threading
 import time
+from urllib.parse import parse_qs, urlsplit
+
+LAB_KEYS = {
+    'abuseipdb': 'lab-abuseipdb-key-0123456789abcdef',
+    'bearer': 'lab-bearer-token-0123456789',
+    'wayscloud': 'lab-wayscloud-key-0123456789',
+    'sikkerapi': 'sk_free_lab0123456789',
+}
+HTML_PAGE = (b'<!DOCTYPE html><html><head><title>Sign in to the network</title></head>'
+             b'<body>Captive portal: accept the terms to continue.</body></html>')
+
+
+class ProviderState(object):
+    """What the emulated providers remember between requests; tests adjust it."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.keys = dict(LAB_KEYS)
+        self.quota = {'abuseipdb': 5, 'bearer': 60}
+        self.quota_window = {'abuseipdb': 86400, 'bearer': 3600}
+        self.used = {}
+        self.window_start = {}
+        self.faults = {}
+        self.fault_times = {}
+        self.retry_after = 120
+        self.slow_seconds = 5
+        self.requests = []      # [path without query, status, request headers], in arrival order
+
+    def reset(self):
+        with self.lock:
+            self.used.clear()
+            self.window_start.clear()
+            self.faults.clear()
+            self.fault_times.clear()
+            del self.requests[:]
+
+    def count(self, prefix):
+        return sum(1 for path, _status, _headers in self.requests if path.startswith(prefix))
+
+    def take_fault(self, path):
+        with self.lock:
+            for prefix, kind in list(self.faults.items()):
+                if path.startswith(prefix):
+                    times = self.fault_times.get(prefix)
+                    if times is not None:
+                        if times <= 1:
+                            del self.faults[prefix]
+                            self.fault_times.pop(prefix, None)
+                        else:
+                            self.fault_times[prefix] = times - 1
+                    return kind
+        return None
+
+    def consume(self, provider):
+        """Count a request against the provider's quota; return seconds until reset when exhausted."""
+        with self.lock:
+            now = time.time()
+            window = self.quota_window[provider]
+            start = self.window_start.setdefault(provider, now)
+            if now - start >= window:
+                self.window_start[provider] = start = now
+                self.used[provider] = 0
+            if self.used.get(provider, 0) >= self.quota[provider]:
+                return int(start + window - now) + 1, start + window
+            self.used[provider] = self.used.get(provider, 0) + 1
+            return None, start + window
 
 
 class FeedHandler(http.server.SimpleHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
     def log_message(self, fmt, *args):  # quiet: tests read their own output
         if os.environ.get('FEED_SERVER_VERBOSE'):
             sys.stderr.write('feed_server: ' + fmt % args + '\n')
 
-    def _send(self, status, body, ctype='text/plain'):
+    # -- responses -----------------------------------------------------------
+
+    def _send(self, status, body, ctype='text/plain', headers=None, compress=True):
+        if isinstance(body, str):
+            body = body.encode()
+        headers = dict(headers or {})
+        if compress and body and 'gzip' in self.headers.get('Accept-Encoding', '') and status == 200:
+            body = gzip.compress(body, mtime=0)
+            headers['Content-Encoding'] = 'gzip'
         self.send_response(status)
         self.send_header('Content-Type', ctype)
         self.send_header('Content-Length', str(len(body)))
+        for key, value in headers.items():
+            self.send_header(key, str(value))
         self.end_headers()
         self.wfile.write(body)
 
+    def _json(self, status, document, headers=None):
+        self._send(status, json.dumps(document), 'application/json', headers)
+
+    def _fault(self, kind, rest):
+        state = self.server.state
+        if kind == '500':
+            return self._send(500, 'internal error\n', compress=False)
+        if kind == '404':
+            return self._send(404, 'not found\n', compress=False)
+        if kind in ('401', '403'):
+            return self._json(int(kind), {'error': 'invalid api key'})
+        if kind == '429':
+            return self._json(429, {'error': 'rate limit exceeded'},
+                              {'Retry-After': state.retry_after,
+                               'X-RateLimit-Reset': int(time.time()) + state.retry_after})
+        if kind == 'html':
+            return self._send(200, HTML_PAGE, 'text/html')
+        if kind == 'empty':
+            return self._send(200, b'')
+        if kind == 'json_error':
+            return self._json(200, {'error': 'Your subscription has expired'})
+        if kind == 'garbage':
+            return self._send(200, ''.join('row %d: <no address here>\n' % i for i in range(50)))
+        if kind == 'truncated':
+            body = self._file_body(rest) or b'198.51.100.1\n' * 1000
+            self.send_response(200)
+            self.send_header('Content-Type', 'text/plain')
+            self.send_header('Content-Length', str(len(body)))
+            self.send_header('Connection', 'close')
+            self.end_headers()
+            self.wfile.write(body[:len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return None
+        if kind == 'slow':
+            time.sleep(state.slow_seconds)
+            return self._route(rest)
+        return self._send(400, 'unknown fault %s\n' % kind)
+
+    # -- routing ---------------------------------------------------------------
+
+    def send_response(self, code, message=None):
+        # Recorded before the client can read the answer, so tests see it at once.
+        self._record[1] = code
+        super().send_response(code, message)
+
     def do_GET(self):
+        path = urlsplit(self.path).path
         self.server.hits.append(self.path)
-        parts = self.path.split('/')
+        self._record = [path, None, dict(self.headers)]
+        with self.server.state.lock:
+            self.server.state.requests.append(self._record)
+        parts = path.split('/')
         if len(parts) > 3 and parts[1] == 'fault':
-            fault = parts[2]
-            if fault == '500':
-                return self._send(500, b'internal error\n')
-            if fault == '404':
-                return self._send(404, b'not found\n')
-            if fault == '401':
-                return self._send(401, json.dumps({'error': 'invalid api key'}).encode(), 'application/json')
-            if fault == 'html':
-                return self._send(200, b'<!DOCTYPE html><html><head><title>Login</title></head><body>portal</body></html>',
-                                  'text/html')
-            if fault == 'empty':
-                return self._send(200, b'')
-            if fault == 'slow':
-                time.sleep(5)
-                self.path = '/' + '/'.join(parts[3:])
-        return super().do_GET()
+            self._fault(parts[2], '/' + '/'.join(parts[3:]))
+            return
+        kind = self.server.state.take_fault(path)
+        if kind:
+            self._fault(kind, path)
+            return
+        self._route(path)
+
+    def _route(self, path):
+        query = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query, keep_blank_values=True).items()}
+        if path == '/abuseipdb/api/v2/blacklist':
+            return self._abuseipdb(query)
+        if path.startswith('/bearer/lists/'):
+            return self._bearer(path[len('/bearer/lists/'):])
+        if path == '/wayscloud/v1/ip/threats/live':
+            return self._wayscloud()
+        if path == '/sikkerapi/v1/key/blacklist':
+            return self._sikkerapi(query)
+        return self._static(path)
+
+    def _file_body(self, path):
+        full = os.path.realpath(os.path.join(self.server.data_dir, path.lstrip('/')))
+        if not full.startswith(self.server.data_dir + os.sep) or not os.path.isfile(full):
+            return None
+        with open(full, 'rb') as handle:
+            return handle.read()
+
+    def _static(self, path):
+        body = self._file_body(path)
+        if body is None:
+            return self._send(404, 'not found\n', compress=False)
+        full = os.path.join(self.server.data_dir, path.lstrip('/'))
+        etag = '"%s"' % hashlib.sha256(body).hexdigest()[:32]
+        mtime = int(os.stat(full).st_mtime)
+        last_modified = email.utils.formatdate(mtime, usegmt=True)
+        headers = {'ETag': etag, 'Last-Modified': last_modified}
+        if self.headers.get('If-None-Match') == etag:
+            return self._send(304, b'', headers=headers, compress=False)
+        since = self.headers.get('If-Modified-Since')
+        if since and not self.headers.get('If-None-Match'):
+            try:
+                if mtime <= email.utils.parsedate_to_datetime(since).timestamp():
+                    return self._send(304, b'', headers=headers, compress=False)
+            except (TypeError, ValueError):
+                pass
+        compress = not path.endswith('.gz')
+        return self._send(200, body, headers=headers, compress=compress)
+
+    def _provider_data(self, filename):
+        with open(os.path.join(self.server.data_dir, 'providers', filename)) as handle:
+            return json.load(handle)
+
+    def _quota_headers(self, provider, reset_at, remaining):
+        return {'X-RateLimit-Limit': self.server.state.quota[provider],
+                'X-RateLimit-Remaining': max(remaining, 0), 'X-RateLimit-Reset': int(reset_at)}
+
+    def _abuseipdb(self, query):
+        state = self.server.state
+        if self.headers.get('Key') != state.keys['abuseipdb']:
+            return self._json(401, {'errors': [{
+                'detail': 'Authentication failed. Your API key is either missing, incorrect, or revoked. '
+                          'Note: The APIv2 key differs from the APIv1 key.', 'status': 401}]})
+        wait, reset_at = state.consume('abuseipdb')
+        if wait is not None:
+            return self._json(429, {'errors': [{
+                'detail': 'Daily rate limit of %d requests exceeded for this endpoint. See headers for '
+                          'additional details.' % state.quota['abuseipdb'], 'status': 429}]},
+                dict(self._quota_headers('abuseipdb', reset_at, 0), **{'Retry-After': wait}))
+        document = self._provider_data('abuseipdb_blacklist.json')
+        minimum = int(query.get('confidenceMinimum', 100))
+        limit = int(query.get('limit', 10000))
+        data = [r for r in document['data'] if r['abuseConfidenceScore'] >= minimum][:limit]
+        remaining = state.quota['abuseipdb'] - state.used.get('abuseipdb', 0)
+        headers = self._quota_headers('abuseipdb', reset_at, remaining)
+        if 'plaintext' in query:
+            return self._send(200, ''.join(r['ipAddress'] + '\n' for r in data), headers=headers)
+        return self._json(200, {'meta': document['meta'], 'data': data}, headers)
+
+    def _bearer(self, list_name):
+        state = self.server.state
+        if self.headers.get('Authorization') != 'Bearer %s' % state.keys['bearer']:
+            return self._json(401, {'error': 'invalid or missing bearer token'})
+        wait, reset_at = state.consume('bearer')
+        if wait is not None:
+            return self._json(429, {'error': 'rate limit of %d requests per hour exceeded' % state.quota['bearer']},
+                              self._quota_headers('bearer', reset_at, 0))
+        list_id = list_name[:-4] if list_name.endswith('.txt') else list_name
+        body = self._file_body('/providers/bearer_%s.txt' % list_id)
+        if body is None:
+            return self._json(404, {'error': 'no list %r' % list_id})
+        remaining = state.quota['bearer'] - state.used.get('bearer', 0)
+        return self._send(200, body, headers=self._quota_headers('bearer', reset_at, remaining))
+
+    def _wayscloud(self):
+        if self.headers.get('X-API-Key') != self.server.state.keys['wayscloud']:
+            return self._json(401, {'error': {'code': 'unauthorized', 'message': 'invalid API key'}})
+        return self._json(200, self._provider_data('wayscloud_threats.json'))
+
+    def _sikkerapi(self, query):
+        if self.headers.get('Authorization') != 'Bearer %s' % self.server.state.keys['sikkerapi']:
+            return self._json(401, {'error': 'Invalid API key'})
+        rows = self._provider_data('sikkerapi_records.json')
+        minimum = int(query.get('scoreMinimum', 50))
+        rows = [r for r in rows if r['score'] >= minimum]
+        if query.get('protocols'):
+            wanted = set(query['protocols'].split(','))
+            rows = [r for r in rows if wanted & set(r['protocols'])]
+        if query.get('onlyCountries'):
+            rows = [r for r in rows if r['country'] in query['onlyCountries'].split(',')]
+        if query.get('exceptCountries'):
+            rows = [r for r in rows if r['country'] not in query['exceptCountries'].split(',')]
+        rows.sort(key=lambda r: -r['score'])
+        rows = rows[:int(query.get('limit', 5000))]
+        if query.get('plaintext') == 'true':
+            return self._send(200, ''.join(r['ip'] + '\n' for r in rows))
+        return self._json(200, {'data': [{'ip': r['ip'], 'score': r['score']} for r in rows]})
 
 
 def serve(directory, port=0):
@@ -65,6 +307,8 @@ def serve(directory, port=0):
     server = http.server.ThreadingHTTPServer(('127.0.0.1', port), handler)
     server.daemon_threads = True
     server.hits = []
+    server.data_dir = os.path.realpath(directory)
+    server.state = ProviderState()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

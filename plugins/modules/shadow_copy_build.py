@@ -45,31 +45,87 @@ options:
         description: Unique name of the feed (letters, digits, C(_ . -)); names its cache files.
         type: str
         required: true
+      preset:
+        description:
+          - A named provider preset that sets the URL, auth header, format, score query, recommended
+            O(feeds[].min_interval) and default limits. Settings given on the feed win over the preset's.
+          - Built in are V(abuseipdb), V(spamhaus_drop), V(firehol_level1), V(ipsum), V(bearer_list),
+            V(sikkerapi), V(wayscloud) and V(tor_exits); O(presets) adds more. See C(docs/presets/).
+        type: str
+      mode:
+        description: A variant of the preset, e.g. V(plaintext) for V(abuseipdb), V(v6) or V(text) for V(spamhaus_drop).
+        type: str
+      api_key:
+        description: The provider's API key, put where the preset says (a header, usually). Never logged.
+        type: str
+      params:
+        description:
+          - Query parameters, merged over the preset's (null drops one). Parameters named in the URL as
+            C({placeholder}) fill it instead, e.g. C(list_id) for V(bearer_list).
+        type: dict
       url:
-        description: HTTP(S) or C(file://) URL. Mutually exclusive with O(feeds[].path).
+        description: HTTP(S) or C(file://) URL. Overrides a preset's URL (e.g. to use an internal mirror).
         type: str
       path:
-        description: Local file on the host that builds the copy.
+        description: Local file on the host that builds the copy. Mutually exclusive with O(feeds[].url).
         type: path
       format:
         description:
-          - V(auto) reads plain lists, FireHOL netsets, Spamhaus DROP text and ipsum lines alike.
+          - V(auto) reads plain lists, FireHOL netsets, Spamhaus DROP text and ipsum lines, and recognises
+            JSON lines and Tor C(exit-addresses).
           - V(ipsum) requires the count column, so O(feeds[].min_count) applies to every line.
+          - V(jsonl) reads one JSON object a line (Spamhaus C(drop_v4.json)); O(feeds[].field) names the
+            address key (default C(cidr)); a C({"type": "metadata"}) line is skipped and its record count checked.
+          - V(json) applies the JMESPath O(feeds[].query) to the document.
+          - V(csv) reads the column named by O(feeds[].field) (a header name, or a 0-based number).
         type: str
-        choices: [auto, plain, netset, ipsum, spamhaus_drop]
-        default: auto
+        choices: [auto, plain, netset, ipsum, spamhaus_drop, jsonl, json, csv, tor_exits]
+      query:
+        description:
+          - For V(json), a JMESPath expression yielding the addresses, or C([address, score]) pairs, or
+            objects with C(address) (or C(ip)) and C(score). Example C(data[].[ipAddress, abuseConfidenceScore]).
+        type: str
+      field:
+        description: For V(csv) and V(jsonl), the address column or key.
+        type: str
+      score_field:
+        description: For V(csv) and V(jsonl), the score column or key.
+        type: str
+      min_score:
+        description: Drop scored entries below this score.
+        type: float
+      tier:
+        description:
+          - V(auto) puts scored entries in the block tier at or above O(tiers.block), in the challenge tier
+            at or above O(tiers.challenge), and drops the rest; unscored entries go to the block tier.
+          - V(block) or V(challenge) puts every entry of the feed in that tier.
+        type: str
+        choices: [auto, block, challenge]
       min_count:
         description: For ipsum-style C(IP<TAB>count) lines, skip entries listed by fewer sources.
         type: int
+      level:
+        description: For the V(ipsum) preset, the same as O(feeds[].min_count).
+        type: int
       headers:
-        description: Extra HTTP headers, for example an API key. Never logged.
+        description: Extra HTTP headers. Values of auth headers are redacted from every message. Never logged.
         type: dict
+      min_interval:
+        description:
+          - Seconds. A run sooner than this after the last successful contact reuses the cached copy and
+            sends no request. Presets set the provider's recommendation.
+        type: int
+      max_wait:
+        description:
+          - Seconds a 429 may be waited out within this run. A longer reset falls back to the last good
+            copy, and no request is sent before the reset on later runs.
+        type: int
       timeout:
         description: Seconds per HTTP attempt.
         type: int
         default: 30
       retries:
-        description: Extra attempts after a server error or a connection failure, with exponential backoff.
+        description: Extra attempts after a server error, a truncated body or a connection failure, with exponential backoff.
         type: int
         default: 2
       validate_certs:
@@ -122,6 +178,38 @@ options:
     description: Mode of the published files.
     type: raw
     default: '0644'
+  presets:
+    description:
+      - Extra provider presets by name, in the shape of the built-in ones (see C(docs/presets/README.md));
+        they win over built-in presets of the same name.
+    type: dict
+    default: {}
+  tiers:
+    description: Score thresholds of the two tiers, for scored feeds with O(feeds[].tier=auto).
+    type: dict
+    default: {block: 90, challenge: 50}
+    suboptions:
+      block:
+        description: Entries scored at least this go to the block tier (C(blocklist_v*.txt)), which every backend enforces.
+        type: float
+        default: 90
+      challenge:
+        description:
+          - Entries scored at least this (and below O(tiers.block)) go to the challenge tier
+            (C(challenge_v*.txt)), which web backends may challenge and kernel backends ignore.
+        type: float
+        default: 50
+  provenance:
+    description:
+      - Write C(provenance.tsv.gz) into each generation, listing every network the feeds gave with the
+        feeds that listed it and its best score. It is written in a child process beside the merge.
+    type: bool
+    default: true
+  mirror_dir:
+    description:
+      - Also publish the current generation to this directory (same layout, same atomic C(current) switch,
+        the last two generations kept), for other tools to read.
+    type: path
 seealso:
   - module: fleetwall.blocklist.ipset_sync
   - plugin: fleetwall.blocklist.threat_feed
@@ -166,9 +254,22 @@ entries:
   description: Entries of the copy built by this run, per family.
   returned: always
   type: dict
-  sample: {v4: 14120, v6: 51}
+  sample: {v4: 14120, v6: 51, challenge_v4: 830, challenge_v6: 0}
+generation_path:
+  description:
+    - The directory of the generation that hosts should receive (C(generations/N) resolved, or C(preview) in
+      check mode); unlike O(dest)/C(current) it does not move if another build publishes meanwhile.
+  returned: when a generation exists
+  type: str
+mirrored:
+  description: Whether the mirror directory was updated by this run.
+  returned: always
+  type: bool
 feeds:
-  description: Per-feed status (V(fresh), V(cached) or V(failed)), error, age and counts.
+  description:
+    - Per-feed status (V(fresh), V(cached) or V(failed)), the reason a cached copy was used, the error and
+      its kind (V(auth), V(rate_limited), V(http), V(truncated), V(network), V(content)), age, requests sent,
+      and counts per tier.
   returned: always
   type: list
   elements: dict
@@ -181,6 +282,7 @@ refused:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feeds import FORMATS
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
     ShadowCopyError, build_shadow_copy,
 )
@@ -192,17 +294,29 @@ def main():
             dest=dict(type='path', required=True),
             feeds=dict(type='list', elements='dict', required=True, options=dict(
                 name=dict(type='str', required=True),
+                preset=dict(type='str'),
+                mode=dict(type='str'),
+                api_key=dict(type='str', no_log=True),
+                params=dict(type='dict'),
                 url=dict(type='str'),
                 path=dict(type='path'),
-                format=dict(type='str', default='auto', choices=['auto', 'plain', 'netset', 'ipsum', 'spamhaus_drop']),
+                format=dict(type='str', choices=list(FORMATS)),
+                query=dict(type='str'),
+                field=dict(type='str'),
+                score_field=dict(type='str'),
+                min_score=dict(type='float'),
+                tier=dict(type='str', choices=['auto', 'block', 'challenge']),
                 min_count=dict(type='int'),
+                level=dict(type='int'),
                 headers=dict(type='dict', no_log=True),
+                min_interval=dict(type='int'),
+                max_wait=dict(type='int'),
                 timeout=dict(type='int', default=30),
                 retries=dict(type='int', default=2),
                 validate_certs=dict(type='bool', default=True),
                 max_invalid_fraction=dict(type='float', default=0.1),
                 allow_empty=dict(type='bool', default=False),
-            ), mutually_exclusive=[('url', 'path')], required_one_of=[('url', 'path')]),
+            ), mutually_exclusive=[('url', 'path'), ('path', 'preset')]),
             allowlist=dict(type='list', elements='str', default=[]),
             refused_categories=dict(type='list', elements='str',
                                     default=['unspecified', 'private', 'shared', 'loopback', 'link_local',
@@ -213,6 +327,13 @@ def main():
             force=dict(type='bool', default=False),
             keep_generations=dict(type='int', default=10),
             file_mode=dict(type='raw', default='0644'),
+            presets=dict(type='dict', default={}),
+            tiers=dict(type='dict', default={}, options=dict(
+                block=dict(type='float', default=90),
+                challenge=dict(type='float', default=50),
+            )),
+            provenance=dict(type='bool', default=True),
+            mirror_dir=dict(type='path'),
         ),
         supports_check_mode=True,
     )
@@ -223,7 +344,12 @@ def main():
         module.fail_json(msg='max_shrink_percent must be between 0 and 100')
     if p['keep_generations'] < 1:
         module.fail_json(msg='keep_generations must be at least 1')
+    feeds = []
     for feed in p['feeds']:
+        # Unset options must not mask a preset's defaults.
+        feeds.append({key: value for key, value in feed.items() if value is not None})
+        if (feed['min_interval'] or 0) < 0 or (feed['max_wait'] or 0) < 0:
+            module.fail_json(msg='feed %s: min_interval and max_wait must not be negative' % feed['name'])
         if feed['timeout'] <= 0 or feed['retries'] < 0:
             module.fail_json(msg='feed %s: timeout must be positive and retries not negative' % feed['name'])
         if not 0 <= feed['max_invalid_fraction'] <= 1:
@@ -234,10 +360,11 @@ def main():
         module.fail_json(msg='file_mode must be an octal mode such as 0644')
     try:
         result = build_shadow_copy(
-            p['dest'], p['feeds'], allowlist=p['allowlist'], refused_categories=p['refused_categories'],
+            p['dest'], feeds, allowlist=p['allowlist'], refused_categories=p['refused_categories'],
             min_prefix={4: p['min_prefix_v4'], 6: p['min_prefix_v6']},
             max_shrink_percent=p['max_shrink_percent'], force=p['force'],
-            keep_generations=p['keep_generations'], check_mode=module.check_mode, file_mode=file_mode)
+            keep_generations=p['keep_generations'], check_mode=module.check_mode, file_mode=file_mode,
+            presets=p['presets'], tiers=p['tiers'], provenance=p['provenance'], mirror_dir=p['mirror_dir'])
     except ShadowCopyError as exc:
         module.fail_json(msg=str(exc))
     for warning in result.pop('warnings'):

@@ -3,41 +3,66 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Parsing of threat-feed bodies into validated networks.
+"""Parsing of threat-feed bodies into validated networks, with optional scores.
 
-One line-oriented parser covers the text formats operators meet: plain lists,
-FireHOL netsets, Spamhaus DROP text (``1.2.3.0/24 ; SBL123``) and ipsum
-(``IP<TAB>count``).  Nothing here fails on a single bad line: bad lines are
-counted and sampled, and only a feed whose share of bad lines passes a
-threshold is declared broken.
+Formats:
+
+* line-oriented text: plain lists, FireHOL netsets, Spamhaus DROP text
+  (``1.2.3.0/24 ; SBL123``) and ipsum (``IP<TAB>count``);
+* ``jsonl``: one JSON object a line, as Spamhaus ``drop_v4.json`` publishes,
+  with its trailing ``{"type": "metadata", ...}`` record;
+* ``json``: any JSON document, with a JMESPath ``query`` that yields the
+  addresses, or ``[address, score]`` pairs, or objects with ``address``/``ip``
+  and ``score`` keys;
+* ``csv`` with a named column (and optionally a score column);
+* ``tor_exits``: Tor's ``exit-addresses`` (``ExitAddress 1.2.3.4 date time``).
+
+Nothing here fails on a single bad line: bad lines are counted and sampled,
+and only a feed whose share of bad lines passes a threshold is declared
+broken.  Only ``json`` needs a library outside the standard library
+(jmespath, a controller dependency); it is imported when a feed uses it.
 """
 
 from __future__ import annotations
+
+import csv
+import json
+import socket
 
 from .addresses import (
     V4, V6, BITS, AddressError, RefusalTable, parse_network, parse_range,
     network_key, ranges_to_networks, format_network,
 )
 
-FORMATS = ('auto', 'plain', 'netset', 'ipsum', 'spamhaus_drop')
+FORMATS = ('auto', 'plain', 'netset', 'ipsum', 'spamhaus_drop', 'jsonl', 'json', 'csv', 'tor_exits')
+TEXT_FORMATS = ('plain', 'netset', 'ipsum', 'spamhaus_drop')
 DEFAULT_MAX_INVALID_FRACTION = 0.1
 SAMPLE_SIZE = 10
 REFUSED_LIST_LIMIT = 1000
+TOR_KEYWORDS = ('ExitNode', 'Published', 'LastStatus', 'ExitAddress')
 
 
 class FeedError(Exception):
     """The feed as a whole cannot be used; the message says why."""
 
 
+class ProviderError(FeedError):
+    """The provider answered with an error document instead of data (bad key, quota, ...)."""
+
+
 class FeedParseResult(object):
-    def __init__(self, name):
+    """Accepted networks as sort keys per family, and, for scored feeds, a parallel list of scores."""
+
+    def __init__(self, name, scored=False):
         self.name = name
         self.keys = {V4: [], V6: []}
+        self.scores = {V4: [], V6: []} if scored else None
         self.lines = 0
         self.comments = 0
         self.invalid = 0
         self.invalid_samples = []
         self.below_min_count = 0
+        self.below_min_score = 0
         self.refused = {}
         self.refused_entries = []
         self.refused_truncated = False
@@ -53,7 +78,7 @@ class FeedParseResult(object):
     def add_invalid(self, line_no, text, reason):
         self.invalid += 1
         if len(self.invalid_samples) < SAMPLE_SIZE:
-            self.invalid_samples.append({'line': line_no, 'text': text[:100], 'reason': reason})
+            self.invalid_samples.append({'line': line_no, 'text': str(text)[:100], 'reason': reason})
 
     def add_refused(self, entry, reason):
         self.refused[reason] = self.refused.get(reason, 0) + 1
@@ -63,7 +88,7 @@ class FeedParseResult(object):
             self.refused_truncated = True
 
     def summary(self):
-        return {
+        out = {
             'lines': self.lines,
             'comments': self.comments,
             'accepted': self.accepted,
@@ -72,8 +97,11 @@ class FeedParseResult(object):
             'invalid': self.invalid,
             'invalid_samples': self.invalid_samples,
             'below_min_count': self.below_min_count,
+            'below_min_score': self.below_min_score,
             'refused': dict(self.refused),
+            'scored': self.scores is not None,
         }
+        return out
 
 
 def _looks_like_html(head):
@@ -89,31 +117,116 @@ def decode_body(body):
     return body
 
 
-def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
-               max_invalid_fraction=DEFAULT_MAX_INVALID_FRACTION):
-    """Parse a feed body (bytes or text).
+def provider_error_message(document):
+    """The provider's own message from an error document, or None when it is not one.
 
-    ``min_count`` applies to the count column of ipsum-style lines; lines whose
-    count is below it are skipped and counted, not treated as invalid.
-    Raises FeedError for a body that is HTML or mostly garbage.
+    Covers ``{"error": "..."}``, ``{"error": {"message": ...}}``, ``{"message": ...}``
+    with no data, and AbuseIPDB's ``{"errors": [{"detail": ..., "status": 401}]}``.
     """
-    if fmt not in FORMATS:
-        raise FeedError('unknown feed format %r (known: %s)' % (fmt, ', '.join(FORMATS)))
-    text = decode_body(body)
-    if _looks_like_html(text):
-        raise FeedError('feed %s: the body is an HTML page (an error page or captive portal?), not a list' % name)
-    if refusals is None:
-        refusals = RefusalTable()
-    result = FeedParseResult(name)
-    keys = result.keys
-    refusal_reason = refusals.reason
-    want_count = fmt == 'ipsum'
+    if not isinstance(document, dict):
+        return None
+    errors = document.get('errors')
+    if isinstance(errors, list) and errors:
+        parts = []
+        for item in errors[:3]:
+            if isinstance(item, dict):
+                parts.append(str(item.get('detail') or item.get('message') or item.get('title') or item))
+            else:
+                parts.append(str(item))
+        return '; '.join(parts)[:300]
+    error = document.get('error')
+    if error:
+        if isinstance(error, dict):
+            error = error.get('message') or error.get('detail') or error
+        return str(error)[:300]
+    return None
 
-    for line_no, raw in enumerate(text.splitlines(), 1):
-        result.lines += 1
+
+def body_error_message(body):
+    """Provider message from a small JSON error body (bytes or text), else None."""
+    text = decode_body(body[:65536]).strip() if body else ''
+    if not text.startswith('{'):
+        return None
+    try:
+        return provider_error_message(json.loads(text))
+    except ValueError:
+        return None
+
+
+class _Collector(object):
+    """Validates entries and files them by family, refused, invalid or below a threshold."""
+
+    def __init__(self, result, refusals, min_score):
+        self.result = result
+        self.refusal_reason = refusals.reason
+        self.min_score = min_score
+
+    def add(self, entry, line_no, raw, score=None):
+        result = self.result
+        if not isinstance(entry, str):
+            result.add_invalid(line_no, raw, 'the address is not a string')
+            return
+        entry = entry.strip()
+        if result.scores is not None:
+            if score is None or isinstance(score, bool):
+                result.add_invalid(line_no, raw, 'missing score')
+                return
+            try:
+                score = float(score)
+            except (TypeError, ValueError):
+                result.add_invalid(line_no, raw, 'score is not a number')
+                return
+            if self.min_score is not None and score < self.min_score:
+                result.below_min_score += 1
+                return
+        try:
+            if '-' in entry:
+                version, first, last = parse_range(entry)
+                networks = list(ranges_to_networks([(first, last)], BITS[version]))
+            else:
+                version, start, prefixlen = parse_network(entry)
+                networks = ((start, prefixlen),)
+        except AddressError as exc:
+            result.add_invalid(line_no, raw, str(exc))
+            return
+        keys = result.keys[version]
+        for start, prefixlen in networks:
+            reason = self.refusal_reason(version, start, prefixlen)
+            if reason is None:
+                keys.append(network_key(version, start, prefixlen))
+                if result.scores is not None:
+                    result.scores[version].append(score)
+            else:
+                result.add_refused(format_network(version, start, prefixlen), reason)
+
+
+def _parse_text(lines, result, collector, refusals, want_count, min_count):
+    # The hot path.  Most lines of a big feed are a bare IPv4 address, and
+    # glibc's inet_pton accepts exactly those (no spaces, no leading zeros),
+    # so one C call validates them; only the rest goes through the full
+    # parser.  A first octet outside every refused range needs no lookup.
+    pton, af_inet, from_bytes = socket.inet_pton, socket.AF_INET, int.from_bytes
+    needs_check = refusals.v4_octets_to_check()
+    v4_keys = result.keys[V4]
+    append = v4_keys.append
+    add = collector.add
+    comments = 0
+    line_no = 0
+    for line_no, raw in enumerate(lines, 1):
+        if not want_count:
+            try:
+                value = from_bytes(pton(af_inet, raw), 'big')
+            except (OSError, ValueError):
+                pass
+            else:
+                if (value >> 24) in needs_check:
+                    add(raw, line_no, raw)
+                else:
+                    append(value << 8)
+                continue
         line = raw.strip()
         if not line or line[0] in '#;':
-            result.comments += 1
+            comments += 1
             continue
         if '#' in line:
             line = line.split('#', 1)[0]
@@ -121,9 +234,8 @@ def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
             line = line.split(';', 1)[0]
         tokens = line.split()
         if not tokens:
-            result.comments += 1
+            comments += 1
             continue
-        entry = tokens[0]
         if len(tokens) > 1 and (want_count or tokens[1].isdigit()):
             if not tokens[1].isdigit():
                 result.add_invalid(line_no, raw, 'count column is not a number')
@@ -134,24 +246,198 @@ def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
         elif want_count and min_count is not None:
             result.add_invalid(line_no, raw, 'ipsum line without a count column')
             continue
-        try:
-            if '-' in entry:
-                version, first, last = parse_range(entry)
-                networks = list(ranges_to_networks([(first, last)], BITS[version]))
-            else:
-                version, start, prefixlen = parse_network(entry)
-                networks = ((start, prefixlen),)
-        except AddressError as exc:
-            result.add_invalid(line_no, raw, str(exc))
-            continue
-        for start, prefixlen in networks:
-            reason = refusal_reason(version, start, prefixlen)
-            if reason is None:
-                keys[version].append(network_key(version, start, prefixlen))
-            else:
-                result.add_refused(format_network(version, start, prefixlen), reason)
+        add(tokens[0], line_no, raw)
+    result.lines = line_no
+    result.comments += comments
 
-    considered = result.accepted + result.invalid + result.refused_total + result.below_min_count
+
+def _parse_tor(lines, result, collector):
+    line_no = 0
+    for line_no, raw in enumerate(lines, 1):
+        tokens = raw.split()
+        if len(tokens) >= 2 and tokens[0] == 'ExitAddress':
+            collector.add(tokens[1], line_no, raw)
+        elif tokens and tokens[0] not in TOR_KEYWORDS and not tokens[0].startswith('#'):
+            result.add_invalid(line_no, raw, 'not a line of an exit-addresses document')
+        else:
+            result.comments += 1
+    result.lines = line_no
+
+
+def _parse_jsonl(lines, result, collector, field, score_field):
+    metadata = None
+    line_no = 0
+    for line_no, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line[0] in '#;':
+            result.comments += 1
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            result.add_invalid(line_no, raw, 'not a JSON object')
+            continue
+        if not isinstance(record, dict):
+            result.add_invalid(line_no, raw, 'not a JSON object')
+            continue
+        if record.get('type') == 'metadata':
+            metadata = record
+            result.comments += 1
+            continue
+        if field not in record:
+            result.add_invalid(line_no, raw, 'no %r field' % field)
+            continue
+        collector.add(record[field], line_no, raw, record.get(score_field) if score_field else None)
+    result.lines = line_no
+    # Spamhaus's metadata record says how many records it wrote: fewer is a
+    # truncated download, which must not pass for a shorter list.
+    expected = metadata.get('records') if metadata else None
+    data_lines = result.lines - result.comments
+    if isinstance(expected, int) and data_lines != expected:
+        raise FeedError('feed %s: the metadata record announces %d records but the body has %d; truncated?'
+                        % (result.name, expected, data_lines))
+
+
+def _parse_csv(lines, result, collector, field, score_field):
+    rows = csv.reader(line for line in lines if line.strip() and not line.lstrip().startswith('#'))
+    header = None
+    if field is None:
+        raise FeedError('feed %s: the csv format needs field, the name (or 0-based number) of the address column'
+                        % result.name)
+    by_index = str(field).isdigit()
+    column = int(field) if by_index else None
+    score_column = None
+    if score_field is not None and str(score_field).isdigit():
+        score_column = int(score_field)
+    row_no = 0
+    skipped = 0
+    for row_no, row in enumerate(rows, 1):
+        if header is None and not by_index:
+            header = [h.strip() for h in row]
+            if field not in header:
+                raise FeedError('feed %s: no column %r in the csv header (%s)'
+                                % (result.name, field, ', '.join(header[:20])))
+            column = header.index(field)
+            if score_field is not None and score_column is None:
+                if score_field not in header:
+                    raise FeedError('feed %s: no score column %r in the csv header' % (result.name, score_field))
+                score_column = header.index(score_field)
+            skipped += 1
+            continue
+        if len(row) <= column:
+            result.add_invalid(row_no, ','.join(row), 'row has no column %s' % field)
+            continue
+        score = row[score_column] if score_column is not None and len(row) > score_column else None
+        collector.add(row[column], row_no, ','.join(row), score)
+    result.lines = len(lines)
+    result.comments += len(lines) - row_no + skipped
+
+
+def _parse_json(text, result, collector, query, scored):
+    if not query:
+        raise FeedError('feed %s: a JSON body needs query, a JMESPath expression for its addresses' % result.name)
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise FeedError('feed %s: the body is not valid JSON (%s); truncated?' % (result.name, exc))
+    try:
+        import jmespath
+    except ImportError:
+        raise FeedError('feed %s: the json format needs the Python library jmespath on the host that '
+                        'builds the shadow copy (pip install jmespath)' % result.name)
+    try:
+        found = jmespath.search(query, document)
+    except jmespath.exceptions.JMESPathError as exc:
+        raise FeedError('feed %s: query %r is not valid JMESPath: %s' % (result.name, query, exc))
+    if found is None or found == []:
+        message = provider_error_message(document)
+        if message:
+            raise ProviderError('feed %s: the provider answered with an error: %s' % (result.name, message))
+        found = []
+    if not isinstance(found, list):
+        raise FeedError('feed %s: query %r yields %s, not a list' % (result.name, query, type(found).__name__))
+    if scored is None:
+        # A query yielding pairs or objects carries scores; bare strings do not.
+        scored = bool(found) and isinstance(found[0], (list, dict))
+    if scored:
+        result.scores = {V4: [], V6: []}
+    add = collector.add
+    for index, item in enumerate(found, 1):
+        if isinstance(item, str):
+            add(item, index, item, None)
+        elif isinstance(item, list) and len(item) == 2:
+            add(item[0], index, item, item[1])
+        elif isinstance(item, dict):
+            address = item.get('address', item.get('ip'))
+            add(address, index, item, item.get('score'))
+        elif item is None and not scored:
+            result.add_invalid(index, item, 'null address')
+        else:
+            result.add_invalid(index, item, 'expected an address, [address, score] or {address, score}')
+    result.lines = len(found)
+
+
+def detect_format(text, query=None):
+    """The format of a body in ``auto`` mode."""
+    if query:
+        return 'json'
+    for line in text.splitlines()[:50]:
+        line = line.strip()
+        if not line or line[0] in '#;':
+            continue
+        if line[0] == '{':
+            return 'jsonl'
+        if line[0] == '[':
+            return 'json'
+        if line.split(None, 1)[0] in TOR_KEYWORDS:
+            return 'tor_exits'
+        return 'plain'
+    return 'plain'
+
+
+def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
+               max_invalid_fraction=DEFAULT_MAX_INVALID_FRACTION, query=None, field=None,
+               score_field=None, scored=None, min_score=None):
+    """Parse a feed body (bytes or text).
+
+    ``min_count`` applies to the count column of ipsum-style lines; lines whose
+    count is below it are skipped and counted, not treated as invalid.  A
+    scored feed (a ``json`` query yielding pairs, or a ``score_field``) keeps
+    every entry's score; ``min_score`` drops lower ones.  Raises FeedError
+    for a body that is HTML, an error document, or mostly garbage.
+    """
+    if fmt not in FORMATS:
+        raise FeedError('unknown feed format %r (known: %s)' % (fmt, ', '.join(FORMATS)))
+    text = decode_body(body)
+    if _looks_like_html(text):
+        raise FeedError('feed %s: the body is an HTML page (an error page or captive portal?), not a list' % name)
+    if refusals is None:
+        refusals = RefusalTable()
+    if fmt == 'auto':
+        fmt = detect_format(text, query)
+    if scored is None and fmt != 'json':
+        scored = bool(score_field)
+    result = FeedParseResult(name, scored=bool(scored))
+    collector = _Collector(result, refusals, min_score)
+    if fmt == 'json':
+        _parse_json(text, result, collector, query, scored)
+    else:
+        lines = text.splitlines()
+        if fmt == 'jsonl':
+            if len(lines) == 1 and lines[0].lstrip().startswith('{'):
+                message = body_error_message(text)
+                if message:
+                    raise ProviderError('feed %s: the provider answered with an error: %s' % (name, message))
+            _parse_jsonl(lines, result, collector, field or 'cidr', score_field)
+        elif fmt == 'csv':
+            _parse_csv(lines, result, collector, field, score_field)
+        elif fmt == 'tor_exits':
+            _parse_tor(lines, result, collector)
+        else:
+            _parse_text(lines, result, collector, refusals, fmt == 'ipsum', min_count)
+
+    considered = (result.accepted + result.invalid + result.refused_total + result.below_min_count
+                  + result.below_min_score)
     if result.invalid and result.invalid > max_invalid_fraction * considered:
         raise FeedError(
             'feed %s looks broken: %d of %d entries are invalid (limit %.0f%%); first: %s'

@@ -9,7 +9,9 @@ Layout under the shadow copy directory::
 
     feeds/<name>.body        last good body of each feed, as fetched
     feeds/<name>.json        when it was fetched, its sha256, its counts
-    generations/<N>/         blocklist_v4.txt, blocklist_v6.txt, manifest.json
+    generations/<N>/         blocklist_v4.txt, blocklist_v6.txt   (block tier)
+                             challenge_v4.txt, challenge_v6.txt   (challenge tier)
+                             provenance.tsv.gz, manifest.json
     current -> generations/<N>
 
 A generation directory is complete before ``current`` points at it, and the
@@ -20,25 +22,32 @@ generation, never a mixture.
 from __future__ import annotations
 
 import datetime
+import gzip
 import hashlib
 import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 
 from .addresses import (
-    V4, V6, BITS, AddressError, RefusalTable, parse_network, merge_keys,
-    merge_ranges, subtract_ranges, ranges_to_networks, format_network, count_addresses,
+    V4, V6, BITS, AF, AddressError, RefusalTable, parse_network, merge_keys,
+    merge_ranges, subtract_ranges, networks_text, count_addresses,
     parse_range,
 )
-from .feeds import FeedError, parse_feed
+from .feeds import FeedError, ProviderError, parse_feed
 from .files import acquire_lock, write_atomic
-from .fetch import FetchError, fetch, redact_url
+from .fetch import FetchError, fetch_response, redact, redact_url
+from .presets import PresetError, resolve_feed
 
 FILES = {V4: 'blocklist_v4.txt', V6: 'blocklist_v6.txt'}
+CHALLENGE_FILES = {V4: 'challenge_v4.txt', V6: 'challenge_v6.txt'}
+PROVENANCE = 'provenance.tsv.gz'
+DEFAULT_TIERS = {'block': 90, 'challenge': 50}
+TIERS = ('auto', 'block', 'challenge')
 MANIFEST = 'manifest.json'
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
 FEED_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
 
 
@@ -128,12 +137,21 @@ class ShadowCopyStore(object):
         write_atomic(os.path.join(self.feeds_dir, name + '.json'),
                       json.dumps(meta, indent=1, sort_keys=True).encode(), 0o600)
 
-    def publish(self, generation, files, manifest):
+    def write_feed_meta(self, name, meta):
+        """Update what is known about a cached body (revalidated, rate-limited) without rewriting it."""
+        write_atomic(os.path.join(self.feeds_dir, name + '.json'),
+                      json.dumps(meta, indent=1, sort_keys=True).encode(), 0o600)
+
+    def publish(self, generation, files, manifest, moves=None):
+        """Write a generation and point ``current`` at it; ``moves`` are finished files to rename in."""
         self.ensure_dirs()
         staging = tempfile.mkdtemp(dir=self.generations_dir, prefix='.staging-')
         try:
             for filename, data in files.items():
                 write_atomic(os.path.join(staging, filename), data, self.file_mode)
+            for filename, path in (moves or {}).items():
+                os.chmod(path, self.file_mode)
+                os.rename(path, os.path.join(staging, filename))
             write_atomic(os.path.join(staging, MANIFEST),
                           json.dumps(manifest, indent=1, sort_keys=True).encode(), self.file_mode)
             os.chmod(staging, 0o755)
@@ -151,13 +169,15 @@ class ShadowCopyStore(object):
         os.rename(link_tmp, self.current_link)
         return final
 
-    def write_preview(self, files, manifest):
+    def write_preview(self, files, manifest, moves=None):
         self.ensure_dirs()
         preview = os.path.join(self.root, 'preview')
         if not os.path.isdir(preview):
             os.makedirs(preview, 0o755)
         for filename, data in files.items():
             write_atomic(os.path.join(preview, filename), data, self.file_mode)
+        for filename, path in (moves or {}).items():
+            os.rename(path, os.path.join(preview, filename))
         write_atomic(os.path.join(preview, MANIFEST),
                       json.dumps(manifest, indent=1, sort_keys=True).encode(), self.file_mode)
         return preview
@@ -171,53 +191,251 @@ class ShadowCopyStore(object):
         return removed
 
 
-def _load_feed(store, spec, refusals, now, fetcher, write_cache=True):
-    """Fetch and parse one feed, falling back to its last good body."""
+def _status_age(now, epoch):
+    return int(now.timestamp() - epoch) if epoch is not None else None
+
+
+def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
+    """Fetch (or reuse) and parse one feed; return (status, parsed or None, cache meta to write or None).
+
+    The last good body of every feed is kept with what the provider said
+    about it (ETag, Last-Modified, when to come back after a 429), so that a
+    run scheduled too often, a rate limit or a failure reuses it instead of
+    calling the provider or weakening the copy.
+    """
     name = spec['name']
     shown = redact_url(spec['url']) if spec.get('url') else spec.get('path')
-    status = {'name': name, 'source': shown, 'format': spec.get('format', 'auto')}
+    status = {'name': name, 'source': shown, 'format': spec.get('format', 'auto'),
+              'preset': spec.get('preset'), 'tier': spec.get('tier', 'auto'), 'requests': 0}
+    fingerprint = hashlib.sha256(json.dumps(
+        [spec.get('url'), spec.get('path'), spec.get('format'), spec.get('query'), spec.get('field')],
+    ).encode()).hexdigest()
+    cached_body, meta = store.read_feed_cache(name)
+    now_epoch = int(now.timestamp())
 
     def parse(body):
         parsed = parse_feed(body, name=name, fmt=spec.get('format') or 'auto',
                             min_count=spec.get('min_count'), refusals=refusals,
-                            max_invalid_fraction=spec.get('max_invalid_fraction', 0.1))
+                            max_invalid_fraction=spec.get('max_invalid_fraction', 0.1),
+                            query=spec.get('query'), field=spec.get('field'),
+                            score_field=spec.get('score_field'), min_score=spec.get('min_score'))
         if parsed.accepted == 0 and parsed.refused_total == 0 and not spec.get('allow_empty'):
             raise FeedError('feed %s parsed to zero addresses; treated as a failed fetch' % name)
         return parsed
 
-    try:
-        body = fetcher(url=spec.get('url'), path=spec.get('path'), headers=spec.get('headers'),
-                       timeout=spec.get('timeout', 30), retries=spec.get('retries', 2),
-                       validate_certs=spec.get('validate_certs', True))
-        parsed = parse(body)
-    except (FetchError, FeedError) as exc:
-        error = str(exc)
-        body, meta = store.read_feed_cache(name)
-        if body is None:
-            status.update(status='failed', error=error)
-            return status, None
+    def use_cache(reason, error=None, kind=None):
+        if cached_body is None:
+            status.update(status='failed', error=error or reason, error_kind=kind)
+            return status, None, None
         try:
-            parsed = parse(body)
-        except FeedError as cache_exc:
-            status.update(status='failed', error='%s; cached copy unusable: %s' % (error, cache_exc))
-            return status, None
-        status.update(status='cached', error=error, fetched_at=meta.get('fetched_at'),
-                      age_seconds=int(now.timestamp() - meta.get('fetched_epoch', now.timestamp())),
+            parsed = parse(cached_body)
+        except FeedError as exc:
+            status.update(status='failed', error='%s; cached copy unusable: %s' % (error or reason, exc),
+                          error_kind=kind)
+            return status, None, None
+        status.update(status='cached', reason=reason, error=error, error_kind=kind,
+                      fetched_at=meta.get('fetched_at'), age_seconds=_status_age(now, meta.get('fetched_epoch')),
                       body_sha256=meta.get('sha256'))
-    else:
-        meta = {'fetched_at': now.isoformat(), 'fetched_epoch': int(now.timestamp()),
-                'sha256': hashlib.sha256(body).hexdigest(), 'source': shown}
-        if write_cache:
-            store.write_feed_cache(name, body, meta)
-        status.update(status='fresh', fetched_at=meta['fetched_at'], age_seconds=0,
-                      body_sha256=meta['sha256'])
+        status.update(parsed.summary())
+        return status, parsed, None
+
+    same_source = meta is not None and meta.get('fingerprint') in (None, fingerprint)
+    if cached_body is not None and same_source and spec.get('url'):
+        not_before = meta.get('not_before') or 0
+        if now_epoch < not_before:
+            return use_cache('the provider rate-limited this feed until %s; not asked again before then'
+                             % datetime.datetime.fromtimestamp(not_before, datetime.timezone.utc).isoformat())
+        min_interval = spec.get('min_interval') or 0
+        checked = meta.get('checked_epoch', meta.get('fetched_epoch', 0))
+        if min_interval and now_epoch - checked < min_interval:
+            return use_cache('checked %d s ago; min_interval is %d s' % (now_epoch - checked, min_interval))
+
+    conditional = cached_body is not None and same_source
+    try:
+        status['requests'] = 1
+        response = fetcher(url=spec.get('url'), path=spec.get('path'), headers=spec.get('headers'),
+                           timeout=spec.get('timeout', 30), retries=spec.get('retries', 2),
+                           validate_certs=spec.get('validate_certs', True),
+                           etag=meta.get('etag') if conditional else None,
+                           last_modified=meta.get('last_modified') if conditional else None,
+                           max_wait=spec.get('max_wait', 0), secrets=secrets)
+        status['requests'] = response.attempts
+        if response.not_modified:
+            parsed = parse(cached_body)
+            new_meta = dict(meta, checked_epoch=now_epoch, checked_at=now.isoformat(), not_before=None)
+            status.update(status='fresh', not_modified=True, fetched_at=meta.get('fetched_at'),
+                          age_seconds=0, body_sha256=meta.get('sha256'))
+            status.update(parsed.summary())
+            return status, parsed, new_meta
+        body = response.body
+        parsed = parse(body)
+    except FetchError as exc:
+        result = use_cache('fetch failed', error=redact(str(exc), secrets), kind=exc.kind)
+        if exc.retry_at and meta is not None and result[1] is not None:
+            # Remember the provider's reset so that the next runs do not hammer it.
+            return result[0], result[1], dict(meta, not_before=exc.retry_at)
+        return result
+    except FeedError as exc:
+        return use_cache('fetch failed', error=redact(str(exc), secrets),
+                         kind='auth' if isinstance(exc, ProviderError) else 'content')
+    sha = hashlib.sha256(body).hexdigest()
+    new_meta = {'fetched_at': now.isoformat(), 'fetched_epoch': now_epoch, 'checked_epoch': now_epoch,
+                'checked_at': now.isoformat(), 'sha256': sha, 'source': shown, 'fingerprint': fingerprint,
+                'etag': response.etag, 'last_modified': response.last_modified}
+    status.update(status='fresh', fetched_at=new_meta['fetched_at'], age_seconds=0, body_sha256=sha,
+                  not_modified=False)
+    if response.rate_remaining is not None:
+        status['rate_remaining'] = response.rate_remaining
     status.update(parsed.summary())
-    return status, parsed
+    return status, parsed, ('body', body, new_meta)
+
+
+def split_tiers(parsed, tier, thresholds):
+    """Split a feed's keys into (block keys, challenge keys, dropped count) for each family."""
+    block, challenge, dropped = {V4: [], V6: []}, {V4: [], V6: []}, 0
+    for version in (V4, V6):
+        keys = parsed.keys[version]
+        if tier == 'challenge':
+            challenge[version] = keys
+        elif tier == 'block' or parsed.scores is None:
+            block[version] = keys
+        else:
+            block_min, challenge_min = thresholds['block'], thresholds['challenge']
+            b_append, c_append = block[version].append, challenge[version].append
+            for key, score in zip(keys, parsed.scores[version]):
+                if score >= block_min:
+                    b_append(key)
+                elif score >= challenge_min:
+                    c_append(key)
+                else:
+                    dropped += 1
+    return block, challenge, dropped
+
+
+def provenance_bytes(names, parsed_feeds):
+    """Gzipped TSV: every distinct network any feed listed, which feeds listed it, its best score.
+
+    Networks are as the feeds listed them, before aggregation and the
+    allowlist: that is what an auditor asking "why is X blocked" needs.
+    Sorted by address within each family, IPv4 first.
+    """
+    out = ['# entry\tfeeds\tbest_score']
+    for version in (V4, V6):
+        masks, best = {}, {}
+        for index, parsed in enumerate(parsed_feeds):
+            if parsed is None:
+                continue
+            bit = 1 << index
+            keys = parsed.keys[version]
+            if not masks:
+                masks = dict.fromkeys(keys, bit)
+            else:
+                get = masks.get
+                for key in keys:
+                    masks[key] = get(key, 0) | bit
+            if parsed.scores is not None:
+                best_get = best.get
+                for key, score in zip(keys, parsed.scores[version]):
+                    if score > best_get(key, -1.0):
+                        best[key] = score
+        suffixes = {}
+        for mask in set(masks.values()):
+            suffixes[mask] = '\t' + ','.join(n for i, n in enumerate(names) if mask >> i & 1) + '\t'
+        ntop, family, width, bits = socket.inet_ntop, AF[version], BITS[version] // 8, BITS[version]
+
+        def network(key):
+            return '%s/%d' % (ntop(family, (key >> 8).to_bytes(width, 'big')), bits - (key & 0xff))
+
+        # The feed mask rides in the low bits of one sortable int: a single
+        # sort of plain ints, and no random dict access per line afterwards.
+        shift = max(len(names), 1)
+        low = (1 << shift) - 1
+        ordered = sorted([key << shift | mask for key, mask in masks.items()])
+        lines = [(network(item >> shift) if item >> shift & 0xff
+                  else ntop(family, (item >> (shift + 8)).to_bytes(width, 'big')))
+                 + suffixes[item & low] for item in ordered]
+        if best:
+            out.extend(line + ('%g' % best[item >> shift] if item >> shift in best else '-')
+                       for line, item in zip(lines, ordered))
+        else:
+            out.extend(line + '-' for line in lines)
+    return gzip.compress(('\n'.join(out) + '\n').encode(), compresslevel=1, mtime=0)
+
+
+def _start_provenance(path, names, parsed_feeds):
+    """Write the provenance file in a child process, beside the parent's merge.
+
+    The audit trail costs as much as the blocklist itself at a million
+    entries; forked, it runs on another core and the build's critical path
+    does not wait for it.  Without fork it is written inline.
+    """
+    def write():
+        write_atomic(path, provenance_bytes(names, parsed_feeds), 0o644)
+    try:
+        pid = os.fork()
+    except (AttributeError, OSError):
+        write()
+        return None
+    if pid == 0:
+        code = 1
+        try:
+            write()
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
+
+
+def _finish_provenance(pid, path):
+    if pid is not None:
+        _pid, code = os.waitpid(pid, 0)
+        if code != 0:
+            return None
+    return path if os.path.exists(path) else None
+
+
+def publish_mirror(mirror_dir, generation_dir, keep=2):
+    """Copy a published generation to a mirror directory, with the same atomic ``current`` switch."""
+    mirror = ShadowCopyStore(mirror_dir)
+    files = {}
+    for filename in sorted(os.listdir(generation_dir)):
+        if filename == MANIFEST:
+            continue
+        with open(os.path.join(generation_dir, filename), 'rb') as handle:
+            files[filename] = handle.read()
+    with open(os.path.join(generation_dir, MANIFEST)) as handle:
+        manifest = json.load(handle)
+    current = mirror.current_manifest()
+    if current and current.get('generation') == manifest['generation'] and \
+            current.get('content_sha256') == manifest.get('content_sha256'):
+        return False
+    mirror.publish(manifest['generation'], files, manifest)
+    mirror.prune(keep)
+    return True
+
+
+def _tier_files(keys, allow_ranges, block_ranges=None):
+    """Merge one tier's keys, subtract the allowlist (and for challenge, the block tier); return file data."""
+    files, info, removed, ranges = {}, {}, {}, {}
+    for version in (V4, V6):
+        merged = merge_keys(keys[version])
+        remaining, removed_count = subtract_ranges(merged, allow_ranges[version])
+        if block_ranges is not None:
+            remaining, _overlap = subtract_ranges(remaining, block_ranges[version])
+        ranges[version] = remaining
+        removed['v%d' % version] = removed_count
+        lines = networks_text(remaining, version)
+        data = ('\n'.join(lines) + '\n').encode() if lines else b''
+        files[version] = data
+        info[version] = {'sha256': hashlib.sha256(data).hexdigest(), 'entries': len(lines),
+                         'addresses': count_addresses(remaining)}
+    return files, info, removed, ranges
 
 
 def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_prefix=None,
                       max_shrink_percent=50, force=False, keep_generations=10, check_mode=False,
-                      fetcher=fetch, file_mode=0o644, now=None):
+                      fetcher=fetch_response, file_mode=0o644, now=None, presets=None, tiers=None,
+                      provenance=True, mirror_dir=None):
     """Fetch every feed, build a generation and publish it if it is safe to.
 
     Returns a result dict for the module.  Nothing is published when the new
@@ -232,6 +450,22 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
         raise ShadowCopyError('feed names must be unique')
     if not feeds:
         raise ShadowCopyError('no feeds configured')
+    thresholds = dict(DEFAULT_TIERS)
+    thresholds.update(tiers or {})
+    if not thresholds['challenge'] <= thresholds['block']:
+        raise ShadowCopyError('the challenge score (%s) must not be above the block score (%s)'
+                              % (thresholds['challenge'], thresholds['block']))
+    resolved = []
+    for spec in feeds:
+        try:
+            feed, secrets = resolve_feed(spec, presets)
+        except PresetError as exc:
+            raise ShadowCopyError(str(exc))
+        if not feed.get('url') and not feed.get('path'):
+            raise ShadowCopyError('feed %s needs url, path or a preset' % feed['name'])
+        if feed.get('tier', 'auto') not in TIERS:
+            raise ShadowCopyError('feed %s: tier must be one of %s' % (feed['name'], ', '.join(TIERS)))
+        resolved.append((feed, secrets))
     kwargs = {}
     if refused_categories is not None:
         kwargs['categories'] = refused_categories
@@ -246,49 +480,76 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
     try:
         previous = store.current_manifest()
         statuses = []
-        keys = {V4: [], V6: []}
+        parsed_feeds = []
+        block_keys = {V4: [], V6: []}
+        challenge_keys = {V4: [], V6: []}
         refusal_counts = {}
         refused_entries = []
         refused_truncated = False
-        for spec in feeds:
-            status, parsed = _load_feed(store, spec, refusals, now, fetcher, write_cache=not check_mode)
+        for feed, secrets in resolved:
+            status, parsed, cache_update = _load_feed(store, feed, secrets, refusals, now, fetcher, check_mode)
             statuses.append(status)
+            parsed_feeds.append(parsed)
+            if cache_update is not None and not check_mode:
+                if isinstance(cache_update, tuple):
+                    store.write_feed_cache(feed['name'], cache_update[1], cache_update[2])
+                else:
+                    store.write_feed_meta(feed['name'], cache_update)
             if parsed is None:
                 continue
+            block, challenge, dropped = split_tiers(parsed, feed.get('tier', 'auto'), thresholds)
+            status['block'] = len(block[V4]) + len(block[V6])
+            status['challenge'] = len(challenge[V4]) + len(challenge[V6])
+            status['below_challenge_score'] = dropped
             for version in (V4, V6):
-                keys[version].extend(parsed.keys[version])
+                block_keys[version].extend(block[version])
+                challenge_keys[version].extend(challenge[version])
             for reason, count in parsed.refused.items():
                 refusal_counts[reason] = refusal_counts.get(reason, 0) + count
             refused_entries.extend(parsed.refused_entries)
             refused_truncated = refused_truncated or parsed.refused_truncated
 
-        files = {}
-        file_info = {}
-        allow_removed = {}
+        provenance_path = provenance_pid = None
+        if provenance and not all(p is None for p in parsed_feeds):
+            provenance_path = os.path.join(root, '.provenance-%d.tmp' % os.getpid())
+            provenance_pid = _start_provenance(provenance_path, names, parsed_feeds)
+        try:
+            block_files, block_info, allow_removed, block_ranges = _tier_files(block_keys, allow_ranges)
+            challenge_files, challenge_info, challenge_removed, _c = _tier_files(
+                challenge_keys, allow_ranges, block_ranges)
+            if provenance_path:
+                provenance_path = _finish_provenance(provenance_pid, provenance_path)
+                provenance_pid = None
+        except BaseException:
+            if provenance_pid:
+                os.waitpid(provenance_pid, 0)
+            raise
+        files, file_info = {}, {}
         for version in (V4, V6):
-            merged = merge_keys(keys[version])
-            remaining, removed = subtract_ranges(merged, allow_ranges[version])
-            allow_removed['v%d' % version] = removed
-            lines = [format_network(version, start, prefixlen)
-                     for start, prefixlen in ranges_to_networks(remaining, BITS[version])]
-            data = ('\n'.join(lines) + '\n').encode() if lines else b''
-            files[FILES[version]] = data
-            file_info[FILES[version]] = {
-                'sha256': hashlib.sha256(data).hexdigest(),
-                'entries': len(lines),
-                'addresses': count_addresses(remaining),
-            }
+            files[FILES[version]] = block_files[version]
+            files[CHALLENGE_FILES[version]] = challenge_files[version]
+            file_info[FILES[version]] = dict(block_info[version], tier='block')
+            file_info[CHALLENGE_FILES[version]] = dict(challenge_info[version], tier='challenge')
+        # The content hash covers what hosts enforce, in a fixed order, so an
+        # unchanged copy is recognised whatever the feeds' metadata says.
         content_sha = hashlib.sha256(b''.join(
-            bytes.fromhex(file_info[FILES[v]]['sha256']) for v in (V4, V6))).hexdigest()
+            bytes.fromhex(file_info[f]['sha256'])
+            for f in (FILES[V4], FILES[V6], CHALLENGE_FILES[V4], CHALLENGE_FILES[V6]))).hexdigest()
+        if not any(challenge_info[v]['entries'] for v in (V4, V6)):
+            # Keep the hash of a copy without a challenge tier as it was
+            # before tiers existed, so upgrading does not publish a new one.
+            content_sha = hashlib.sha256(b''.join(
+                bytes.fromhex(file_info[FILES[v]]['sha256']) for v in (V4, V6))).hexdigest()
         total = sum(info['entries'] for info in file_info.values())
+        entries = {'v4': block_info[V4]['entries'], 'v6': block_info[V6]['entries'],
+                   'challenge_v4': challenge_info[V4]['entries'], 'challenge_v6': challenge_info[V6]['entries']}
 
         warnings = ['feed %(name)s: %(status)s: %(error)s' % s for s in statuses if s.get('error')]
         result = {
             'changed': False, 'published': False, 'withheld': None,
             'generation': previous['generation'] if previous else None,
-            'path': store.current_link, 'feeds': statuses,
-            'entries': {'v4': file_info[FILES[V4]]['entries'], 'v6': file_info[FILES[V6]]['entries']},
-            'refused': refusal_counts, 'warnings': warnings,
+            'path': store.current_link, 'feeds': statuses, 'entries': entries,
+            'refused': refusal_counts, 'warnings': warnings, 'mirrored': False,
         }
         prev_total = 0
         if previous:
@@ -305,22 +566,41 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
                                   'the limit is %s%%, set force to publish anyway'
                                   % (total, (prev_total - total) * 100.0 / prev_total,
                                      previous['generation'], prev_total, max_shrink_percent))
-        if result['withheld']:
-            result['warnings'].append('not published: ' + result['withheld'])
-            return result
-        if previous and previous.get('content_sha256') == content_sha:
+        if previous:
+            result['generation_path'] = os.path.realpath(store.current_link)
+        unchanged = previous and previous.get('content_sha256') == content_sha
+        if result['withheld'] or unchanged:
+            if result['withheld']:
+                result['warnings'].append('not published: ' + result['withheld'])
+            if provenance_path:
+                os.unlink(provenance_path)
+            if mirror_dir and previous and not check_mode:
+                result['mirrored'] = publish_mirror(mirror_dir, os.path.realpath(store.current_link))
             return result
 
         existing = store.generation_numbers()
         generation = max(existing + [previous['generation'] if previous else 0]) + 1
+        moves = {}
+        provenance_info = None
+        if provenance_path:
+            with open(provenance_path, 'rb') as handle:
+                provenance_info = {'file': PROVENANCE, 'sha256': hashlib.sha256(handle.read()).hexdigest(),
+                                   'feeds': names,
+                                   'columns': ['entry', 'feeds', 'best_score']}
+            moves[PROVENANCE] = provenance_path
         manifest = {
             'format': MANIFEST_FORMAT,
             'generation': generation,
             'created': now.isoformat(),
             'content_sha256': content_sha,
             'files': file_info,
+            'tiers': {'block_score': thresholds['block'], 'challenge_score': thresholds['challenge'],
+                      'block_files': [FILES[V4], FILES[V6]],
+                      'challenge_files': [CHALLENGE_FILES[V4], CHALLENGE_FILES[V6]]},
+            'provenance': provenance_info,
             'feeds': statuses,
-            'allowlist': {'entries': len(list(allowlist)), 'addresses_removed': allow_removed},
+            'allowlist': {'entries': len(list(allowlist)), 'addresses_removed': allow_removed,
+                          'challenge_addresses_removed': challenge_removed},
             'refusals': {'by_reason': refusal_counts, 'entries': refused_entries,
                          'truncated': refused_truncated},
             'policy': {'min_prefix': {'v4': refusals.min_prefix[V4], 'v6': refusals.min_prefix[V6]},
@@ -333,10 +613,13 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
             # A preview must show hosts the diff of the copy this run would
             # publish, so its files go to a scratch directory that nothing
             # else reads; 'current' and the feed cache stay untouched.
-            result['path'] = store.write_preview(files, manifest)
+            result['path'] = result['generation_path'] = store.write_preview(files, manifest, moves)
             return result
-        store.publish(generation, files, manifest)
+        final = store.publish(generation, files, manifest, moves)
+        result['generation_path'] = final
         result['pruned'] = store.prune(keep_generations)
+        if mirror_dir:
+            result['mirrored'] = publish_mirror(mirror_dir, final)
         return result
     finally:
         store.unlock()

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist import addresses as A
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feeds import FeedError, parse_feed
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feeds import FeedError, ProviderError, parse_feed
 
 from conftest import FEEDS
 
@@ -140,3 +140,80 @@ def test_random_text_never_crashes(text):
         parse_feed(text, max_invalid_fraction=1.0)
     except FeedError:
         pass
+
+
+# -- formats beyond plain text, on fixtures built from the publishers' documented formats
+# (tests/data/feeds/providers, written by make_fixtures.py from the real files above).
+
+def test_spamhaus_json_lines_match_the_text_list():
+    result = parse_feed(read('providers', 'drop_v4.json'))
+    text = parse_feed(read('spamhaus', 'drop.txt'))
+    assert texts(result) == texts(text) and len(result.keys[4]) == 989
+    assert result.comments == 1  # the metadata record
+    v6 = parse_feed(read('providers', 'drop_v6.json'), fmt='jsonl')
+    assert len(v6.keys[6]) == 51
+
+
+def test_spamhaus_json_lines_cut_short_is_an_error():
+    lines = read('providers', 'drop_v4.json').splitlines(True)
+    with pytest.raises(FeedError, match='announces 989 records but the body has 900'):
+        parse_feed(b''.join(lines[:900] + lines[-1:]))
+
+
+def test_abuseipdb_json_with_scores():
+    import json
+    body = read('providers', 'abuseipdb_blacklist.json')
+    records = json.loads(body)['data']
+    result = parse_feed(body, fmt='json', query='data[].[ipAddress, abuseConfidenceScore]')
+    assert result.scores is not None
+    assert result.accepted == len(records) == 2005
+    assert sorted(result.scores[4] + result.scores[6]) == sorted(r['abuseConfidenceScore'] for r in records)
+    high = parse_feed(body, fmt='json', query='data[].[ipAddress, abuseConfidenceScore]', min_score=90)
+    assert high.accepted == sum(1 for r in records if r['abuseConfidenceScore'] >= 90)
+    assert high.below_min_score == len(records) - high.accepted
+    # Addresses only (no score): the same addresses, unscored.
+    bare = parse_feed(body, fmt='json', query='data[].ipAddress')
+    assert bare.scores is None and texts(bare) == texts(result)
+
+
+def test_wayscloud_objects_and_query_errors():
+    body = read('providers', 'wayscloud_threats.json')
+    result = parse_feed(body, query='threats[].{address: ip_address, score: threat_score}')
+    assert result.accepted == 300 and result.scores is not None
+    with pytest.raises(FeedError, match='not valid JMESPath'):
+        parse_feed(body, fmt='json', query='threats[')
+    with pytest.raises(FeedError, match='yields dict, not a list'):
+        parse_feed(body, fmt='json', query='threats[0]')
+    with pytest.raises(FeedError, match='needs query'):
+        parse_feed(body, fmt='json')
+
+
+@pytest.mark.parametrize('body', [
+    b'{"errors": [{"detail": "Authentication failed. Your API key is either missing", "status": 401}]}',
+    b'{"error": "Your API key is either missing"}',
+])
+def test_json_error_document_is_a_provider_error(body):
+    with pytest.raises(ProviderError, match='provider answered with an error: .*API key is either missing'):
+        parse_feed(body, fmt='json', query='data[].ipAddress')
+    with pytest.raises(ProviderError):
+        parse_feed(body)
+
+
+def test_tor_exit_addresses():
+    body = read('providers', 'exit-addresses')
+    result = parse_feed(body)
+    exits = [line.split()[1] for line in body.decode().splitlines() if line.startswith('ExitAddress')]
+    assert len(exits) == 40 and texts(result) == set(exits)
+    assert result.invalid == 0 and result.comments == 120
+
+
+def test_csv_named_columns():
+    body = read('providers', 'threats.csv')
+    result = parse_feed(body, fmt='csv', field='ip', score_field='score', min_score=70)
+    rows = [line.split(',') for line in body.decode().splitlines()[2:]]
+    assert result.accepted == sum(1 for r in rows if int(r[2]) >= 70)
+    assert result.below_min_score == len(rows) - result.accepted
+    by_index = parse_feed(body, fmt='csv', field='1')
+    assert texts(by_index) == {r[1] for r in rows}
+    with pytest.raises(FeedError, match="no column 'address'"):
+        parse_feed(body, fmt='csv', field='address')

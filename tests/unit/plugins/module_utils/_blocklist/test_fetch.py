@@ -1,5 +1,6 @@
 """The fetcher against a real HTTP server on loopback (lab/feed_server.py)."""
 import gzip
+import time
 
 import pytest
 
@@ -70,3 +71,93 @@ def test_error_messages_never_show_the_query_or_credentials():
     with pytest.raises(FetchError) as exc:
         fetch(url='http://user:SECRET@127.0.0.1:9/x?key=SECRET', timeout=1, retries=0)
     assert 'SECRET' not in str(exc.value)
+
+
+# -- provider behaviour, against the emulating feed server (lab/feed_server.py) ---------------
+
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fetch import (  # noqa: E402
+    fetch_response, retry_after_seconds,
+)
+from conftest import FEEDS  # noqa: E402
+
+ABUSE_KEY = feed_server.LAB_KEYS['abuseipdb']
+
+
+@pytest.fixture
+def provider():
+    srv = feed_server.serve(FEEDS)
+    yield 'http://127.0.0.1:%d' % srv.server_address[1], srv.state
+    srv.shutdown()
+
+
+def test_auth_failure_carries_the_providers_message_and_never_the_key(provider):
+    url, state = provider
+    with pytest.raises(FetchError) as exc:
+        fetch_response(url=url + '/abuseipdb/api/v2/blacklist?confidenceMinimum=90',
+                       headers={'Key': 'wrong-key-9999'}, secrets=['wrong-key-9999'], sleep=lambda s: None)
+    assert exc.value.kind == 'auth' and exc.value.status == 401
+    assert 'authentication failed (HTTP 401): Authentication failed. Your API key is either missing' in str(exc.value)
+    assert 'wrong-key-9999' not in str(exc.value)
+    assert state.count('/abuseipdb') == 1  # not retried
+
+
+def test_quota_exhausted_reports_when_to_come_back_without_waiting(provider):
+    url, state = provider
+    state.quota['abuseipdb'] = 2
+    target = url + '/abuseipdb/api/v2/blacklist?confidenceMinimum=90'
+    for _ in range(2):
+        assert fetch_response(url=target, headers={'Key': ABUSE_KEY}).body.startswith(b'{"meta"')
+    sleeps = []
+    with pytest.raises(FetchError) as exc:
+        fetch_response(url=target, headers={'Key': ABUSE_KEY}, max_wait=60, sleep=sleeps.append)
+    assert exc.value.kind == 'rate_limited'
+    assert 'Daily rate limit of 2 requests exceeded' in str(exc.value)
+    # The provider's reset is a day away: nothing waited, nothing retried.
+    assert sleeps == [] and state.count('/abuseipdb') == 3
+    assert 86000 < exc.value.retry_at - time.time() <= 86401
+
+
+def test_short_rate_limit_is_waited_out(provider):
+    url, state = provider
+    state.faults['/bearer/'] = '429'
+    state.fault_times['/bearer/'] = 1
+    state.retry_after = 2
+    sleeps = []
+    body = fetch_response(url=url + '/bearer/lists/lab.txt', max_wait=5, sleep=sleeps.append,
+                          headers={'Authorization': 'Bearer ' + feed_server.LAB_KEYS['bearer']}).body
+    assert sleeps == [2] and body.count(b'\n') == 400
+
+
+def test_conditional_get_saves_the_download(provider):
+    url, state = provider
+    first = fetch_response(url=url + '/spamhaus/drop.txt')
+    assert first.etag and first.last_modified and len(first.body) > 10000
+    again = fetch_response(url=url + '/spamhaus/drop.txt', etag=first.etag, last_modified=first.last_modified)
+    assert again.not_modified and again.body is None
+    assert [s for p, s, _h in state.requests] == [200, 304]
+    # The body came gzip-compressed on the wire and was decompressed here.
+    assert state.requests[0][2].get('Accept-Encoding') == 'gzip'
+
+
+def test_truncated_body_is_retried_then_reported(provider):
+    url, state = provider
+    state.faults['/ipsum/'] = 'truncated'
+    with pytest.raises(FetchError, match=r'body truncated') as exc:
+        fetch_response(url=url + '/ipsum/ipsum.txt', retries=1, sleep=lambda s: None)
+    assert exc.value.kind == 'truncated' and state.count('/ipsum/') == 2
+
+
+@pytest.mark.parametrize('headers, expected', [
+    ({'Retry-After': '120'}, 120),
+    ({'Retry-After': 'Wed, 21 Oct 2015 07:28:00 GMT'}, 0),
+    ({'X-RateLimit-Reset': '1445412480'}, 0),
+    ({'X-RateLimit-Reset': 'NOW+600'}, 600),
+    ({'X-RateLimit-Reset': '45'}, 45),
+    ({}, None),
+    ({'Retry-After': 'soon'}, None),
+])
+def test_retry_after_forms(headers, expected):
+    now = time.time()
+    headers = {k: v.replace('NOW+600', '%d' % (now + 600)) for k, v in headers.items()}
+    got = retry_after_seconds(headers, now)
+    assert got == expected or (expected and abs(got - expected) <= 1)

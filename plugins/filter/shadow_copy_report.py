@@ -1,0 +1,73 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+name: shadow_copy_report
+short_description: A few readable lines about a shadow copy build
+version_added: 0.2.0
+author:
+  - fleetwall.blocklist contributors
+description:
+  - Turns the result of C(fleetwall.blocklist.shadow_copy_build) into one line for the generation and one
+    line per feed, saying whether it was fetched, revalidated (HTTP 304), reused from cache (and why), or
+    failed (and why), with its counts per tier.
+options:
+  _input:
+    description: The registered result of C(fleetwall.blocklist.shadow_copy_build).
+    type: dict
+    required: true
+'''
+
+EXAMPLES = r'''
+- name: Report the shadow copy
+  ansible.builtin.debug:
+    msg: "{{ shadow_copy_build_result | fleetwall.blocklist.shadow_copy_report }}"
+'''
+
+RETURN = r'''
+_value:
+  description: The lines.
+  type: list
+  elements: str
+'''
+
+
+def _feed_line(feed):
+    status = feed.get('status', '?')
+    if status == 'fresh':
+        how = 'fresh (not modified, HTTP 304)' if feed.get('not_modified') else 'fresh'
+    elif status == 'cached':
+        how = 'cached, %s s old (%s)' % (feed.get('age_seconds'), feed.get('reason'))
+        if feed.get('error'):
+            how += ': %s' % feed['error']
+    else:
+        return 'feed %s: FAILED (%s): %s' % (feed.get('name'), feed.get('error_kind') or 'error', feed.get('error'))
+    counts = '%s accepted, %s block, %s challenge' % (feed.get('accepted', 0), feed.get('block', 0),
+                                                       feed.get('challenge', 0))
+    return 'feed %s: %s; %s; %s request(s)' % (feed.get('name'), how, counts, feed.get('requests', 0))
+
+
+def shadow_copy_report(result):
+    entries = result.get('entries') or {}
+    if result.get('published'):
+        state = 'new'
+    elif result.get('withheld'):
+        state = 'WITHHELD: %s' % result['withheld']
+    elif result.get('changed'):
+        state = 'preview (check mode)'
+    else:
+        state = 'unchanged'
+    lines = ['generation %s (%s): block %s IPv4 + %s IPv6, challenge %s IPv4 + %s IPv6' % (
+        result.get('generation'), state, entries.get('v4', 0), entries.get('v6', 0),
+        entries.get('challenge_v4', 0), entries.get('challenge_v6', 0))]
+    lines.extend(_feed_line(feed) for feed in result.get('feeds') or [])
+    return lines
+
+
+class FilterModule(object):
+    def filters(self):
+        return {'shadow_copy_report': shadow_copy_report}

@@ -1,0 +1,235 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Named provider presets: a feed picks one by name and supplies only its key.
+
+A preset is data, not a code path.  Keys of a preset:
+
+``url``
+    May hold ``{placeholders}``, filled from the feed's ``params`` (those
+    params are then not sent as query parameters).
+``params``
+    Default query parameters; the feed's ``params`` override them, and a
+    value of null drops one.  ``{api_key}`` in a value is the feed's key.
+``headers``
+    Request headers; ``{api_key}`` is replaced by the feed's key.
+``requires``
+    Feed settings that must be given (``api_key``, ``url``, ``params.list_id``).
+``aliases``
+    Friendlier names for feed settings, e.g. ``level`` for ipsum's ``min_count``.
+``modes``
+    Named overlays of the keys above, picked with the feed's ``mode``.
+``quota``
+    Human advice, shown in the docs.
+anything else
+    A default for the feed setting of that name (``format``, ``query``,
+    ``min_interval``, ``tier``, ...).
+
+Operators add their own with the role's ``shadow_copy_presets`` (the same
+shape); theirs win over these.
+"""
+
+from __future__ import annotations
+
+import copy
+import string
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+HOUR = 3600
+
+PRESETS = {
+    'abuseipdb': {
+        'url': 'https://api.abuseipdb.com/api/v2/blacklist',
+        'params': {'confidenceMinimum': 90, 'limit': 10000},
+        'headers': {'Key': '{api_key}', 'Accept': 'application/json'},
+        'format': 'json',
+        'query': 'data[].[ipAddress, abuseConfidenceScore]',
+        'min_interval': 6 * HOUR,
+        'requires': ['api_key'],
+        'modes': {
+            'plaintext': {
+                'params': {'plaintext': 'true'},
+                'headers': {'Accept': 'text/plain'},
+                'format': 'plain',
+                'query': None,
+            },
+        },
+        'quota': ('Free tier: 5 blacklist downloads a day, 10,000 entries each. min_interval 6 h '
+                  '(4 a day) leaves one for a manual run. Paid tiers raise limit, not the spirit: '
+                  'the list changes slowly, hourly is plenty.'),
+    },
+    'spamhaus_drop': {
+        'url': 'https://www.spamhaus.org/drop/drop_v4.json',
+        'format': 'jsonl',
+        'field': 'cidr',
+        'min_interval': HOUR,
+        'modes': {
+            'v6': {'url': 'https://www.spamhaus.org/drop/drop_v6.json'},
+            'text': {'url': 'https://www.spamhaus.org/drop/drop.txt', 'format': 'spamhaus_drop', 'field': None},
+        },
+        'quota': ('Spamhaus asks for at most one download an hour; the lists change a few times a day. '
+                  'DROP and EDROP were merged in 2024; use mode v6 for drop_v6.json.'),
+    },
+    'firehol_level1': {
+        'url': 'https://iplists.firehol.org/files/firehol_level1.netset',
+        'format': 'netset',
+        'min_interval': HOUR,
+        'quota': ('No key, no stated quota; FireHOL rebuilds level1 about hourly. It lists private and '
+                  'reserved ranges by design: they are refused and counted, never blocked.'),
+    },
+    'ipsum': {
+        'url': 'https://raw.githubusercontent.com/stamparm/ipsum/master/ipsum.txt',
+        'format': 'ipsum',
+        'min_count': 3,
+        'aliases': {'level': 'min_count'},
+        'min_interval': 6 * HOUR,
+        'quota': ('No key; the file is regenerated once a day, so fetching more than every few hours '
+                  'gains nothing. level N keeps addresses seen on at least N lists (3 is the usual choice).'),
+    },
+    'bearer_list': {
+        'headers': {'Authorization': 'Bearer {api_key}'},
+        'format': 'plain',
+        'min_interval': 300,
+        'max_wait': 60,
+        'requires': ['api_key', 'url'],
+        'quota': ('Typical plans allow 60 requests an hour and answer 429 with X-RateLimit-Reset. '
+                  'One shadow copy build every 5 minutes at most stays far below that; a 429 is waited '
+                  'out only when the reset is within max_wait, otherwise the last good copy is used.'),
+    },
+    'sikkerapi': {
+        'url': 'https://api.sikkerapi.com/v1/key/blacklist',
+        'params': {'plaintext': 'true', 'scoreMinimum': 75, 'limit': 5000},
+        'headers': {'Authorization': 'Bearer {api_key}'},
+        'format': 'plain',
+        'min_interval': 24 * HOUR,
+        'requires': ['api_key'],
+        'quota': ('The blacklist quota is counted in addresses per day (5,000 on the free tier) and resets '
+                  'at midnight UTC. limit x downloads a day must stay within it: the defaults, limit 5000 '
+                  'once a day, fit the free tier. Filters pass through params: scoreMinimum, protocols, '
+                  'onlyCountries, exceptCountries, onlyAsn, exceptAsn, ipVersion, minSeverity.'),
+    },
+    'wayscloud': {
+        'url': 'https://api.wayscloud.services/v1/ip/threats/live',
+        'headers': {'X-API-Key': '{api_key}', 'Accept': 'application/json'},
+        'format': 'json',
+        'query': 'threats[].[ip_address, threat_score]',
+        'min_interval': 900,
+        'requires': ['api_key'],
+        'quota': ('Free tier: 1,000 requests a day and 20 a minute. Every 15 minutes is 96 a day.'),
+    },
+    'tor_exits': {
+        'url': 'https://check.torproject.org/exit-addresses',
+        'format': 'tor_exits',
+        'min_interval': HOUR,
+        'quota': ('No key. The list is rebuilt about hourly. Tor exits relay traffic for many users: '
+                  'consider tier challenge instead of block.'),
+    },
+}
+
+# Feed settings a preset may default; everything else in a preset is structure.
+STRUCTURE_KEYS = ('url', 'params', 'headers', 'requires', 'aliases', 'modes', 'quota')
+
+
+class PresetError(ValueError):
+    pass
+
+
+def _fill(template, values, what):
+    try:
+        return string.Formatter().vformat(str(template), (), values)
+    except KeyError as exc:
+        raise PresetError('%s needs a value for {%s}' % (what, exc.args[0]))
+    except (IndexError, ValueError) as exc:
+        raise PresetError('%s is not a valid template: %s' % (what, exc))
+
+
+def _placeholders(template):
+    return {name for _text, name, _spec, _conv in string.Formatter().parse(str(template)) if name}
+
+
+def resolve_feed(spec, presets=None):
+    """Return a complete feed spec (url with query, headers, format, ...) and the secrets to redact.
+
+    ``spec`` is the operator's feed: ``name``, optionally ``preset``, ``mode``,
+    ``api_key``, ``params`` and any feed setting, which wins over the preset.
+    """
+    table = dict(PRESETS)
+    table.update(presets or {})
+    spec = dict(spec)
+    preset_name = spec.pop('preset', None)
+    mode = spec.pop('mode', None)
+    api_key = spec.pop('api_key', None)
+    user_params = spec.pop('params', None) or {}
+    preset = {}
+    if preset_name:
+        if preset_name not in table:
+            raise PresetError('feed %s: unknown preset %r (known: %s)'
+                              % (spec.get('name'), preset_name, ', '.join(sorted(table))))
+        preset = copy.deepcopy(table[preset_name])
+        if mode:
+            modes = preset.get('modes') or {}
+            if mode not in modes:
+                raise PresetError('feed %s: preset %s has no mode %r (modes: %s)'
+                                  % (spec.get('name'), preset_name, mode, ', '.join(sorted(modes)) or 'none'))
+            for key, value in modes[mode].items():
+                if isinstance(value, dict) and isinstance(preset.get(key), dict):
+                    preset[key].update(value)
+                else:
+                    preset[key] = value
+    elif mode:
+        raise PresetError('feed %s: mode needs a preset' % spec.get('name'))
+
+    for alias, target in (preset.get('aliases') or {}).items():
+        if spec.get(alias) is not None:
+            spec[target] = spec.pop(alias)
+        else:
+            spec.pop(alias, None)
+
+    for requirement in preset.get('requires') or ():
+        if requirement == 'api_key' and not api_key:
+            raise PresetError('feed %s: preset %s needs api_key' % (spec.get('name'), preset_name))
+        if requirement == 'url' and not spec.get('url'):
+            raise PresetError('feed %s: preset %s needs url (the provider\'s list URL)'
+                              % (spec.get('name'), preset_name))
+
+    resolved = {key: value for key, value in preset.items() if key not in STRUCTURE_KEYS and value is not None}
+    resolved.update({key: value for key, value in spec.items() if value is not None})
+    secrets = [api_key] if api_key else []
+    values = {'api_key': api_key or ''}
+
+    params = dict(preset.get('params') or {})
+    params.update(user_params)
+    url = spec.get('url') or preset.get('url')
+    if spec.get('path'):
+        url = None
+    if url:
+        used = _placeholders(url)
+        fill = {k: v for k, v in params.items() if k in used}
+        fill['api_key'] = values['api_key']
+        url = _fill(url, fill, 'feed %s: url' % spec.get('name'))
+        query = [(k, _fill(v, values, 'feed %s: param %s' % (spec.get('name'), k)))
+                 for k, v in params.items() if k not in used and v is not None]
+        if query:
+            parts = urlsplit(url)
+            joined = '&'.join(filter(None, [parts.query, urlencode(query)]))
+            url = urlunsplit((parts.scheme, parts.netloc, parts.path, joined, parts.fragment))
+        resolved['url'] = url
+    elif params and not spec.get('path'):
+        raise PresetError('feed %s: params need a url' % spec.get('name'))
+
+    headers = {}
+    for key, value in (preset.get('headers') or {}).items():
+        headers[key] = _fill(value, values, 'feed %s: header %s' % (spec.get('name'), key))
+    headers.update(spec.get('headers') or {})
+    # Auth headers the operator wrote by hand are secrets too.
+    for key, value in headers.items():
+        if key.lower() in ('authorization', 'key', 'x-api-key', 'api-key', 'x-auth-token'):
+            secrets.append(value)
+            if ' ' in str(value):
+                secrets.append(str(value).split(' ', 1)[1])
+    resolved['headers'] = headers
+    if preset_name:
+        resolved['preset'] = preset_name
+    return resolved, [s for s in secrets if s]
