@@ -336,6 +336,8 @@ def _parse_csv(lines, result, collector, field, score_field):
 def _parse_json(text, result, collector, query, scored):
     if not query:
         raise FeedError('feed %s: a JSON body needs query, a JMESPath expression for its addresses' % result.name)
+    if not text.strip():
+        raise FeedError('feed %s: the body is empty, not a JSON document' % result.name)
     try:
         document = json.loads(text)
     except ValueError as exc:

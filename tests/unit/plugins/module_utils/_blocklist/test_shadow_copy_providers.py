@@ -1,0 +1,204 @@
+"""The shadow copy against the provider-emulating feed server: presets, tiers, provenance,
+quota-saving and every failure mode leaving the previous generation in place."""
+import datetime
+import gzip
+import json
+import os
+
+import netaddr
+import pytest
+
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import build_shadow_copy
+
+import feed_server
+from conftest import FEEDS
+
+KEY = feed_server.LAB_KEYS['abuseipdb']
+NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.timezone.utc)
+
+
+@pytest.fixture
+def provider():
+    srv = feed_server.serve(FEEDS)
+    yield 'http://127.0.0.1:%d' % srv.server_address[1], srv.state
+    srv.shutdown()
+
+
+def feeds_for(url, key=KEY, **abuse):
+    abuse_feed = {'name': 'abuseipdb', 'preset': 'abuseipdb', 'api_key': key,
+                  'url': url + '/abuseipdb/api/v2/blacklist', 'params': {'confidenceMinimum': 50}}
+    abuse_feed.update(abuse)
+    return [
+        abuse_feed,
+        {'name': 'spamhaus_drop', 'preset': 'spamhaus_drop', 'url': url + '/providers/drop_v4.json'},
+        {'name': 'spamhaus_drop_v6', 'preset': 'spamhaus_drop', 'mode': 'v6', 'url': url + '/providers/drop_v6.json'},
+        {'name': 'ipsum', 'preset': 'ipsum', 'level': 3, 'url': url + '/ipsum/ipsum.txt'},
+    ]
+
+
+def read_list(root, name):
+    with open(os.path.join(root, 'current', name)) as handle:
+        return handle.read().split()
+
+
+def manifest(root):
+    with open(os.path.join(root, 'current', 'manifest.json')) as handle:
+        return json.load(handle)
+
+
+def build(root, url, now=NOW, **kwargs):
+    return build_shadow_copy(root, kwargs.pop('feeds', None) or feeds_for(url), now=now, **kwargs)
+
+
+def test_presets_build_one_copy_with_tiers_and_provenance(tmp_path, provider):
+    url, state = provider
+    root = str(tmp_path / 'copy')
+    result = build(root, url)
+    assert result['published'] and [f['status'] for f in result['feeds']] == ['fresh'] * 4
+
+    # An independent oracle, with netaddr, from the fixture files themselves.
+    with open(os.path.join(FEEDS, 'providers', 'abuseipdb_blacklist.json')) as handle:
+        records = json.load(handle)['data']
+    block = netaddr.IPSet(r['ipAddress'] for r in records if r['abuseConfidenceScore'] >= 90)
+    challenge = netaddr.IPSet(r['ipAddress'] for r in records if 50 <= r['abuseConfidenceScore'] < 90)
+    for filename in ('drop.txt', 'drop_ipv6.txt'):
+        with open(os.path.join(FEEDS, 'spamhaus', filename)) as handle:
+            block.update(netaddr.IPSet(line.split()[0] for line in handle if line.strip()))
+    with open(os.path.join(FEEDS, 'ipsum', 'levels_3.txt')) as handle:
+        block.update(netaddr.IPSet(handle.read().split()))
+    challenge -= block
+
+    got_block = netaddr.IPSet(read_list(root, 'blocklist_v4.txt') + read_list(root, 'blocklist_v6.txt'))
+    got_challenge = netaddr.IPSet(read_list(root, 'challenge_v4.txt') + read_list(root, 'challenge_v6.txt'))
+    assert got_block == block
+    assert got_challenge == challenge and len(challenge) > 0
+    assert read_list(root, 'blocklist_v4.txt') == [str(c) if c.size > 1 else str(c.ip)
+                                                   for c in block.iter_cidrs() if c.version == 4]
+
+    m = manifest(root)
+    abuse = m['feeds'][0]
+    assert abuse['preset'] == 'abuseipdb' and abuse['scored']
+    assert abuse['block'] == sum(1 for r in records if r['abuseConfidenceScore'] >= 90)
+    assert abuse['challenge'] == sum(1 for r in records if 50 <= r['abuseConfidenceScore'] < 90)
+    assert m['tiers']['block_score'] == 90 and m['files']['challenge_v4.txt']['tier'] == 'challenge'
+
+    # Provenance: every listed network with the feeds that listed it and the best score.
+    path = os.path.join(root, 'current', m['provenance']['file'])
+    with gzip.open(path, 'rt') as handle:
+        rows = [line.rstrip('\n').split('\t') for line in handle if not line.startswith('#')]
+    by_entry = {row[0]: (row[1].split(','), row[2]) for row in rows}
+    overlap = next(r for r in records if r['ipAddress'] in by_entry and 'ipsum' in by_entry[r['ipAddress']][0]
+                   and r['abuseConfidenceScore'] >= 50)
+    feeds, score = by_entry[overlap['ipAddress']]
+    assert feeds == ['abuseipdb', 'ipsum'] and float(score) == overlap['abuseConfidenceScore']
+    assert by_entry['1.10.16.0/20'] == (['spamhaus_drop'], '-')
+    assert len(rows) == len(by_entry) <= sum(f['accepted'] for f in m['feeds'])
+    assert set(by_entry) >= set(r['ipAddress'] for r in records if r['abuseConfidenceScore'] >= 50)
+
+    # The API key is nowhere on disk.
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            with open(os.path.join(dirpath, name), 'rb') as handle:
+                assert KEY.encode() not in handle.read(), name
+
+
+def test_min_interval_reuses_the_cache_without_a_request(tmp_path, provider):
+    url, state = provider
+    root = str(tmp_path / 'copy')
+    build(root, url)
+    before = len(state.requests)
+    again = build(root, url, now=NOW + datetime.timedelta(minutes=30))
+    statuses = {f['name']: f for f in again['feeds']}
+    # Every preset asks for at least an hour between downloads: nothing was requested.
+    assert len(state.requests) == before
+    assert all(f['status'] == 'cached' and 'min_interval' in f['reason'] for f in statuses.values())
+    assert not again['changed'] and not again['warnings']
+
+
+def test_conditional_get_after_min_interval(tmp_path, provider):
+    url, state = provider
+    root = str(tmp_path / 'copy')
+    build(root, url)
+    later = build(root, url, now=NOW + datetime.timedelta(hours=7))
+    spamhaus = [f for f in later['feeds'] if f['name'] == 'spamhaus_drop'][0]
+    assert spamhaus['status'] == 'fresh' and spamhaus['not_modified']
+    assert state.requests[-1][1] == 304 or any(s == 304 for _p, s, _h in state.requests)
+    assert not later['changed']
+
+
+def test_rate_limit_falls_back_and_is_not_hammered(tmp_path, provider):
+    url, state = provider
+    root = str(tmp_path / 'copy')
+    build(root, url)
+    state.quota['abuseipdb'] = 1           # the one request above used the day's quota
+    later = NOW + datetime.timedelta(hours=7)
+    result = build(root, url, now=later)
+    abuse = result['feeds'][0]
+    assert abuse['status'] == 'cached' and abuse['error_kind'] == 'rate_limited'
+    assert 'Daily rate limit of 1 requests exceeded' in abuse['error']
+    assert state.count('/abuseipdb') == 2
+    assert result['generation'] == 1 and not result['withheld']
+    # The next run, before the provider's reset, does not ask at all.
+    again = build(root, url, now=later + datetime.timedelta(hours=7))
+    assert state.count('/abuseipdb') == 2
+    assert 'rate-limited this feed until' in again['feeds'][0]['reason']
+
+
+@pytest.mark.parametrize('fault, kind, message', [
+    ('401', 'auth', 'authentication failed (HTTP 401)'),
+    ('json_error', 'auth', 'provider answered with an error: Your subscription has expired'),
+    ('html', 'content', 'HTML page'),
+    ('truncated', 'truncated', 'body truncated'),
+    ('500', 'http', 'HTTP 500'),
+    ('empty', 'content', 'the body is empty'),
+    ('garbage', 'content', 'not valid JSON'),
+])
+def test_failures_keep_the_last_good_copy(tmp_path, provider, fault, kind, message):
+    url, state = provider
+    root = str(tmp_path / 'copy')
+    build(root, url)
+    first = manifest(root)
+    state.faults['/abuseipdb/'] = fault
+    result = build(root, url, now=NOW + datetime.timedelta(hours=7), feeds=feeds_for(url, retries=1))
+    abuse = result['feeds'][0]
+    assert abuse['status'] == 'cached' and abuse['error_kind'] == kind and message in abuse['error']
+    assert abuse['block'] == first['feeds'][0]['block']
+    assert result['generation'] == 1 and manifest(root)['content_sha256'] == first['content_sha256']
+    assert any('abuseipdb' in w for w in result['warnings'])
+
+
+def test_wrong_key_on_first_run_is_failed_and_says_why(tmp_path, provider):
+    url, _state = provider
+    root = str(tmp_path / 'copy')
+    result = build(root, url, feeds=feeds_for(url, key='not-the-key-1234'))
+    abuse = result['feeds'][0]
+    assert abuse['status'] == 'failed' and abuse['error_kind'] == 'auth'
+    assert 'Your API key is either missing, incorrect, or revoked' in abuse['error']
+    assert 'not-the-key-1234' not in json.dumps(result)
+    assert result['published']  # the other feeds still make a generation
+
+
+def test_mirror_directory_follows_current(tmp_path, provider):
+    url, _state = provider
+    root, mirror = str(tmp_path / 'copy'), str(tmp_path / 'mirror')
+    result = build(root, url, mirror_dir=mirror)
+    assert result['mirrored']
+    assert read_list(mirror, 'blocklist_v4.txt') == read_list(root, 'blocklist_v4.txt')
+    assert manifest(mirror)['generation'] == 1
+    assert not build(root, url, mirror_dir=mirror, now=NOW + datetime.timedelta(minutes=5))['mirrored']
+
+
+def test_challenge_only_feed_and_thresholds(tmp_path, provider):
+    url, _state = provider
+    root = str(tmp_path / 'copy')
+    feeds = [{'name': 'tor', 'preset': 'tor_exits', 'url': url + '/providers/exit-addresses', 'tier': 'challenge'},
+             {'name': 'ways', 'preset': 'wayscloud', 'api_key': feed_server.LAB_KEYS['wayscloud'],
+              'url': url + '/wayscloud/v1/ip/threats/live'}]
+    result = build(root, url, feeds=feeds, tiers={'block': 80, 'challenge': 60})
+    tor, ways = result['feeds']
+    assert (tor['block'], tor['challenge']) == (0, 40)
+    with open(os.path.join(FEEDS, 'providers', 'wayscloud_threats.json')) as handle:
+        scores = [t['threat_score'] for t in json.load(handle)['threats']]
+    assert ways['block'] == sum(1 for s in scores if s >= 80)
+    assert ways['challenge'] == sum(1 for s in scores if 60 <= s < 80)
+    assert ways['below_challenge_score'] == sum(1 for s in scores if s < 60)
