@@ -14,20 +14,46 @@ author:
 description:
   - Fetches each term (an HTTP(S) URL, a C(file://) URL or a path on the controller), parses it with the
     same parser as the C(shadow_copy) role, refuses dangerous entries and returns the entries as CIDR strings.
+  - With O(preset), the provider's URL, auth header, format and query come from the preset and the terms may be
+    omitted (a term then overrides the preset's URL, e.g. an internal mirror).
+  - It has no cache, quota memory or fallback. Anything run on a schedule, or against a provider with a quota,
+    belongs in the C(fleetwall.blocklist.shadow_copy) role, which fetches once and remembers.
   - For big feeds prefer the C(fleetwall.blocklist.shadow_copy) role, which writes files instead of
     carrying a million strings through templating.
   - A failure (unreachable, HTTP error, HTML instead of a list, too many invalid lines) raises a clear error.
 options:
   _terms:
-    description: URLs or paths of feeds.
-    required: true
+    description: URLs or paths of feeds. May be omitted with O(preset).
     type: list
     elements: str
-  format:
-    description: Feed format; V(ipsum) requires the count column.
+  preset:
+    description: A provider preset (see the C(shadow_copy_build) module), e.g. V(abuseipdb) or V(spamhaus_drop).
     type: str
-    default: auto
-    choices: [auto, plain, netset, ipsum, spamhaus_drop]
+  mode:
+    description: A variant of the preset, e.g. V(plaintext) for V(abuseipdb).
+    type: str
+  api_key:
+    description: The provider's API key; it is redacted from every error message.
+    type: str
+  params:
+    description: Query parameters merged over the preset's; URL C({placeholders}) are filled from them.
+    type: dict
+  format:
+    description: Feed format; V(ipsum) requires the count column. Defaults to the preset's, else V(auto).
+    type: str
+    choices: [auto, plain, netset, ipsum, spamhaus_drop, jsonl, json, csv, tor_exits]
+  query:
+    description: For V(json), a JMESPath expression yielding addresses or C([address, score]) pairs.
+    type: str
+  field:
+    description: For V(csv) and V(jsonl), the address column or key.
+    type: str
+  score_field:
+    description: For V(csv) and V(jsonl), the score column or key.
+    type: str
+  min_score:
+    description: Drop scored entries below this score.
+    type: float
   min_count:
     description: For ipsum-style lines, skip entries with a lower count.
     type: int
@@ -63,6 +89,11 @@ options:
 '''
 
 EXAMPLES = r'''
+- name: AbuseIPDB's blacklist, score 90 and up, as a list
+  ansible.builtin.set_fact:
+    abuse_entries: "{{ lookup('fleetwall.blocklist.threat_feed', preset='abuseipdb', api_key=vault_abuseipdb_key,
+                              min_score=90) }}"
+
 - name: Block the ipsum level 3 list on a few hosts
   fleetwall.blocklist.ipset_sync:
     name: ipsum
@@ -84,7 +115,10 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.add
     V4, V6, BITS, merge_keys, ranges_to_networks, format_network,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feeds import FeedError, parse_feed
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fetch import FetchError, fetch
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fetch import (
+    FetchError, fetch, redact, redact_url,
+)
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.presets import PresetError, resolve_feed
 
 
 class LookupModule(LookupBase):
@@ -93,18 +127,31 @@ class LookupModule(LookupBase):
         self.set_options(var_options=variables, direct=kwargs)
         versions = {'any': (V4, V6), 'v4': (V4,), 'v6': (V6,)}[self.get_option('family')]
         keys = {V4: [], V6: []}
-        for term in terms:
-            is_url = '://' in term
+        preset = self.get_option('preset')
+        if not terms and not preset:
+            raise AnsibleLookupError('threat_feed: give a feed URL or path, or a preset')
+        for term in terms or [None]:
+            spec = {'name': 'threat_feed', 'preset': preset, 'mode': self.get_option('mode'),
+                    'api_key': self.get_option('api_key'), 'params': self.get_option('params'),
+                    'format': self.get_option('format'), 'query': self.get_option('query'),
+                    'field': self.get_option('field'), 'score_field': self.get_option('score_field'),
+                    'min_count': self.get_option('min_count'), 'headers': self.get_option('headers')}
+            if term is not None:
+                spec['url' if '://' in term else 'path'] = term
+            secrets = [self.get_option('api_key')]
             try:
-                body = fetch(url=term if is_url else None, path=None if is_url else term,
-                             headers=self.get_option('headers'), timeout=self.get_option('timeout'),
-                             retries=self.get_option('retries'),
-                             validate_certs=self.get_option('validate_certs'))
-                parsed = parse_feed(body, name=term if not is_url else term.split('?')[0],
-                                    fmt=self.get_option('format'), min_count=self.get_option('min_count'),
+                feed, secrets = resolve_feed({k: v for k, v in spec.items() if v is not None})
+                body = fetch(url=feed.get('url'), path=feed.get('path'), headers=feed.get('headers'),
+                             timeout=self.get_option('timeout'), retries=self.get_option('retries'),
+                             validate_certs=self.get_option('validate_certs'), secrets=secrets)
+                shown = redact_url(feed['url']) if feed.get('url') else feed.get('path')
+                parsed = parse_feed(body, name=shown, fmt=feed.get('format') or 'auto',
+                                    min_count=feed.get('min_count'), query=feed.get('query'),
+                                    field=feed.get('field'), score_field=feed.get('score_field'),
+                                    min_score=self.get_option('min_score'),
                                     max_invalid_fraction=self.get_option('max_invalid_fraction'))
-            except (FetchError, FeedError) as exc:
-                raise AnsibleLookupError('threat_feed: %s' % exc)
+            except (FetchError, FeedError, PresetError) as exc:
+                raise AnsibleLookupError('threat_feed: %s' % redact(str(exc), secrets))
             for version in versions:
                 keys[version].extend(parsed.keys[version])
         out = []

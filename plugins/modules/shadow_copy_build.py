@@ -75,7 +75,7 @@ options:
             JSON lines and Tor C(exit-addresses).
           - V(ipsum) requires the count column, so O(feeds[].min_count) applies to every line.
           - V(jsonl) reads one JSON object a line (Spamhaus C(drop_v4.json)); O(feeds[].field) names the
-            address key (default C(cidr)); a C({"type": "metadata"}) line is skipped and its record count checked.
+            address key (default C(cidr)). A metadata record (C(type) C(metadata)) is skipped and its record count checked.
           - V(json) applies the JMESPath O(feeds[].query) to the document.
           - V(csv) reads the column named by O(feeds[].field) (a header name, or a 0-based number).
         type: str

@@ -10,7 +10,7 @@ from conftest import ROOT
 from .conftest import VENV
 
 PLUGINS = [('module', 'ipset_sync'), ('module', 'shadow_copy_build'), ('lookup', 'threat_feed'),
-           ('filter', 'sync_report'), ('role', 'ipset'), ('role', 'shadow_copy')]
+           ('filter', 'sync_report'), ('filter', 'shadow_copy_report'), ('role', 'ipset'), ('role', 'shadow_copy')]
 
 
 @pytest.mark.parametrize('kind, name', PLUGINS)
@@ -29,3 +29,14 @@ def test_ansible_doc_renders(kind, name):
         assert doc['examples'].strip() and doc['return']
     if kind == 'role':
         assert doc['entry_points']['main']['options']
+
+
+def test_every_builtin_preset_has_a_docs_page_with_quota_advice():
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.presets import PRESETS
+    for name, preset in PRESETS.items():
+        path = os.path.join(ROOT, 'docs', 'presets', name + '.md')
+        assert os.path.exists(path), path
+        with open(path) as handle:
+            text = handle.read()
+        assert '## Quota' in text and 'min_interval' in text, name
+        assert ('preset: %s' % name) in text, name

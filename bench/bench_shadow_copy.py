@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Benchmark: building the shadow copy from 1M raw entries, beside netaddr.cidr_merge.
+
+One synthetic feed file of N raw lines as feeds look before aggregation:
+90 % bare IPv4 addresses (with duplicates), 10 % CIDRs /20../28, some of them
+overlapping.  Measured, in one run, on the same input:
+
+  build        build_shadow_copy: read, parse, validate, refuse, merge, subtract
+               a 100-entry allowlist, write the generation, with provenance
+               (the default; forked beside the merge)
+  build-noprov the same without provenance
+  parse        parse_feed alone
+  cidr_merge   netaddr.cidr_merge over the same lines (strings in, as a user
+               would call it), which does only the merge
+  collapse     ipaddress.collapse_addresses (only with --with-ipaddress: ~90 s)
+
+Usage: bench/bench_shadow_copy.py [--size 1000000] [--repeat 3] [--out FILE]
+"""
+import argparse
+import ipaddress
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, '.collections'))
+
+import netaddr  # noqa: E402
+
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feeds import parse_feed  # noqa: E402
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (  # noqa: E402
+    build_shadow_copy,
+)
+
+
+def make_feed(path, size, seed=1):
+    rng = random.Random(seed)
+    seen = []
+    with open(path, 'w') as handle:
+        for index in range(size):
+            if seen and rng.random() < 0.02:
+                handle.write(rng.choice(seen) + '\n')      # duplicates, as merged feeds have
+                continue
+            value = rng.randrange(1 << 24, 223 << 24)
+            if rng.random() < 0.9:
+                line = '%d.%d.%d.%d' % (value >> 24, value >> 16 & 255, value >> 8 & 255, value & 255)
+            else:
+                prefix = rng.choice((20, 22, 24, 26, 28))
+                value &= ~((1 << (32 - prefix)) - 1) & 0xffffffff
+                line = '%d.%d.%d.%d/%d' % (value >> 24, value >> 16 & 255, value >> 8 & 255, value & 255, prefix)
+            if index % 1000 == 0:
+                seen.append(line)
+            handle.write(line + '\n')
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--size', type=int, default=1000000)
+    parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument('--with-ipaddress', action='store_true')
+    parser.add_argument('--out')
+    args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix='fleetwall-bench-')
+    try:
+        feed = os.path.join(work, 'feed.txt')
+        make_feed(feed, args.size)
+        with open(feed) as handle:
+            lines = handle.read().split()
+        allowlist = ['%d.%d.0.0/16' % (10 + i, i) if i % 2 else '%d.%d.7.9' % (20 + i, i) for i in range(100)]
+        allowlist = [a for a in allowlist if not a.startswith('10.')]
+        times = {'build': [], 'build-noprov': [], 'parse': [], 'cidr_merge': [], 'collapse': []}
+        entries = None
+        for _ in range(args.repeat):
+            for label, provenance in (('build', True), ('build-noprov', False)):
+                root = os.path.join(work, 'copy')
+                shutil.rmtree(root, ignore_errors=True)
+                seconds, result = timed(lambda: build_shadow_copy(
+                    root, [{'name': 'big', 'path': feed}], allowlist=allowlist, provenance=provenance))
+                times[label].append(seconds)
+                entries = result['entries']['v4']
+            with open(feed, 'rb') as handle:
+                body = handle.read()
+            times['parse'].append(timed(lambda: parse_feed(body))[0])
+            seconds, merged = timed(lambda: netaddr.cidr_merge(lines))
+            times['cidr_merge'].append(seconds)
+            if args.with_ipaddress:
+                times['collapse'].append(timed(lambda: list(ipaddress.collapse_addresses(
+                    ipaddress.ip_network(line) for line in lines)))[0])
+        report = {'size': args.size, 'repeat': args.repeat, 'entries_after_merge': entries,
+                  'netaddr_cidrs': len(merged),
+                  'median_seconds': {k: round(statistics.median(v), 3) for k, v in times.items() if v},
+                  'runs': {k: [round(x, 3) for x in v] for k, v in times.items() if v}}
+        med = report['median_seconds']
+        report['ratio_build_to_cidr_merge'] = round(med['build'] / med['cidr_merge'], 3)
+        print(json.dumps(report, indent=1))
+        if args.out:
+            with open(args.out, 'w') as handle:
+                json.dump(report, handle, indent=1)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,140 @@
+"""Provider presets end to end: playbooks/shadow_copy.yml against the provider-emulating feed
+server, then playbooks/push.yml to the lab fleet without a single request to any provider.
+
+The tests run in order and share one shadow copy, as successive scheduled runs would.
+"""
+import gzip
+import json
+import os
+
+import netaddr
+import pytest
+
+from .conftest import HOSTS, ansible, reachable
+
+import feed_server
+import fleet
+from conftest import FEEDS
+
+KEY = feed_server.LAB_KEYS['abuseipdb']
+ATTACKER, FRIEND = fleet.ATTACKER, fleet.FRIEND
+
+
+@pytest.fixture(scope='module')
+def setup(lab, feeds, tmp_path_factory):
+    (feeds.root / 'lab_attackers_scored.json').write_text(json.dumps({'data': [
+        {'ipAddress': ATTACKER[0], 'abuseConfidenceScore': 100},
+        {'ipAddress': ATTACKER[1], 'abuseConfidenceScore': 100},
+    ]}))
+    feeds.state.reset()
+    state = tmp_path_factory.mktemp('feeds-shadow')
+    abuse = {'name': 'abuseipdb', 'preset': 'abuseipdb', 'api_key': KEY,
+             'url': feeds.url + '/abuseipdb/api/v2/blacklist', 'params': {'confidenceMinimum': 50}}
+    return {
+        'tmp': tmp_path_factory.mktemp('feeds-vars'), 'feeds': feeds, 'abuse': abuse,
+        'vars': {
+            'shadow_copy_dir': str(state / 'copy'),
+            'shadow_copy_mirror_dir': str(state / 'mirror'),
+            'shadow_copy_feeds': [
+                abuse,
+                {'name': 'spamhaus_drop', 'preset': 'spamhaus_drop', 'url': feeds.url + '/providers/drop_v4.json'},
+                {'name': 'spamhaus_drop_v6', 'preset': 'spamhaus_drop', 'mode': 'v6',
+                 'url': feeds.url + '/providers/drop_v6.json'},
+                {'name': 'ipsum', 'preset': 'ipsum', 'level': 3, 'url': feeds.url + '/ipsum/ipsum.txt'},
+                # The lab's attackers, scored like an API would, so that the push has something to prove.
+                {'name': 'lab', 'format': 'json', 'query': 'data[].[ipAddress, abuseConfidenceScore]',
+                 'url': feeds.url + '/lab_attackers_scored.json'},
+            ],
+        },
+    }
+
+
+def run(setup, playbook, *args):
+    return ansible('ansible-playbook', [playbook] + list(args), extra_vars=setup['vars'], tmp_path=setup['tmp'])
+
+
+def current(setup, name):
+    return os.path.join(setup['vars']['shadow_copy_dir'], 'current', name)
+
+
+def test_presets_build_one_shadow_copy_with_tiers_and_provenance(setup):
+    result = run(setup, 'playbooks/shadow_copy.yml', '-vvv')
+    assert result.rc == 0, result.out[-3000:]
+    # The key went to the provider (the emulator checked it) but never to the output, even at -vvv.
+    assert setup['feeds'].state.requests[0][2].get('Key') == KEY
+    assert KEY not in result.out
+    with open(current(setup, 'manifest.json')) as handle:
+        manifest = json.load(handle)
+    assert [f['status'] for f in manifest['feeds']] == ['fresh'] * 5
+    assert KEY not in json.dumps(manifest)
+
+    with open(os.path.join(FEEDS, 'providers', 'abuseipdb_blacklist.json')) as handle:
+        records = json.load(handle)['data']
+    block = netaddr.IPSet(r['ipAddress'] for r in records if r['abuseConfidenceScore'] >= 90)
+    block.update(netaddr.IPSet(ATTACKER))
+    challenge = netaddr.IPSet(r['ipAddress'] for r in records if 50 <= r['abuseConfidenceScore'] < 90)
+    for filename in ('drop.txt', 'drop_ipv6.txt'):
+        with open(os.path.join(FEEDS, 'spamhaus', filename)) as handle:
+            block.update(netaddr.IPSet(line.split()[0] for line in handle if line.strip()))
+    with open(os.path.join(FEEDS, 'ipsum', 'levels_3.txt')) as handle:
+        block.update(netaddr.IPSet(handle.read().split()))
+    challenge -= block
+
+    def entries(*names):
+        out = []
+        for name in names:
+            with open(current(setup, name)) as handle:
+                out.extend(handle.read().split())
+        return out
+
+    assert netaddr.IPSet(entries('blocklist_v4.txt', 'blocklist_v6.txt')) == block
+    assert netaddr.IPSet(entries('challenge_v4.txt', 'challenge_v6.txt')) == challenge
+    assert manifest['files']['blocklist_v4.txt']['entries'] == len(entries('blocklist_v4.txt'))
+    abuse = manifest['feeds'][0]
+    assert (abuse['block'], abuse['challenge']) == (
+        sum(1 for r in records if r['abuseConfidenceScore'] >= 90),
+        sum(1 for r in records if 50 <= r['abuseConfidenceScore'] < 90))
+    with gzip.open(current(setup, 'provenance.tsv.gz'), 'rt') as handle:
+        rows = {line.split('\t')[0]: line.rstrip('\n').split('\t')[1:] for line in handle if line[0] != '#'}
+    assert rows[ATTACKER[0]] == ['lab', '100']
+    assert rows['1.10.16.0/20'] == ['spamhaus_drop', '-']
+    # The mirror holds the same generation.
+    with open(os.path.join(setup['vars']['shadow_copy_mirror_dir'], 'current', 'manifest.json')) as handle:
+        assert json.load(handle)['content_sha256'] == manifest['content_sha256']
+    assert 'feed abuseipdb: fresh' in result.out
+
+
+def test_scheduled_too_often_reuses_the_copy_without_requests(setup):
+    before = len(setup['feeds'].state.requests)
+    result = run(setup, 'playbooks/shadow_copy.yml')
+    assert result.rc == 0, result.out[-3000:]
+    provider_requests = [r for r in setup['feeds'].state.requests[before:] if not r[0].startswith('/lab_')]
+    assert provider_requests == []
+    assert 'feed abuseipdb: cached' in result.out and 'min_interval is 21600 s' in result.out
+    assert 'generation 1 (unchanged)' in result.out
+
+
+def test_failed_provider_keeps_the_previous_generation_and_says_why(setup):
+    setup['abuse']['min_interval'] = 0
+    setup['feeds'].state.keys['abuseipdb'] = 'rotated-key-at-the-provider'
+    try:
+        result = run(setup, 'playbooks/shadow_copy.yml')
+    finally:
+        setup['feeds'].state.keys['abuseipdb'] = KEY
+        del setup['abuse']['min_interval']
+    assert result.rc == 0, result.out[-3000:]
+    assert 'authentication failed (HTTP 401): Authentication failed' in result.out
+    assert 'feed abuseipdb: cached' in result.out
+    assert 'generation 1 (unchanged)' in result.out
+    assert KEY not in result.out
+
+
+def test_push_only_sends_no_request_and_blocks(setup):
+    before = len(setup['feeds'].state.requests)
+    result = run(setup, 'playbooks/push.yml')
+    assert result.rc == 0, result.out[-3000:]
+    assert len(setup['feeds'].state.requests) == before
+    for host in HOSTS:
+        assert not reachable('attacker', host, ATTACKER[0], 4)
+        assert not reachable('attacker', host, ATTACKER[1], 6)
+        assert reachable('friend', host, FRIEND[0], 4)
