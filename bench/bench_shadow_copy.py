@@ -17,25 +17,17 @@ overlapping.  Measured, in one run, on the same input:
 Usage: bench/bench_shadow_copy.py [--size 1000000] [--repeat 3] [--out FILE]
 """
 import argparse
-import ipaddress
 import json
 import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, '.collections'))
 
-import netaddr  # noqa: E402
-
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feeds import parse_feed  # noqa: E402
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (  # noqa: E402
-    build_shadow_copy,
-)
 
 
 def make_feed(path, size, seed=1):
@@ -58,10 +50,47 @@ def make_feed(path, size, seed=1):
             handle.write(line + '\n')
 
 
-def timed(fn):
-    start = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - start, result
+# Each measurement runs in a fresh interpreter, as the module does: no heap
+# left over from another measurement (netaddr's million objects, say) to
+# slow the collector or a fork.
+SNIPPETS = {
+    'build': """
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import build_shadow_copy
+start = time.perf_counter()
+result = build_shadow_copy(root, [{'name': 'big', 'path': feed}], allowlist=allowlist, provenance=provenance)
+print(json.dumps({'seconds': time.perf_counter() - start, 'entries': result['entries']['v4']}))
+""",
+    'parse': """
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feeds import parse_feed
+with open(feed, 'rb') as handle:
+    body = handle.read()
+start = time.perf_counter()
+parse_feed(body)
+print(json.dumps({'seconds': time.perf_counter() - start}))
+""",
+    'cidr_merge': """
+import netaddr
+with open(feed) as handle:
+    lines = handle.read().split()
+start = time.perf_counter()
+merged = netaddr.cidr_merge(lines)
+print(json.dumps({'seconds': time.perf_counter() - start, 'entries': len(merged)}))
+""",
+    'collapse': """
+with open(feed) as handle:
+    lines = handle.read().split()
+start = time.perf_counter()
+merged = list(ipaddress.collapse_addresses(ipaddress.ip_network(line) for line in lines))
+print(json.dumps({'seconds': time.perf_counter() - start, 'entries': len(merged)}))
+""",
+}
+
+
+def measure(what, **params):
+    code = ('import json, sys, time\nsys.path.insert(0, %r)\n' % os.path.join(ROOT, '.collections')
+            + ''.join('%s = %r\n' % item for item in params.items()) + SNIPPETS[what])
+    out = subprocess.run([sys.executable, '-c', code], check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out)
 
 
 def main():
@@ -75,30 +104,25 @@ def main():
     try:
         feed = os.path.join(work, 'feed.txt')
         make_feed(feed, args.size)
-        with open(feed) as handle:
-            lines = handle.read().split()
         allowlist = ['%d.%d.0.0/16' % (10 + i, i) if i % 2 else '%d.%d.7.9' % (20 + i, i) for i in range(100)]
         allowlist = [a for a in allowlist if not a.startswith('10.')]
         times = {'build': [], 'build-noprov': [], 'parse': [], 'cidr_merge': [], 'collapse': []}
-        entries = None
+        entries = merged = None
         for _ in range(args.repeat):
             for label, provenance in (('build', True), ('build-noprov', False)):
                 root = os.path.join(work, 'copy')
                 shutil.rmtree(root, ignore_errors=True)
-                seconds, result = timed(lambda: build_shadow_copy(
-                    root, [{'name': 'big', 'path': feed}], allowlist=allowlist, provenance=provenance))
-                times[label].append(seconds)
-                entries = result['entries']['v4']
-            with open(feed, 'rb') as handle:
-                body = handle.read()
-            times['parse'].append(timed(lambda: parse_feed(body))[0])
-            seconds, merged = timed(lambda: netaddr.cidr_merge(lines))
-            times['cidr_merge'].append(seconds)
+                got = measure('build', root=root, feed=feed, allowlist=allowlist, provenance=provenance)
+                times[label].append(got['seconds'])
+                entries = got['entries']
+            times['parse'].append(measure('parse', feed=feed)['seconds'])
+            got = measure('cidr_merge', feed=feed)
+            times['cidr_merge'].append(got['seconds'])
+            merged = got['entries']
             if args.with_ipaddress:
-                times['collapse'].append(timed(lambda: list(ipaddress.collapse_addresses(
-                    ipaddress.ip_network(line) for line in lines)))[0])
+                times['collapse'].append(measure('collapse', feed=feed)['seconds'])
         report = {'size': args.size, 'repeat': args.repeat, 'entries_after_merge': entries,
-                  'netaddr_cidrs': len(merged),
+                  'netaddr_cidrs': merged,
                   'median_seconds': {k: round(statistics.median(v), 3) for k, v in times.items() if v},
                   'runs': {k: [round(x, 3) for x in v] for k, v in times.items() if v}}
         med = report['median_seconds']

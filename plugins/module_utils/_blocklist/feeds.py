@@ -207,6 +207,7 @@ def _parse_text(lines, result, collector, refusals, want_count, min_count):
     # parser.  A first octet outside every refused range needs no lookup.
     pton, af_inet, from_bytes = socket.inet_pton, socket.AF_INET, int.from_bytes
     needs_check = refusals.v4_octets_to_check()
+    max_host_bits = 32 - max(8, refusals.min_prefix[V4])
     v4_keys = result.keys[V4]
     append = v4_keys.append
     add = collector.add
@@ -217,7 +218,20 @@ def _parse_text(lines, result, collector, refusals, want_count, min_count):
             try:
                 value = from_bytes(pton(af_inet, raw), 'big')
             except (OSError, ValueError):
-                pass
+                # An IPv4 CIDR of /8 or longer lies within one first octet,
+                # so the same octet test decides whether it needs a lookup.
+                addr, slash, prefix = raw.partition('/')
+                if slash and prefix.isascii() and prefix.isdigit() and len(prefix) <= 2:
+                    host_bits = 32 - int(prefix)
+                    if 0 <= host_bits <= max_host_bits:
+                        try:
+                            value = from_bytes(pton(af_inet, addr), 'big')
+                        except (OSError, ValueError):
+                            value = None
+                        if value is not None and not value & ((1 << host_bits) - 1) \
+                                and (value >> 24) not in needs_check:
+                            append(value << 8 | host_bits)
+                            continue
             else:
                 if (value >> 24) in needs_check:
                     add(raw, line_no, raw)

@@ -179,3 +179,24 @@ def _careful(candidates, version, host_only):
 @given(st.lists(_entry_text, max_size=6), st.sampled_from([4, 6]), st.booleans())
 def test_bulk_validation_agrees_with_the_parser(candidates, version, host_only):
     assert S._bulk_canonical(candidates, version, host_only) == _careful(candidates, version, host_only)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=0, max_value=2 ** 32), st.integers(min_value=0, max_value=300))
+def test_fast_paths_match_the_plain_algorithms(seed, count):
+    rng = random.Random(seed)
+    nets = _random_networks(rng, count) + [(rng.getrandbits(32), 32) for _ in range(count)]
+    merged = A.merge_keys([A.network_key(4, s, p) for s, p in nets])
+    holes = A.merge_ranges([(s, s + (1 << (32 - p)) - 1) for s, p in _random_networks(rng, rng.randrange(0, 20))])
+    # Bisection windows and the plain sweep agree.
+    assert A.subtract_ranges(merged, holes) == A._subtract_sweep(merged, holes)
+    # networks_text is ranges_to_networks, formatted.
+    want = [A.format_network(4, s, p) for s, p in A.ranges_to_networks(merged, 32)]
+    lines = A.networks_text(merged, 4)
+    assert '\n'.join(lines).split('\n') == (want or [''])
+
+
+
+def test_merge_of_nothing():
+    assert A.merge_keys([]) == []
+    assert A.subtract_ranges([], [(1, 2)]) == ([], 0)

@@ -217,3 +217,38 @@ def test_csv_named_columns():
     assert texts(by_index) == {r[1] for r in rows}
     with pytest.raises(FeedError, match="no column 'address'"):
         parse_feed(body, fmt='csv', field='address')
+
+
+_octet = st.sampled_from(['0', '1', '7', '10', '100', '127', '169', '172', '192', '198', '203', '224', '255',
+                          '01', '256', '45', '185'])
+_line = st.one_of(
+    st.builds(lambda a, b, c, d: '.'.join((a, b, c, d)), _octet, _octet, _octet, _octet),
+    st.builds(lambda a, b, c, d, p: '%s.%s.%s.%s/%s' % (a, b, c, d, p), _octet, _octet, _octet, _octet,
+              st.sampled_from(['0', '4', '7', '8', '08', '12', '16', '24', '28', '31', '32', '33', '', 'x', '²'])),
+    st.sampled_from(['2001:db8::1', '::1', 'fe80::/10', '  1.2.3.4  ', '1.2.3.4 # c', '# c', '', '1.2.3.4\t5']),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_line, max_size=40))
+def test_fast_path_agrees_with_the_full_parser(lines):
+    """The bare-IPv4 and IPv4-CIDR fast paths accept, refuse and reject exactly what the parser does."""
+    refusals = A.RefusalTable()
+    want, refused, invalid = [], 0, 0
+    for line in lines:
+        token = line.split('#')[0].split(';')[0].split()
+        if not token:
+            continue
+        try:
+            version, start, prefixlen = A.parse_network(token[0])
+        except A.AddressError:
+            invalid += 1
+            continue
+        if refusals.reason(version, start, prefixlen):
+            refused += 1
+        else:
+            want.append((version, A.network_key(version, start, prefixlen)))
+    result = parse_feed('\n'.join(lines), max_invalid_fraction=1.0)
+    got = [(4, k) for k in result.keys[4]] + [(6, k) for k in result.keys[6]]
+    assert sorted(got) == sorted(want)
+    assert (result.refused_total, result.invalid) == (refused, invalid)
