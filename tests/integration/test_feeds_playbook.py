@@ -10,7 +10,7 @@ import os
 import netaddr
 import pytest
 
-from .conftest import HOSTS, ansible, reachable
+from .conftest import HOSTS, ansible, host_sh, reachable
 
 import feed_server
 import fleet
@@ -35,6 +35,8 @@ def setup(lab, feeds, tmp_path_factory):
         'vars': {
             'shadow_copy_dir': str(state / 'copy'),
             'shadow_copy_mirror_dir': str(state / 'mirror'),
+            'shadow_copy_mirror_host': 'h1',
+            'shadow_copy_mirror_host_dir': '/var/lib/fleetwall/mirror',
             'shadow_copy_feeds': [
                 abuse,
                 {'name': 'spamhaus_drop', 'preset': 'spamhaus_drop', 'url': feeds.url + '/providers/drop_v4.json'},
@@ -102,6 +104,10 @@ def test_presets_build_one_shadow_copy_with_tiers_and_provenance(setup):
     with open(os.path.join(setup['vars']['shadow_copy_mirror_dir'], 'current', 'manifest.json')) as handle:
         assert json.load(handle)['content_sha256'] == manifest['content_sha256']
     assert 'feed abuseipdb: fresh' in result.out
+    # And the mirror host has it too, behind a current link.
+    rc, out, err = host_sh('h1', 'cat /var/lib/fleetwall/mirror/current/manifest.json')
+    assert rc == 0, err
+    assert json.loads(out)['content_sha256'] == manifest['content_sha256']
 
 
 def test_scheduled_too_often_reuses_the_copy_without_requests(setup):
@@ -137,4 +143,31 @@ def test_push_only_sends_no_request_and_blocks(setup):
     for host in HOSTS:
         assert not reachable('attacker', host, ATTACKER[0], 4)
         assert not reachable('attacker', host, ATTACKER[1], 6)
+        assert reachable('friend', host, FRIEND[0], 4)
+
+
+@pytest.mark.parametrize('fault', ['429', '500', 'html', 'truncated', 'slow', 'json_error', 'garbage'])
+def test_every_failure_mode_keeps_protection_and_says_what_happened(setup, fault):
+    """A provider failing in each way during a full build-and-push run: the generation stays,
+    the hosts keep blocking, and the run says what happened to which feed."""
+    state = setup['feeds'].state
+    state.faults['/abuseipdb/'] = fault
+    state.slow_seconds = 3
+    # A short reset, so that the not_before it leaves does not hold the next case back.
+    state.retry_after = 1
+    setup['abuse'].update(min_interval=0, timeout=1, retries=1)
+    try:
+        result = run(setup, 'playbooks/blocklist.yml')
+    finally:
+        state.faults.clear()
+        for key in ('min_interval', 'timeout', 'retries'):
+            del setup['abuse'][key]
+    assert result.rc == 0, result.out[-3000:]
+    expected = {'429': 'rate limited (HTTP 429): rate limit exceeded', '500': 'HTTP 500',
+                'html': 'HTML page', 'truncated': 'body truncated', 'slow': 'timed out',
+                'json_error': 'Your subscription has expired', 'garbage': 'not valid JSON'}[fault]
+    assert expected in result.out
+    assert 'feed abuseipdb: cached' in result.out and 'generation 1 (unchanged)' in result.out
+    for host in HOSTS:
+        assert not reachable('attacker', host, ATTACKER[0], 4)
         assert reachable('friend', host, FRIEND[0], 4)
