@@ -14,7 +14,7 @@ from .conftest import HOSTS, ansible, host_sh, reachable
 
 import feed_server
 import fleet
-from conftest import FEEDS
+from conftest import provider_oracle
 
 KEY = feed_server.LAB_KEYS['abuseipdb']
 ATTACKER, FRIEND = fleet.ATTACKER, fleet.FRIEND
@@ -70,17 +70,7 @@ def test_presets_build_one_shadow_copy_with_tiers_and_provenance(setup):
     assert [f['status'] for f in manifest['feeds']] == ['fresh'] * 5
     assert KEY not in json.dumps(manifest)
 
-    with open(os.path.join(FEEDS, 'providers', 'abuseipdb_blacklist.json')) as handle:
-        records = json.load(handle)['data']
-    block = netaddr.IPSet(r['ipAddress'] for r in records if r['abuseConfidenceScore'] >= 90)
-    block.update(netaddr.IPSet(ATTACKER))
-    challenge = netaddr.IPSet(r['ipAddress'] for r in records if 50 <= r['abuseConfidenceScore'] < 90)
-    for filename in ('drop.txt', 'drop_ipv6.txt'):
-        with open(os.path.join(FEEDS, 'spamhaus', filename)) as handle:
-            block.update(netaddr.IPSet(line.split()[0] for line in handle if line.strip()))
-    with open(os.path.join(FEEDS, 'ipsum', 'levels_3.txt')) as handle:
-        block.update(netaddr.IPSet(handle.read().split()))
-    challenge -= block
+    records, block, challenge = provider_oracle(extra_block=ATTACKER)
 
     def entries(*names):
         out = []

@@ -11,7 +11,7 @@ import pytest
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import build_shadow_copy
 
 import feed_server
-from conftest import FEEDS
+from conftest import FEEDS, provider_oracle
 
 KEY = feed_server.LAB_KEYS['abuseipdb']
 NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.timezone.utc)
@@ -57,16 +57,7 @@ def test_presets_build_one_copy_with_tiers_and_provenance(tmp_path, provider):
     assert result['published'] and [f['status'] for f in result['feeds']] == ['fresh'] * 4
 
     # An independent oracle, with netaddr, from the fixture files themselves.
-    with open(os.path.join(FEEDS, 'providers', 'abuseipdb_blacklist.json')) as handle:
-        records = json.load(handle)['data']
-    block = netaddr.IPSet(r['ipAddress'] for r in records if r['abuseConfidenceScore'] >= 90)
-    challenge = netaddr.IPSet(r['ipAddress'] for r in records if 50 <= r['abuseConfidenceScore'] < 90)
-    for filename in ('drop.txt', 'drop_ipv6.txt'):
-        with open(os.path.join(FEEDS, 'spamhaus', filename)) as handle:
-            block.update(netaddr.IPSet(line.split()[0] for line in handle if line.strip()))
-    with open(os.path.join(FEEDS, 'ipsum', 'levels_3.txt')) as handle:
-        block.update(netaddr.IPSet(handle.read().split()))
-    challenge -= block
+    records, block, challenge = provider_oracle()
 
     got_block = netaddr.IPSet(read_list(root, 'blocklist_v4.txt') + read_list(root, 'blocklist_v6.txt'))
     got_challenge = netaddr.IPSet(read_list(root, 'challenge_v4.txt') + read_list(root, 'challenge_v6.txt'))
