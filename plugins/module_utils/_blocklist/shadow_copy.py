@@ -31,6 +31,7 @@ import re
 import shutil
 import socket
 import tempfile
+import threading
 
 from .addresses import (
     V4, V6, BITS, AF, AddressError, RefusalTable, parse_network, merge_keys,
@@ -363,10 +364,16 @@ def _start_provenance(path, names, parsed_feeds):
 
     The audit trail costs as much as the blocklist itself at a million
     entries; forked, it runs on another core and the build's critical path
-    does not wait for it.  Without fork it is written inline.
+    does not wait for it.  Without fork, or in a process with other threads,
+    it is written inline.
     """
     def write():
         write_atomic(path, provenance_bytes(names, parsed_feeds), 0o644)
+    if threading.active_count() > 1 or not hasattr(os, 'fork'):
+        # A fork while another thread may hold a lock can deadlock the child;
+        # the module process has one thread, a library caller may not.
+        write()
+        return None
     # Freezing moves every object out of the collector's reach, so neither
     # process's collections write to (and copy) the other's shared pages.
     gc.freeze()
