@@ -49,6 +49,11 @@ options:
       - Without this, a change is still computed against the live object whenever the record does not match it.
     type: bool
     default: false
+  verify_interval:
+    description:
+      - Seconds. Do the O(verify) comparison anyway when the last one is older than this, so drift made by hand
+        is found and repaired within that time. Useful where a full listing is expensive (nftables).
+    type: int
   full_reload_fraction:
     description:
       - When added plus removed entries exceed this fraction of the new total, the whole set is rebuilt

@@ -240,7 +240,7 @@ def main():
         if not all(rule_binaries):
             rule_binaries = None
 
-    def apply_rules(rules, check_mode):
+    def apply_rules(rules, check_mode, _verify):
         if rule_binaries is None:
             return []
         return ensure_rules(module.run_command, rule_binaries, adapter.version, params['name'],

@@ -210,7 +210,7 @@ class IpsetAdapter(object):
         self._ipset(['destroy', self.name])
         return True
 
-    def save_to(self, path, write_atomic):
+    def save_to(self, path, write_atomic, _store=None):
         _rc, out, _err = self._ipset(['save', self.name])
         # Saved without the per-boot initval, so restoring does not fail on it.
         lines = [line.split(' initval ')[0] if line.startswith('create ') else line

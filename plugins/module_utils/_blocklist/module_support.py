@@ -27,6 +27,7 @@ SYNC_ARGUMENT_SPEC = dict(
     entries_sha256=dict(type='str'),
     entries_zlib=dict(type='str', no_log=True),
     verify=dict(type='bool', default=False),
+    verify_interval=dict(type='int'),
     full_reload_fraction=dict(type='float', default=0.2),
     diff_sample=dict(type='int', default=20),
     state_dir=dict(type='path', default='/var/lib/fleetwall'),
@@ -68,12 +69,15 @@ def _desired(module, store):
     return None
 
 
-def run_sync(module, adapter, apply_rules):
+def run_sync(module, adapter, apply_rules, entry_filter=None):
     """Run one sync and exit the module with the common result shape.
 
-    ``apply_rules(rules, check_mode)`` keeps the backend's enforcing rules in
+    ``apply_rules(rules, check_mode, verify)`` keeps the backend's enforcing rules in
     place and returns a list of changes; rules go in after the set exists and
     come out before it is destroyed, so a rule never points at nothing.
+    ``entry_filter(lines)`` keeps part of the entries (nft's hosts/networks
+    split); the record still names the source by its sha256, so the
+    checksum-first transfer works the same.
     """
     params = module.params
     if not 0 <= params['full_reload_fraction'] <= 1:
@@ -86,7 +90,7 @@ def run_sync(module, adapter, apply_rules):
         store.lock(params['lock_timeout'])
         try:
             if params['state'] == 'absent':
-                changes = apply_rules([], module.check_mode)
+                changes = apply_rules([], module.check_mode, False)
                 live = adapter.probe()
                 result.update(changed=bool(changes) or live.exists, removed=live.count, added=0, total=0,
                               rules_changed=changes)
@@ -105,12 +109,18 @@ def run_sync(module, adapter, apply_rules):
                 result['upload_required'] = True
                 module.exit_json(**result)
             lines, sha, raw = desired
+            if entry_filter is not None:
+                kept = entry_filter(lines)
+                if len(kept) != len(lines):
+                    lines = kept
+                    raw = ('\n'.join(lines) + '\n').encode() if lines else b''
             result.update(sync_set(adapter, store, lines, sha, raw, check_mode=module.check_mode,
                                    want_diff=module._diff, verify=params['verify'],
                                    full_reload_fraction=params['full_reload_fraction'],
-                                   diff_sample=params['diff_sample']))
+                                   diff_sample=params['diff_sample'],
+                                   verify_interval=params['verify_interval']))
             if params.get('rules') is not None:
-                changes = apply_rules(params['rules'], module.check_mode)
+                changes = apply_rules(params['rules'], module.check_mode, result.get('verified', False))
                 result['rules_changed'] = changes
                 if changes:
                     result['changed'] = True
@@ -122,7 +132,7 @@ def run_sync(module, adapter, apply_rules):
                 try:
                     if not os.path.isdir(os.path.dirname(persist)):
                         os.makedirs(os.path.dirname(persist), 0o700)
-                    adapter.save_to(persist, write_atomic)
+                    adapter.save_to(persist, write_atomic, store)
                 except (IOError, OSError) as exc:
                     # The live set is already right; a failed save must not
                     # hide that, but it must be seen.

@@ -278,7 +278,7 @@ class _Plan(object):
 
 def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff=False,
              verify=False, full_reload_fraction=DEFAULT_FULL_RELOAD_FRACTION,
-             diff_sample=DEFAULT_DIFF_SAMPLE):
+             diff_sample=DEFAULT_DIFF_SAMPLE, verify_interval=None):
     """Make the adapter's kernel object hold exactly ``lines``.
 
     Returns the common result shape of every sync module: changed, added,
@@ -290,15 +290,26 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
         if problem:
             raise SyncError(problem)
     record = store.load()
+    previous_verified_at = (record or {}).get('verified_at', 0)
+    if verify_interval and record is not None and time.time() - previous_verified_at > verify_interval:
+        # The periodic full comparison: drift made by hand cannot hide for
+        # longer than verify_interval, whatever the record says.
+        verify = True
     fingerprint = adapter.fingerprint()
+    # A backend that cannot count cheaply (nft) vouches for its object by
+    # identity instead (a handle that changes when the object is recreated).
+    identity = getattr(adapter, 'identity', lambda _live: None)
     trusted = (not verify and live.exists and record is not None
-               and record.get('fingerprint') == fingerprint and record.get('count') == live.count)
-    result = {'changed': False, 'added': 0, 'removed': 0, 'total': live.count,
+               and record.get('fingerprint') == fingerprint
+               and (live.count is None or record.get('count') == live.count)
+               and record.get('identity') == identity(live))
+    result = {'changed': False, 'added': 0, 'removed': 0,
+              'total': live.count if live.count is not None else (record or {}).get('count'),
               'full_reload': False, 'verified': not trusted and live.exists}
 
     if trusted and record.get('source_sha256') == source_sha:
         if want_diff:
-            result['diff'] = compact_diff(adapter.label, live.count, live.count, (), (), 0)
+            result['diff'] = compact_diff(adapter.label, result['total'], result['total'], (), (), 0)
         return result
 
     if trusted:
@@ -350,7 +361,7 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
             adapter.apply_incremental(plan.added, plan.removed)
     count = plan.count
     after = adapter.probe()
-    if after.count != count:
+    if after.count is not None and after.count != count:
         # Something else is writing this object, or the kernel folded
         # entries: do not vouch for a state we cannot see.
         store.clear()
@@ -359,7 +370,8 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
                               % (adapter.label, after.count, count)]
         return result
     record = {'fingerprint': fingerprint, 'count': count, 'source_sha256': source_sha,
-              'applied_at': int(time.time())}
+              'applied_at': int(time.time()), 'identity': identity(after),
+              'verified_at': int(time.time()) if (result['verified'] or not live.exists) else previous_verified_at}
     # The source bytes can stand in for the entries when every line was
     # already canonical and unique, which saves a join of a million strings.
     if plan.same_text:

@@ -1,0 +1,235 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The nftables adapter for the sync engine.
+
+What the ``nft`` CLI costs decides the design (measured with nftables 1.0.6,
+see docs/nftables.md):
+
+* ``nft -t list sets`` lists set definitions without elements: milliseconds
+  at any size.  It is the probe; a set's ``handle`` is its identity, so a set
+  deleted and recreated behind our back is noticed.
+* Anything that lists elements (``list set``, even with ``-t``) costs about a
+  minute at a million, and so does any change to an *interval* set, because
+  the CLI fetches its elements first to check for overlaps.  Elements of a
+  plain (hash) set are added and deleted without that.
+* A set's element count is not part of its definition.
+
+Hence: the engine's record of the last apply stands in for the live listing
+(as with ipset); the listing happens only with ``verify``; and the role keeps
+single addresses in a hash set and networks in a (much smaller) interval set,
+so that a routine change never touches a million-element interval set.
+
+Every change is one ``nft -f`` transaction: the kernel applies all of it or
+none of it, so no packet sees an empty or half-filled set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+
+from .addresses import V4, V6, BITS, AddressError, parse_network, parse_range, ranges_to_networks, format_network
+from .sync import LiveInfo, SyncError
+
+TYPES = {'ipv4_addr': V4, 'ipv6_addr': V6}
+FAMILIES = ('inet', 'ip', 'ip6')
+NAME = re.compile(r'^[A-Za-z][A-Za-z0-9_]{0,62}$')
+# Elements per 'add element' statement; one statement of a million elements
+# makes nft's parser hold the whole list at once.
+CHUNK = 50000
+BUFFER_HINT = ('the transaction is larger than the netlink socket buffer; raise net.core.rmem_max and '
+               'net.core.wmem_max (e.g. to 16777216) or load fewer entries')
+
+
+def validate_name(kind, name):
+    if not name or not NAME.match(name):
+        return '%s name %r must start with a letter and use only letters, digits and _ (at most 63)' % (kind, name)
+    return None
+
+
+class NftAdapter(object):
+    backend = 'nft'
+
+    def __init__(self, run, nft_bin, table, name, family='inet', elem_type='ipv4_addr', interval=True,
+                 timeout=None, select='all'):
+        for kind, value in (('table', table), ('set', name)):
+            problem = validate_name(kind, value)
+            if problem:
+                raise SyncError(problem)
+        if family not in FAMILIES:
+            raise SyncError('family must be one of %s' % ', '.join(FAMILIES))
+        if elem_type not in TYPES:
+            raise SyncError('type must be ipv4_addr or ipv6_addr')
+        if (family == 'ip' and elem_type != 'ipv4_addr') or (family == 'ip6' and elem_type != 'ipv6_addr'):
+            raise SyncError('a table of family %s cannot match %s' % (family, elem_type))
+        self.run = run
+        self.bin = nft_bin
+        self.family = family
+        self.table = table
+        self.name = name
+        self.elem_type = elem_type
+        self.version = TYPES[elem_type]
+        self.interval = interval
+        self.host_only = not interval
+        self.timeout = timeout
+        self.select = select
+        self.label = 'nft set %s %s %s' % (family, table, name)
+        self.rule_manager = None
+        self.ref = '%s %s %s' % (family, table, name)
+
+    # -- the engine's interface -------------------------------------------------
+
+    def fingerprint(self):
+        return {'type': self.elem_type, 'interval': self.interval, 'timeout': self.timeout or 0,
+                'select': self.select}
+
+    def _nft(self, args, check=True):
+        rc, out, err = self.run([self.bin] + args)
+        if check and rc != 0:
+            raise SyncError('nft %s failed: %s' % (' '.join(args), (err or out).strip()[:2000]))
+        return rc, out, err
+
+    def _sets(self):
+        rc, out, err = self._nft(['-t', '-j', 'list', 'sets', self.family], check=False)
+        if rc != 0:
+            raise SyncError('cannot list nft sets: %s' % (err or out).strip())
+        try:
+            items = json.loads(out).get('nftables', [])
+        except ValueError:
+            raise SyncError('unexpected output from nft -t -j list sets: %r' % out[:200])
+        return [item['set'] for item in items if 'set' in item]
+
+    def probe(self):
+        for item in self._sets():
+            if item.get('table') == self.table and item.get('name') == self.name:
+                flags = item.get('flags') or []
+                if isinstance(flags, str):
+                    flags = [flags]
+                return LiveInfo(True, count=None, fingerprint={
+                    'type': item.get('type'), 'interval': 'interval' in flags,
+                    'timeout': int(item.get('timeout', 0) or 0) if 'timeout' in flags or item.get('timeout') else 0,
+                    'has_timeout_flag': 'timeout' in flags}, detail={'handle': item.get('handle')})
+        return LiveInfo(False)
+
+    def identity(self, live):
+        """What must not have changed for the record of the last apply to stand: the set's handle."""
+        return live.detail.get('handle') if live.exists else None
+
+    def incompatible(self, live):
+        fp = live.fingerprint
+        if fp.get('type') != self.elem_type or fp.get('interval') != self.interval:
+            return ('nft set %s exists as %s%s, but this task manages %s%s; a set\'s type cannot change '
+                    'in place, so it was left as it is. Remove it (state=absent) or pick another name.'
+                    % (self.ref, fp.get('type'), ' interval' if fp.get('interval') else '',
+                       self.elem_type, ' interval' if self.interval else ''))
+        if fp.get('has_timeout_flag') != bool(self.timeout):
+            return ('nft set %s was created %s timeouts and this task asks %s them; that cannot change '
+                    'in place, so the set was left as it is'
+                    % (self.ref, 'with' if fp.get('has_timeout_flag') else 'without',
+                       'for' if self.timeout else 'for no'))
+        return None
+
+    def read_entries(self):
+        """The full live listing: about a minute at a million elements, so only for verify or drift."""
+        _rc, out, _err = self._nft(['-j', 'list', 'set', self.family, self.table, self.name])
+        try:
+            items = json.loads(out).get('nftables', [])
+        except ValueError:
+            raise SyncError('unexpected output from nft -j list set: %r' % out[:200])
+        entries = set()
+        bits = BITS[self.version]
+        for item in items:
+            for element in (item.get('set') or {}).get('elem', []) or []:
+                if isinstance(element, dict) and 'elem' in element:
+                    element = element['elem'].get('val')
+                try:
+                    if isinstance(element, str):
+                        entries.add(format_network(*parse_network(element)))
+                    elif 'prefix' in element:
+                        text = '%s/%s' % (element['prefix']['addr'], element['prefix']['len'])
+                        entries.add(format_network(*parse_network(text)))
+                    elif 'range' in element:
+                        version, first, last = parse_range('-'.join(element['range']))
+                        entries.update(format_network(version, start, prefixlen)
+                                       for start, prefixlen in ranges_to_networks([(first, last)], bits))
+                except (AddressError, KeyError, TypeError):
+                    raise SyncError('unexpected element in %s: %r' % (self.label, element))
+        return entries
+
+    def _set_definition(self):
+        flags = (['interval'] if self.interval else []) + (['timeout'] if self.timeout else [])
+        parts = ['type %s;' % self.elem_type]
+        if flags:
+            parts.append('flags %s;' % ','.join(flags))
+        if self.timeout:
+            parts.append('timeout %ds;' % self.timeout)
+        parts.append('comment "managed by fleetwall.blocklist";')
+        return 'add set %s { %s }\n' % (self.ref, ' '.join(parts))
+
+    def _elements(self, verb, entries):
+        """'add/delete element' statements in chunks, built with joins rather than per-entry formats."""
+        entries = list(entries)
+        out = []
+        for start in range(0, len(entries), CHUNK):
+            out.append('%s element %s { %s }\n' % (verb, self.ref, ', '.join(entries[start:start + CHUNK])))
+        return out
+
+    def _apply(self, chunks, what):
+        fd, path = tempfile.mkstemp(prefix='fleetwall-nft-')
+        try:
+            with os.fdopen(fd, 'w') as handle:
+                for chunk in chunks:
+                    handle.write(chunk)
+            rc, out, err = self.run([self.bin, '-f', path])
+        finally:
+            os.unlink(path)
+        if rc != 0:
+            message = (err or out).strip()
+            if 'Message too long' in message or 'No buffer space' in message or 'ENOBUFS' in message:
+                message += '; ' + BUFFER_HINT
+            raise SyncError('%s of %s failed, the live set is unchanged (one transaction): %s'
+                            % (what, self.label, message[:2000]))
+
+    def apply_full(self, desired, live, validate=None):
+        """Replace the whole content in one transaction: create if missing, flush, add."""
+        if validate is not None and not validate():
+            return False
+        chunks = ['add table %s %s\n' % (self.family, self.table), self._set_definition(),
+                  'flush set %s\n' % self.ref]
+        chunks.extend(self._elements('add', desired))
+        self._apply(chunks, 'full load')
+        return True
+
+    def apply_incremental(self, added, removed):
+        # Deletions and additions in one transaction; the kernel applies
+        # both or neither.
+        self._apply(self._elements('delete', removed) + self._elements('add', added), 'update')
+
+    def destroy(self):
+        live = self.probe()
+        if not live.exists:
+            return False
+        self._apply(['delete set %s\n' % self.ref], 'removal')
+        return True
+
+    def save_to(self, path, write_atomic, store):
+        """An nft script that recreates the set, its elements and its chains at boot.
+
+        Written from the record of what was applied, not from a listing of
+        the live set, which would cost a minute at a million.
+        """
+        lines = ['add table %s %s\n' % (self.family, self.table), self._set_definition(),
+                 'flush set %s\n' % self.ref] + self._elements('add', sorted(store.load_entries()))
+        if self.rule_manager is not None and self.rule_manager.applied:
+            lines += self.rule_manager.script(self.rule_manager.applied, ())
+        write_atomic(path, ''.join(lines).encode(), 0o600)
+
+
+def rule_digest(text):
+    return hashlib.sha256(text.encode()).hexdigest()[:10]

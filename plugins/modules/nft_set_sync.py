@@ -1,0 +1,255 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: nft_set_sync
+short_description: Make an nftables set hold exactly a list of addresses and networks, fast at a million
+version_added: 0.2.0
+description:
+  - Makes one nftables set hold exactly the given entries, creating its table and the set when missing,
+    and optionally keeps the rules that enforce it in base chains of the set's own (C(<set>_input), ...).
+  - Every change is one C(nft -f) transaction, so no packet sees a half-filled or empty set.
+  - Never lists the set on the normal path (the C(nft) CLI needs about a minute to list a million
+    elements). A record of the last apply, checked against the set's handle, stands in for the listing;
+    O(verify) or O(verify_interval) does the full comparison and repairs drift.
+  - Single addresses are best kept in a plain set (O(interval=false)) and networks in an interval set:
+    changes to a plain set are instant at any size, while every change to an interval set makes the CLI
+    fetch all its elements first. O(select) takes the addresses or the networks of one entries file.
+author:
+  - fleetwall.blocklist contributors
+extends_documentation_fragment:
+  - fleetwall.blocklist.sync
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - The diff shows counts and a sample of added and removed entries, never the whole set.
+options:
+  name:
+    description: Name of the set (letters, digits, C(_); starts with a letter).
+    type: str
+    required: true
+  table:
+    description: The table that holds the set and its chains; created when missing. Nothing else in it is touched.
+    type: str
+    default: fleetwall
+  family:
+    description: Family of the table. V(inet) serves IPv4 and IPv6 in one table.
+    type: str
+    default: inet
+    choices: [inet, ip, ip6]
+  type:
+    description: Element type.
+    type: str
+    default: ipv4_addr
+    choices: [ipv4_addr, ipv6_addr]
+  interval:
+    description: An interval set, which holds networks (CIDRs) as well as addresses. V(false) makes a plain set of addresses.
+    type: bool
+    default: true
+  select:
+    description: Take all entries, only single addresses (V(hosts)) or only networks (V(networks)) from the entries.
+    type: str
+    default: all
+    choices: [all, hosts, networks]
+  timeout:
+    description: Seconds after which the kernel removes each element; set at creation (it cannot change later).
+    type: int
+  state:
+    description: V(absent) removes the set's chains and the set.
+    type: str
+    default: present
+    choices: [present, absent]
+  persist_file:
+    description:
+      - Write an C(nft -f) script that recreates the set, its elements and its chains, for loading at boot
+        (the C(fleetwall.blocklist.nftables) role installs a unit that does). Written from the record of the
+        apply, not from a listing.
+    type: path
+  rules:
+    description:
+      - The rules that enforce the set, kept in base chains of their own (C(<set>_input), C(<set>_output),
+        C(<set>_forward)) at priority C(filter - 10), before firewalld's, Docker's and iptables-nft's chains.
+        Each drop counts in the named counter C(<set>_drops).
+      - Omit to leave rules alone; an empty list removes them.
+    type: list
+    elements: dict
+    suboptions:
+      chain:
+        description: The hook.
+        type: str
+        default: input
+        choices: [input, output, forward]
+      target:
+        description: What to do with a match.
+        type: str
+        default: drop
+        choices: [drop, reject]
+      direction:
+        description: Match the source (V(src)) or destination (V(dst)) address. Defaults to V(dst) for output.
+        type: str
+        choices: [src, dst]
+      ports:
+        description: Only these destination ports. Empty means all traffic.
+        type: list
+        elements: int
+      protocol:
+        description: Protocol of O(rules[].ports).
+        type: str
+        default: tcp
+        choices: [tcp, udp]
+      log:
+        description: Log matches (rate-limited) before dropping them.
+        type: bool
+        default: false
+      log_prefix:
+        description: Log prefix.
+        type: str
+        default: 'fleetwall-drop: '
+      log_limit:
+        description: Rate limit of the log rule, in nft syntax.
+        type: str
+        default: 5/minute
+seealso:
+  - module: fleetwall.blocklist.ipset_sync
+'''
+
+EXAMPLES = r'''
+- name: Single addresses of the shadow copy in a plain set, with the drop rule
+  fleetwall.blocklist.nft_set_sync:
+    name: fleetwall_v4_hosts
+    type: ipv4_addr
+    interval: false
+    select: hosts
+    src: /var/lib/fleetwall/shadow_copy/current/blocklist_v4.txt
+    rules:
+      - chain: input
+
+- name: Its networks in an interval set
+  fleetwall.blocklist.nft_set_sync:
+    name: fleetwall_v4_nets
+    select: networks
+    src: /var/lib/fleetwall/shadow_copy/current/blocklist_v4.txt
+    rules:
+      - chain: input
+        ports: [22]
+        log: true
+'''
+
+RETURN = r'''
+changed:
+  description: Whether the set or its rules changed (or would, in check mode).
+  returned: always
+  type: bool
+added:
+  description: Entries added.
+  returned: success
+  type: int
+removed:
+  description: Entries removed.
+  returned: success
+  type: int
+total:
+  description: Entries in the set after the run (or that it would hold, in check mode).
+  returned: success
+  type: int
+full_reload:
+  description: Whether the set was flushed and refilled in one transaction rather than patched.
+  returned: success
+  type: bool
+verified:
+  description: Whether the change was computed against a full listing of the live set.
+  returned: success
+  type: bool
+rules_changed:
+  description: Human-readable list of chain changes.
+  returned: when O(rules) is set
+  type: list
+  elements: str
+persist_created:
+  description: The script of O(persist_file) did not exist before this run and was written.
+  returned: when O(persist_file) is set and the set changed or had no script
+  type: bool
+transferred:
+  description: The action plugin sent the entries of O(src) to the target in this run.
+  returned: with O(src)
+  type: bool
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
+    SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, run_sync,
+)
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.nft_rules import RuleManager
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import SyncError
+
+
+def main():
+    argument_spec = dict(
+        name=dict(type='str', required=True),
+        table=dict(type='str', default='fleetwall'),
+        family=dict(type='str', default='inet', choices=['inet', 'ip', 'ip6']),
+        type=dict(type='str', default='ipv4_addr', choices=['ipv4_addr', 'ipv6_addr']),
+        interval=dict(type='bool', default=True),
+        select=dict(type='str', default='all', choices=['all', 'hosts', 'networks']),
+        timeout=dict(type='int'),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+        persist_file=dict(type='path'),
+        rules=dict(type='list', elements='dict', options=dict(
+            chain=dict(type='str', default='input', choices=['input', 'output', 'forward']),
+            target=dict(type='str', default='drop', choices=['drop', 'reject']),
+            direction=dict(type='str', choices=['src', 'dst']),
+            ports=dict(type='list', elements='int'),
+            protocol=dict(type='str', default='tcp', choices=['tcp', 'udp']),
+            log=dict(type='bool', default=False),
+            log_prefix=dict(type='str', default='fleetwall-drop: '),
+            log_limit=dict(type='str', default='5/minute'),
+        )),
+    )
+    argument_spec.update(SYNC_ARGUMENT_SPEC)
+    module = AnsibleModule(argument_spec=argument_spec, mutually_exclusive=SYNC_MUTUALLY_EXCLUSIVE,
+                           supports_check_mode=True)
+    params = module.params
+    if params['timeout'] is not None and not 0 < params['timeout'] <= 2147483:
+        module.fail_json(msg='timeout must be between 1 and 2147483 seconds, got %d' % params['timeout'])
+    if not params['interval'] and params['select'] == 'networks':
+        module.fail_json(msg='select=networks needs an interval set (interval=true)')
+    for rule in params['rules'] or []:
+        for port in rule['ports'] or []:
+            if not 0 < port < 65536:
+                module.fail_json(msg='port %d is out of range 1-65535' % port)
+    try:
+        adapter = NftAdapter(module.run_command, module.get_bin_path('nft', required=True), params['table'],
+                             params['name'], family=params['family'], elem_type=params['type'],
+                             interval=params['interval'], timeout=params['timeout'], select=params['select'])
+    except SyncError as exc:
+        module.fail_json(msg=str(exc))
+    rules = RuleManager(adapter, params['state_dir'])
+    adapter.rule_manager = rules
+
+    def apply_rules(wanted, check_mode, verify):
+        if params['state'] == 'absent':
+            return rules.remove(check_mode)
+        return rules.ensure(wanted, check_mode=check_mode, verify=verify)
+
+    want_networks = params['select'] == 'networks'
+
+    def select_entries(lines):
+        # The shadow copy writes one canonical entry a line: a network is
+        # exactly a line with a slash.
+        return [line for line in lines if ('/' in line) == want_networks]
+
+    run_sync(module, adapter, apply_rules, entry_filter=select_entries if params['select'] != 'all' else None)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,167 @@
+"""The sync engine and the nftables adapter against the real kernel, in a private network namespace."""
+import json
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.nft_rules import RuleManager
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
+    StateStore, SyncError, read_entries_source, sync_set,
+)
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root for a network namespace')
+
+
+@pytest.fixture
+def netns():
+    name = 'fwnft-' + uuid.uuid4().hex[:8]
+    subprocess.run(['ip', 'netns', 'add', name], check=True)
+
+    def run(args, data=None, check_rc=False):
+        proc = subprocess.run(['ip', 'netns', 'exec', name] + list(args), input=data,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+        return proc.returncode, proc.stdout, proc.stderr
+    run.ns = name
+    yield run
+    subprocess.run(['ip', 'netns', 'del', name])
+
+
+def adapter_for(run, name='bl4', **kwargs):
+    return NftAdapter(run, 'nft', 'fleetwall', name, **kwargs)
+
+
+def live(run, name='bl4'):
+    return adapter_for(run, name, interval=True).read_entries()
+
+
+def sync(run, tmp_path, entries, name='bl4', adapter=None, **kwargs):
+    adapter = adapter or adapter_for(run, name)
+    store = StateStore(str(tmp_path / 'state'), 'nft', name)
+    path = tmp_path / ('entries-%s.txt' % name)
+    path.write_text(''.join(e + '\n' for e in entries))
+    lines, sha, raw = read_entries_source(str(path))
+    return sync_set(adapter, store, lines, sha, raw, **kwargs)
+
+
+def test_first_load_noop_incremental_full_and_verify(netns, tmp_path):
+    base = ['198.51.100.%d' % i for i in range(200)] + ['203.0.113.0/24', '192.0.2.64/26']
+    r = sync(netns, tmp_path, base, want_diff=True)
+    assert (r['changed'], r['added'], r['removed'], r['total']) == (True, 202, 0, 202)
+    assert live(netns) == set(base)
+    assert r['diff']['after'].startswith('nft set inet fleetwall bl4: 202 entries\n')
+
+    r = sync(netns, tmp_path, base)
+    assert (r['changed'], r['total'], r['verified']) == (False, 202, False)
+
+    small = base[5:] + ['192.0.2.7']
+    r = sync(netns, tmp_path, small)
+    assert (r['changed'], r['added'], r['removed'], r['full_reload']) == (True, 1, 5, False)
+    assert live(netns) == set(small)
+
+    other = ['203.0.113.%d' % i for i in range(1, 50)]
+    r = sync(netns, tmp_path, other)
+    assert r['full_reload'] and live(netns) == set(other)
+
+    # Drift made by hand: invisible to the record (nft cannot count cheaply), found by verify.
+    netns(['nft', 'add', 'element', 'inet', 'fleetwall', 'bl4', '{ 10.9.9.9 }'])
+    netns(['nft', 'delete', 'element', 'inet', 'fleetwall', 'bl4', '{ 203.0.113.1 }'])
+    assert sync(netns, tmp_path, other)['changed'] is False
+    r = sync(netns, tmp_path, other, verify=True)
+    assert (r['changed'], r['added'], r['removed'], r['verified']) == (True, 1, 1, True)
+    assert live(netns) == set(other)
+
+
+def test_recreated_set_is_not_trusted(netns, tmp_path):
+    entries = ['198.51.100.1', '198.51.100.2']
+    sync(netns, tmp_path, entries)
+    netns(['nft', 'delete', 'set', 'inet', 'fleetwall', 'bl4'])
+    netns(['nft', 'add', 'set', 'inet', 'fleetwall', 'bl4', '{ type ipv4_addr; flags interval; }'])
+    r = sync(netns, tmp_path, entries)
+    assert (r['changed'], r['added'], r['verified']) == (True, 2, True)
+    assert live(netns) == set(entries)
+
+
+def test_periodic_verify(netns, tmp_path):
+    entries = ['198.51.100.1']
+    sync(netns, tmp_path, entries)
+    netns(['nft', 'flush', 'set', 'inet', 'fleetwall', 'bl4'])
+    assert sync(netns, tmp_path, entries, verify_interval=3600)['changed'] is False
+    state = tmp_path / 'state' / 'nft-bl4.json'
+    record = json.loads(state.read_text())
+    record['verified_at'] -= 7200
+    state.write_text(json.dumps(record))
+    r = sync(netns, tmp_path, entries, verify_interval=3600)
+    assert (r['changed'], r['verified'], r['added']) == (True, True, 1)
+
+
+def test_plain_set_takes_addresses_only_and_ipv6(netns, tmp_path):
+    plain = adapter_for(netns, 'hosts6', elem_type='ipv6_addr', interval=False)
+    r = sync(netns, tmp_path, ['2001:db8::1', '2001:db8::2'], name='hosts6', adapter=plain)
+    assert r['total'] == 2
+    with pytest.raises(SyncError, match='network'):
+        sync(netns, tmp_path, ['2001:db8::/64'], name='hosts6', adapter=plain)
+    # An existing set of another kind is reported, not replaced.
+    with pytest.raises(SyncError, match='cannot change in place'):
+        sync(netns, tmp_path, ['2001:db8::/64'], name='hosts6',
+             adapter=adapter_for(netns, 'hosts6', elem_type='ipv6_addr', interval=True))
+
+
+def test_a_failed_transaction_leaves_the_set_as_it_was(netns, tmp_path):
+    sync(netns, tmp_path, ['198.51.100.0/24'])
+    # Overlapping intervals are refused by the kernel: the whole transaction goes, nothing half-applied.
+    with pytest.raises(SyncError, match='live set is unchanged'):
+        sync(netns, tmp_path, ['198.51.100.0/24', '198.51.100.0/25', '203.0.113.9'], verify=True)
+    assert live(netns) == {'198.51.100.0/24'}
+
+
+def test_rules_in_chains_of_their_own(netns, tmp_path):
+    adapter = adapter_for(netns)
+    sync(netns, tmp_path, ['198.51.100.7'], adapter=adapter)
+    manager = RuleManager(adapter, str(tmp_path / 'state'))
+    # Somebody else's table and rule stay untouched.
+    netns(['nft', 'add', 'table', 'inet', 'theirs'])
+    netns(['nft', 'add', 'chain', 'inet', 'theirs', 'in', '{ type filter hook input priority 0; }'])
+    netns(['nft', 'add', 'rule', 'inet', 'theirs', 'in', 'tcp', 'dport', '22', 'accept'])
+    rules = [{'chain': 'input', 'ports': [22, 80], 'log': True}, {'chain': 'output'}]
+    assert manager.ensure(rules) == ['bl4_input: 2 rule(s)', 'bl4_output: 1 rule(s)']
+    assert manager.ensure(rules) == []
+    _rc, out, _err = netns(['nft', 'list', 'chain', 'inet', 'fleetwall', 'bl4_input'])
+    assert 'priority filter - 10' in out
+    assert 'ip saddr @bl4 tcp dport { 22, 80 } limit rate 5/minute log prefix "fleetwall-drop: "' in out
+    assert 'counter name "bl4_drops" drop' in out
+    _rc, out, _err = netns(['nft', 'list', 'chain', 'inet', 'fleetwall', 'bl4_output'])
+    assert 'ip daddr @bl4 counter name "bl4_drops" drop' in out
+    # A chain removed by hand is noticed cheaply and put back.
+    netns(['nft', 'flush', 'chain', 'inet', 'fleetwall', 'bl4_output'])
+    netns(['nft', 'delete', 'chain', 'inet', 'fleetwall', 'bl4_output'])
+    assert manager.ensure(rules) != []
+    # Rules edited by hand are found by verify.
+    netns(['nft', 'flush', 'chain', 'inet', 'fleetwall', 'bl4_input'])
+    assert manager.ensure(rules) == []
+    assert manager.ensure(rules, verify=True) != []
+    _rc, out, _err = netns(['nft', 'list', 'chain', 'inet', 'fleetwall', 'bl4_input'])
+    assert 'counter name "bl4_drops" drop' in out
+    assert manager.ensure([]) == ['bl4_input: removed', 'bl4_output: removed']
+    _rc, out, _err = netns(['nft', 'list', 'ruleset'])
+    assert 'bl4_input' not in out and 'tcp dport 22 accept' in out
+
+
+def test_persisted_script_recreates_set_and_chains(netns, tmp_path):
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import write_atomic
+    adapter = adapter_for(netns)
+    store = StateStore(str(tmp_path / 'state'), 'nft', 'bl4')
+    sync(netns, tmp_path, ['198.51.100.7', '203.0.113.0/24'], adapter=adapter)
+    manager = RuleManager(adapter, str(tmp_path / 'state'))
+    adapter.rule_manager = manager
+    manager.ensure([{'chain': 'input'}])
+    path = str(tmp_path / 'persist.nft')
+    adapter.save_to(path, write_atomic, store)
+    netns(['nft', 'flush', 'ruleset'])
+    rc, _out, err = netns(['nft', '-f', path])
+    assert rc == 0, err
+    assert live(netns) == {'198.51.100.7', '203.0.113.0/24'}
+    _rc, out, _err = netns(['nft', 'list', 'chain', 'inet', 'fleetwall', 'bl4_input'])
+    assert '@bl4' in out
