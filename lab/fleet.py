@@ -140,6 +140,10 @@ set -e
 hostname {name}
 mount --make-rprivate /
 mount -t tmpfs -o mode=755 tmpfs /run
+# A fresh server's root has an empty home. This machine's /root runs pyenv
+# from .bashrc, which sshd's bash sources: every task would wait on pyenv's
+# rehash lock, and a session killed mid-rehash would hang all later ones.
+mount -t tmpfs -o mode=700 tmpfs /root
 mkdir -p /run/sshd /run/dbus /run/lock
 for d in etc var/lib var/log; do
   u={hostdir}/upper/$d; w={hostdir}/work/$d

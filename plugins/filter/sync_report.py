@@ -27,8 +27,10 @@ options:
     elements: str
     required: true
   variable:
-    description: Name of the registered variable.
-    type: str
+    description:
+      - Name of the registered variable, or a list of names (the first one a host has is used, so hosts on
+        different backends share one report).
+    type: raw
     required: true
 '''
 
@@ -59,10 +61,15 @@ def _describe(result):
 def sync_report(hostvars, hosts, variable):
     lines = []
     for host in hosts:
-        try:
-            registered = hostvars[host].get(variable)
-        except KeyError:
-            registered = None
+        names = [variable] if isinstance(variable, str) else list(variable)
+        registered = None
+        for name in names:
+            try:
+                registered = hostvars[host].get(name)
+            except KeyError:
+                registered = None
+            if registered:
+                break
         if not registered:
             lines.append('%s: no result (failed, unreachable or not run)' % host)
             continue

@@ -14,11 +14,11 @@ description:
   - Makes one nftables set hold exactly the given entries, creating its table and the set when missing,
     and optionally keeps the rules that enforce it in base chains of the set's own (C(<set>_input), ...).
   - Every change is one C(nft -f) transaction, so no packet sees a half-filled or empty set.
-  - Never lists the set on the normal path (the C(nft) CLI needs about a minute to list a million
-    elements). A record of the last apply, checked against the set's handle, stands in for the listing;
+  - Never lists the set on the normal path, because the C(nft) CLI needs about a minute to list a million
+    elements. A record of the last apply, checked against the set's handle, stands in for the listing;
     O(verify) or O(verify_interval) does the full comparison and repairs drift.
-  - Single addresses are best kept in a plain set (O(interval=false)) and networks in an interval set:
-    changes to a plain set are instant at any size, while every change to an interval set makes the CLI
+  - Single addresses are best kept in a plain set (O(interval=false)) and networks in an interval set.
+    Changes to a plain set are instant at any size, while every change to an interval set makes the CLI
     fetch all its elements first. O(select) takes the addresses or the networks of one entries file.
 author:
   - fleetwall.blocklist contributors

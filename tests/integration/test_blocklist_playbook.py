@@ -27,6 +27,7 @@ def fleetvars(lab, feeds, tmp_path_factory):
         'tmp': tmp_path_factory.mktemp('vars'),
         'feeds': feeds,
         'vars': {
+            'fleetwall_backend': 'ipset',
             'shadow_copy_dir': str(state / 'copy'),
             'shadow_copy_feeds': [
                 {'name': 'attackers', 'url': feeds.url + '/attackers.txt'},

@@ -10,7 +10,8 @@ from conftest import ROOT
 from .conftest import VENV
 
 PLUGINS = [('module', 'ipset_sync'), ('module', 'shadow_copy_build'), ('lookup', 'threat_feed'),
-           ('filter', 'sync_report'), ('filter', 'shadow_copy_report'), ('role', 'ipset'), ('role', 'shadow_copy')]
+           ('filter', 'sync_report'), ('filter', 'shadow_copy_report'), ('role', 'ipset'), ('role', 'shadow_copy'),
+           ('module', 'nft_set_sync'), ('module', 'backend_facts'), ('role', 'nftables')]
 
 
 @pytest.mark.parametrize('kind, name', PLUGINS)

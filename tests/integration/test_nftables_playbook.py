@@ -1,0 +1,123 @@
+"""playbooks/blocklist.yml with the nftables backend on the lab fleet, proven with packets.
+
+The lab hosts have nft, ipset and the nf_tables variant of iptables, so
+backend_facts recommends nftables; nothing here names the backend. The tests
+run in order and share the fleet.
+"""
+import json
+import os
+
+import pytest
+
+from .conftest import HOSTS, ansible, host_sh, reachable
+
+import fleet
+
+ATTACKER, ATTACKER_EXTRA, FRIEND = fleet.ATTACKER, fleet.ATTACKER_EXTRA, fleet.FRIEND
+
+
+@pytest.fixture(scope='module')
+def nftvars(lab, feeds, tmp_path_factory):
+    (feeds.root / 'nft_attackers.txt').write_text(
+        '# attackers\n%s\n%s\n198.18.0.208/29\n' % (ATTACKER[0], ATTACKER[1]))
+    state = tmp_path_factory.mktemp('nft-shadow')
+    env = {'tmp': tmp_path_factory.mktemp('nft-vars'), 'vars': {
+        'shadow_copy_dir': str(state / 'copy'),
+        'shadow_copy_feeds': [
+            {'name': 'attackers', 'url': feeds.url + '/nft_attackers.txt'},
+            {'name': 'drop', 'url': feeds.url + '/spamhaus/drop.txt'},
+            {'name': 'drop6', 'url': feeds.url + '/spamhaus/drop_ipv6.txt'},
+        ]}}
+    # Whatever earlier tests left (ipsets, nft sets) goes first, so every block below is nft's doing.
+    for backend, var in (('ipset', 'ipset_state'), ('nftables', 'nftables_state')):
+        run = play(env, '-e', 'fleetwall_backend=%s' % backend, '-e', '%s=absent' % var)
+        assert run.rc == 0, run.out[-3000:]
+    return env
+
+
+def play(env, *args):
+    return ansible('ansible-playbook', ['playbooks/blocklist.yml'] + list(args),
+                   extra_vars=env['vars'], tmp_path=env['tmp'])
+
+
+def nft_sets(host):
+    rc, out, err = host_sh(host, 'nft -t -j list sets inet')
+    assert rc == 0, err
+    return {s['set']['name'] for s in json.loads(out)['nftables'] if 'set' in s and s['set']['table'] == 'fleetwall'}
+
+
+def nft_has(host, set_name, element):
+    rc, _out, _err = host_sh(host, 'nft get element inet fleetwall %s "{ %s }"' % (set_name, element))
+    return rc == 0
+
+
+def test_01_clean_start_and_check_mode_changes_nothing(nftvars):
+    for host in HOSTS:
+        assert reachable('attacker', host, ATTACKER[0], 4)
+        assert nft_sets(host) == set()
+    run = play(nftvars, '--check', '--diff')
+    assert run.rc == 0, run.out[-3000:]
+    assert 'nft set inet fleetwall fleetwall_v4_hosts: 0 entries' in run.out
+    for host in HOSTS:
+        assert nft_sets(host) == set()
+        assert reachable('attacker', host, ATTACKER[0], 4)
+
+
+def test_02_push_blocks_with_nftables(nftvars):
+    run = play(nftvars)
+    assert run.rc == 0, run.out[-3000:]
+    for host in HOSTS:
+        assert nft_sets(host) == {'fleetwall_v4_hosts', 'fleetwall_v4_nets', 'fleetwall_v6_hosts',
+                                  'fleetwall_v6_nets'}
+        assert not reachable('attacker', host, ATTACKER[0], 4)
+        assert not reachable('attacker', host, ATTACKER_EXTRA[0], 4)     # through the /29, an interval
+        assert not reachable('attacker', host, ATTACKER[1], 6)
+        assert reachable('friend', host, FRIEND[0], 4)
+        assert reachable('friend', host, FRIEND[1], 6)
+        assert nft_has(host, 'fleetwall_v4_hosts', ATTACKER[0])
+        assert nft_has(host, 'fleetwall_v4_nets', '198.18.0.208/29')
+        # The drops were counted in the named counter.
+        rc, out, _err = host_sh(host, 'nft list counter inet fleetwall fleetwall_v4_hosts_drops')
+        assert rc == 0 and 'packets 0 ' not in out
+        # No ipset was involved.
+        rc, out, _err = host_sh(host, 'ipset list -n')
+        assert 'fleetwall' not in out
+    assert 'h1: changed  fleetwall_v4_hosts +' in run.out
+    rc, out, _err = host_sh('h1', 'ls /var/lib/fleetwall/nft/ && ls /etc/systemd/system/multi-user.target.wants/')
+    assert 'fleetwall_v4_hosts.nft' in out and 'fleetwall-nft-restore.service' in out
+
+
+def test_03_second_run_changes_nothing(nftvars):
+    run = play(nftvars)
+    assert run.rc == 0, run.out[-3000:]
+    assert {h: run.changed(h) for h in list(HOSTS) + ['localhost']} == dict.fromkeys(list(HOSTS) + ['localhost'], 0)
+
+
+def test_04_drift_is_found_by_verify_and_repaired(nftvars):
+    host_sh('h2', 'nft delete element inet fleetwall fleetwall_v4_hosts "{ %s }"' % ATTACKER[0])
+    assert reachable('attacker', 'h2', ATTACKER[0], 4)
+    run = play(nftvars, '-e', 'nftables_verify=true')
+    assert run.rc == 0, run.out[-3000:]
+    assert run.changed('h2') >= 1 and run.changed('h1') == 0
+    assert 'h2: changed  fleetwall_v4_hosts +1 -0' in run.out
+    assert not reachable('attacker', 'h2', ATTACKER[0], 4)
+
+
+def test_05_boot_script_restores_everything(nftvars):
+    rc, _out, err = host_sh('h3', 'nft delete table inet fleetwall && for f in /var/lib/fleetwall/nft/*.nft; '
+                                  'do nft -f "$f" || exit 1; done')
+    assert rc == 0, err
+    assert not reachable('attacker', 'h3', ATTACKER[0], 4)
+    assert not reachable('attacker', 'h3', ATTACKER_EXTRA[0], 4)
+    assert reachable('friend', 'h3', FRIEND[0], 4)
+
+
+def test_06_absent_removes_our_table_content_only(nftvars):
+    host_sh('h1', 'nft add table inet theirs && nft add chain inet theirs c "{ type filter hook input priority 0; }"')
+    run = play(nftvars, '-e', 'nftables_state=absent')
+    assert run.rc == 0, run.out[-3000:]
+    for host in HOSTS:
+        assert nft_sets(host) == set()
+        assert reachable('attacker', host, ATTACKER[0], 4)
+    rc, out, _err = host_sh('h1', 'nft list tables')
+    assert 'theirs' in out
