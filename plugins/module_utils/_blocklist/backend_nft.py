@@ -33,6 +33,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 
 from .addresses import V4, V6, BITS, AddressError, parse_network, parse_range, ranges_to_networks, format_network
 from .sync import LiveInfo, SyncError
@@ -197,13 +198,47 @@ class NftAdapter(object):
                             % (what, self.label, message[:2000]))
 
     def apply_full(self, desired, live, validate=None):
-        """Replace the whole content in one transaction: create if missing, flush, add."""
-        if validate is not None and not validate():
-            return False
+        """Replace the whole content in one transaction: create if missing, flush, add.
+
+        For a set that does not exist yet, ``validate()`` runs while nft loads
+        it: no rule references a new set until this run adds one, so loading
+        it before validation ends is harmless, and it is deleted again if
+        validation says no (the ipset adapter does the same with its
+        temporary set).  An existing set is live, so it is validated first.
+        """
         chunks = ['add table %s %s\n' % (self.family, self.table), self._set_definition(),
                   'flush set %s\n' % self.ref]
         chunks.extend(self._elements('add', desired))
-        self._apply(chunks, 'full load')
+        if validate is None:
+            self._apply(chunks, 'full load')
+            return True
+        if live.exists:
+            if not validate():
+                return False
+            self._apply(chunks, 'full load')
+            return True
+        outcome = {}
+
+        def load():
+            try:
+                self._apply(chunks, 'full load')
+            except SyncError as exc:
+                outcome['error'] = exc
+        loader = threading.Thread(target=load)
+        loader.start()
+        try:
+            valid = validate()
+        except BaseException:
+            loader.join()
+            self._nft(['delete', 'set', self.family, self.table, self.name], check=False)
+            raise
+        loader.join()
+        if not valid:
+            # Valid but not canonical input: the caller retries with canonical entries.
+            self._nft(['delete', 'set', self.family, self.table, self.name], check=False)
+            return False
+        if 'error' in outcome:
+            raise outcome['error']
         return True
 
     def apply_incremental(self, added, removed):
