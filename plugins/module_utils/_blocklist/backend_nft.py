@@ -28,7 +28,7 @@ none of it, so no packet sees an empty or half-filled set.
 
 from __future__ import annotations
 
-import hashlib
+import itertools
 import json
 import os
 import re
@@ -174,12 +174,15 @@ class NftAdapter(object):
         return 'add set %s { %s }\n' % (self.ref, ' '.join(parts))
 
     def _elements(self, verb, entries):
-        """'add/delete element' statements in chunks, built with joins rather than per-entry formats."""
-        entries = list(entries)
-        out = []
+        """'add/delete element' statements in chunks, built with joins rather than per-entry formats.
+
+        A generator: the script is written chunk by chunk, so a million-entry
+        load never holds the whole script in memory beside the entries.
+        """
+        if not isinstance(entries, (list, tuple)):
+            entries = list(entries)
         for start in range(0, len(entries), CHUNK):
-            out.append('%s element %s { %s }\n' % (verb, self.ref, ', '.join(entries[start:start + CHUNK])))
-        return out
+            yield '%s element %s { %s }\n' % (verb, self.ref, ', '.join(entries[start:start + CHUNK]))
 
     def _apply(self, chunks, what):
         fd, path = tempfile.mkstemp(prefix='fleetwall-nft-')
@@ -206,9 +209,8 @@ class NftAdapter(object):
         validation says no (the ipset adapter does the same with its
         temporary set).  An existing set is live, so it is validated first.
         """
-        chunks = ['add table %s %s\n' % (self.family, self.table), self._set_definition(),
-                  'flush set %s\n' % self.ref]
-        chunks.extend(self._elements('add', desired))
+        chunks = itertools.chain(['add table %s %s\n' % (self.family, self.table), self._set_definition(),
+                                  'flush set %s\n' % self.ref], self._elements('add', desired))
         if validate is None:
             self._apply(chunks, 'full load')
             return True
@@ -244,7 +246,7 @@ class NftAdapter(object):
     def apply_incremental(self, added, removed):
         # Deletions and additions in one transaction; the kernel applies
         # both or neither.
-        self._apply(self._elements('delete', removed) + self._elements('add', added), 'update')
+        self._apply(itertools.chain(self._elements('delete', removed), self._elements('add', added)), 'update')
 
     def destroy(self):
         live = self.probe()
@@ -260,11 +262,7 @@ class NftAdapter(object):
         the live set, which would cost a minute at a million.
         """
         lines = ['add table %s %s\n' % (self.family, self.table), self._set_definition(),
-                 'flush set %s\n' % self.ref] + self._elements('add', sorted(store.load_entries()))
+                 'flush set %s\n' % self.ref] + list(self._elements('add', sorted(store.load_entries())))
         if self.rule_manager is not None and self.rule_manager.applied:
             lines += self.rule_manager.script(self.rule_manager.applied, ())
         write_atomic(path, ''.join(lines).encode(), 0o600)
-
-
-def rule_digest(text):
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
