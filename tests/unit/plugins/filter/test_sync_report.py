@@ -14,3 +14,19 @@ def test_one_line_per_host_with_failures_and_missing_hosts():
         'h3: no result (failed, unreachable or not run)',
         'h4: no result (failed, unreachable or not run)',
     ]
+
+
+def test_hosts_on_different_backends_share_one_report():
+    from ansible_collections.fleetwall.blocklist.plugins.filter.sync_report import sync_report
+    hostvars = {
+        'a': {'ipset_sync_results': {'results': [{'name': 'fleetwall-v4', 'changed': False, 'added': 0,
+                                                  'removed': 0, 'total': 5}]}},
+        'b': {'nftables_sync_results': {'results': [{'name': 'fleetwall_v4_hosts', 'changed': True, 'added': 2,
+                                                     'removed': 1, 'total': 6}]}},
+        'c': {},
+    }
+    assert sync_report(hostvars, ['a', 'b', 'c'], ['ipset_sync_results', 'nftables_sync_results']) == [
+        'a: ok  fleetwall-v4 +0 -0 =5',
+        'b: changed  fleetwall_v4_hosts +2 -1 =6',
+        'c: no result (failed, unreachable or not run)',
+    ]
