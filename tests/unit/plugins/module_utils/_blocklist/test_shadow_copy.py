@@ -169,25 +169,35 @@ def test_bad_feed_names(tmp_path):
         build_shadow_copy(str(tmp_path), [{'name': 'a', 'path': '/x'}, {'name': 'a', 'path': '/y'}])
 
 
-def test_provenance_from_the_forked_child_is_what_the_inline_writer_gives(tmp_path, monkeypatch):
-    import gzip
-    import threading
-    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feeds import parse_feed
-    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
-        _finish_provenance, _start_provenance, provenance_bytes,
-    )
-    # Other tests' servers may leave idle threads behind; this child touches none of their locks.
-    monkeypatch.setattr(threading, 'active_count', lambda: 1)
-    a = parse_feed(b'198.51.100.7\n203.0.113.0/24\n2001:db8:1::/48\n')
-    b = parse_feed(b'{"data": [{"ip": "198.51.100.7", "s": 80}, {"ip": "198.51.100.9", "s": 95}]}',
-                   fmt='json', query='data[].[ip, s]')
+CHILD_CHECK = """
+import gzip, sys, threading
+sys.path.insert(0, %r)
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feeds import parse_feed
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
+    _finish_provenance, _start_provenance, provenance_bytes)
+assert threading.active_count() == 1
+a = parse_feed(b'198.51.100.7\\n203.0.113.0/24\\n2001:db8:1::/48\\n')
+b = parse_feed(b'{"data": [{"ip": "198.51.100.7", "s": 80}, {"ip": "198.51.100.9", "s": 95}]}',
+               fmt='json', query='data[].[ip, s]')
+pid = _start_provenance(%r, ['a', 'b'], [a, b])
+assert pid is not None, 'the fork path was not taken'
+assert _finish_provenance(pid, %r) == %r
+forked = open(%r, 'rb').read()
+assert forked == provenance_bytes(['a', 'b'], [a, b])
+sys.stdout.write(gzip.decompress(forked).decode())
+"""
+
+
+def test_provenance_from_the_forked_child_is_what_the_inline_writer_gives(tmp_path):
+    # In a fresh interpreter: this one may have idle threads of other tests' servers, and the fork
+    # path is (rightly) only taken in a single-threaded process.
+    import subprocess
+    import sys
+    from conftest import COLLECTIONS
     path = str(tmp_path / 'prov.gz')
-    pid = _start_provenance(path, ['a', 'b'], [a, b])
-    assert pid is not None
-    assert _finish_provenance(pid, path) == path
-    with open(path, 'rb') as handle:
-        forked = handle.read()
-    assert forked == provenance_bytes(['a', 'b'], [a, b])
-    assert gzip.decompress(forked).decode().splitlines() == [
+    proc = subprocess.run([sys.executable, '-c', CHILD_CHECK % (COLLECTIONS, path, path, path, path)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
         '# entry\tfeeds\tbest_score', '198.51.100.7\ta,b\t80', '203.0.113.0/24\ta\t-',
         '198.51.100.9\tb\t95', '2001:db8:1::/48\ta\t-']
