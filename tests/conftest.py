@@ -1,7 +1,11 @@
 # Shared test setup: make the working tree importable as
 # ansible_collections.fleetwall.blocklist (scripts/setup.sh makes the link).
 import os
+import subprocess
 import sys
+import uuid
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTIONS = os.path.join(ROOT, '.collections')
@@ -31,3 +35,20 @@ def provider_oracle(block_score=90, challenge_score=50, extra_block=()):
     with open(os.path.join(FEEDS, 'ipsum', 'levels_3.txt')) as handle:
         block.update(netaddr.IPSet(handle.read().split()))
     return records, block, challenge - block
+
+
+@pytest.fixture
+def netns():
+    """A private network namespace for the backend tests: real kernel state, nothing shared with the host."""
+    if os.geteuid() != 0:
+        pytest.skip('needs root for a network namespace')
+    name = 'fwtest-' + uuid.uuid4().hex[:8]
+    subprocess.run(['ip', 'netns', 'add', name], check=True)
+
+    def run(args, data=None, check_rc=False):
+        proc = subprocess.run(['ip', 'netns', 'exec', name] + list(args), input=data,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+        return proc.returncode, proc.stdout, proc.stderr
+    run.ns = name
+    yield run
+    subprocess.run(['ip', 'netns', 'del', name])

@@ -185,7 +185,7 @@ upload_required:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
-    SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, run_sync,
+    SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, check_common_params, rules_argument_spec, run_sync,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.iptables_rules import ensure_rules
@@ -200,27 +200,14 @@ def main():
         set_type=dict(type='str', default='hash:net', choices=['hash:net', 'hash:ip']),
         timeout=dict(type='int'),
         persist_file=dict(type='path'),
-        rules=dict(type='list', elements='dict', options=dict(
-            chain=dict(type='str', default='INPUT', choices=['INPUT', 'OUTPUT', 'FORWARD', 'DOCKER-USER']),
-            target=dict(type='str', default='DROP', choices=['DROP', 'REJECT']),
-            direction=dict(type='str', choices=['src', 'dst']),
-            ports=dict(type='list', elements='int'),
-            protocol=dict(type='str', default='tcp', choices=['tcp', 'udp']),
-            log=dict(type='bool', default=False),
-            log_prefix=dict(type='str', default='fleetwall-drop: '),
-            log_limit=dict(type='str', default='5/min'),
-        )),
+        rules=rules_argument_spec(('INPUT', 'OUTPUT', 'FORWARD', 'DOCKER-USER'), ('DROP', 'REJECT'), '5/min'),
     )
     argument_spec.update(SYNC_ARGUMENT_SPEC)
     module = AnsibleModule(argument_spec=argument_spec, mutually_exclusive=SYNC_MUTUALLY_EXCLUSIVE,
                            supports_check_mode=True)
     params = module.params
-    if params['timeout'] is not None and not 0 < params['timeout'] <= 2147483:
-        module.fail_json(msg='timeout must be between 1 and 2147483 seconds, got %d' % params['timeout'])
+    check_common_params(module)
     for rule in params['rules'] or []:
-        for port in rule['ports'] or []:
-            if not 0 < port < 65536:
-                module.fail_json(msg='port %d is out of range 1-65535' % port)
         if len(rule['log_prefix']) > 29 or '"' in rule['log_prefix']:
             module.fail_json(msg='log_prefix must be at most 29 characters and contain no double quote')
 

@@ -186,7 +186,7 @@ transferred:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
-    SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, run_sync,
+    SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, check_common_params, rules_argument_spec, run_sync,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.nft_rules import RuleManager
@@ -204,29 +204,15 @@ def main():
         timeout=dict(type='int'),
         state=dict(type='str', default='present', choices=['present', 'absent']),
         persist_file=dict(type='path'),
-        rules=dict(type='list', elements='dict', options=dict(
-            chain=dict(type='str', default='input', choices=['input', 'output', 'forward']),
-            target=dict(type='str', default='drop', choices=['drop', 'reject']),
-            direction=dict(type='str', choices=['src', 'dst']),
-            ports=dict(type='list', elements='int'),
-            protocol=dict(type='str', default='tcp', choices=['tcp', 'udp']),
-            log=dict(type='bool', default=False),
-            log_prefix=dict(type='str', default='fleetwall-drop: '),
-            log_limit=dict(type='str', default='5/minute'),
-        )),
+        rules=rules_argument_spec(('input', 'output', 'forward'), ('drop', 'reject'), '5/minute'),
     )
     argument_spec.update(SYNC_ARGUMENT_SPEC)
     module = AnsibleModule(argument_spec=argument_spec, mutually_exclusive=SYNC_MUTUALLY_EXCLUSIVE,
                            supports_check_mode=True)
     params = module.params
-    if params['timeout'] is not None and not 0 < params['timeout'] <= 2147483:
-        module.fail_json(msg='timeout must be between 1 and 2147483 seconds, got %d' % params['timeout'])
+    check_common_params(module)
     if not params['interval'] and params['select'] == 'networks':
         module.fail_json(msg='select=networks needs an interval set (interval=true)')
-    for rule in params['rules'] or []:
-        for port in rule['ports'] or []:
-            if not 0 < port < 65536:
-                module.fail_json(msg='port %d is out of range 1-65535' % port)
     try:
         adapter = NftAdapter(module.run_command, module.get_bin_path('nft', required=True), params['table'],
                              params['name'], family=params['family'], elem_type=params['type'],

@@ -5,7 +5,6 @@ backend_facts recommends nftables; nothing here names the backend. The tests
 run in order and share the fleet.
 """
 import json
-import os
 
 import pytest
 

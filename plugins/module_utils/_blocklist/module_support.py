@@ -36,6 +36,31 @@ SYNC_ARGUMENT_SPEC = dict(
 SYNC_MUTUALLY_EXCLUSIVE = [('entries_file', 'entries', 'src', 'entries_zlib')]
 
 
+def rules_argument_spec(chains, targets, log_limit):
+    """The ``rules`` option of a sync module; each backend names its chains and targets its own way."""
+    return dict(type='list', elements='dict', options=dict(
+        chain=dict(type='str', default=chains[0], choices=list(chains)),
+        target=dict(type='str', default=targets[0], choices=list(targets)),
+        direction=dict(type='str', choices=['src', 'dst']),
+        ports=dict(type='list', elements='int'),
+        protocol=dict(type='str', default='tcp', choices=['tcp', 'udp']),
+        log=dict(type='bool', default=False),
+        log_prefix=dict(type='str', default='fleetwall-drop: '),
+        log_limit=dict(type='str', default=log_limit),
+    ))
+
+
+def check_common_params(module):
+    """Checks every sync module makes of its timeout and rules before touching anything."""
+    params = module.params
+    if params.get('timeout') is not None and not 0 < params['timeout'] <= 2147483:
+        module.fail_json(msg='timeout must be between 1 and 2147483 seconds, got %d' % params['timeout'])
+    for rule in params.get('rules') or []:
+        for port in rule['ports'] or []:
+            if not 0 < port < 65536:
+                module.fail_json(msg='port %d is out of range 1-65535' % port)
+
+
 def _desired(module, store):
     """(lines, source_sha, raw) of the desired entries, or None to ask for an upload."""
     params = module.params

@@ -1,7 +1,5 @@
 """The sync engine and the ipset adapter against the real kernel, in a private network namespace."""
 import os
-import subprocess
-import uuid
 
 import pytest
 
@@ -12,20 +10,6 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.syn
 )
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root for a network namespace')
-
-
-@pytest.fixture
-def netns():
-    name = 'fwtest-' + uuid.uuid4().hex[:8]
-    subprocess.run(['ip', 'netns', 'add', name], check=True)
-
-    def run(args, data=None, check_rc=False):
-        proc = subprocess.run(['ip', 'netns', 'exec', name] + list(args), input=data,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
-        return proc.returncode, proc.stdout, proc.stderr
-    run.ns = name
-    yield run
-    subprocess.run(['ip', 'netns', 'del', name])
 
 
 def live(run, name):

@@ -1,8 +1,6 @@
 """The sync engine and the nftables adapter against the real kernel, in a private network namespace."""
 import json
 import os
-import subprocess
-import uuid
 
 import pytest
 
@@ -13,20 +11,6 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.syn
 )
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root for a network namespace')
-
-
-@pytest.fixture
-def netns():
-    name = 'fwnft-' + uuid.uuid4().hex[:8]
-    subprocess.run(['ip', 'netns', 'add', name], check=True)
-
-    def run(args, data=None, check_rc=False):
-        proc = subprocess.run(['ip', 'netns', 'exec', name] + list(args), input=data,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
-        return proc.returncode, proc.stdout, proc.stderr
-    run.ns = name
-    yield run
-    subprocess.run(['ip', 'netns', 'del', name])
 
 
 def adapter_for(run, name='bl4', **kwargs):
