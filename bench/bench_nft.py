@@ -3,7 +3,8 @@
 
 Everything runs in a private network namespace, and every measurement in a
 fresh interpreter (as the module does), so peak memory is that of one run:
-the Python process plus the nft process it starts (RUSAGE_CHILDREN).
+the Python process (its own maxrss) plus the largest nft process it starts
+(GNU time's maximum resident set size of each nft call).
 
 For each size, with the same pre-merged entries (single addresses, as the
 shadow copy's hosts set holds them; the role puts networks in a separate,
@@ -14,6 +15,7 @@ much smaller interval set):
   noop         the engine with nothing to change (record + 'nft -t list sets')
   1% raw       nft -f adding and deleting 1% of the entries, one call
   1%           the engine replacing 1% of the entries
+  full reload  the engine replacing every entry of the live set (one transaction)
 and, for context, raw loads of the same count into an interval set.
 
 Usage: bench/bench_nft.py [--sizes 100000,1000000] [--out FILE]
@@ -29,17 +31,29 @@ import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-ENGINE = """
+# Peak memory of each nft process comes from GNU time (%%M): RUSAGE_CHILDREN
+# would count the forked copy of this Python process before it execs nft.
+MEASURE = """
+import os, subprocess, tempfile
+NFT_PEAK = [0]
+
+def run(args, data=None):
+    fd, path = tempfile.mkstemp()
+    os.close(fd)
+    proc = subprocess.run(['/usr/bin/time', '-f', '%%M', '-o', path] + list(args), input=data,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with open(path) as handle:
+        NFT_PEAK[0] = max(NFT_PEAK[0], int(handle.read().split()[-1]))
+    os.unlink(path)
+    return proc.returncode, proc.stdout, proc.stderr
+"""
+
+ENGINE = MEASURE + """
 import json, resource, sys, time
 sys.path.insert(0, %(collections)r)
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
     StateStore, read_entries_source, sync_set)
-import subprocess
-
-def run(args, data=None):
-    proc = subprocess.run(args, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return proc.returncode, proc.stdout, proc.stderr
 
 start = time.perf_counter()
 adapter = NftAdapter(run, 'nft', 'bench', 'hosts', interval=%(interval)r)
@@ -49,17 +63,16 @@ result = sync_set(adapter, store, lines, sha, raw)
 seconds = time.perf_counter() - start
 print(json.dumps({'seconds': seconds, 'result': {k: result.get(k) for k in ('changed', 'added', 'removed', 'total')},
                   'self_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  'children_kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+                  'children_kb': NFT_PEAK[0]}))
 """
 
-RAW = """
-import json, resource, subprocess, sys, time
+RAW = MEASURE + """
+import json, sys, time
 start = time.perf_counter()
-proc = subprocess.run(['nft', '-f', %(path)r], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+rc, out, err = run(['nft', '-f', %(path)r])
 seconds = time.perf_counter() - start
-assert proc.returncode == 0, proc.stderr[:500]
-print(json.dumps({'seconds': seconds, 'self_kb': 0,
-                  'children_kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+assert rc == 0, err[:500]
+print(json.dumps({'seconds': seconds, 'self_kb': 0, 'children_kb': NFT_PEAK[0]}))
 """
 
 
@@ -127,6 +140,10 @@ def bench_size(count, workdir):
         write(entries_file, '\n'.join(changed) + '\n')
         out['one_pct'] = ns.python(ENGINE % params)
         assert (out['one_pct']['result']['added'], out['one_pct']['result']['removed']) == (len(fresh), n)
+        # A full reload of the live set (every entry replaced): one transaction, by design.
+        write(entries_file, '\n'.join(make_hosts(count, seed=count + 11)) + '\n')
+        out['reload'] = ns.python(ENGINE % params)
+        assert out['reload']['result']['changed'], out['reload']
         ns.nft('delete', 'table', 'inet', 'raw')
         ns.nft('delete', 'table', 'inet', 'bench')
 
@@ -142,17 +159,19 @@ def bench_size(count, workdir):
 
 def table(results):
     lines = ['| entries | raw nft -f load | engine load | ratio (time) | raw peak MB | engine peak MB '
-             '(python + nft) | ratio (memory) | no-op | 1% raw nft | 1% engine | raw interval-set load |',
-             '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+             '(python + nft) | ratio (memory) | no-op | 1% raw nft | 1% engine | full reload (peak MB) | '
+             'raw interval-set load |',
+             '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
     for r in results:
         raw_mb = r['raw_load']['children_kb'] / 1024.0
         engine_mb = (r['load']['self_kb'] + r['load']['children_kb']) / 1024.0
         lines.append('| {:,} | {:.2f} s | {:.2f} s | {:.2f} | {:.0f} | {:.0f} ({:.0f} + {:.0f}) | {:.2f} | {:.3f} s | '
-                     '{:.2f} s | {:.2f} s | {:.2f} s |'.format(
+                     '{:.2f} s | {:.2f} s | {:.2f} s ({:.0f}) | {:.2f} s |'.format(
                          r['count'], r['raw_load']['seconds'], r['load']['seconds'],
                          r['load']['seconds'] / r['raw_load']['seconds'], raw_mb, engine_mb,
                          r['load']['self_kb'] / 1024.0, r['load']['children_kb'] / 1024.0, engine_mb / raw_mb,
                          r['noop']['seconds'], r['one_pct_raw']['seconds'], r['one_pct']['seconds'],
+                         r['reload']['seconds'], (r['reload']['self_kb'] + r['reload']['children_kb']) / 1024.0,
                          r['raw_load_interval']['seconds']))
     return '\n'.join(lines)
 

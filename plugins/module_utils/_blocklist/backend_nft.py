@@ -44,6 +44,8 @@ NAME = re.compile(r'^[A-Za-z][A-Za-z0-9_]{0,62}$')
 # Elements per 'add element' statement; one statement of a million elements
 # makes nft's parser hold the whole list at once.
 CHUNK = 50000
+# Elements per transaction when a new plain set is filled in parts.
+LOAD_CHUNK = 20000
 BUFFER_HINT = ('the transaction is larger than the netlink socket buffer; raise net.core.rmem_max and '
                'net.core.wmem_max (e.g. to 16777216) or load fewer entries')
 
@@ -206,8 +208,9 @@ class NftAdapter(object):
         For a set that does not exist yet, ``validate()`` runs while nft loads
         it: no rule references a new set until this run adds one, so loading
         it before validation ends is harmless, and it is deleted again if
-        validation says no (the ipset adapter does the same with its
-        temporary set).  An existing set is live, so it is validated first.
+        validation says no or a load fails (the ipset adapter does the same
+        with its temporary set).  An existing set is live, so it is validated
+        first and replaced in one transaction.
         """
         chunks = itertools.chain(['add table %s %s\n' % (self.family, self.table), self._set_definition(),
                                   'flush set %s\n' % self.ref], self._elements('add', desired))
@@ -223,7 +226,20 @@ class NftAdapter(object):
 
         def load():
             try:
-                self._apply(chunks, 'full load')
+                if self.interval or len(desired) <= LOAD_CHUNK:
+                    self._apply(chunks, 'full load')
+                    return
+                # A new plain set is referenced by nothing until this run
+                # adds its rules, so it may be filled in several transactions:
+                # each nft process then holds one part, not the whole list
+                # (peak memory), and adding to a plain set costs nothing per
+                # call.  Interval sets are never loaded this way: every call
+                # would fetch what is already in them.
+                self._apply(['add table %s %s\n' % (self.family, self.table), self._set_definition()],
+                            'full load')
+                entries = desired if isinstance(desired, (list, tuple)) else list(desired)
+                for start in range(0, len(entries), LOAD_CHUNK):
+                    self._apply(self._elements('add', entries[start:start + LOAD_CHUNK]), 'full load')
             except SyncError as exc:
                 outcome['error'] = exc
         loader = threading.Thread(target=load)
@@ -240,6 +256,7 @@ class NftAdapter(object):
             self._nft(['delete', 'set', self.family, self.table, self.name], check=False)
             return False
         if 'error' in outcome:
+            self._nft(['delete', 'set', self.family, self.table, self.name], check=False)
             raise outcome['error']
         return True
 

@@ -149,3 +149,25 @@ def test_persisted_script_recreates_set_and_chains(netns, tmp_path):
     assert live(netns) == {'198.51.100.7', '203.0.113.0/24'}
     _rc, out, _err = netns(['nft', 'list', 'chain', 'inet', 'fleetwall', 'bl4_input'])
     assert '@bl4' in out
+
+
+def test_new_plain_set_is_filled_in_parts_and_removed_if_anything_fails(netns, tmp_path, monkeypatch):
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist import backend_nft
+    monkeypatch.setattr(backend_nft, 'LOAD_CHUNK', 100)
+    calls = []
+
+    def counting(args, data=None, check_rc=False):
+        calls.append(args)
+        return netns(args, data)
+    entries = ['198.51.%d.%d' % (i // 250, i % 250 + 1) for i in range(1000)]
+    plain = NftAdapter(counting, 'nft', 'fleetwall', 'parts', interval=False)
+    r = sync(netns, tmp_path, entries, name='parts', adapter=plain)
+    assert (r['changed'], r['total']) == (True, 1000)
+    assert len([c for c in calls if c[1:2] == ['-f']]) == 1 + 10   # the definition, then ten parts
+    assert adapter_for(netns, 'parts', interval=False).read_entries() == set(entries)
+
+    bad = entries[:500] + ['198.51.100.300'] + entries[500:]
+    plain = NftAdapter(netns, 'nft', 'fleetwall', 'parts2', interval=False)
+    with pytest.raises(SyncError, match='invalid entries'):
+        sync(netns, tmp_path, bad, name='parts2', adapter=plain)
+    assert not plain.probe().exists
