@@ -98,6 +98,11 @@ class IpsetAdapter(object):
             'timeout': int(opts.get('timeout', 0) or 0)},
             detail={'references': int(fields.get('References', '0') or 0)})
 
+    def identity(self, live):
+        # ipset counts its entries cheaply (list -terse), which is the check
+        # the engine relies on; a set has no handle that would say more.
+        return None
+
     def incompatible(self, live):
         if live.fingerprint.get('type') != self.set_type or live.fingerprint.get('family') != self.family:
             return ('ipset %s already exists as %s family %s, but this task manages %s family %s; '

@@ -5,9 +5,10 @@
 
 """The backend-neutral set synchronisation engine.
 
-A backend adapter knows how to look at its kernel object cheaply (``probe``),
-how to list it fully (``read_entries``) and how to apply a batch atomically
-(``apply``).  This engine decides what to apply.
+A backend adapter knows how to look at its kernel object cheaply (``probe``,
+and ``identity`` where a count is not cheap), how to list it fully
+(``read_entries``) and how to apply a batch atomically (``apply_full``,
+``apply_incremental``).  This engine decides what to apply.
 
 Listing a million-entry set costs about a second with ipset and about a
 minute with nft, so the engine keeps a record of what it applied (the entries
@@ -298,7 +299,7 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
     fingerprint = adapter.fingerprint()
     # A backend that cannot count cheaply (nft) vouches for its object by
     # identity instead (a handle that changes when the object is recreated).
-    identity = getattr(adapter, 'identity', lambda _live: None)
+    identity = adapter.identity
     trusted = (not verify and live.exists and record is not None
                and record.get('fingerprint') == fingerprint
                and (live.count is None or record.get('count') == live.count)
