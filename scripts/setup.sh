@@ -12,7 +12,8 @@ root=$PWD
 
 need=()
 for pair in sshd:openssh-server ssh:openssh-client ipset:ipset iptables:iptables ip:iproute2 \
-            nsenter:util-linux unshare:util-linux; do
+            nsenter:util-linux unshare:util-linux nft:nftables ufw:ufw nginx:nginx \
+            firewalld:firewalld dbus-daemon:dbus-daemon; do
   tool=${pair%%:*}; pkg=${pair#*:}
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || need+=("$pkg")
 done
@@ -21,7 +22,17 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # The lab runs nginx and firewalld inside its hosts only: a package's
+  # postinst must not start them on this machine (firewalld would flush its
+  # iptables rules), so service starts are denied while installing.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
+  trap - EXIT
+  [ "$(cat "$policy" 2>/dev/null)" != "$(printf '#!/bin/sh\nexit 101')" ] || rm -f "$policy"
 fi
 
 make_venv() {  # make_venv DIR PYTHON

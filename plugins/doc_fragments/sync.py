@@ -8,8 +8,9 @@ from __future__ import annotations
 
 class ModuleDocFragment(object):
 
-    # Options shared by every module that syncs a kernel set with the engine.
-    DOCUMENTATION = r'''
+    # The entries options of every module that makes something hold exactly a list of
+    # entries, kernel set or file (fleetwall.blocklist.sync.entries).
+    ENTRIES = r'''
 options:
   entries_file:
     description:
@@ -42,6 +43,25 @@ options:
         when the target lacks it; you rarely need it.
       - Mutually exclusive with O(entries_file), O(entries) and O(src).
     type: str
+  diff_sample:
+    description:
+      - How many added and removed entries the diff shows. The diff always shows the counts.
+    type: int
+    default: 20
+  state_dir:
+    description:
+      - Directory on the target for the record of what was applied, and the lock that serialises runs.
+    type: path
+    default: /var/lib/fleetwall
+  lock_timeout:
+    description:
+      - Seconds to wait for another run on the same set to finish before failing.
+    type: int
+    default: 120
+'''
+
+    # Options shared by every module that syncs a kernel set with the engine.
+    DOCUMENTATION = ENTRIES + r'''
   verify:
     description:
       - Compare against a full listing of the live kernel object even when the record of the last apply
@@ -60,21 +80,6 @@ options:
         and swapped in atomically instead of being patched.
     type: float
     default: 0.2
-  diff_sample:
-    description:
-      - How many added and removed entries the diff shows. The diff always shows the counts.
-    type: int
-    default: 20
-  state_dir:
-    description:
-      - Directory on the target for the record of what was applied, and the lock that serialises runs.
-    type: path
-    default: /var/lib/fleetwall
-  lock_timeout:
-    description:
-      - Seconds to wait for another run on the same set to finish before failing.
-    type: int
-    default: 120
 '''
 
     ATTRIBUTES = r'''

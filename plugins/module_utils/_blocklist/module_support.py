@@ -61,7 +61,7 @@ def check_common_params(module):
                 module.fail_json(msg='port %d is out of range 1-65535' % port)
 
 
-def _desired(module, store):
+def desired_entries(module, store):
     """(lines, source_sha, raw) of the desired entries, or None to ask for an upload."""
     params = module.params
     if params['entries_zlib'] is not None:
@@ -89,7 +89,7 @@ def _desired(module, store):
     if params['src']:
         raise SyncError('src is handled by the action plugin; call the module by its full name '
                         'fleetwall.blocklist.%s so that the action plugin runs' % module._name.split('.')[-1])
-    if params['state'] == 'present':
+    if params.get('state', 'present') == 'present':
         raise SyncError('one of entries_file, entries or src is required with state=present')
     return None
 
@@ -129,7 +129,7 @@ def run_sync(module, adapter, apply_rules, entry_filter=None):
                         os.unlink(params['persist_file'])
                 module.exit_json(**result)
 
-            desired = _desired(module, store)
+            desired = desired_entries(module, store)
             if desired is None:
                 result['upload_required'] = True
                 module.exit_json(**result)
@@ -164,6 +164,50 @@ def run_sync(module, adapter, apply_rules, entry_filter=None):
                     result.setdefault('warnings', []).append(
                         'could not write %s: %s; the live set is in place but will not survive a reboot'
                         % (persist, exc.strerror or exc))
+        finally:
+            store.unlock()
+    except SyncError as exc:
+        module.fail_json(msg=str(exc), **result)
+    except (IOError, OSError) as exc:
+        module.fail_json(msg='%s: %s' % (getattr(exc, 'filename', '') or 'I/O error', exc.strerror or exc), **result)
+    for warning in result.pop('warnings', []):
+        module.warn(warning)
+    module.exit_json(**result)
+
+
+# The options of a module that rewrites a whole file (UFW's rules, nginx's geo
+# file) rather than patching a kernel set: no listing to trust or verify.
+FILE_SYNC_ARGUMENT_SPEC = dict((key, SYNC_ARGUMENT_SPEC[key]) for key in (
+    'entries_file', 'entries', 'src', 'entries_sha256', 'entries_zlib', 'diff_sample', 'state_dir',
+    'lock_timeout'))
+
+
+def run_file_sync(module, backend, name, sync):
+    """Lock, read the desired entries, run ``sync(lines)`` and exit with its result.
+
+    ``sync(lines)`` returns the common result shape and raises SyncError to
+    fail with nothing changed.  The entries are recorded by sha256 after a
+    successful run, so the action plugin's checksum-first transfer works as
+    for the set backends.
+    """
+    params = module.params
+    if params['diff_sample'] < 0 or params['lock_timeout'] < 0:
+        module.fail_json(msg='diff_sample and lock_timeout must not be negative')
+    store = StateStore(params['state_dir'], backend, name)
+    result = {'changed': False, 'name': name}
+    try:
+        store.lock(params['lock_timeout'])
+        try:
+            desired = desired_entries(module, store)
+            if desired is None:
+                result['upload_required'] = True
+                module.exit_json(**result)
+            lines, sha, raw = desired
+            result.update(sync(lines))
+            if not module.check_mode:
+                record = store.load()
+                if not record or record.get('source_sha256') != sha:
+                    store.save({'source_sha256': sha, 'count': result.get('total')}, raw=raw)
         finally:
             store.unlock()
     except SyncError as exc:

@@ -1,0 +1,374 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""UFW's own rule files, read and written the way UFW writes them.
+
+``ufw insert 1 deny from IP`` rewrites the whole rules file and reloads
+the user chains for every single address, so 10k addresses take hours.
+UFW keeps its user rules in ``/etc/ufw/user.rules`` and ``user6.rules``:
+an ``iptables-restore`` file in which every rule is a ``### tuple ###``
+comment (what ``ufw status`` reads back) followed by its iptables lines.
+This file produces the blocks UFW itself would write for
+``ufw deny|reject [proto P] from SRC [to any port N] comment TAG``, keeps
+every other block byte for byte and in its order, and the whole file is
+loaded with one ``iptables-restore --noflush``: the chains the file
+declares are flushed and refilled in that one commit, so no packet sees a
+half-loaded chain.  (``ufw reload`` instead disables and re-enables the
+whole firewall, leaving it open while it reloads; it is available as
+``apply_with: reload``.)
+"""
+
+from __future__ import annotations
+
+import binascii
+import os
+import re
+import socket
+import stat
+
+from .addresses import V4
+from .files import write_atomic
+from .sync import SyncError, canonicalize, compact_diff
+
+RULES_START = '### RULES ###'
+RULES_END = '### END RULES ###'
+TUPLE = '### tuple ### '
+ANY_DST = {4: '0.0.0.0/0', 6: '::/0'}
+CHAIN = {4: 'ufw-user-input', 6: 'ufw6-user-input'}
+RULES_FILE = {4: 'user.rules', 6: 'user6.rules'}
+
+
+class RulesFileError(Exception):
+    """An existing rules file this module does not understand; it is left as it is."""
+
+
+def comment_hex(tag):
+    return binascii.hexlify(tag.encode('utf-8')).decode('ascii')
+
+
+class RuleShape(object):
+    """What every tagged rule looks like; only the source address differs."""
+
+    def __init__(self, version, tag, action='deny', proto='any', port=None):
+        self.version = version
+        self.action = action
+        self.proto = proto
+        self.port = str(port) if port else 'any'
+        self.comment = comment_hex(tag)
+        self.chain = CHAIN[version]
+        # Everything of the tuple line but the source, so a block is one format.
+        self._tuple = '%s%s %s %s %s any %%s in comment=%s' % (
+            TUPLE, action, proto, self.port, ANY_DST[version], self.comment)
+        self._lines = self._rule_templates()
+
+    def _rule_templates(self):
+        target = ' -j DROP' if self.action == 'deny' else ' -j REJECT'
+        tcp_reset = ' --reject-with tcp-reset' if self.action == 'reject' else ''
+        head = '-A ' + self.chain
+        if self.proto == 'any' and self.port == 'any':
+            return [head + ' -s %s' + target]
+        if self.proto == 'any':
+            # UFW's rule for "any protocol, one port" is a tcp and a udp rule.
+            return [head + ' -p tcp --dport ' + self.port + ' -s %s' + target + tcp_reset,
+                    head + ' -p udp --dport ' + self.port + ' -s %s' + target]
+        port = ' --dport ' + self.port if self.port != 'any' else ''
+        return [head + ' -p ' + self.proto + port + ' -s %s' + target
+                + (tcp_reset if self.proto == 'tcp' else '')]
+
+    def block(self, source):
+        return '\n'.join([self._tuple % source] + [line % source for line in self._lines]) + '\n'
+
+    def tuple_line(self, source):
+        return self._tuple % source
+
+
+class Block(object):
+    """One rule of the file: its tuple line and its iptables lines, kept as text."""
+
+    __slots__ = ('text', 'fields', 'comment')
+
+    def __init__(self, text, tuple_line):
+        self.text = text
+        body = tuple_line[len(TUPLE):]
+        comment = ''
+        if ' comment=' in body:
+            body, _sep, comment = body.partition(' comment=')
+        self.fields = body.split()
+        self.comment = comment.strip()
+
+    @property
+    def source(self):
+        return self.fields[5]
+
+
+class RulesFile(object):
+    """A parsed user.rules: the text before the rules, the rule blocks, the text after."""
+
+    def __init__(self, text, path='rules file'):
+        self.path = path
+        start = text.find('\n' + RULES_START + '\n')
+        end = text.find('\n' + RULES_END + '\n')
+        if start < 0 or end < start:
+            raise RulesFileError('%s has no "%s" ... "%s" section; it was not written by UFW or was '
+                                 'edited by hand, so it was left as it is' % (path, RULES_START, RULES_END))
+        self.head = text[:start + len(RULES_START) + 2]
+        self.tail = text[end + 1:]
+        self.blocks = []
+        current = None
+        for number, line in enumerate(text[start + len(RULES_START) + 2:end + 1].split('\n'),
+                                      self.head.count('\n') + 1):
+            if line.startswith(TUPLE):
+                current = [line]
+                block = Block(None, line)
+                if len(block.fields) < 7:
+                    raise RulesFileError('%s line %d: a tuple with %d fields, UFW writes at least 7: %r'
+                                         % (path, number, len(block.fields), line[:120]))
+                self.blocks.append((block, current))
+            elif line.startswith('-') and current is not None:
+                current.append(line)
+            elif line.startswith('-'):
+                raise RulesFileError('%s line %d: a rule outside any "### tuple ###" block: %r'
+                                     % (path, number, line[:120]))
+            elif line.strip() and not line.startswith('#'):
+                raise RulesFileError('%s line %d: not a UFW rules line: %r' % (path, number, line[:120]))
+            else:
+                current = None if not line.strip() else current
+        for block, lines in self.blocks:
+            block.text = '\n'.join(lines) + '\n'
+        self.blocks = [block for block, _lines in self.blocks]
+
+    def tagged(self, comment):
+        return [b for b in self.blocks if b.comment == comment]
+
+    def render(self, tagged_blocks, comment, position):
+        """The file with the tagged rules replaced by ``tagged_blocks`` (texts)."""
+        others = [b.text for b in self.blocks if b.comment != comment]
+        ordered = list(tagged_blocks) + others if position == 'first' else others + list(tagged_blocks)
+        return self.head + ''.join('\n' + text for text in ordered) + '\n' + self.tail
+
+
+def split_families(lines):
+    """Entries by family, by the cheapest test that holds for valid text."""
+    v4, v6 = [], []
+    for line in lines:
+        (v6 if ':' in line else v4).append(line)
+    return {4: v4, 6: v6}
+
+
+_DEFAULTS_LINE = re.compile(r'^\s*([A-Z_0-9]+)\s*=\s*"?([^"\n]*)"?\s*$', re.M)
+
+
+def read_config(text):
+    """KEY=value pairs of /etc/default/ufw or /etc/ufw/ufw.conf."""
+    return dict(_DEFAULTS_LINE.findall(text))
+
+
+def ssh_port_allowed(rules_file, port, version=V4):
+    """True when a rule of the file accepts new connections to ``port`` from anywhere."""
+    for block in rules_file.blocks:
+        action, proto, dport, _dst, _sport, src = block.fields[:6]
+        if not action.startswith(('allow', 'limit')) or proto not in ('tcp', 'any'):
+            continue
+        if src != ANY_DST[version]:
+            continue
+        if dport == 'any' or str(port) in _ports(dport):
+            return True
+    return False
+
+
+def _ports(spec):
+    out = set()
+    for part in spec.split(','):
+        low, _sep, high = part.partition(':')
+        if low.isdigit() and high.isdigit():
+            out.update(str(p) for p in range(int(low), int(high) + 1))
+        else:
+            out.add(low)
+    return out
+
+
+class UfwTaggedRules(object):
+    """Make the rules tagged ``tag`` in UFW's rule files match the entries exactly."""
+
+    backend = 'ufw'
+
+    def __init__(self, run, bins, rules_dir='/etc/ufw', defaults_file='/etc/default/ufw', tag='fleetwall',
+                 action='deny', proto='any', port=None, position='first', families=(4, 6),
+                 apply_with='restore'):
+        self.run = run
+        self.bins = bins
+        self.rules_dir = rules_dir
+        self.defaults_file = defaults_file
+        self.tag = tag
+        self.comment = comment_hex(tag)
+        self.shapes = dict((v, RuleShape(v, tag, action, proto, port)) for v in families)
+        self.position = position
+        self.families = tuple(families)
+        self.apply_with = apply_with
+
+    def path(self, version):
+        return os.path.join(self.rules_dir, RULES_FILE[version])
+
+    def _command(self, args, what):
+        rc, out, err = self.run(args)
+        if rc != 0:
+            raise SyncError('%s failed (rc %d): %s' % (what, rc, (err or out).strip()[-2000:]))
+        return out
+
+    def active(self):
+        """UFW's own test: its user chain is in the kernel."""
+        rc, out, _err = self.run([self.bins['iptables'], '-w', '-S', CHAIN[4]])
+        return rc == 0, out
+
+    def read(self, version):
+        path = self.path(version)
+        try:
+            with open(path) as handle:
+                text = handle.read()
+        except (IOError, OSError) as exc:
+            raise SyncError('cannot read %s (%s): is UFW installed?' % (path, exc.strerror or exc))
+        if '\n' + RULES_END + '\n' not in text and '\n' + RULES_START + '\n' in text and TUPLE not in text:
+            # The file as the package ships it, before UFW has written any
+            # rule: UFW rewrites it whole on its first change.
+            return text, None
+        try:
+            return text, RulesFile(text, path)
+        except RulesFileError as exc:
+            raise SyncError(str(exc))
+
+    def normalise(self, check_mode):
+        """Have UFW write its files in full (``ufw logging LEVEL`` rewrites them, nothing else changes)."""
+        if check_mode:
+            return
+        level = read_config(_read_text(os.path.join(self.rules_dir, 'ufw.conf'))).get('LOGLEVEL', 'low') or 'low'
+        self._command([self.bins['ufw'], 'logging', level], 'ufw logging %s (to have UFW write its rule files)' % level)
+
+    def sync(self, lines, check_mode=False, want_diff=False, diff_sample=20, enable=False, ssh_port=None):
+        wanted = split_families(lines)
+        for version in (4, 6):
+            if wanted[version] and version not in self.families:
+                raise SyncError('%d IPv%d entries given, but this task manages IPv%s rules only (families)'
+                                % (len(wanted[version]), version, '/'.join('%d' % v for v in self.families)))
+        sources = dict((v, canonicalize(wanted[v], v)) for v in self.families)
+        files = dict((v, self.read(v)) for v in self.families)
+        if any(parsed is None for _text, parsed in files.values()):
+            self.normalise(check_mode)
+            if not check_mode:
+                files = dict((v, self.read(v)) for v in self.families)
+        result = {'changed': False, 'added': 0, 'removed': 0, 'total': 0, 'rules_files': []}
+        new_texts = {}
+        before_all, added_all, removed_all = 0, [], []
+        for version in self.families:
+            text, parsed = files[version]
+            shape = self.shapes[version]
+            existing = parsed.tagged(self.comment) if parsed else []
+            existing_text = dict((b.source, b.text) for b in existing)
+            desired = sorted(sources[version], key=_sort_key)
+            desired_blocks = [shape.block(s) for s in desired]
+            removed = [s for s, t in existing_text.items() if s not in sources[version] or t != shape.block(s)]
+            added = [s for s in desired if existing_text.get(s) != shape.block(s)]
+            before_all += len(existing)
+            added_all += added
+            removed_all += removed
+            result['added'] += len(added)
+            result['removed'] += len(removed)
+            result['total'] += len(desired)
+            if parsed is None:
+                parsed = RulesFile(text.replace('\n' + RULES_START + '\n', '\n%s\n%s\n' % (RULES_START, RULES_END)),
+                                   self.path(version))
+            new_text = parsed.render(desired_blocks, self.comment, self.position)
+            if new_text != text:
+                new_texts[version] = new_text
+        if new_texts:
+            result['changed'] = True
+            result['rules_files'] = [self.path(v) for v in sorted(new_texts)]
+        is_active, _out = self.active()
+        result['ufw_active'] = is_active
+        if want_diff:
+            result['diff'] = compact_diff('ufw rules tagged %r' % self.tag, before_all, result['total'],
+                                          removed_all, added_all, diff_sample)
+        if not is_active and enable:
+            self.check_lockout(ssh_port)
+            result['changed'] = True
+            result['enabled'] = True
+        if check_mode:
+            return result
+        self.write_and_apply(files, new_texts, is_active)
+        if not is_active and enable:
+            self._command([self.bins['ufw'], '--force', 'enable'], 'ufw enable')
+            is_active = result['ufw_active'] = True
+        if not is_active:
+            result['warnings'] = ['UFW is not active: the %d tagged rules are written to its files and take effect '
+                                  'when UFW is enabled (enable=true does that)' % result['total']]
+        self.verify(sources, is_active)
+        return result
+
+    def write_and_apply(self, files, new_texts, is_active):
+        """Write the changed files, then load each in one restore; on failure put the old files back."""
+        written = []
+        try:
+            for version in sorted(new_texts):
+                path = self.path(version)
+                mode = stat.S_IMODE(os.stat(path).st_mode)
+                write_atomic(path, new_texts[version].encode('utf-8'), mode)
+                written.append(version)
+            if is_active and written:
+                if self.apply_with == 'reload':
+                    self._command([self.bins['ufw'], 'reload'], 'ufw reload')
+                else:
+                    for version in written:
+                        restore = self.bins['iptables-restore' if version == 4 else 'ip6tables-restore']
+                        self._command([restore, '-n', self.path(version)],
+                                      '%s -n %s' % (os.path.basename(restore), self.path(version)))
+        except (SyncError, IOError, OSError) as exc:
+            for version in written:
+                path = self.path(version)
+                write_atomic(path, files[version][0].encode('utf-8'), stat.S_IMODE(os.stat(path).st_mode))
+            raise SyncError('%s; the previous rule files were put back and the running firewall was left '
+                            'as it was' % (exc if isinstance(exc, SyncError) else '%s: %s' % (
+                                getattr(exc, 'filename', ''), getattr(exc, 'strerror', exc))))
+
+    def verify(self, sources, is_active):
+        """UFW must read back exactly the tagged rules: ``ufw status`` (``show added`` when inactive)."""
+        if is_active:
+            out = self._command([self.bins['ufw'], 'status'], 'ufw status')
+            pattern = re.compile(r'\s(\S+)\s+# %s$' % re.escape(self.tag), re.M)
+        else:
+            out = self._command([self.bins['ufw'], 'show', 'added'], 'ufw show added')
+            pattern = re.compile(r' from (\S+) .*comment %s$' % re.escape("'%s'" % self.tag), re.M)
+        seen = split_families(pattern.findall(out))
+        for version in self.families:
+            if len(seen[version]) != len(sources[version]) or set(seen[version]) != set(sources[version]):
+                raise SyncError('UFW reads back %d IPv%d rules tagged %r, %d were written; check %s'
+                                % (len(seen[version]), version, self.tag, len(sources[version]), self.path(version)))
+
+    def check_lockout(self, ssh_port):
+        """Refuse to enable UFW where the rules would cut off the SSH session that runs this."""
+        if not ssh_port:
+            return
+        policy = read_config(_read_text(self.defaults_file)).get('DEFAULT_INPUT_POLICY', 'DROP')
+        if policy == 'ACCEPT':
+            return
+        _text, parsed = self.read(4)
+        if parsed is None or not ssh_port_allowed(parsed, ssh_port):
+            raise SyncError('enabling UFW would cut off this SSH session: the default incoming policy is %s and '
+                            'no rule allows tcp port %s; allow it first (ufw allow %s/tcp), then enable'
+                            % (policy, ssh_port, ssh_port))
+
+
+def _sort_key(text):
+    addr, _sep, prefix = text.partition('/')
+    try:
+        return (socket.inet_pton(socket.AF_INET6 if ':' in addr else socket.AF_INET, addr), int(prefix or 0))
+    except (OSError, ValueError):
+        return (text.encode(), 0)
+
+
+def _read_text(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return ''
