@@ -1,0 +1,154 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The include file of an nginx ``geo`` block: ``CIDR VALUE;`` per line.
+
+The file goes live only after ``nginx -t`` accepted it inside the real
+configuration: the candidate is bind-mounted over the live path in a
+private mount namespace, where ``nginx -t`` reads it with every other file
+as it is, and renamed into place only when that test passed.  So a file
+that fails validation is never on the live path, not even for the moment
+a test would take.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import sys
+import tempfile
+
+from .sync import SyncError, canonicalize, compact_diff
+
+HEADER = '# Managed by fleetwall.blocklist (nginx_geo_file); every run rewrites this file.\n'
+VALUE = re.compile(r'^[A-Za-z0-9_.:-]{1,64}$')
+LINE = re.compile(r'^(\S+)\s+(\S+?);$')
+
+# Runs inside the private mount namespace: bind the candidate over the live
+# file, then become ``nginx -t``; nothing here outlives the namespace.
+_IN_NAMESPACE = '''
+import os, subprocess, sys
+mount, candidate, live = sys.argv[1:4]
+if subprocess.call([mount, "--bind", candidate, live]) != 0:
+    sys.exit(97)
+os.execv(sys.argv[4], sys.argv[4:])
+'''
+
+
+def parse_geo(text, path):
+    """{entry: value} of an existing file; anything else in it is an error."""
+    entries = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith('#'):
+            continue
+        match = LINE.match(line)
+        if not match:
+            raise SyncError('%s line %d is not "CIDR VALUE;": %r; the file was left as it is (remove it to '
+                            'start over)' % (path, number, line[:120]))
+        entries[match.group(1)] = match.group(2)
+    return entries
+
+
+def desired_geo(tiers):
+    """{entry: value} from tiers in order; an entry of an earlier tier wins."""
+    entries = {}
+    for tier in tiers:
+        value = tier['value']
+        if not VALUE.match(value):
+            raise SyncError('tier value %r must be 1-64 letters, digits or _ . : -' % value)
+        by_family = {4: [], 6: []}
+        for line in tier['lines']:
+            by_family[6 if ':' in line else 4].append(line)
+        for version in (4, 6):
+            for entry in canonicalize(by_family[version], version):
+                entries.setdefault(entry, value)
+    return entries
+
+
+def render_geo(entries):
+    order = sorted(entries, key=lambda e: (':' in e, e))
+    return HEADER + ''.join('%s %s;\n' % (entry, entries[entry]) for entry in order)
+
+
+class GeoFile(object):
+    backend = 'nginx'
+
+    def __init__(self, run, dest, nginx_bin=None, nginx_config=None, unshare_bin=None, mount_bin=None,
+                 mode=0o644):
+        self.run = run
+        self.dest = dest
+        self.nginx_bin = nginx_bin
+        self.nginx_config = nginx_config
+        self.unshare_bin = unshare_bin
+        self.mount_bin = mount_bin
+        self.mode = mode
+
+    def read(self):
+        try:
+            with open(self.dest) as handle:
+                return parse_geo(handle.read(), self.dest)
+        except (IOError, OSError) as exc:
+            if not os.path.exists(self.dest):
+                return None
+            raise SyncError('cannot read %s: %s' % (self.dest, exc.strerror or exc))
+
+    def sync(self, tiers, check_mode=False, want_diff=False, diff_sample=20):
+        desired = desired_geo(tiers)
+        current = self.read()
+        before = current or {}
+        added = ['%s %s' % (e, v) for e, v in desired.items() if before.get(e) != v]
+        removed = ['%s %s' % (e, v) for e, v in before.items() if desired.get(e) != v]
+        counts = {}
+        for value in desired.values():
+            counts[value] = counts.get(value, 0) + 1
+        result = {'changed': bool(added or removed) or current is None, 'added': len(added),
+                  'removed': len(removed), 'total': len(desired), 'tiers': counts, 'dest': self.dest}
+        if want_diff:
+            result['diff'] = compact_diff('nginx geo %s' % self.dest, len(before), len(desired), removed, added,
+                                          diff_sample)
+        if result['changed'] and not check_mode:
+            self.install(render_geo(desired).encode('utf-8'))
+        return result
+
+    def install(self, data):
+        directory = os.path.dirname(self.dest) or '.'
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o755)
+        fd, candidate = tempfile.mkstemp(dir=directory, prefix='.fleetwall-geo-')
+        placeholder = False
+        try:
+            with os.fdopen(fd, 'wb') as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            mode = stat.S_IMODE(os.stat(self.dest).st_mode) if os.path.exists(self.dest) else self.mode
+            os.chmod(candidate, mode)
+            if self.nginx_bin:
+                if not os.path.exists(self.dest):
+                    # A bind mount needs a target; an empty geo include is valid.
+                    open(self.dest, 'a').close()
+                    os.chmod(self.dest, mode)
+                    placeholder = True
+                self.validate(candidate)
+            os.rename(candidate, self.dest)
+            placeholder = False
+        finally:
+            if os.path.exists(candidate):
+                os.unlink(candidate)
+            if placeholder:
+                os.unlink(self.dest)
+
+    def validate(self, candidate):
+        test = [self.nginx_bin, '-t', '-q'] + (['-c', self.nginx_config] if self.nginx_config else [])
+        args = [self.unshare_bin, '--mount', '--propagation', 'private', '--', sys.executable, '-c', _IN_NAMESPACE,
+                self.mount_bin, candidate, self.dest] + test
+        rc, out, err = self.run(args)
+        if rc == 97:
+            raise SyncError('could not bind-mount the candidate over %s to test it: %s' % (self.dest, err.strip()))
+        if rc != 0:
+            raise SyncError('nginx -t rejected the new %s, so it was not installed and the old file stays: %s'
+                            % (self.dest, (err or out).strip()[-2000:]))

@@ -1,0 +1,159 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: nginx_geo_file
+short_description: Write the include file of an nginx geo block from blocklist tiers, validated before it goes live
+version_added: 0.3.0
+description:
+  - Writes O(dest), a file of C(CIDR VALUE;) lines for an nginx C(geo) block, from one or more tiers of entries
+    (for example the shadow copy's block tier as V(block) and its challenge tier as V(challenge)).
+  - The new file is tested with C(nginx -t) inside the real configuration before it replaces the old one: it is
+    bind-mounted over O(dest) in a private mount namespace for the test, then renamed into place. A file that
+    fails the test never reaches O(dest), and the old file stays.
+  - The module does not reload nginx; the C(fleetwall.blocklist.nginx) role does that through a handler when the
+    file changed.
+  - An existing O(dest) that is not all C(CIDR VALUE;) lines is reported and left as it is.
+author:
+  - fleetwall.blocklist contributors
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - The diff shows counts and a sample of added and removed lines, never the whole file.
+options:
+  dest:
+    description: The geo include file.
+    type: path
+    required: true
+  tiers:
+    description:
+      - The tiers in order of precedence; an entry listed by an earlier tier gets that tier's value.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      value:
+        description: The value of the geo variable for these entries (letters, digits, C(_ . : -)).
+        type: str
+        required: true
+      entries_file:
+        description: File on the target with one address or CIDR per line (C(#) comments and blank lines allowed).
+        type: path
+      entries:
+        description: The entries as a list.
+        type: list
+        elements: str
+  validate:
+    description: Test the new file with C(nginx -t) in the real configuration before installing it.
+    type: bool
+    default: true
+  nginx_config:
+    description: The main configuration file C(nginx -t) reads. Omit for nginx's compiled-in default.
+    type: path
+  mode:
+    description: Mode of O(dest) when it is created; an existing file keeps its mode.
+    type: raw
+    default: '0644'
+  diff_sample:
+    description: How many added and removed lines the diff shows.
+    type: int
+    default: 20
+seealso:
+  - module: fleetwall.blocklist.ufw_tagged_rules
+'''
+
+EXAMPLES = r'''
+- name: Block tier as "block", challenge tier as "challenge"
+  fleetwall.blocklist.nginx_geo_file:
+    dest: /etc/nginx/fleetwall/blocklist.geo
+    tiers:
+      - value: block
+        entries_file: /var/lib/fleetwall/nginx/blocklist_v4.txt
+      - value: challenge
+        entries_file: /var/lib/fleetwall/nginx/challenge_v4.txt
+  notify: Reload nginx
+'''
+
+RETURN = r'''
+changed:
+  description: Whether the file changed (or would, in check mode).
+  returned: always
+  type: bool
+added:
+  description: Lines added (an entry whose value changed counts as added and removed).
+  returned: success
+  type: int
+removed:
+  description: Lines removed.
+  returned: success
+  type: int
+total:
+  description: Lines in the file after the run.
+  returned: success
+  type: int
+tiers:
+  description: Entries per value.
+  returned: success
+  type: dict
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nginx import GeoFile
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
+    SyncError, read_entries_source,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            dest=dict(type='path', required=True),
+            tiers=dict(type='list', elements='dict', required=True, options=dict(
+                value=dict(type='str', required=True),
+                entries_file=dict(type='path'),
+                entries=dict(type='list', elements='str'),
+            ), mutually_exclusive=[('entries_file', 'entries')], required_one_of=[('entries_file', 'entries')]),
+            validate=dict(type='bool', default=True),
+            nginx_config=dict(type='path'),
+            mode=dict(type='raw', default='0644'),
+            diff_sample=dict(type='int', default=20),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        mode = int(str(params['mode']), 8)
+    except ValueError:
+        module.fail_json(msg='mode must be octal, got %r' % params['mode'])
+    if params['diff_sample'] < 0:
+        module.fail_json(msg='diff_sample must not be negative')
+    nginx = {}
+    if params['validate']:
+        nginx = dict(nginx_bin=module.get_bin_path('nginx', required=True, opt_dirs=['/usr/sbin', '/usr/local/sbin']),
+                     unshare_bin=module.get_bin_path('unshare', required=True),
+                     mount_bin=module.get_bin_path('mount', required=True))
+    geo = GeoFile(module.run_command, params['dest'], nginx_config=params['nginx_config'], mode=mode, **nginx)
+    try:
+        tiers = [{'value': tier['value'],
+                  'lines': read_entries_source(tier['entries_file'], tier['entries'] or [])[0]}
+                 for tier in params['tiers']]
+        result = geo.sync(tiers, check_mode=module.check_mode, want_diff=module._diff,
+                          diff_sample=params['diff_sample'])
+    except SyncError as exc:
+        module.fail_json(msg=str(exc))
+    except (IOError, OSError) as exc:
+        module.fail_json(msg='%s: %s' % (getattr(exc, 'filename', '') or params['dest'], exc.strerror or exc))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,115 @@
+"""The geo include file, tested with the real nginx -t inside a real (temporary) nginx configuration."""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nginx import (
+    GeoFile, desired_geo, parse_geo, render_geo,
+)
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import SyncError
+
+NGINX = shutil.which('nginx', path='/usr/sbin:/usr/local/sbin:/usr/bin')
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason='the bind mount of the test needs root'),
+              pytest.mark.skipif(NGINX is None, reason='nginx is not installed (scripts/setup.sh installs it)')]
+
+CONFIG = '''
+pid {root}/nginx.pid;
+error_log {root}/error.log;
+events {{ }}
+http {{
+    access_log off;
+    geo $fleetwall_tier {{
+        {ranges}
+        default "";
+        include {dest};
+    }}
+}}
+'''
+
+
+def run(args):
+    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def geo_for(tmp_path, ranges=False):
+    dest = tmp_path / 'conf' / 'blocklist.geo'
+    conf = tmp_path / 'nginx.conf'
+    conf.write_text(CONFIG.format(root=tmp_path, dest=dest, ranges='ranges;' if ranges else ''))
+    return GeoFile(run, str(dest), nginx_bin=NGINX, nginx_config=str(conf), unshare_bin=shutil.which('unshare'),
+                   mount_bin=shutil.which('mount')), dest
+
+
+def tiers(block, challenge=()):
+    return [{'value': 'block', 'lines': list(block)}, {'value': 'challenge', 'lines': list(challenge)}]
+
+
+def test_pure_parts():
+    wanted = desired_geo(tiers(['203.0.113.0/24', '2001:db8::1'], ['203.0.113.0/24', '198.51.100.7']))
+    assert wanted == {'203.0.113.0/24': 'block', '2001:db8::1': 'block', '198.51.100.7': 'challenge'}
+    text = render_geo(wanted)
+    assert text.splitlines()[1:] == ['198.51.100.7 challenge;', '203.0.113.0/24 block;', '2001:db8::1 block;']
+    assert parse_geo(text, 'x') == wanted
+    with pytest.raises(SyncError, match='not "CIDR VALUE;"'):
+        parse_geo('1.2.3.4 block\n', 'x')
+    with pytest.raises(SyncError, match='tier value'):
+        desired_geo([{'value': 'x; return 200', 'lines': ['1.2.3.4']}])
+    with pytest.raises(SyncError, match='invalid entries'):
+        desired_geo([{'value': 'block', 'lines': ['1.2.3.4; }']}])
+
+
+def test_install_noop_change_and_check_mode(tmp_path):
+    geo, dest = geo_for(tmp_path)
+    r = geo.sync(tiers(['203.0.113.0/24', '2001:db8::1'], ['198.51.100.7']), want_diff=True)
+    assert (r['changed'], r['added'], r['removed'], r['total']) == (True, 3, 0, 3)
+    assert r['tiers'] == {'block': 2, 'challenge': 1}
+    assert '198.51.100.7 challenge;' in dest.read_text()
+    assert oct(os.stat(dest).st_mode & 0o777) == '0o644'
+    assert run([NGINX, '-t', '-q', '-c', str(tmp_path / 'nginx.conf')])[0] == 0
+
+    r = geo.sync(tiers(['203.0.113.0/24', '2001:db8::1'], ['198.51.100.7']))
+    assert (r['changed'], r['added'], r['removed']) == (False, 0, 0)
+
+    # 198.51.100.7 moves from challenge to block: one line out, one in.
+    before = dest.read_text()
+    r = geo.sync(tiers(['203.0.113.0/24', '2001:db8::1', '198.51.100.7']), check_mode=True, want_diff=True)
+    assert (r['changed'], r['added'], r['removed']) == (True, 1, 1)
+    assert '198.51.100.7 block' in r['diff']['after'] and '198.51.100.7 challenge' in r['diff']['before']
+    assert dest.read_text() == before
+    # Nothing left beside the file.
+    assert sorted(os.listdir(dest.parent)) == ['blocklist.geo']
+
+
+def test_a_file_nginx_rejects_never_goes_live(tmp_path):
+    geo, dest = geo_for(tmp_path)
+    geo.sync(tiers(['203.0.113.0/24']))
+    good = dest.read_text()
+    # The real configuration reads the file in "ranges" mode, where a CIDR is an error.
+    geo_ranges, _dest = geo_for(tmp_path, ranges=True)
+    dest.write_text('# ranges\n198.51.100.1-198.51.100.9 block;\n')
+    good = dest.read_text()
+    with pytest.raises(SyncError, match='nginx -t rejected'):
+        geo_ranges.sync(tiers(['203.0.113.0/24']))
+    assert dest.read_text() == good
+    assert sorted(os.listdir(dest.parent)) == ['blocklist.geo']
+    # The test ran in a private mount namespace: nothing is mounted here.
+    with open('/proc/self/mountinfo') as handle:
+        assert str(dest) not in handle.read()
+
+
+def test_first_install_rejected_leaves_no_file(tmp_path):
+    geo, dest = geo_for(tmp_path, ranges=True)
+    with pytest.raises(SyncError, match='nginx -t rejected'):
+        geo.sync(tiers(['203.0.113.0/24']))
+    assert not dest.exists()
+
+
+def test_malformed_existing_file_is_left_alone(tmp_path):
+    geo, dest = geo_for(tmp_path)
+    dest.parent.mkdir()
+    dest.write_text('203.0.113.0/24 block;\nsomething else\n')
+    with pytest.raises(SyncError, match='line 2'):
+        geo.sync(tiers(['203.0.113.0/24']))
+    assert dest.read_text() == '203.0.113.0/24 block;\nsomething else\n'
