@@ -28,8 +28,8 @@ options:
     required: true
   variable:
     description:
-      - Name of the registered variable, or a list of names (the first one a host has is used, so hosts on
-        different backends share one report).
+      - Name of the registered variable, or a list of names (every one a host has is reported, so hosts on
+        different backends, or with a web tier beside the kernel tier, share one report).
     type: raw
     required: true
 '''
@@ -62,18 +62,17 @@ def sync_report(hostvars, hosts, variable):
     lines = []
     for host in hosts:
         names = [variable] if isinstance(variable, str) else list(variable)
-        registered = None
+        results = []
         for name in names:
             try:
                 registered = hostvars[host].get(name)
             except KeyError:
                 registered = None
-            if registered:
-                break
-        if not registered:
+            if registered and not (registered.get('skipped') and 'results' not in registered):
+                results.extend(registered.get('results', [registered]))
+        if not results:
             lines.append('%s: no result (failed, unreachable or not run)' % host)
             continue
-        results = registered.get('results', [registered])
         changed = any(r.get('changed') for r in results)
         failed = any(r.get('failed') for r in results)
         state = 'FAILED' if failed else ('changed' if changed else 'ok')

@@ -11,11 +11,17 @@ module: backend_facts
 short_description: Tell which firewall backend a host can use for its blocklist
 version_added: 0.2.0
 description:
-  - Looks for C(nft), C(ipset) and C(iptables) and which iptables variant is installed (C(nf_tables) or
-    C(legacy)), and recommends a backend, C(nftables) or C(ipset). Sets the fact C(fleetwall_backend_facts).
-  - The recommendation is V(nftables) when C(nft) is present and iptables is absent or the C(nf_tables)
-    variant; V(ipset) when iptables is the C(legacy) variant and C(ipset) is present (mixing legacy
-    iptables and native nftables rules works, but is hard to reason about); otherwise whichever exists.
+  - Looks for C(nft), C(ipset), C(iptables) (and which variant, C(nf_tables) or C(legacy)), whether firewalld
+    is running and UFW is active, and whether nginx is installed, and recommends a kernel-tier backend.
+    Sets the fact C(fleetwall_backend_facts).
+  - The recommendation is V(firewalld) when firewalld is running, because firewalld replaces rules and sets
+    it did not make when it reloads. Otherwise V(nftables) when C(nft) is present and iptables is absent or
+    the C(nf_tables) variant; V(ipset) when iptables is the C(legacy) variant and C(ipset) is present (mixing
+    legacy iptables and native nftables rules works, but is hard to reason about); V(ufw) when UFW is active
+    and neither of those is installed. The C(ipset) and C(nftables) backends work beside an active UFW,
+    and scale further (UFW keeps one rule per entry), so UFW is chosen by name (C(fleetwall_backend=ufw)).
+  - nginx is never chosen automatically: the web tier needs the enforcement snippet in your server blocks
+    (C(fleetwall_web_backend=nginx)).
 author:
   - fleetwall.blocklist contributors
 attributes:
@@ -39,8 +45,9 @@ EXAMPLES = r'''
 
 RETURN = r'''
 ansible_facts:
-  description: C(fleetwall_backend_facts) with C(nft), C(ipset), C(iptables) (paths or null),
-    C(iptables_variant) (V(nf_tables), V(legacy) or null) and C(recommended) (V(nftables), V(ipset) or null).
+  description: C(fleetwall_backend_facts) with C(nft), C(ipset), C(iptables), C(ufw), C(firewall-cmd), C(nginx)
+    (paths or null), C(iptables_variant) (V(nf_tables), V(legacy) or null), C(firewalld_running), C(ufw_active)
+    and C(recommended) (V(firewalld), V(nftables), V(ipset), V(ufw) or null).
   returned: always
   type: dict
 '''
@@ -48,24 +55,36 @@ ansible_facts:
 from ansible.module_utils.basic import AnsibleModule
 
 
-def recommend(nft, ipset, iptables, variant):
+def recommend(nft, ipset, iptables, variant, firewalld_running=False, ufw_active=False):
+    if firewalld_running:
+        return 'firewalld'
     if nft and (not iptables or variant == 'nf_tables' or not ipset):
         return 'nftables'
     if ipset and iptables:
         return 'ipset'
-    return 'nftables' if nft else None
+    if nft:
+        return 'nftables'
+    return 'ufw' if ufw_active else None
 
 
 def main():
     module = AnsibleModule(argument_spec={}, supports_check_mode=True)
-    found = {tool: module.get_bin_path(tool) for tool in ('nft', 'ipset', 'iptables')}
+    found = {tool: module.get_bin_path(tool) for tool in ('nft', 'ipset', 'iptables', 'ufw', 'firewall-cmd', 'nginx')}
     variant = None
+    ufw_active = False
     if found['iptables']:
         rc, out, err = module.run_command([found['iptables'], '-V'])
         text = (out + err) if rc == 0 else ''
         variant = 'nf_tables' if 'nf_tables' in text else ('legacy' if 'legacy' in text or text else None)
-    facts = dict(found, iptables_variant=variant,
-                 recommended=recommend(found['nft'], found['ipset'], found['iptables'], variant))
+        # UFW's own test for "active": its user chain is loaded.
+        ufw_active = bool(found['ufw']) and module.run_command(
+            [found['iptables'], '-w', '-n', '-L', 'ufw-user-input', '1'])[0] == 0
+    firewalld_running = False
+    if found['firewall-cmd']:
+        firewalld_running = module.run_command([found['firewall-cmd'], '--state'])[0] == 0
+    facts = dict(found, iptables_variant=variant, firewalld_running=firewalld_running, ufw_active=ufw_active,
+                 recommended=recommend(found['nft'], found['ipset'], found['iptables'], variant,
+                                       firewalld_running, ufw_active))
     module.exit_json(changed=False, ansible_facts={'fleetwall_backend_facts': facts})
 
 

@@ -44,9 +44,12 @@ options:
         description: The value of the geo variable for these entries (letters, digits, C(_ . : -)).
         type: str
         required: true
-      entries_file:
-        description: File on the target with one address or CIDR per line (C(#) comments and blank lines allowed).
-        type: path
+      entries_files:
+        description:
+          - Files on the target with one address or CIDR per line (C(#) comments and blank lines allowed),
+            for example the tier's IPv4 and IPv6 files.
+        type: list
+        elements: path
       entries:
         description: The entries as a list.
         type: list
@@ -76,9 +79,9 @@ EXAMPLES = r'''
     dest: /etc/nginx/fleetwall/blocklist.geo
     tiers:
       - value: block
-        entries_file: /var/lib/fleetwall/nginx/blocklist_v4.txt
+        entries_files: [/var/lib/fleetwall/nginx/blocklist_v4.txt, /var/lib/fleetwall/nginx/blocklist_v6.txt]
       - value: challenge
-        entries_file: /var/lib/fleetwall/nginx/challenge_v4.txt
+        entries_files: [/var/lib/fleetwall/nginx/challenge_v4.txt]
   notify: Reload nginx
 '''
 
@@ -119,9 +122,9 @@ def main():
             dest=dict(type='path', required=True),
             tiers=dict(type='list', elements='dict', required=True, options=dict(
                 value=dict(type='str', required=True),
-                entries_file=dict(type='path'),
+                entries_files=dict(type='list', elements='path'),
                 entries=dict(type='list', elements='str'),
-            ), mutually_exclusive=[('entries_file', 'entries')], required_one_of=[('entries_file', 'entries')]),
+            ), required_one_of=[('entries_files', 'entries')]),
             validate=dict(type='bool', default=True),
             nginx_config=dict(type='path'),
             mode=dict(type='raw', default='0644'),
@@ -143,9 +146,12 @@ def main():
                      mount_bin=module.get_bin_path('mount', required=True))
     geo = GeoFile(module.run_command, params['dest'], nginx_config=params['nginx_config'], mode=mode, **nginx)
     try:
-        tiers = [{'value': tier['value'],
-                  'lines': read_entries_source(tier['entries_file'], tier['entries'] or [])[0]}
-                 for tier in params['tiers']]
+        tiers = []
+        for tier in params['tiers']:
+            lines = list(tier['entries'] or [])
+            for path in tier['entries_files'] or []:
+                lines.extend(read_entries_source(entries_file=path)[0])
+            tiers.append({'value': tier['value'], 'lines': lines})
         result = geo.sync(tiers, check_mode=module.check_mode, want_diff=module._diff,
                           diff_sample=params['diff_sample'])
     except SyncError as exc:

@@ -68,6 +68,15 @@ options:
         the TCP port of the SSH session that runs the module (the lockout guard).
     type: bool
     default: false
+  allow_ssh:
+    description:
+      - With O(enable), when UFW is inactive, first add UFW's C(allow <port>/tcp) rule for the port of the SSH
+        session that runs the module (or O(ssh_port)), so enabling cannot lock the play out.
+    type: bool
+    default: false
+  ssh_port:
+    description: The SSH port for O(allow_ssh) and the lockout guard, when the module does not run over SSH.
+    type: int
   apply_with:
     description:
       - V(restore) loads each changed rules file with one C(iptables-restore --noflush), in one commit.
@@ -146,6 +155,8 @@ def main():
         position=dict(type='str', default='first', choices=['first', 'last']),
         families=dict(type='list', elements='str', default=['v4', 'v6'], choices=['v4', 'v6']),
         enable=dict(type='bool', default=False),
+        allow_ssh=dict(type='bool', default=False),
+        ssh_port=dict(type='int'),
         apply_with=dict(type='str', default='restore', choices=['restore', 'reload']),
         rules_dir=dict(type='path', default='/etc/ufw'),
     )
@@ -166,11 +177,12 @@ def main():
                            position=params['position'], families=families, apply_with=params['apply_with'])
     # The server port of the SSH session running this module, for the lockout guard.
     ssh_connection = os.environ.get('SSH_CONNECTION', '').split()
-    ssh_port = ssh_connection[3] if len(ssh_connection) == 4 else None
+    ssh_port = ssh_connection[3] if len(ssh_connection) == 4 else params['ssh_port']
 
     def sync(lines):
         return rules.sync(lines, check_mode=module.check_mode, want_diff=module._diff,
-                          diff_sample=params['diff_sample'], enable=params['enable'], ssh_port=ssh_port)
+                          diff_sample=params['diff_sample'], enable=params['enable'], ssh_port=ssh_port,
+                          allow_ssh=params['allow_ssh'])
 
     run_file_sync(module, 'ufw', '%s-%s' % (tag.replace('/', '_'), ''.join(params['families'])), sync)
 

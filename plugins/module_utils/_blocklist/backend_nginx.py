@@ -106,7 +106,8 @@ class GeoFile(object):
         for value in desired.values():
             counts[value] = counts.get(value, 0) + 1
         result = {'changed': bool(added or removed) or current is None, 'added': len(added),
-                  'removed': len(removed), 'total': len(desired), 'tiers': counts, 'dest': self.dest}
+                  'removed': len(removed), 'total': len(desired), 'tiers': counts, 'dest': self.dest,
+                  'name': 'nginx geo'}
         if want_diff:
             result['diff'] = compact_diff('nginx geo %s' % self.dest, len(before), len(desired), removed, added,
                                           diff_sample)

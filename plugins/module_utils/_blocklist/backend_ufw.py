@@ -245,7 +245,15 @@ class UfwTaggedRules(object):
         level = read_config(_read_text(os.path.join(self.rules_dir, 'ufw.conf'))).get('LOGLEVEL', 'low') or 'low'
         self._command([self.bins['ufw'], 'logging', level], 'ufw logging %s (to have UFW write its rule files)' % level)
 
-    def sync(self, lines, check_mode=False, want_diff=False, diff_sample=20, enable=False, ssh_port=None):
+    def sync(self, lines, check_mode=False, want_diff=False, diff_sample=20, enable=False, ssh_port=None,
+             allow_ssh=False):
+        is_active, _out = self.active()
+        ssh_allowed = False
+        if enable and not is_active and allow_ssh and ssh_port:
+            # UFW's own rule, made by UFW, before anything is enabled.
+            if not check_mode:
+                self._command([self.bins['ufw'], 'allow', '%s/tcp' % ssh_port], 'ufw allow %s/tcp' % ssh_port)
+            ssh_allowed = True
         wanted = split_families(lines)
         for version in (4, 6):
             if wanted[version] and version not in self.families:
@@ -284,13 +292,13 @@ class UfwTaggedRules(object):
         if new_texts:
             result['changed'] = True
             result['rules_files'] = [self.path(v) for v in sorted(new_texts)]
-        is_active, _out = self.active()
         result['ufw_active'] = is_active
         if want_diff:
             result['diff'] = compact_diff('ufw rules tagged %r' % self.tag, before_all, result['total'],
                                           removed_all, added_all, diff_sample)
         if not is_active and enable:
-            self.check_lockout(ssh_port)
+            if not ssh_allowed:
+                self.check_lockout(ssh_port)
             result['changed'] = True
             result['enabled'] = True
         if check_mode:

@@ -15,3 +15,15 @@ from ansible_collections.fleetwall.blocklist.plugins.modules.backend_facts impor
 ])
 def test_recommendation(nft, ipset, iptables, variant, expected):
     assert recommend(nft, ipset, iptables, variant) == expected
+
+
+@pytest.mark.parametrize('firewalld_running, ufw_active, nft, ipset, expected', [
+    (True, False, '/usr/sbin/nft', '/usr/sbin/ipset', 'firewalld'),      # firewalld replaces what it did not make
+    (True, True, None, None, 'firewalld'),
+    (False, True, '/usr/sbin/nft', None, 'nftables'),                    # beside UFW, and scales further
+    (False, True, None, None, 'ufw'),                                    # UFW is all there is
+    (False, False, None, None, None),
+])
+def test_recommendation_with_running_firewalls(firewalld_running, ufw_active, nft, ipset, expected):
+    iptables = '/usr/sbin/iptables'
+    assert recommend(nft, ipset, iptables, 'nf_tables', firewalld_running, ufw_active) == expected

@@ -221,3 +221,15 @@ def test_families_limit_what_is_managed(ufw_host):
     assert comment_hex('fleetwall') in (rules_dir / 'user6.rules').read_text()
     with pytest.raises(SyncError, match='IPv6 entries given'):
         tagged(run, rules_dir, families=(4,)).sync(['2001:db8::6'])
+
+
+def test_allow_ssh_adds_ufws_own_rule_before_enabling(ufw_host):
+    run, rules_dir = ufw_host
+    r = tagged(run, rules_dir).sync(['203.0.113.5'], enable=True, ssh_port='2222', allow_ssh=True,
+                                    check_mode=True)
+    assert r['changed'] and r['ufw_active'] is False
+    assert run(['iptables', '-S', 'ufw-user-input'])[0] != 0
+    r = tagged(run, rules_dir).sync(['203.0.113.5'], enable=True, ssh_port='2222', allow_ssh=True)
+    assert r['ufw_active'] is True
+    blocks = RulesFile((rules_dir / 'user.rules').read_text()).blocks
+    assert [b.fields[:3] for b in blocks] == [['deny', 'any', 'any'], ['allow', 'tcp', '2222']]

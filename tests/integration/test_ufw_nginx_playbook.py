@@ -1,0 +1,162 @@
+"""playbooks/blocklist.yml with the nginx web tier and the UFW backend on the lab fleet, proven with
+real requests and connections from the attacker and friend namespaces. The tests run in order."""
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import ADDR, HOSTS, ansible, host_sh, reachable
+
+import fleet
+
+ATTACKER, ATTACKER_EXTRA, FRIEND = fleet.ATTACKER, fleet.ATTACKER_EXTRA, fleet.FRIEND
+SITE = '''server {
+    listen 8080;
+    listen [::]:8080;
+    # The glob lets nginx start before the role has installed the snippet.
+    include /etc/nginx/snippets/fleetwall-enforce*.conf;
+    location / { return 200 "hello\\n"; }
+}
+'''
+
+
+def http_get(ns, host, source, headers=None, version=4):
+    """Status of GET / on the host's port 8080 from ``source`` in namespace ``ns``; 'closed' for nginx's 444."""
+    addr = ADDR[host][0 if version == 4 else 1]
+    code = ('import http.client,sys\n'
+            'c=http.client.HTTPConnection(%r,8080,timeout=3,source_address=(%r,0))\n'
+            'try:\n c.request("GET","/",headers=%r); print(c.getresponse().status)\n'
+            'except (http.client.RemoteDisconnected,ConnectionResetError): print("closed")\n'
+            'except OSError as e: print("error",e)\n' % (addr, source, headers or {}))
+    proc = subprocess.run(['ip', 'netns', 'exec', fleet.NS_PREFIX + ns, sys.executable, '-c', code],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=20)
+    return proc.stdout.strip()
+
+
+@pytest.fixture(scope='module')
+def webvars(lab, feeds, tmp_path_factory):
+    (feeds.root / 'web_attackers.txt').write_text('%s\n%s\n' % (ATTACKER[0], ATTACKER[1]))
+    (feeds.root / 'web_suspects.txt').write_text('%s\n' % ATTACKER_EXTRA[0])
+    state = tmp_path_factory.mktemp('web-shadow')
+    env = {'tmp': tmp_path_factory.mktemp('web-vars'), 'vars': {
+        'shadow_copy_dir': str(state / 'copy'),
+        'shadow_copy_feeds': [
+            {'name': 'attackers', 'url': feeds.url + '/web_attackers.txt'},
+            {'name': 'suspects', 'url': feeds.url + '/web_suspects.txt', 'tier': 'challenge'},
+            {'name': 'drop', 'url': feeds.url + '/spamhaus/drop.txt'},
+        ]}}
+    for backend, var in (('ipset', 'ipset_state'), ('nftables', 'nftables_state')):
+        run = play(env, '-e', 'fleetwall_backend=%s' % backend, '-e', '%s=absent' % var)
+        assert run.rc == 0, run.out[-3000:]
+    for host in HOSTS:
+        proc = subprocess.run(['nsenter', '-t', str(fleet.load_state()['pids'][host]), '-n', '-m', '-u', '--',
+                               'sh', '-c', 'cat > /etc/nginx/sites-enabled/lab.conf && nginx'],
+                              input=SITE, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        assert proc.returncode == 0, proc.stderr
+        assert http_get('attacker', host, ATTACKER[0]) == '200'
+    yield env
+    # Later tests expect hosts without UFW or nginx in the way.
+    for host in HOSTS:
+        host_sh(host, 'ufw --force disable; nginx -s stop; rm -f /etc/nginx/sites-enabled/lab.conf')
+
+
+def play(env, *args):
+    return ansible('ansible-playbook', ['playbooks/blocklist.yml'] + list(args),
+                   extra_vars=env['vars'], tmp_path=env['tmp'])
+
+
+WEB = ('-e', 'fleetwall_backend=none', '-e', 'fleetwall_web_backend=nginx',
+       '-e', '{"nginx_real_ip_from": ["%s"]}' % FRIEND[0])
+
+
+def test_01_nginx_check_mode_changes_nothing(webvars):
+    run = play(webvars, '--check', '--diff', *WEB)
+    assert run.rc == 0, run.out[-3000:]
+    assert 'nginx geo /etc/nginx/fleetwall/blocklist.geo: 0 entries' in run.out
+    for host in HOSTS:
+        rc, _out, _err = host_sh(host, 'test -e /etc/nginx/fleetwall/blocklist.geo')
+        assert rc != 0
+        assert http_get('attacker', host, ATTACKER[0]) == '200'
+
+
+def test_02_nginx_blocks_challenges_and_serves_by_tier(webvars):
+    run = play(webvars, *WEB)
+    assert run.rc == 0, run.out[-3000:]
+    for host in HOSTS:
+        assert http_get('attacker', host, ATTACKER[0]) == 'closed'             # block tier: 444
+        assert http_get('attacker', host, ATTACKER[1], version=6) == 'closed'
+        assert http_get('attacker', host, ATTACKER_EXTRA[0]) == '429'          # challenge tier
+        assert http_get('friend', host, FRIEND[0]) == '200'
+        # The friend is the trusted proxy: the client address it forwards is the one judged.
+        assert http_get('friend', host, FRIEND[0], {'X-Forwarded-For': ATTACKER[0]}) == 'closed'
+        assert http_get('friend', host, FRIEND[0], {'X-Forwarded-For': ATTACKER_EXTRA[0]}) == '429'
+        # Anyone else's header is ignored: the attacker cannot pose as the friend.
+        assert http_get('attacker', host, ATTACKER[0], {'X-Forwarded-For': FRIEND[0]}) == 'closed'
+    rc, out, _err = host_sh('h1', 'cat /etc/nginx/fleetwall/blocklist.geo')
+    assert '%s block;' % ATTACKER[0] in out and '%s challenge;' % ATTACKER_EXTRA[0] in out
+    assert 'h1: changed' in run.out and 'nginx geo +' in run.out
+
+
+def test_03_nginx_second_run_changes_nothing(webvars):
+    run = play(webvars, *WEB)
+    assert run.rc == 0, run.out[-3000:]
+    assert {h: run.changed(h) for h in HOSTS} == dict.fromkeys(HOSTS, 0)
+
+
+def test_04_broken_nginx_config_keeps_the_old_geo_file(webvars, feeds):
+    host_sh('h2', 'printf "server { listen 8081; bogus_directive on; }\\n" > /etc/nginx/sites-enabled/broken.conf')
+    rc, before, _err = host_sh('h2', 'cat /etc/nginx/fleetwall/blocklist.geo')
+    listed = (feeds.root / 'web_attackers.txt').read_text()
+    (feeds.root / 'web_attackers.txt').write_text(listed + '203.0.113.77\n')        # a change to push
+    run = play(webvars, *WEB)
+    assert run.rc != 0
+    assert 'nginx -t rejected the new /etc/nginx/fleetwall/blocklist.geo' in run.out
+    assert 'bogus_directive' in run.out
+    rc, after, _err = host_sh('h2', 'cat /etc/nginx/fleetwall/blocklist.geo')
+    assert after == before
+    assert http_get('attacker', 'h2', ATTACKER[0]) == 'closed'                 # still protected
+    host_sh('h2', 'rm /etc/nginx/sites-enabled/broken.conf')
+    run = play(webvars, *WEB)
+    assert run.rc == 0, run.out[-3000:]
+    rc, after, _err = host_sh('h2', 'cat /etc/nginx/fleetwall/blocklist.geo')
+    assert '203.0.113.77 block;' in after
+
+
+UFW = ('-e', 'fleetwall_backend=ufw', '-e', 'ufw_enable=true')
+
+
+def test_10_ufw_check_mode_then_enable_and_block(webvars):
+    for host in HOSTS:
+        # The operator's own rule, which must keep its place and stay below ours.
+        rc, _out, err = host_sh(host, 'ufw allow 8080/tcp')
+        assert rc == 0, err
+    run = play(webvars, '--check', '--diff', *UFW)
+    assert run.rc == 0, run.out[-3000:]
+    for host in HOSTS:
+        rc, _out, _err = host_sh(host, 'iptables -n -L ufw-user-input')
+        assert rc != 0                                                         # still inactive
+    run = play(webvars, *UFW)
+    assert run.rc == 0, run.out[-3000:]
+    for host in HOSTS:
+        assert not reachable('attacker', host, ATTACKER[0], 4)
+        assert not reachable('attacker', host, ATTACKER[1], 6)
+        assert reachable('friend', host, FRIEND[0], 4)
+        assert reachable('friend', host, FRIEND[1], 6)
+        # Tagged deny before the operator's allow 8080: the attacker is blocked there too.
+        assert http_get('attacker', host, ATTACKER[0]).startswith('error')
+        assert http_get('friend', host, FRIEND[0]) == '200'
+        rc, out, _err = host_sh(host, 'ufw status')
+        assert '%s' % ATTACKER[0] in out and '# fleetwall' in out and '8080/tcp' in out
+
+
+def test_11_ufw_second_run_changes_nothing_and_absent_removes_only_ours(webvars):
+    run = play(webvars, *UFW)
+    assert run.rc == 0, run.out[-3000:]
+    assert {h: run.changed(h) for h in HOSTS} == dict.fromkeys(HOSTS, 0)
+    run = play(webvars, '-e', 'fleetwall_backend=ufw', '-e', 'ufw_state=absent')
+    assert run.rc == 0, run.out[-3000:]
+    for host in HOSTS:
+        rc, out, _err = host_sh(host, 'ufw status')
+        assert '# fleetwall' not in out and '8080/tcp' in out and 'Status: active' in out
+        assert reachable('attacker', host, ATTACKER[0], 4)                    # allow 22 from anywhere
+        assert http_get('attacker', host, ATTACKER[0]) == 'closed'             # nginx tier still there
