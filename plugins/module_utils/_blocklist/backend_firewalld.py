@@ -1,0 +1,214 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The firewalld adapter for the sync engine: a firewalld ipset, permanent and runtime.
+
+firewalld replaces any ipset or rule it did not make when it reloads, so on
+a firewalld host the blocklist has to be firewalld's own ipset.  Entries go
+in and out in bulk (``--add-entries-from-file``, ``--remove-entries-from-file``),
+never one call per address, and always added before removed, so every entry
+of both generations is blocked while the change runs.  The runtime set
+changes without a reload; only the very first creation needs one, because
+firewalld creates runtime ipsets only from the permanent configuration.
+The enforcing rule is a zone source (``ipset:NAME`` in the ``drop`` zone) or
+a rich rule with ``drop`` or ``reject``; services (SSH among them) are never
+touched and firewalld is never restarted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+
+from .addresses import V4, V6
+from .sync import LiveInfo, SyncError
+
+FAMILIES = {'inet': V4, 'inet6': V6}
+MAX_NAME = 31
+_HEADER = re.compile(r'<ipset\b[^>]*\btype="([^"]+)"')
+_FAMILY = re.compile(r'<option\b[^>]*name="family"[^>]*value="([^"]+)"')
+
+
+class FirewalldAdapter(object):
+    backend = 'firewalld'
+
+    def __init__(self, run, firewall_cmd, name, family='inet', config_dir='/etc/firewalld', maxelem=None):
+        if not name or len(name) > MAX_NAME or not re.match(r'^[A-Za-z0-9_.:-]+$', name):
+            raise SyncError('firewalld ipset name %r must be 1-%d letters, digits or _ . : -' % (name, MAX_NAME))
+        self.run = run
+        self.bin = firewall_cmd
+        self.name = name
+        self.family = family
+        self.version = FAMILIES[family]
+        self.host_only = False
+        self.config_dir = config_dir
+        self.maxelem = maxelem
+        self.label = 'firewalld ipset %s' % name
+        self.xml_path = os.path.join(config_dir, 'ipsets', name + '.xml')
+
+    def cmd(self, args, what=None):
+        rc, out, err = self.run([self.bin] + list(args))
+        if rc != 0:
+            raise SyncError('firewall-cmd %s failed (rc %d): %s' % (what or ' '.join(args[:2]), rc,
+                                                                   (err or out).strip()[-1000:]))
+        return out
+
+    def running(self):
+        rc, out, err = self.run([self.bin, '--state'])
+        if rc != 0:
+            raise SyncError('firewalld is not running (firewall-cmd --state: %s); start it, or pick another '
+                            'backend' % (out or err).strip())
+
+    def fingerprint(self):
+        return {'type': 'hash:net', 'family': self.family}
+
+    def probe(self):
+        permanent = self.cmd(['--permanent', '--get-ipsets']).split()
+        runtime = self.cmd(['--get-ipsets']).split()
+        exists = self.name in permanent and self.name in runtime
+        fingerprint = {}
+        try:
+            with open(self.xml_path) as handle:
+                head = handle.read(4096)
+            match, family = _HEADER.search(head), _FAMILY.search(head)
+            fingerprint = {'type': match.group(1) if match else None,
+                           'family': family.group(1) if family else 'inet'}
+        except (IOError, OSError):
+            pass
+        return LiveInfo(exists, count=None, fingerprint=fingerprint,
+                        detail={'permanent_only': self.name in permanent and self.name not in runtime})
+
+    def identity(self, live):
+        # firewalld rewrites the permanent XML on every permanent change, so
+        # its size and mtime say whether anyone changed the set since our run.
+        try:
+            st = os.stat(self.xml_path)
+        except OSError:
+            return None
+        return '%d:%d' % (st.st_size, st.st_mtime_ns)
+
+    def incompatible(self, live):
+        found = live.fingerprint
+        if found and (found.get('type') != 'hash:net' or found.get('family') != self.family):
+            return ('firewalld ipset %s exists as %s family %s, this task manages hash:net family %s; it was left '
+                    'as it is' % (self.name, found.get('type'), found.get('family'), self.family))
+        return None
+
+    def read_entries(self):
+        return set(self.cmd(['--ipset=' + self.name, '--get-entries']).split())
+
+    def _with_file(self, entries, args):
+        fd, path = tempfile.mkstemp(prefix='fleetwall-firewalld-')
+        try:
+            with os.fdopen(fd, 'w') as handle:
+                handle.write('\n'.join(entries) + '\n')
+            return self.cmd(args + [path], ' '.join(args[:2]) + ' (%d entries)' % len(entries))
+        finally:
+            os.unlink(path)
+
+    def _change(self, entries, verb):
+        if not entries:
+            return
+        for scope in ([], ['--permanent']):
+            self._with_file(entries, scope + ['--ipset=' + self.name, '--%s-entries-from-file' % verb])
+
+    def apply_full(self, desired, live, validate=None):
+        if validate is not None and not validate():
+            return False
+        if live.exists:
+            current = self.read_entries()
+            self.apply_incremental(set(desired) - current, current - set(desired))
+            return True
+        if not live.detail.get('permanent_only'):
+            options = ['--option=family=' + self.family,
+                       '--option=maxelem=%d' % max(65536, self.maxelem or 2 * len(desired))]
+            self.cmd(['--permanent', '--new-ipset=' + self.name, '--type=hash:net'] + options, '--new-ipset')
+        try:
+            if desired:
+                self._with_file(desired, ['--permanent', '--ipset=' + self.name, '--add-entries-from-file'])
+            # The only way firewalld creates a runtime ipset: from the permanent
+            # configuration. A reload keeps the running rules until the new
+            # ones are in place, and drops only runtime-only changes.
+            self.cmd(['--reload'])
+        except SyncError:
+            self.run([self.bin, '--permanent', '--delete-ipset=' + self.name])
+            raise
+        return True
+
+    def apply_incremental(self, added, removed):
+        self._change(sorted(added), 'add')
+        self._change(sorted(removed), 'remove')
+
+    def destroy(self):
+        live = self.probe()
+        permanent = self.name in self.cmd(['--permanent', '--get-ipsets']).split()
+        if not permanent:
+            return False
+        self.cmd(['--permanent', '--delete-ipset=' + self.name])
+        self.cmd(['--reload'])
+        return live.exists
+
+    def save_to(self, path, write_atomic, store=None):
+        raise SyncError('firewalld keeps the set in its permanent configuration; persist_file is not used')
+
+
+class FirewalldRules(object):
+    """The rule that enforces the ipset: a source of the drop zone, or a rich rule, runtime and permanent."""
+
+    def __init__(self, adapter):
+        self.adapter = adapter
+
+    def _rich(self, target, zone):
+        family = 'ipv4' if self.adapter.family == 'inet' else 'ipv6'
+        action = 'drop' if target == 'drop' else 'reject type="%s"' % (
+            'icmp-port-unreachable' if family == 'ipv4' else 'icmp6-port-unreachable')
+        return 'rule family="%s" source ipset="%s" %s' % (family, self.adapter.name, action)
+
+    def _wanted(self, mode, target, zone):
+        if mode == 'zone_source':
+            return [('source', zone or 'drop', 'ipset:' + self.adapter.name)]
+        return [('rich-rule', zone, self._rich(target, zone))]
+
+    def _present(self, kind, zone, value, permanent):
+        args = (['--permanent'] if permanent else []) + (['--zone=' + zone] if zone else [])
+        rc, _out, _err = self.adapter.run([self.adapter.bin] + args + ['--query-%s=%s' % (kind, value)])
+        return rc == 0
+
+    def _all_ours(self, zone):
+        """Every binding of our ipset the other modes would make, to remove when the mode changes."""
+        found = []
+        for mode in ('zone_source', 'rich_rule'):
+            for target in ('drop', 'reject'):
+                for item in self._wanted(mode, target, zone if mode == 'rich_rule' else None):
+                    if item not in found:
+                        found.append(item)
+        return found
+
+    def ensure(self, mode, target, zone, check_mode=False, remove=False):
+        wanted = [] if remove else self._wanted(mode, target, zone)
+        changes = []
+        # Add before remove: a switch of mode never leaves the set unenforced.
+        for kind, where, value in wanted:
+            for permanent in (False, True):
+                if not self._present(kind, where, value, permanent):
+                    changes.append('add %s %s %s%s' % (kind, where or '(default zone)', value,
+                                                       ' (permanent)' if permanent else ''))
+                    if not check_mode:
+                        self._set(kind, where, value, permanent, 'add')
+        for kind, where, value in self._all_ours(zone):
+            if (kind, where, value) in wanted:
+                continue
+            for permanent in (False, True):
+                if self._present(kind, where, value, permanent):
+                    changes.append('remove %s %s %s%s' % (kind, where or '(default zone)', value,
+                                                          ' (permanent)' if permanent else ''))
+                    if not check_mode:
+                        self._set(kind, where, value, permanent, 'remove')
+        return changes
+
+    def _set(self, kind, zone, value, permanent, verb):
+        args = (['--permanent'] if permanent else []) + (['--zone=' + zone] if zone else [])
+        self.adapter.cmd(args + ['--%s-%s=%s' % (verb, kind, value)], '--%s-%s' % (verb, kind))

@@ -1,0 +1,176 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: firewalld_ipset_sync
+short_description: Make a firewalld ipset hold exactly a list of addresses and networks, permanent and runtime
+version_added: 0.3.0
+description:
+  - Makes one firewalld ipset (C(hash:net)) hold exactly the given entries, in both the permanent and the runtime
+    configuration, and keeps the rule that enforces it: a source of the C(drop) zone or a rich rule.
+  - Entries are added and removed in bulk from files (C(--add-entries-from-file)), never one call per address,
+    and always added before removed, so no entry of either generation is unblocked while the change runs.
+  - The runtime set is changed without a reload. Only the first creation reloads firewalld, because firewalld
+    creates runtime ipsets only from its permanent configuration. Services (SSH among them) are never touched
+    and firewalld is never restarted.
+  - A record of the last apply, checked against the permanent ipset file, stands in for listing the set;
+    O(verify) compares with the runtime listing and repairs drift.
+author:
+  - fleetwall.blocklist contributors
+extends_documentation_fragment:
+  - fleetwall.blocklist.sync
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - The diff shows counts and a sample of added and removed entries, never the whole set.
+options:
+  name:
+    description: Name of the firewalld ipset.
+    type: str
+    required: true
+  family:
+    description: Address family of the ipset.
+    type: str
+    default: inet
+    choices: [inet, inet6]
+  state:
+    description: V(absent) removes the enforcing rules and the ipset (one firewalld reload).
+    type: str
+    default: present
+    choices: [present, absent]
+  maxelem:
+    description: Capacity given to a new ipset; defaults to twice the entries, at least 65536.
+    type: int
+  rules:
+    description:
+      - How the ipset is enforced. Omit to leave rules alone; an empty list removes every binding of the ipset
+        that this module makes.
+      - At most one element.
+    type: list
+    elements: dict
+    suboptions:
+      mode:
+        description:
+          - V(zone_source) binds the ipset as a source of O(rules[].zone) (by default the C(drop) zone, which drops
+            everything from its sources).
+          - V(rich_rule) adds a rich rule C(source ipset=NAME drop) (or C(reject)) to O(rules[].zone).
+        type: str
+        default: zone_source
+        choices: [zone_source, rich_rule]
+      target:
+        description: Verdict of the rich rule. A zone source takes the zone's own target.
+        type: str
+        default: drop
+        choices: [drop, reject]
+      zone:
+        description: The zone. Defaults to C(drop) for V(zone_source) and to the default zone for V(rich_rule).
+        type: str
+seealso:
+  - module: fleetwall.blocklist.ipset_sync
+  - module: fleetwall.blocklist.nft_set_sync
+'''
+
+EXAMPLES = r'''
+- name: The shadow copy's IPv4 entries, dropped through the drop zone
+  fleetwall.blocklist.firewalld_ipset_sync:
+    name: fleetwall_v4
+    family: inet
+    src: /var/lib/fleetwall/shadow_copy/current/blocklist_v4.txt
+    rules:
+      - mode: zone_source
+
+- name: IPv6, answered with a reject from the public zone
+  fleetwall.blocklist.firewalld_ipset_sync:
+    name: fleetwall_v6
+    family: inet6
+    src: /var/lib/fleetwall/shadow_copy/current/blocklist_v6.txt
+    rules:
+      - mode: rich_rule
+        target: reject
+        zone: public
+'''
+
+RETURN = r'''
+changed:
+  description: Whether the ipset or its rules changed (or would, in check mode).
+  returned: always
+  type: bool
+added:
+  description: Entries added.
+  returned: success
+  type: int
+removed:
+  description: Entries removed.
+  returned: success
+  type: int
+total:
+  description: Entries in the ipset after the run.
+  returned: success
+  type: int
+rules_changed:
+  description: The rule changes made.
+  returned: when O(rules) is set
+  type: list
+  elements: str
+transferred:
+  description: The action plugin sent the entries of O(src) to the target in this run.
+  returned: with O(src)
+  type: bool
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
+    SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, run_sync,
+)
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_firewalld import (
+    FirewalldAdapter, FirewalldRules,
+)
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import SyncError
+
+
+def main():
+    argument_spec = dict(
+        name=dict(type='str', required=True),
+        family=dict(type='str', default='inet', choices=['inet', 'inet6']),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+        maxelem=dict(type='int'),
+        rules=dict(type='list', elements='dict', options=dict(
+            mode=dict(type='str', default='zone_source', choices=['zone_source', 'rich_rule']),
+            target=dict(type='str', default='drop', choices=['drop', 'reject']),
+            zone=dict(type='str'),
+        )),
+    )
+    argument_spec.update(SYNC_ARGUMENT_SPEC)
+    module = AnsibleModule(argument_spec=argument_spec, mutually_exclusive=SYNC_MUTUALLY_EXCLUSIVE,
+                           supports_check_mode=True)
+    params = module.params
+    if params['rules'] and len(params['rules']) > 1:
+        module.fail_json(msg='rules takes at most one element: one binding enforces the ipset')
+    try:
+        adapter = FirewalldAdapter(module.run_command, module.get_bin_path('firewall-cmd', required=True),
+                                   params['name'], family=params['family'], maxelem=params['maxelem'])
+        adapter.running()
+    except SyncError as exc:
+        module.fail_json(msg=str(exc))
+    rules = FirewalldRules(adapter)
+
+    def apply_rules(wanted, check_mode, _verify):
+        if not wanted:
+            return rules.ensure(None, None, None, check_mode=check_mode, remove=True)
+        rule = wanted[0]
+        return rules.ensure(rule['mode'], rule['target'], rule['zone'], check_mode=check_mode)
+
+    run_sync(module, adapter, apply_rules)
+
+
+if __name__ == '__main__':
+    main()
