@@ -20,7 +20,7 @@ description:
     legacy iptables and native nftables rules works, but is hard to reason about); V(ufw) when UFW is active
     and neither of those is installed. The C(ipset) and C(nftables) backends work beside an active UFW,
     and scale further (UFW keeps one rule per entry), so UFW is chosen by name (C(fleetwall_backend=ufw)).
-  - nginx is never chosen automatically: the web tier needs the enforcement snippet in your server blocks
+  - nginx is never chosen automatically, because the web tier needs the enforcement snippet in your server blocks
     (C(fleetwall_web_backend=nginx)).
 author:
   - fleetwall.blocklist contributors

@@ -12,7 +12,7 @@ short_description: Make a firewalld ipset hold exactly a list of addresses and n
 version_added: 0.3.0
 description:
   - Makes one firewalld ipset (C(hash:net)) hold exactly the given entries, in both the permanent and the runtime
-    configuration, and keeps the rule that enforces it: a source of the C(drop) zone or a rich rule.
+    configuration, and keeps the rule that enforces it, a source of the C(drop) zone or a rich rule.
   - Entries are added and removed in bulk from files (C(--add-entries-from-file)), never one call per address,
     and always added before removed, so no entry of either generation is unblocked while the change runs.
   - The runtime set is changed without a reload. Only the first creation reloads firewalld, because firewalld

@@ -13,7 +13,7 @@ version_added: 0.3.0
 description:
   - Writes O(dest), a file of C(CIDR VALUE;) lines for an nginx C(geo) block, from one or more tiers of entries
     (for example the shadow copy's block tier as V(block) and its challenge tier as V(challenge)).
-  - The new file is tested with C(nginx -t) inside the real configuration before it replaces the old one: it is
+  - The new file is tested with C(nginx -t) inside the real configuration before it replaces the old one. It is
     bind-mounted over O(dest) in a private mount namespace for the test, then renamed into place. A file that
     fails the test never reaches O(dest), and the old file stays.
   - The module does not reload nginx; the C(fleetwall.blocklist.nginx) role does that through a handler when the
@@ -41,7 +41,7 @@ options:
     required: true
     suboptions:
       value:
-        description: The value of the geo variable for these entries (letters, digits, C(_ . : -)).
+        description: "The value of the geo variable for these entries (letters, digits, C(_ . : -))."
         type: str
         required: true
       entries_files:

@@ -11,7 +11,9 @@ from .conftest import VENV
 
 PLUGINS = [('module', 'ipset_sync'), ('module', 'shadow_copy_build'), ('lookup', 'threat_feed'),
            ('filter', 'sync_report'), ('filter', 'shadow_copy_report'), ('role', 'ipset'), ('role', 'shadow_copy'),
-           ('module', 'nft_set_sync'), ('module', 'backend_facts'), ('role', 'nftables')]
+           ('module', 'nft_set_sync'), ('module', 'backend_facts'), ('role', 'nftables'),
+           ('module', 'ufw_tagged_rules'), ('module', 'nginx_geo_file'), ('module', 'firewalld_ipset_sync'),
+           ('role', 'ufw'), ('role', 'nginx'), ('role', 'firewalld')]
 
 
 @pytest.mark.parametrize('kind, name', PLUGINS)
