@@ -87,10 +87,11 @@ attributes:
   check_mode:
     support: full
     details:
-      - The diff is computed against the live kernel state; nothing is changed.
+      - The diff is computed against the live state (the kernel set, or the rules or include file); nothing is
+        changed.
   diff_mode:
     support: full
     details:
-      - The diff shows counts and a sample of added and removed entries, never the whole set.
+      - The diff shows counts and a sample of added and removed entries, never the whole list.
 '''
 

@@ -24,13 +24,11 @@ author:
   - fleetwall.blocklist contributors
 extends_documentation_fragment:
   - fleetwall.blocklist.sync
+  - fleetwall.blocklist.sync.attributes
 attributes:
-  check_mode:
+  action:
     support: full
-  diff_mode:
-    support: full
-    details:
-      - The diff shows counts and a sample of added and removed entries, never the whole set.
+    description: The action plugin handles O(src).
 options:
   name:
     description: Name of the set (letters, digits, C(_); starts with a letter).

@@ -21,13 +21,8 @@ description:
   - An existing O(dest) that is not all C(CIDR VALUE;) lines is reported and left as it is.
 author:
   - fleetwall.blocklist contributors
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-    details:
-      - The diff shows counts and a sample of added and removed lines, never the whole file.
+extends_documentation_fragment:
+  - fleetwall.blocklist.sync.attributes
 options:
   dest:
     description: The geo include file.

@@ -24,13 +24,11 @@ author:
   - fleetwall.blocklist contributors
 extends_documentation_fragment:
   - fleetwall.blocklist.sync.entries
+  - fleetwall.blocklist.sync.attributes
 attributes:
-  check_mode:
+  action:
     support: full
-  diff_mode:
-    support: full
-    details:
-      - The diff shows counts and a sample of added and removed rules, never the whole list.
+    description: The action plugin handles O(src).
 options:
   tag:
     description: The comment that marks the rules this module owns (C(ufw status) shows it after C(#)).

@@ -115,17 +115,13 @@ class RulesFile(object):
                                  'edited by hand, so it was left as it is' % (path, RULES_START, RULES_END))
         self.head = text[:start + len(RULES_START) + 2]
         self.tail = text[end + 1:]
-        self.blocks = []
+        groups = []       # [tuple line, rule lines...] per block
         current = None
         for number, line in enumerate(text[start + len(RULES_START) + 2:end + 1].split('\n'),
                                       self.head.count('\n') + 1):
             if line.startswith(TUPLE):
                 current = [line]
-                block = Block(None, line)
-                if len(block.fields) < 7:
-                    raise RulesFileError('%s line %d: a tuple with %d fields, UFW writes at least 7: %r'
-                                         % (path, number, len(block.fields), line[:120]))
-                self.blocks.append((block, current))
+                groups.append((number, current))
             elif line.startswith('-') and current is not None:
                 current.append(line)
             elif line.startswith('-'):
@@ -133,11 +129,15 @@ class RulesFile(object):
                                      % (path, number, line[:120]))
             elif line.strip() and not line.startswith('#'):
                 raise RulesFileError('%s line %d: not a UFW rules line: %r' % (path, number, line[:120]))
-            else:
-                current = None if not line.strip() else current
-        for block, lines in self.blocks:
-            block.text = '\n'.join(lines) + '\n'
-        self.blocks = [block for block, _lines in self.blocks]
+            elif not line.strip():
+                current = None
+        self.blocks = []
+        for number, lines in groups:
+            block = Block('\n'.join(lines) + '\n', lines[0])
+            if len(block.fields) < 7:
+                raise RulesFileError('%s line %d: a tuple with %d fields, UFW writes at least 7: %r'
+                                     % (path, number, len(block.fields), lines[0][:120]))
+            self.blocks.append(block)
 
     def tagged(self, comment):
         return [b for b in self.blocks if b.comment == comment]
@@ -275,8 +275,9 @@ class UfwTaggedRules(object):
             existing_text = dict((b.source, b.text) for b in existing)
             desired = sorted(sources[version], key=_sort_key)
             desired_blocks = [shape.block(s) for s in desired]
-            removed = [s for s, t in existing_text.items() if s not in sources[version] or t != shape.block(s)]
-            added = [s for s in desired if existing_text.get(s) != shape.block(s)]
+            desired_text = dict(zip(desired, desired_blocks))
+            removed = [s for s, t in existing_text.items() if desired_text.get(s) != t]
+            added = [s for s in desired if existing_text.get(s) != desired_text[s]]
             before_all += len(existing)
             added_all += added
             removed_all += removed

@@ -107,63 +107,77 @@ def run_sync(module, adapter, apply_rules, entry_filter=None):
     params = module.params
     if not 0 <= params['full_reload_fraction'] <= 1:
         module.fail_json(msg='full_reload_fraction must be between 0 and 1')
-    if params['diff_sample'] < 0 or params['lock_timeout'] < 0:
-        module.fail_json(msg='diff_sample and lock_timeout must not be negative')
     store = StateStore(params['state_dir'], adapter.backend, params['name'])
     result = {'changed': False, 'name': params['name']}
+
+    def sync():
+        if params['state'] == 'absent':
+            changes = apply_rules([], module.check_mode, False)
+            live = adapter.probe()
+            result.update(changed=bool(changes) or live.exists, removed=live.count, added=0, total=0,
+                          rules_changed=changes)
+            if module._diff:
+                result['diff'] = {'before': '%s: %d entries\n' % (adapter.label, live.count) if live.exists else '',
+                                  'after': ''}
+            if not module.check_mode:
+                adapter.destroy()
+                store.clear()
+                if params.get('persist_file') and os.path.exists(params['persist_file']):
+                    os.unlink(params['persist_file'])
+            module.exit_json(**result)
+
+        desired = desired_entries(module, store)
+        if desired is None:
+            result['upload_required'] = True
+            module.exit_json(**result)
+        lines, sha, raw = desired
+        if entry_filter is not None:
+            kept = entry_filter(lines)
+            if len(kept) != len(lines):
+                lines = kept
+                raw = ('\n'.join(lines) + '\n').encode() if lines else b''
+        result.update(sync_set(adapter, store, lines, sha, raw, check_mode=module.check_mode,
+                               want_diff=module._diff, verify=params['verify'],
+                               full_reload_fraction=params['full_reload_fraction'],
+                               diff_sample=params['diff_sample'],
+                               verify_interval=params['verify_interval']))
+        if params.get('rules') is not None:
+            changes = apply_rules(params['rules'], module.check_mode, result.get('verified', False))
+            result['rules_changed'] = changes
+            if changes:
+                result['changed'] = True
+                if module._diff and 'diff' in result:
+                    result['diff']['before'] += ''.join('# rules: %s\n' % c for c in changes)
+        persist = params.get('persist_file')
+        if persist and not module.check_mode and (result['changed'] or not os.path.exists(persist)):
+            result['persist_created'] = not os.path.exists(persist)
+            try:
+                if not os.path.isdir(os.path.dirname(persist)):
+                    os.makedirs(os.path.dirname(persist), 0o700)
+                adapter.save_to(persist, write_atomic, store)
+            except (IOError, OSError) as exc:
+                # The live set is already right; a failed save must not
+                # hide that, but it must be seen.
+                result.setdefault('warnings', []).append(
+                    'could not write %s: %s; the live set is in place but will not survive a reboot'
+                    % (persist, exc.strerror or exc))
+
+    _run_locked(module, store, result, sync)
+
+
+def _run_locked(module, store, result, body):
+    """Run ``body()`` holding the store's lock, then exit the module with ``result``.
+
+    Every sync module fails the same way: a SyncError is its message, an
+    I/O error names the file; both with what ``result`` holds so far.
+    """
+    params = module.params
+    if params['diff_sample'] < 0 or params['lock_timeout'] < 0:
+        module.fail_json(msg='diff_sample and lock_timeout must not be negative')
     try:
         store.lock(params['lock_timeout'])
         try:
-            if params['state'] == 'absent':
-                changes = apply_rules([], module.check_mode, False)
-                live = adapter.probe()
-                result.update(changed=bool(changes) or live.exists, removed=live.count, added=0, total=0,
-                              rules_changed=changes)
-                if module._diff:
-                    result['diff'] = {'before': '%s: %d entries\n' % (adapter.label, live.count) if live.exists else '',
-                                      'after': ''}
-                if not module.check_mode:
-                    adapter.destroy()
-                    store.clear()
-                    if params.get('persist_file') and os.path.exists(params['persist_file']):
-                        os.unlink(params['persist_file'])
-                module.exit_json(**result)
-
-            desired = desired_entries(module, store)
-            if desired is None:
-                result['upload_required'] = True
-                module.exit_json(**result)
-            lines, sha, raw = desired
-            if entry_filter is not None:
-                kept = entry_filter(lines)
-                if len(kept) != len(lines):
-                    lines = kept
-                    raw = ('\n'.join(lines) + '\n').encode() if lines else b''
-            result.update(sync_set(adapter, store, lines, sha, raw, check_mode=module.check_mode,
-                                   want_diff=module._diff, verify=params['verify'],
-                                   full_reload_fraction=params['full_reload_fraction'],
-                                   diff_sample=params['diff_sample'],
-                                   verify_interval=params['verify_interval']))
-            if params.get('rules') is not None:
-                changes = apply_rules(params['rules'], module.check_mode, result.get('verified', False))
-                result['rules_changed'] = changes
-                if changes:
-                    result['changed'] = True
-                    if module._diff and 'diff' in result:
-                        result['diff']['before'] += ''.join('# rules: %s\n' % c for c in changes)
-            persist = params.get('persist_file')
-            if persist and not module.check_mode and (result['changed'] or not os.path.exists(persist)):
-                result['persist_created'] = not os.path.exists(persist)
-                try:
-                    if not os.path.isdir(os.path.dirname(persist)):
-                        os.makedirs(os.path.dirname(persist), 0o700)
-                    adapter.save_to(persist, write_atomic, store)
-                except (IOError, OSError) as exc:
-                    # The live set is already right; a failed save must not
-                    # hide that, but it must be seen.
-                    result.setdefault('warnings', []).append(
-                        'could not write %s: %s; the live set is in place but will not survive a reboot'
-                        % (persist, exc.strerror or exc))
+            body()
         finally:
             store.unlock()
     except SyncError as exc:
@@ -190,30 +204,19 @@ def run_file_sync(module, backend, name, sync):
     successful run, so the action plugin's checksum-first transfer works as
     for the set backends.
     """
-    params = module.params
-    if params['diff_sample'] < 0 or params['lock_timeout'] < 0:
-        module.fail_json(msg='diff_sample and lock_timeout must not be negative')
-    store = StateStore(params['state_dir'], backend, name)
+    store = StateStore(module.params['state_dir'], backend, name)
     result = {'changed': False, 'name': name}
-    try:
-        store.lock(params['lock_timeout'])
-        try:
-            desired = desired_entries(module, store)
-            if desired is None:
-                result['upload_required'] = True
-                module.exit_json(**result)
-            lines, sha, raw = desired
-            result.update(sync(lines))
-            if not module.check_mode:
-                record = store.load()
-                if not record or record.get('source_sha256') != sha:
-                    store.save({'source_sha256': sha, 'count': result.get('total')}, raw=raw)
-        finally:
-            store.unlock()
-    except SyncError as exc:
-        module.fail_json(msg=str(exc), **result)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg='%s: %s' % (getattr(exc, 'filename', '') or 'I/O error', exc.strerror or exc), **result)
-    for warning in result.pop('warnings', []):
-        module.warn(warning)
-    module.exit_json(**result)
+
+    def body():
+        desired = desired_entries(module, store)
+        if desired is None:
+            result['upload_required'] = True
+            module.exit_json(**result)
+        lines, sha, raw = desired
+        result.update(sync(lines))
+        if not module.check_mode:
+            record = store.load()
+            if not record or record.get('source_sha256') != sha:
+                store.save({'source_sha256': sha, 'count': result.get('total')}, raw=raw)
+
+    _run_locked(module, store, result, body)
