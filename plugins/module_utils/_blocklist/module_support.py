@@ -114,10 +114,12 @@ def run_sync(module, adapter, apply_rules, entry_filter=None):
         if params['state'] == 'absent':
             changes = apply_rules([], module.check_mode, False)
             live = adapter.probe()
-            result.update(changed=bool(changes) or live.exists, removed=live.count, added=0, total=0,
-                          rules_changed=changes)
+            # nft and firewalld cannot count cheaply; the record says how many we put there.
+            count = live.count if live.count is not None else (store.load() or {}).get('count') or 0
+            result.update(changed=bool(changes) or live.exists, removed=count if live.exists else 0, added=0,
+                          total=0, rules_changed=changes)
             if module._diff:
-                result['diff'] = {'before': '%s: %d entries\n' % (adapter.label, live.count) if live.exists else '',
+                result['diff'] = {'before': '%s: %d entries\n' % (adapter.label, count) if live.exists else '',
                                   'after': ''}
             if not module.check_mode:
                 adapter.destroy()
