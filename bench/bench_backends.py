@@ -30,7 +30,7 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.bac
     FirewalldAdapter,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (  # noqa
-    StateStore, read_entries_source, sync_set,
+    StateStore, SyncError, read_entries_source, sync_set,
 )
 
 
@@ -194,10 +194,13 @@ def main():
                 print('| ufw | %d | %.2f s | %.2f s | %.2f s | %.2f s (ufw reload path) | %.3f s | %.0f s |' % (
                     size, r['full'], r['noop'], r['one_percent'], r['full_with_ufw_reload'],
                     r['naive_per_entry'], r['naive_per_entry'] * size))
-            r = bench_firewalld(size, args.naive, tmp)
-            print('| firewalld | %d | %.2f s | %.2f s | %.2f s | %.2f s (bulk from file + reload) | %.3f s | %.0f s |' % (
-                size, r['full'], r['noop'], r['one_percent'], r['raw_bulk_full'], r['naive_per_entry'],
-                r['naive_per_entry'] * size))
+            try:
+                r = bench_firewalld(size, args.naive, tmp)
+                print('| firewalld | %d | %.2f s | %.2f s | %.2f s | %.2f s (bulk from file + reload) | %.3f s | %.0f s |'
+                      % (size, r['full'], r['noop'], r['one_percent'], r['raw_bulk_full'], r['naive_per_entry'],
+                         r['naive_per_entry'] * size))
+            except SyncError as exc:
+                print('| firewalld | %d | failed: %s | | | | | |' % (size, str(exc)[:160]))
             r = bench_nginx(size, tmp)
             print('| nginx | %d | %.2f s | %.2f s | %.2f s | %.2f s (write + nginx -t) | - | - |' % (
                 size, r['full'], r['noop'], r['one_percent'], r['raw_write_and_test']))

@@ -4,6 +4,7 @@ Nothing names the backend: backend_facts sees firewalld running and picks it. Th
 the module's teardown stops firewalld so later tests find the hosts as they were.
 """
 import os
+import re
 import signal
 import time
 
@@ -134,10 +135,28 @@ def test_04_change_is_bulk_without_reload_and_drift_is_repaired(fwvars, feeds):
 
 
 def test_05_absent_removes_ipsets_and_bindings(fwvars):
-    run = play(fwvars, '-e', 'firewalld_state=absent')
+    run = play(fwvars, '--diff', '-e', 'firewalld_state=absent')
     assert run.rc == 0, run.out[-3000:]
+    # Counted by the record of the last apply: firewalld cannot count without listing.
+    assert re.search(r'firewalld ipset fleetwall_v4: [1-9][0-9]* entries', run.out), run.out[-3000:]
     for host in HOSTS:
         rc, out, _err = host_sh(host, 'firewall-cmd --permanent --get-ipsets; firewall-cmd --get-ipsets; '
                                       'firewall-cmd --zone=drop --list-sources')
         assert 'fleetwall' not in out
+        assert reachable('attacker', host, ATTACKER[0], 4)
+
+
+def test_06_nftables_backend_on_a_firewalld_host_survives_firewalld_reloads(fwvars):
+    """For lists too large for firewalld's ipsets: our own nft table, which firewalld's reload leaves alone."""
+    run = play(fwvars, '-e', 'fleetwall_backend=nftables')
+    assert run.rc == 0, run.out[-3000:]
+    for host in HOSTS:
+        rc, _out, err = host_sh(host, 'firewall-cmd --reload')
+        assert rc == 0, err
+        assert not reachable('attacker', host, ATTACKER[0], 4)
+        assert not reachable('attacker', host, ATTACKER[1], 6)
+        assert reachable('friend', host, FRIEND[0], 4)
+    run = play(fwvars, '-e', 'fleetwall_backend=nftables', '-e', 'nftables_state=absent')
+    assert run.rc == 0, run.out[-3000:]
+    for host in HOSTS:
         assert reachable('attacker', host, ATTACKER[0], 4)

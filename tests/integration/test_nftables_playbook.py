@@ -5,6 +5,7 @@ backend_facts recommends nftables; nothing here names the backend. The tests
 run in order and share the fleet.
 """
 import json
+import re
 
 import pytest
 
@@ -113,8 +114,9 @@ def test_05_boot_script_restores_everything(nftvars):
 
 def test_06_absent_removes_our_table_content_only(nftvars):
     host_sh('h1', 'nft add table inet theirs && nft add chain inet theirs c "{ type filter hook input priority 0; }"')
-    run = play(nftvars, '-e', 'nftables_state=absent')
+    run = play(nftvars, '--diff', '-e', 'nftables_state=absent')
     assert run.rc == 0, run.out[-3000:]
+    assert re.search(r'nft set inet fleetwall fleetwall_v4_nets: [1-9][0-9]* entries', run.out), run.out[-3000:]
     for host in HOSTS:
         assert nft_sets(host) == set()
         assert reachable('attacker', host, ATTACKER[0], 4)

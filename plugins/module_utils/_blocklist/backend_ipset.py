@@ -49,6 +49,7 @@ def validate_name(name):
 
 class IpsetAdapter(object):
     backend = 'ipset'
+    replaces_whole = True
 
     def __init__(self, run, ipset_bin, name, family='inet', set_type='hash:net', timeout=None):
         problem = validate_name(name)

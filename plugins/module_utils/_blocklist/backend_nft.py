@@ -58,6 +58,7 @@ def validate_name(kind, name):
 
 class NftAdapter(object):
     backend = 'nft'
+    replaces_whole = True
 
     def __init__(self, run, nft_bin, table, name, family='inet', elem_type='ipv4_addr', interval=True,
                  timeout=None, select='all'):

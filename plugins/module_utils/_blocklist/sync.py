@@ -8,7 +8,10 @@
 A backend adapter knows how to look at its kernel object cheaply (``probe``,
 and ``identity`` where a count is not cheap), how to list it fully
 (``read_entries``) and how to apply a batch atomically (``apply_full``,
-``apply_incremental``).  This engine decides what to apply.
+``apply_incremental``).  This engine decides what to apply.  An adapter
+whose backend cannot replace a whole set at once (firewalld) says so with
+``replaces_whole = False``: its ``apply_full`` only creates, and every change
+to an existing object is incremental.
 
 Listing a million-entry set costs about a second with ipset and about a
 minute with nft, so the engine keeps a record of what it applied (the entries
@@ -324,8 +327,9 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
     def decide():
         changes = len(plan.added) + len(plan.removed)
         full = (not live.exists
-                or (live.capacity is not None and plan.count > live.capacity)
-                or changes > full_reload_fraction * max(plan.count, 1))
+                or (adapter.replaces_whole
+                    and ((live.capacity is not None and plan.count > live.capacity)
+                         or changes > full_reload_fraction * max(plan.count, 1))))
         return changes, full
 
     applied = False
