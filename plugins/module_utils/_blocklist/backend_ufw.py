@@ -265,6 +265,9 @@ class UfwTaggedRules(object):
             self.normalise(check_mode)
             if not check_mode:
                 files = dict((v, self.read(v)) for v in self.families)
+                if any(parsed is None for _text, parsed in files.values()):
+                    raise SyncError('UFW did not rewrite %s in its full form; nothing was changed'
+                                    % ', '.join(self.path(v) for v in self.families))
         result = {'changed': False, 'added': 0, 'removed': 0, 'total': 0, 'rules_files': []}
         new_texts = {}
         before_all, added_all, removed_all = 0, [], []
@@ -285,8 +288,11 @@ class UfwTaggedRules(object):
             result['removed'] += len(removed)
             result['total'] += len(desired)
             if parsed is None:
-                parsed = RulesFile(text.replace('\n' + RULES_START + '\n', '\n%s\n%s\n' % (RULES_START, RULES_END)),
-                                   self.path(version))
+                # Check mode on the file as the package ships it: UFW would
+                # rewrite it whole first, so it changes whatever we add.
+                if desired:
+                    new_texts[version] = None
+                continue
             new_text = parsed.render(desired_blocks, self.comment, self.position)
             if new_text != text:
                 new_texts[version] = new_text

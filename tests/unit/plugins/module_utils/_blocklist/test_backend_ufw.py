@@ -233,3 +233,12 @@ def test_allow_ssh_adds_ufws_own_rule_before_enabling(ufw_host):
     assert r['ufw_active'] is True
     blocks = RulesFile((rules_dir / 'user.rules').read_text()).blocks
     assert [b.fields[:3] for b in blocks] == [['deny', 'any', 'any'], ['allow', 'tcp', '2222']]
+
+
+def test_check_mode_on_the_files_as_the_package_ships_them(ufw_host):
+    run, rules_dir = ufw_host
+    shipped = (rules_dir / 'user.rules').read_text()
+    assert '### END RULES ###' not in shipped                   # no rule was ever added
+    r = tagged(run, rules_dir).sync(['203.0.113.5', '2001:db8::5'], check_mode=True, want_diff=True)
+    assert (r['changed'], r['added'], r['total']) == (True, 2, 2)
+    assert (rules_dir / 'user.rules').read_text() == shipped
