@@ -134,6 +134,22 @@ def test_04_change_is_bulk_without_reload_and_drift_is_repaired(fwvars, feeds):
     assert 'h2: changed  fleetwall_v4 +2 -1' in run.out
 
 
+def test_045_switch_to_a_rich_rule_with_reject(fwvars):
+    run = play(fwvars, '-e', 'firewalld_mode=rich_rule', '-e', 'firewalld_target=reject')
+    assert run.rc == 0, run.out[-3000:]
+    for host in HOSTS:
+        rc, out, _err = host_sh(host, 'firewall-cmd --zone=drop --list-sources; '
+                                      'firewall-cmd --permanent --zone=drop --list-sources')
+        assert out.split() == []                                             # the zone sources are gone
+        rc, out, _err = host_sh(host, 'firewall-cmd --list-rich-rules; firewall-cmd --permanent --list-rich-rules')
+        assert out.count('source ipset="fleetwall_v4" reject type="icmp-port-unreachable"') == 2
+        assert out.count('source ipset="fleetwall_v6" reject type="icmp6-port-unreachable"') == 2
+        assert not reachable('attacker', host, ATTACKER[0], 4)
+        assert not reachable('attacker', host, ATTACKER[1], 6)
+        assert reachable('friend', host, FRIEND[0], 4)
+    assert all(run.changed(h) >= 1 for h in HOSTS)
+
+
 def test_05_absent_removes_ipsets_and_bindings(fwvars):
     run = play(fwvars, '--diff', '-e', 'firewalld_state=absent')
     assert run.rc == 0, run.out[-3000:]
@@ -142,6 +158,8 @@ def test_05_absent_removes_ipsets_and_bindings(fwvars):
     for host in HOSTS:
         rc, out, _err = host_sh(host, 'firewall-cmd --permanent --get-ipsets; firewall-cmd --get-ipsets; '
                                       'firewall-cmd --zone=drop --list-sources')
+        assert 'fleetwall' not in out
+        rc, out, _err = host_sh(host, 'firewall-cmd --list-rich-rules; firewall-cmd --permanent --list-rich-rules')
         assert 'fleetwall' not in out
         assert reachable('attacker', host, ATTACKER[0], 4)
 

@@ -174,7 +174,7 @@ class FirewalldRules(object):
     def __init__(self, adapter):
         self.adapter = adapter
 
-    def _rich(self, target, zone):
+    def _rich(self, target):
         family = 'ipv4' if self.adapter.family == 'inet' else 'ipv6'
         action = 'drop' if target == 'drop' else 'reject type="%s"' % (
             'icmp-port-unreachable' if family == 'ipv4' else 'icmp6-port-unreachable')
@@ -183,7 +183,7 @@ class FirewalldRules(object):
     def _wanted(self, mode, target, zone):
         if mode == 'zone_source':
             return [('source', zone or 'drop', 'ipset:' + self.adapter.name)]
-        return [('rich-rule', zone, self._rich(target, zone))]
+        return [('rich-rule', zone, self._rich(target))]
 
     def _present(self, kind, zone, value, permanent):
         args = (['--permanent'] if permanent else []) + (['--zone=' + zone] if zone else [])
