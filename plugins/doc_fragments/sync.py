@@ -95,3 +95,10 @@ attributes:
       - The diff shows counts and a sample of added and removed entries, never the whole list.
 '''
 
+    # Every module whose entries the action plugin can send from the controller (O(src)).
+    ACTION = r'''
+attributes:
+  action:
+    support: full
+    description: The action plugin handles O(src).
+'''

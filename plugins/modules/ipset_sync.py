@@ -24,10 +24,7 @@ author:
 extends_documentation_fragment:
   - fleetwall.blocklist.sync
   - fleetwall.blocklist.sync.attributes
-attributes:
-  action:
-    support: full
-    description: The action plugin handles O(src).
+  - fleetwall.blocklist.sync.action
 options:
   name:
     description:

@@ -25,10 +25,7 @@ author:
 extends_documentation_fragment:
   - fleetwall.blocklist.sync.entries
   - fleetwall.blocklist.sync.attributes
-attributes:
-  action:
-    support: full
-    description: The action plugin handles O(src).
+  - fleetwall.blocklist.sync.action
 options:
   tag:
     description: The comment that marks the rules this module owns (C(ufw status) shows it after C(#)).
