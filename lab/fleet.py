@@ -43,6 +43,9 @@ NET6 = '2001:db8:f1ee::'
 CONTROLLER = (NET4 + '1', NET6 + '1')
 ATTACKER = (NET4 + '200', NET6 + '200')
 ATTACKER_EXTRA = (NET4 + '210', NET6 + '210')
+# An attacker address that no lab feed lists (outside lab_attackers.txt's
+# 198.18.0.208/29): only the fleet's own fail2ban can get it blocked.
+ATTACKER_UNLISTED = (NET4 + '220', NET6 + '220')
 FRIEND = (NET4 + '201', NET6 + '201')
 REQUIRED = {'sshd': 'openssh-server', 'ssh': 'openssh-client', 'ssh-keygen': 'openssh-client',
             'ipset': 'ipset', 'iptables': 'iptables', 'ip6tables': 'iptables', 'ip': 'iproute2',
@@ -150,7 +153,13 @@ for d in etc var/lib var/log; do
   mkdir -p "$u" "$w"
   mount -t overlay overlay -o "lowerdir=/$d,upperdir=$u,workdir=$w" "/$d"
 done
-exec /usr/sbin/sshd -D -e -f {hostdir}/sshd_config
+# sshd logs the way syslog would write it, into the host's own
+# /var/log/auth.log, where fail2ban's stock sshd filter reads it (mawk
+# buffers a pipe's input unless interactive).
+mkfifo /run/sshd.log.pipe
+awk -W interactive -v tag="{name} sshd[$$]:" '{{ print strftime("%b %e %H:%M:%S"), tag, $0; fflush() }}' \
+  < /run/sshd.log.pipe >> /var/log/auth.log &
+exec /usr/sbin/sshd -D -e -f {hostdir}/sshd_config 2> /run/sshd.log.pipe
 """
 
 SSHD_CONFIG = """ListenAddress {v4}
@@ -218,7 +227,7 @@ def up(count):
         if run([tool, '-w', '-C', 'FORWARD', '-i', BRIDGE, '-o', BRIDGE, '-j', 'ACCEPT'], check=False).returncode:
             run([tool, '-w', '-I', 'FORWARD', '1', '-i', BRIDGE, '-o', BRIDGE, '-j', 'ACCEPT'], check=False)
 
-    add_namespace(NS_PREFIX + 'attacker', [ATTACKER, ATTACKER_EXTRA], 'fwv-attacker')
+    add_namespace(NS_PREFIX + 'attacker', [ATTACKER, ATTACKER_EXTRA, ATTACKER_UNLISTED], 'fwv-attacker')
     add_namespace(NS_PREFIX + 'friend', [FRIEND], 'fwv-friend')
     pids = {}
     hosts = {}
@@ -247,7 +256,10 @@ def up(count):
     deadline = time.monotonic() + 20
     for name, host in hosts.items():
         if not wait_port(host['v4'], 22, deadline):
-            log = open(os.path.join(STATE, 'hosts', name, 'sshd.log')).read()
+            log = ''
+            for path in ('sshd.log', 'upper/var/log/auth.log'):
+                if os.path.exists(os.path.join(STATE, 'hosts', name, path)):
+                    log += open(os.path.join(STATE, 'hosts', name, path)).read()
             down(verbose=False)
             raise LabError('lab: sshd on %s did not come up:\n%s' % (name, log[-2000:]))
     write_inventory(hosts)
@@ -283,6 +295,7 @@ def write_inventory(hosts):
         '        lab_attacker_v4: %s' % ATTACKER[0],
         '        lab_attacker_v6: "%s"' % ATTACKER[1],
         '        lab_attacker_extra_v4: %s' % ATTACKER_EXTRA[0],
+        '        lab_attacker_unlisted_v4: %s' % ATTACKER_UNLISTED[0],
         '        lab_friend_v4: %s' % FRIEND[0],
         '        lab_friend_v6: "%s"' % FRIEND[1],
     ]
