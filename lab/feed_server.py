@@ -15,6 +15,10 @@ Provider APIs (data from ``providers/`` under the directory):
     /abuseipdb/api/v2/blacklist        header Key; confidenceMinimum, limit, plaintext;
                                        a daily quota (429 with Retry-After and X-RateLimit-*);
                                        AbuseIPDB's {"errors": [{"detail", "status"}]} bodies
+    POST /abuseipdb/api/v2/report      header Key; form ip, categories, comment (1024 characters
+                                       at most); the same address again within 15 minutes is
+                                       refused with 429; accepted reports are kept in
+                                       state.reports (and appended to --reports FILE as JSON lines)
     /bearer/lists/<id>.txt             Authorization: Bearer; an hourly quota answered with
                                        429, X-RateLimit-Reset (epoch) and {"error": ...}
     /wayscloud/v1/ip/threats/live      header X-API-Key
@@ -32,6 +36,7 @@ import functools
 import gzip
 import hashlib
 import http.server
+import ipaddress
 import json
 import os
 import sys
@@ -64,6 +69,8 @@ class ProviderState(object):
         self.retry_after = 120
         self.slow_seconds = 5
         self.requests = []      # [path without query, status, request headers], in arrival order
+        self.reports = []       # accepted abuse reports: {ip, categories, comment, time}
+        self.reports_file = None
 
     def reset(self):
         with self.lock:
@@ -190,6 +197,45 @@ class FeedHandler(http.server.SimpleHTTPRequestHandler):
             self._fault(kind, path)
             return
         self._route(path)
+
+    def do_POST(self):
+        path = urlsplit(self.path).path
+        self._record = [path, None, dict(self.headers)]
+        with self.server.state.lock:
+            self.server.state.requests.append(self._record)
+        length = int(self.headers.get('Content-Length') or 0)
+        body = self.rfile.read(min(length, 65536)).decode('utf-8', 'replace')
+        if path != '/abuseipdb/api/v2/report':
+            return self._json(404, {'errors': [{'detail': 'Not found.', 'status': 404}]})
+        return self._abuseipdb_report({k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()})
+
+    def _abuseipdb_report(self, form):
+        state = self.server.state
+        if self.headers.get('Key') != state.keys['abuseipdb']:
+            return self._json(401, {'errors': [{'detail': 'Authentication failed. Your API key is either missing, '
+                                                          'incorrect, or revoked.', 'status': 401}]})
+        ip, categories = form.get('ip', ''), form.get('categories', '')
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            return self._json(422, {'errors': [{'detail': 'The ip parameter must be a valid IP address.',
+                                                'status': 422, 'source': {'parameter': 'ip'}}]})
+        if not categories or not all(c.isdigit() and 1 <= int(c) <= 23 for c in categories.split(',')):
+            return self._json(422, {'errors': [{'detail': 'The categories parameter must be valid category IDs.',
+                                                'status': 422, 'source': {'parameter': 'categories'}}]})
+        now = time.time()
+        with state.lock:
+            if any(r['ip'] == ip and now - r['time'] < 900 for r in state.reports):
+                return self._json(429, {'errors': [{'detail': 'You can only report the same IP address (`%s`) '
+                                                              'once in 15 minutes.' % ip, 'status': 429,
+                                                    'source': {'parameter': 'ip'}}]})
+            report = {'ip': ip, 'categories': categories, 'comment': form.get('comment', '')[:1024],
+                      'comment_length': len(form.get('comment', '')), 'time': now}
+            state.reports.append(report)
+            if state.reports_file:
+                with open(state.reports_file, 'a') as handle:
+                    handle.write(json.dumps(report) + '\n')
+        return self._json(200, {'data': {'ipAddress': ip, 'abuseConfidenceScore': 100}})
 
     def _route(self, path):
         query = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query, keep_blank_values=True).items()}
@@ -319,8 +365,10 @@ def main():
     parser.add_argument('--port', type=int, default=0)
     parser.add_argument('--port-file')
     parser.add_argument('--lifetime', type=int, default=3600, help='exit after this many seconds')
+    parser.add_argument('--reports', help='append accepted abuse reports to this file (JSON lines)')
     args = parser.parse_args()
     server = serve(args.directory, args.port)
+    server.state.reports_file = args.reports
     port = server.server_address[1]
     if args.port_file:
         with open(args.port_file, 'w') as handle:
