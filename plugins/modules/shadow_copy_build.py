@@ -36,10 +36,10 @@ options:
     type: path
     required: true
   feeds:
-    description: The feeds to merge.
+    description: The feeds to merge. At least one, unless O(fleet_local) is set.
     type: list
     elements: dict
-    required: true
+    default: []
     suboptions:
       name:
         description: Unique name of the feed (letters, digits, C(_ . -)); names its cache files.
@@ -210,10 +210,51 @@ options:
       - Also publish the current generation to this directory (same layout, same atomic C(current) switch,
         the last two generations kept), for other tools to read.
     type: path
+  fleet_local:
+    description:
+      - Add the fleet's own fail2ban bans as the feed C(fleet_local), with the same refusals and allowlist as
+        every other feed. Its sightings (address, host, jail, when) are remembered in C(fleet_local.json) under
+        O(dest), and each generation carries the enforced ones, with their provenance, in its own
+        C(fleet_local.json).
+      - Fleet-local entries expire by design, so the empty and shrink guards count only the other feeds' share.
+      - Unset, no fleet-local feed is built (and remembered sightings are left alone).
+    type: dict
+    version_added: 0.4.0
+    suboptions:
+      harvest:
+        description:
+          - The bans in force on each host, as C(fleetwall.blocklist.fail2ban_bans) returns them:
+            C({host: [{address, jail, banned_at}, ...]}). Bans that are not a valid address or network are
+            counted and ignored.
+          - Null when no harvest ran this time: remembered sightings are used, and still expire.
+        type: dict
+      expiry:
+        description:
+          - Seconds after which a sighting that no harvest has seen again is forgotten. An address stays
+            in the copy while any of its sightings lasts.
+        type: int
+        default: 86400
+      min_hosts:
+        description:
+          - Block an address fleet-wide only when this many distinct hosts have banned it. Sightings below it
+            are remembered (and expire) but not enforced; see the C(pending_min_hosts) count.
+        type: int
+        default: 1
+      tier:
+        description: The tier fleet-local entries go to.
+        type: str
+        choices: [block, challenge]
+        default: block
+      jails:
+        description: Only bans from these jails. By default every jail.
+        type: list
+        elements: str
+        default: []
 seealso:
   - module: fleetwall.blocklist.ipset_sync
   - plugin: fleetwall.blocklist.threat_feed
     plugin_type: lookup
+  - module: fleetwall.blocklist.fail2ban_bans
 '''
 
 EXAMPLES = r'''
@@ -278,6 +319,17 @@ refused:
   returned: always
   type: dict
   sample: {"private 10.0.0.0/8": 1}
+fleet_local:
+  description:
+    - With O(fleet_local), what the harvest did; the feed's own status is the C(fleet_local) item of RV(feeds).
+    - C(entries) enforced addresses, C(accepted) of them after refusals, C(pending_min_hosts) below
+      O(fleet_local.min_hosts), C(sightings) remembered, C(new) and C(expired) this run, C(hosts_harvested)
+      (null without a harvest), C(hosts_unavailable) where fail2ban could not be read, C(invalid) bans ignored,
+      C(feeds_entries) what the other feeds alone publish
+      (what the guards compare).
+  returned: when O(fleet_local) is set
+  type: dict
+  version_added: 0.4.0
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -292,7 +344,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             dest=dict(type='path', required=True),
-            feeds=dict(type='list', elements='dict', required=True, options=dict(
+            feeds=dict(type='list', elements='dict', default=[], options=dict(
                 name=dict(type='str', required=True),
                 preset=dict(type='str'),
                 mode=dict(type='str'),
@@ -334,6 +386,13 @@ def main():
             )),
             provenance=dict(type='bool', default=True),
             mirror_dir=dict(type='path'),
+            fleet_local=dict(type='dict', options=dict(
+                harvest=dict(type='dict'),
+                expiry=dict(type='int', default=86400),
+                min_hosts=dict(type='int', default=1),
+                tier=dict(type='str', default='block', choices=['block', 'challenge']),
+                jails=dict(type='list', elements='str', default=[]),
+            )),
         ),
         supports_check_mode=True,
     )
@@ -364,7 +423,8 @@ def main():
             min_prefix={4: p['min_prefix_v4'], 6: p['min_prefix_v6']},
             max_shrink_percent=p['max_shrink_percent'], force=p['force'],
             keep_generations=p['keep_generations'], check_mode=module.check_mode, file_mode=file_mode,
-            presets=p['presets'], tiers=p['tiers'], provenance=p['provenance'], mirror_dir=p['mirror_dir'])
+            presets=p['presets'], tiers=p['tiers'], provenance=p['provenance'], mirror_dir=p['mirror_dir'],
+            fleet_local=p['fleet_local'])
     except ShadowCopyError as exc:
         module.fail_json(msg=str(exc))
     for warning in result.pop('warnings'):

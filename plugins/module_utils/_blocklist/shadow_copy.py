@@ -40,6 +40,11 @@ from .addresses import (
 )
 from .feeds import FeedError, ProviderError, parse_feed
 from .files import acquire_lock, write_atomic
+from .fleet_local import (
+    FEED_NAME as FLEET_LOCAL, GENERATION_FILE as FLEET_LOCAL_FILE, TIERS as FLEET_LOCAL_TIERS,
+    FleetLocalError, feed_body, load_state as load_fleet_local, merge_harvest, offered_entries,
+    save_state as save_fleet_local,
+)
 from .fetch import FetchError, fetch_response, redact, redact_url
 from .presets import PresetError, resolve_feed
 
@@ -441,24 +446,75 @@ def _tier_files(keys, allow_ranges, block_ranges=None):
     return files, info, removed, ranges
 
 
+def _entries_total(block_keys, challenge_keys, allow_ranges):
+    _files, block_info, _removed, block_ranges = _tier_files(block_keys, allow_ranges)
+    _files, challenge_info, _removed, _ranges = _tier_files(challenge_keys, allow_ranges, block_ranges)
+    return sum(info['entries'] for info in list(block_info.values()) + list(challenge_info.values()))
+
+
+def _fleet_local_feed(root, fleet_local, refusals, now, check_mode):
+    """Merge the harvest into the remembered sightings; return (entries, info, parsed feed)."""
+    now_epoch = int(now.timestamp())
+    try:
+        state, report = merge_harvest(load_fleet_local(root), fleet_local['harvest'], now_epoch,
+                                      fleet_local['expiry'], fleet_local['jails'])
+    except FleetLocalError as exc:
+        raise ShadowCopyError(str(exc))
+    if not check_mode:
+        save_fleet_local(root, state)
+    entries, pending = offered_entries(state, fleet_local['min_hosts'], fleet_local['expiry'])
+    parsed = parse_feed(feed_body(entries), name=FLEET_LOCAL, fmt='plain', refusals=refusals)
+    harvested = fleet_local['harvest'] is not None
+    status = {'name': FLEET_LOCAL, 'source': 'fail2ban on %d hosts' % report['hosts'] if harvested
+              else 'fail2ban (no harvest this run; remembered sightings only)',
+              'format': 'fleet_local', 'preset': None, 'tier': fleet_local['tier'], 'requests': 0,
+              'status': 'fresh' if harvested else 'cached', 'error': None,
+              'harvest': report, 'pending_min_hosts': pending}
+    status.update(parsed.summary())
+    if report['invalid']:
+        status['error'] = '%d harvested bans were not valid addresses and were ignored' % report['invalid']
+    status['block' if fleet_local['tier'] == 'block' else 'challenge'] = parsed.accepted
+    summary = {'entries': len(entries), 'accepted': parsed.accepted, 'pending_min_hosts': pending,
+               'sightings': len(state['sightings']), 'expired': report['expired'], 'new': report['new'],
+               'hosts_harvested': report['hosts'] if harvested else None, 'invalid': report['invalid'],
+               'hosts_unavailable': report['unavailable'],
+               'expiry_seconds': fleet_local['expiry'], 'min_hosts': fleet_local['min_hosts'],
+               'tier': fleet_local['tier']}
+    return entries, {'status': status, 'summary': summary}, parsed
+
+
 def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_prefix=None,
                       max_shrink_percent=50, force=False, keep_generations=10, check_mode=False,
                       fetcher=fetch_response, file_mode=0o644, now=None, presets=None, tiers=None,
-                      provenance=True, mirror_dir=None):
+                      provenance=True, mirror_dir=None, fleet_local=None):
     """Fetch every feed, build a generation and publish it if it is safe to.
 
     Returns a result dict for the module.  Nothing is published when the new
     generation is empty while the current one is not, when it shrank past
     ``max_shrink_percent`` (unless ``force``), or when no feed was usable.
+
+    ``fleet_local`` (a dict with ``harvest``, ``expiry``, ``min_hosts``,
+    ``tier`` and ``jails``) adds the fleet's own fail2ban bans as one more
+    feed; see fleet_local.py.  Its entries expire by design, so the empty and
+    shrink guards count only what the other feeds contribute.
     """
     names = [spec.get('name') for spec in feeds]
     for name in names:
         if not name or not FEED_NAME.match(name):
             raise ShadowCopyError('feed name %r is not valid: use letters, digits, _ . -' % (name,))
+        if fleet_local is not None and name == FLEET_LOCAL:
+            raise ShadowCopyError('the feed name %s is reserved for the harvested fail2ban bans' % FLEET_LOCAL)
     if len(set(names)) != len(names):
         raise ShadowCopyError('feed names must be unique')
-    if not feeds:
+    if not feeds and fleet_local is None:
         raise ShadowCopyError('no feeds configured')
+    if fleet_local is not None:
+        fleet_local = dict({'harvest': None, 'expiry': 86400, 'min_hosts': 1, 'tier': 'block', 'jails': []},
+                           **fleet_local)
+        if fleet_local['tier'] not in FLEET_LOCAL_TIERS:
+            raise ShadowCopyError('fleet_local tier must be one of %s' % ', '.join(FLEET_LOCAL_TIERS))
+        if fleet_local['expiry'] < 1 or fleet_local['min_hosts'] < 1:
+            raise ShadowCopyError('fleet_local expiry and min_hosts must be at least 1')
     thresholds = dict(DEFAULT_TIERS)
     thresholds.update(tiers or {})
     if not thresholds['challenge'] <= thresholds['block']:
@@ -518,6 +574,23 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
             refused_entries.extend(parsed.refused_entries)
             refused_truncated = refused_truncated or parsed.refused_truncated
 
+        fleet_entries = fleet_info = feeds_total = None
+        if fleet_local is not None:
+            fleet_entries, fleet_info, parsed = _fleet_local_feed(root, fleet_local, refusals, now, check_mode)
+            if parsed.accepted:
+                # What the feeds alone publish, exactly, for the guards below: a
+                # second merge, paid only while the fleet has bans to add.
+                feeds_total = _entries_total(block_keys, challenge_keys, allow_ranges)
+            names.append(FLEET_LOCAL)
+            statuses.append(fleet_info['status'])
+            parsed_feeds.append(parsed)
+            for version in (V4, V6):
+                (block_keys if fleet_local['tier'] == 'block' else challenge_keys)[version].extend(
+                    parsed.keys[version])
+            for reason, count in parsed.refused.items():
+                refusal_counts[reason] = refusal_counts.get(reason, 0) + count
+            refused_entries.extend(parsed.refused_entries)
+
         provenance_path = provenance_pid = None
         if provenance and not all(p is None for p in parsed_feeds):
             provenance_path = os.path.join(root, '.provenance-%d.tmp' % os.getpid())
@@ -534,6 +607,8 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
                 os.waitpid(provenance_pid, 0)
             raise
         files, file_info = {}, {}
+        if fleet_entries is not None:
+            files[FLEET_LOCAL_FILE] = json.dumps(fleet_entries, indent=1, sort_keys=True).encode()
         for version in (V4, V6):
             files[FILES[version]] = block_files[version]
             files[CHALLENGE_FILES[version]] = challenge_files[version]
@@ -563,18 +638,25 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
         prev_total = 0
         if previous:
             prev_total = sum(info['entries'] for info in previous['files'].values())
+        # Fleet-local entries come and go by design; the guards protect against
+        # feeds that broke, so they count (at most) the feeds' share.
+        guard_total = total if feeds_total is None else feeds_total
+        prev_guard = ((previous or {}).get('fleet_local') or {}).get('feeds_entries', prev_total)
+        if fleet_info:
+            fleet_info['summary']['feeds_entries'] = guard_total
+            result['fleet_local'] = fleet_info['summary']
 
-        if all(s['status'] == 'failed' for s in statuses):
+        if feeds and all(s['status'] == 'failed' for s in statuses[:len(feeds)]):
             result['withheld'] = 'no feed could be fetched or read from cache'
-        elif total == 0 and prev_total > 0:
+        elif guard_total == 0 and prev_guard > 0:
             result['withheld'] = ('the new copy is empty; an empty result never replaces generation %d '
                                   'with %d entries' % (previous['generation'], prev_total))
-        elif (prev_total and not force and
-              (prev_total - total) * 100.0 / prev_total > max_shrink_percent):
+        elif (prev_guard and not force and
+              (prev_guard - guard_total) * 100.0 / prev_guard > max_shrink_percent):
             result['withheld'] = ('the new copy has %d entries, %.1f%% fewer than generation %d (%d); '
                                   'the limit is %s%%, set force to publish anyway'
-                                  % (total, (prev_total - total) * 100.0 / prev_total,
-                                     previous['generation'], prev_total, max_shrink_percent))
+                                  % (guard_total, (prev_guard - guard_total) * 100.0 / prev_guard,
+                                     previous['generation'], prev_guard, max_shrink_percent))
         if previous:
             result['generation_path'] = os.path.realpath(store.current_link)
         unchanged = previous and previous.get('content_sha256') == content_sha
@@ -617,6 +699,8 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
                        'max_shrink_percent': max_shrink_percent, 'forced': bool(force)},
             'previous_generation': previous['generation'] if previous else None,
         }
+        if fleet_info:
+            manifest['fleet_local'] = dict(fleet_info['summary'], file=FLEET_LOCAL_FILE)
         result.update(changed=True, published=not check_mode, generation=generation)
         if check_mode:
             # A preview must show hosts the diff of the copy this run would
