@@ -13,7 +13,7 @@ root=$PWD
 need=()
 for pair in sshd:openssh-server ssh:openssh-client ipset:ipset iptables:iptables ip:iproute2 \
             nsenter:util-linux unshare:util-linux nft:nftables ufw:ufw nginx:nginx \
-            firewalld:firewalld dbus-daemon:dbus-daemon; do
+            firewalld:firewalld dbus-daemon:dbus-daemon fail2ban-client:fail2ban; do
   tool=${pair%%:*}; pkg=${pair#*:}
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || need+=("$pkg")
 done
@@ -22,7 +22,7 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # The lab runs nginx and firewalld inside its hosts only: a package's
+  # The lab runs nginx, firewalld and fail2ban inside its hosts only: a package's
   # postinst must not start them on this machine (firewalld would flush its
   # iptables rules), so service starts are denied while installing.
   policy=/usr/sbin/policy-rc.d
