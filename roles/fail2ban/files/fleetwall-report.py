@@ -40,6 +40,12 @@ except ImportError:  # imported outside fail2ban, by the unit tests of the helpe
     ActionBase = object
 
 COMMENT_LIMIT = 1024
+# Shared by every jail's instance in the fail2ban server: the repeat-offender
+# jail bans right after sshd, and the provider counts per address, not per
+# jail. fail2ban loads this file again for each jail into the same module
+# object, so what an earlier load made is kept.
+_REPORTED = globals().get('_REPORTED', {})
+_REPORTED_LOCK = globals().get('_REPORTED_LOCK') or threading.Lock()
 _CATEGORIES = re.compile(r'^\d{1,3}(,\d{1,3})*$')
 _UNPRINTABLE = re.compile(r'[\x00-\x08\x0b-\x1f\x7f]')
 
@@ -104,8 +110,6 @@ class FleetwallReport(ActionBase):
             raise ValueError('fleetwall-report: categories must be comma-separated numbers, got %r' % categories)
         self.url, self.keyfile, self.categories = url, keyfile, categories
         self.min_interval, self.timeout = int(min_interval), float(timeout)
-        self.reported = {}
-        self.lock = threading.Lock()
         # fail2ban skips an action with this attribute for bans restored from its database at start.
         self.norestored = 1
 
@@ -123,15 +127,15 @@ class FleetwallReport(ActionBase):
             return
         ip = str(aInfo['ip'])
         now = time.time()
-        with self.lock:
-            last = self.reported.get(ip)
+        with _REPORTED_LOCK:
+            last = _REPORTED.get(ip)
             if last is not None and now - last < self.min_interval:
                 self._logSys.info('[%s] not reporting %s again: reported %d s ago', self._jail.name, ip, now - last)
                 return
-            self.reported[ip] = now
             # Forget old addresses so that a long-running server does not grow without bound.
-            for other in [k for k, t in self.reported.items() if now - t >= self.min_interval]:
-                del self.reported[other]
+            for other in [k for k, t in _REPORTED.items() if now - t >= self.min_interval]:
+                del _REPORTED[other]
+            _REPORTED[ip] = now
         comment = trim_comment(aInfo.get('matches'))
         worker = threading.Thread(target=self._report, args=(ip, comment), name='fleetwall-report')
         worker.daemon = True
