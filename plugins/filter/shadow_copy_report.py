@@ -14,7 +14,7 @@ author:
 description:
   - Turns the result of C(fleetwall.blocklist.shadow_copy_build) into one line for the generation and one
     line per feed, saying whether it was fetched, revalidated (HTTP 304), reused from cache (and why), or
-    failed (and why), with its counts per tier.
+    failed (and why), with its counts per tier; with harvested fail2ban bans, one line about them.
 options:
   _input:
     description: The registered result of C(fleetwall.blocklist.shadow_copy_build).
@@ -65,6 +65,16 @@ def shadow_copy_report(result):
         result.get('generation'), state, entries.get('v4', 0), entries.get('v6', 0),
         entries.get('challenge_v4', 0), entries.get('challenge_v6', 0))]
     lines.extend(_feed_line(feed) for feed in result.get('feeds') or [])
+    fleet = result.get('fleet_local')
+    if fleet:
+        harvested = ('harvested from %s host(s)' % fleet['hosts_harvested'] if fleet.get('hosts_harvested') is not None
+                     else 'no harvest this run')
+        line = ('fleet-local bans: %s enforced (%s accepted), %s below min_hosts %s, %s new, %s expired; %s'
+                % (fleet.get('entries'), fleet.get('accepted'), fleet.get('pending_min_hosts'), fleet.get('min_hosts'),
+                   fleet.get('new'), fleet.get('expired'), harvested))
+        if fleet.get('hosts_unavailable'):
+            line += '; not readable on %s' % ', '.join(fleet['hosts_unavailable'])
+        lines.append(line)
     return lines
 
 

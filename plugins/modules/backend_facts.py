@@ -24,13 +24,8 @@ description:
     (C(fleetwall_web_backend=nginx)).
 author:
   - fleetwall.blocklist contributors
-attributes:
-  check_mode:
-    support: full
-    details:
-      - Reads only.
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - fleetwall.blocklist.read_only
 options: {}
 '''
 

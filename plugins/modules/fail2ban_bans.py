@@ -19,13 +19,8 @@ description:
     C(available=false) instead of failing, so that a harvest over a mixed fleet goes on.
 author:
   - fleetwall.blocklist contributors
-attributes:
-  check_mode:
-    support: full
-    details:
-      - Reads only.
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - fleetwall.blocklist.read_only
 options:
   source:
     description:

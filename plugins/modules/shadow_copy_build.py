@@ -223,9 +223,10 @@ options:
     suboptions:
       harvest:
         description:
-          - The bans in force on each host, as C(fleetwall.blocklist.fail2ban_bans) returns them:
-            C({host: [{address, jail, banned_at}, ...]}). Bans that are not a valid address or network are
-            counted and ignored.
+          - The bans in force on each host, a dictionary from host name to what C(fleetwall.blocklist.fail2ban_bans)
+            returned there (or just its list of bans, each with C(address), C(jail) and C(banned_at)). Bans that
+            are not a valid address or network are counted and ignored; a host whose result says it could not
+            read fail2ban is named in RV(fleet_local.hosts_unavailable).
           - Null when no harvest ran this time: remembered sightings are used, and still expire.
         type: dict
       expiry:

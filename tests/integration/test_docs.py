@@ -13,7 +13,8 @@ PLUGINS = [('module', 'ipset_sync'), ('module', 'shadow_copy_build'), ('lookup',
            ('filter', 'sync_report'), ('filter', 'shadow_copy_report'), ('role', 'ipset'), ('role', 'shadow_copy'),
            ('module', 'nft_set_sync'), ('module', 'backend_facts'), ('role', 'nftables'),
            ('module', 'ufw_tagged_rules'), ('module', 'nginx_geo_file'), ('module', 'firewalld_ipset_sync'),
-           ('role', 'ufw'), ('role', 'nginx'), ('role', 'firewalld')]
+           ('role', 'ufw'), ('role', 'nginx'), ('role', 'firewalld'),
+           ('module', 'fail2ban_bans'), ('filter', 'allowlist_networks'), ('role', 'fail2ban')]
 
 
 @pytest.mark.parametrize('kind, name', PLUGINS)

@@ -624,6 +624,11 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
             # before tiers existed, so upgrading does not publish a new one.
             content_sha = hashlib.sha256(b''.join(
                 bytes.fromhex(file_info[FILES[v]]['sha256']) for v in (V4, V6))).hexdigest()
+        if fleet_entries is not None:
+            # Which addresses the fleet-local feed offers is part of the copy, even when the feeds already
+            # cover them: otherwise a generation's fleet_local.json would keep naming expired bans.
+            content_sha = hashlib.sha256((content_sha + '\n' + '\n'.join(
+                e['address'] for e in fleet_entries)).encode()).hexdigest()
         total = sum(info['entries'] for info in file_info.values())
         entries = {'v4': block_info[V4]['entries'], 'v6': block_info[V6]['entries'],
                    'challenge_v4': challenge_info[V4]['entries'], 'challenge_v6': challenge_info[V6]['entries']}

@@ -189,3 +189,17 @@ def test_module_results_are_taken_as_they_come():
     state, report = merge_harvest({'sightings': []}, harvest, T0, expiry=100)
     assert [s['host'] for s in state['sightings']] == ['h1']
     assert report['hosts'] == 1 and report['unavailable'] == ['h2', 'h3']
+
+
+def test_an_expired_ban_leaves_the_provenance_even_when_a_feed_keeps_the_address(tmp_path):
+    root = str(tmp_path / 'copy')
+    feeds = feeds_with(tmp_path, ['198.51.100.7'])
+    build_shadow_copy(root, feeds, now=at(T0), fleet_local={'harvest': {'h1': [ban('198.51.100.7')]}, 'expiry': 60})
+    assert [e['address'] for e in json.loads(read(root, 'current', 'fleet_local.json'))] == ['198.51.100.7']
+    result = build_shadow_copy(root, feeds, now=at(T0 + 61), fleet_local={'harvest': {}, 'expiry': 60})
+    # The hosts enforce the same list, but the copy no longer says a fail2ban ban put it there.
+    assert result['published'] and result['generation'] == 2
+    assert read(root, 'current', 'blocklist_v4.txt').split() == ['198.51.100.7']
+    assert json.loads(read(root, 'current', 'fleet_local.json')) == []
+    # And an unchanged harvest publishes nothing new.
+    assert not build_shadow_copy(root, feeds, now=at(T0 + 62), fleet_local={'harvest': {}, 'expiry': 60})['published']
