@@ -9,6 +9,9 @@ overlapping.  Measured, in one run, on the same input:
                a 100-entry allowlist, write the generation, with provenance
                (the default; forked beside the merge)
   build-noprov the same without provenance
+  build-fleet  the default build plus a fail2ban harvest: 1,000 bans from 100
+               hosts merged as the fleet-local feed (which costs a second
+               merge, of the feeds alone, for the shrink and empty guards)
   parse        parse_feed alone
   cidr_merge   netaddr.cidr_merge over the same lines (strings in, as a user
                would call it), which does only the merge
@@ -60,6 +63,16 @@ start = time.perf_counter()
 result = build_shadow_copy(root, [{'name': 'big', 'path': feed}], allowlist=allowlist, provenance=provenance)
 print(json.dumps({'seconds': time.perf_counter() - start, 'entries': result['entries']['v4']}))
 """,
+    'build_fleet': """
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import build_shadow_copy
+harvest = {'host%d' % h: [{'address': '198.51.%d.%d' % (h % 100, b), 'jail': 'sshd', 'banned_at': 1795440000}
+                          for b in range(1, 11)] for h in range(100)}
+start = time.perf_counter()
+result = build_shadow_copy(root, [{'name': 'big', 'path': feed}], allowlist=allowlist,
+                           fleet_local={'harvest': harvest})
+print(json.dumps({'seconds': time.perf_counter() - start, 'entries': result['entries']['v4'],
+                  'fleet_local': result['fleet_local']['accepted']}))
+""",
     'parse': """
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feeds import parse_feed
 with open(feed, 'rb') as handle:
@@ -106,7 +119,7 @@ def main():
         make_feed(feed, args.size)
         allowlist = ['%d.%d.0.0/16' % (10 + i, i) if i % 2 else '%d.%d.7.9' % (20 + i, i) for i in range(100)]
         allowlist = [a for a in allowlist if not a.startswith('10.')]
-        times = {'build': [], 'build-noprov': [], 'parse': [], 'cidr_merge': [], 'collapse': []}
+        times = {'build': [], 'build-noprov': [], 'build-fleet': [], 'parse': [], 'cidr_merge': [], 'collapse': []}
         entries = merged = None
         for _ in range(args.repeat):
             for label, provenance in (('build', True), ('build-noprov', False)):
@@ -115,6 +128,9 @@ def main():
                 got = measure('build', root=root, feed=feed, allowlist=allowlist, provenance=provenance)
                 times[label].append(got['seconds'])
                 entries = got['entries']
+            root = os.path.join(work, 'copy')
+            shutil.rmtree(root, ignore_errors=True)
+            times['build-fleet'].append(measure('build_fleet', root=root, feed=feed, allowlist=allowlist)['seconds'])
             times['parse'].append(measure('parse', feed=feed)['seconds'])
             got = measure('cidr_merge', feed=feed)
             times['cidr_merge'].append(got['seconds'])
@@ -127,6 +143,7 @@ def main():
                   'runs': {k: [round(x, 3) for x in v] for k, v in times.items() if v}}
         med = report['median_seconds']
         report['ratio_build_to_cidr_merge'] = round(med['build'] / med['cidr_merge'], 3)
+        report['ratio_build_fleet_to_build'] = round(med['build-fleet'] / med['build'], 3)
         print(json.dumps(report, indent=1))
         if args.out:
             with open(args.out, 'w') as handle:

@@ -147,6 +147,42 @@ def merge_ranges(ranges):
     return out
 
 
+def insert_ranges(ranges, extra):
+    """Merge a few more ranges into sorted, disjoint, non-adjacent ``ranges``; return a new list.
+
+    Linear in the copying of ``ranges`` plus a binary search per extra range,
+    where ``merge_ranges`` over the concatenation would walk every range in
+    Python: this is how the fleet's few bans join a million feed entries.
+    """
+    if not extra:
+        return ranges
+    out, pos, count = [], 0, len(ranges)
+    for start, end in merge_ranges(extra):
+        index = bisect_left(ranges, (start,), pos)
+        if index > pos and ranges[index - 1][1] + 1 >= start:
+            index -= 1
+        out.extend(ranges[pos:index])
+        if out and out[-1][1] + 1 >= start:
+            previous = out.pop()
+            start, end = min(previous[0], start), max(previous[1], end)
+        while index < count and ranges[index][0] <= end + 1:
+            start, end = min(start, ranges[index][0]), max(end, ranges[index][1])
+            index += 1
+        out.append((start, end))
+        pos = index
+    out.extend(ranges[pos:])
+    return out
+
+
+def count_networks(ranges, bits):
+    """How many CIDR lines ``networks_text`` would write for ``ranges``, without writing them."""
+    # Most ranges are one aligned block (a single address or a feed's CIDR):
+    # a power-of-two size that its start is a multiple of.
+    odd = [(start, end) for start, end in ranges
+           if (end - start + 1) & (end - start) or start & (end - start)]
+    return len(ranges) - len(odd) + sum(sum(1 for _ in ranges_to_networks([r], bits)) for r in odd)
+
+
 def _subtract_sweep(ranges, holes):
     out = []
     removed = 0

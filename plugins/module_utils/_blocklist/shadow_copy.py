@@ -36,7 +36,7 @@ import threading
 from .addresses import (
     V4, V6, BITS, AF, AddressError, RefusalTable, parse_network, merge_keys,
     merge_ranges, subtract_ranges, networks_text, count_addresses,
-    parse_range,
+    parse_range, insert_ranges, count_networks,
 )
 from .feeds import FeedError, ProviderError, parse_feed
 from .files import acquire_lock, write_atomic
@@ -428,28 +428,44 @@ def publish_mirror(mirror_dir, generation_dir, keep=2):
     return True
 
 
-def _tier_files(keys, allow_ranges, block_ranges=None):
-    """Merge one tier's keys, subtract the allowlist (and for challenge, the block tier); return file data."""
-    files, info, removed, ranges = {}, {}, {}, {}
+class _Tier(object):
+    """One tier's file data per family, with what the feeds alone would publish when the fleet adds bans."""
+
+    def __init__(self):
+        self.files, self.info, self.removed, self.ranges = {}, {}, {}, {}
+        self.feeds_ranges, self.feeds_entries = {}, 0
+
+
+def _tier_files(keys, allow_ranges, block=None, extra_keys=None):
+    """Merge one tier's keys, subtract the allowlist (and for challenge, the ``block`` tier); return a _Tier.
+
+    ``extra_keys`` (the fleet-local bans for this tier) join the feeds' merged
+    ranges afterwards, so that what the feeds alone publish is counted exactly
+    for the guards, at the cost of one more subtraction and count, not a
+    second merge.
+    """
+    tier = _Tier()
     for version in (V4, V6):
         merged = merge_keys(keys[version])
+        if extra_keys is not None:
+            feeds_only, _removed = subtract_ranges(merged, allow_ranges[version])
+            if block is not None:
+                feeds_only, _overlap = subtract_ranges(feeds_only, block.feeds_ranges[version])
+            tier.feeds_ranges[version] = feeds_only
+            tier.feeds_entries += count_networks(feeds_only, BITS[version])
+            if extra_keys[version]:
+                merged = insert_ranges(merged, merge_keys(list(extra_keys[version])))
         remaining, removed_count = subtract_ranges(merged, allow_ranges[version])
-        if block_ranges is not None:
-            remaining, _overlap = subtract_ranges(remaining, block_ranges[version])
-        ranges[version] = remaining
-        removed['v%d' % version] = removed_count
+        if block is not None:
+            remaining, _overlap = subtract_ranges(remaining, block.ranges[version])
+        tier.ranges[version] = remaining
+        tier.removed['v%d' % version] = removed_count
         lines = networks_text(remaining, version)
         data = ('\n'.join(lines) + '\n').encode() if lines else b''
-        files[version] = data
-        info[version] = {'sha256': hashlib.sha256(data).hexdigest(), 'entries': data.count(b'\n'),
-                         'addresses': count_addresses(remaining)}
-    return files, info, removed, ranges
-
-
-def _entries_total(block_keys, challenge_keys, allow_ranges):
-    _files, block_info, _removed, block_ranges = _tier_files(block_keys, allow_ranges)
-    _files, challenge_info, _removed, _ranges = _tier_files(challenge_keys, allow_ranges, block_ranges)
-    return sum(info['entries'] for info in list(block_info.values()) + list(challenge_info.values()))
+        tier.files[version] = data
+        tier.info[version] = {'sha256': hashlib.sha256(data).hexdigest(), 'entries': data.count(b'\n'),
+                              'addresses': count_addresses(remaining)}
+    return tier
 
 
 def _fleet_local_feed(root, fleet_local, refusals, now, check_mode):
@@ -574,19 +590,16 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
             refused_entries.extend(parsed.refused_entries)
             refused_truncated = refused_truncated or parsed.refused_truncated
 
-        fleet_entries = fleet_info = feeds_total = None
+        fleet_entries = fleet_info = None
+        fleet_keys = {'block': None, 'challenge': None}
         if fleet_local is not None:
             fleet_entries, fleet_info, parsed = _fleet_local_feed(root, fleet_local, refusals, now, check_mode)
-            if parsed.accepted:
-                # What the feeds alone publish, exactly, for the guards below: a
-                # second merge, paid only while the fleet has bans to add.
-                feeds_total = _entries_total(block_keys, challenge_keys, allow_ranges)
             names.append(FLEET_LOCAL)
             statuses.append(fleet_info['status'])
             parsed_feeds.append(parsed)
-            for version in (V4, V6):
-                (block_keys if fleet_local['tier'] == 'block' else challenge_keys)[version].extend(
-                    parsed.keys[version])
+            # Both tiers count what the feeds alone publish (for the guards); the bans join one of them.
+            fleet_keys = {'block': {V4: [], V6: []}, 'challenge': {V4: [], V6: []}}
+            fleet_keys[fleet_local['tier']] = parsed.keys
             for reason, count in parsed.refused.items():
                 refusal_counts[reason] = refusal_counts.get(reason, 0) + count
             refused_entries.extend(parsed.refused_entries)
@@ -596,9 +609,11 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
             provenance_path = os.path.join(root, '.provenance-%d.tmp' % os.getpid())
             provenance_pid = _start_provenance(provenance_path, names, parsed_feeds)
         try:
-            block_files, block_info, allow_removed, block_ranges = _tier_files(block_keys, allow_ranges)
-            challenge_files, challenge_info, challenge_removed, _c = _tier_files(
-                challenge_keys, allow_ranges, block_ranges)
+            block_tier = _tier_files(block_keys, allow_ranges, extra_keys=fleet_keys['block'])
+            challenge_tier = _tier_files(challenge_keys, allow_ranges, block_tier, extra_keys=fleet_keys['challenge'])
+            block_files, block_info, allow_removed = block_tier.files, block_tier.info, block_tier.removed
+            challenge_files, challenge_info = challenge_tier.files, challenge_tier.info
+            challenge_removed = challenge_tier.removed
             if provenance_path:
                 provenance_path = _finish_provenance(provenance_pid, provenance_path)
                 provenance_pid = None
@@ -645,7 +660,7 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
             prev_total = sum(info['entries'] for info in previous['files'].values())
         # Fleet-local entries come and go by design; the guards protect against
         # feeds that broke, so they count (at most) the feeds' share.
-        guard_total = total if feeds_total is None else feeds_total
+        guard_total = (block_tier.feeds_entries + challenge_tier.feeds_entries) if fleet_local is not None else total
         prev_guard = ((previous or {}).get('fleet_local') or {}).get('feeds_entries', prev_total)
         if fleet_info:
             fleet_info['summary']['feeds_entries'] = guard_total

@@ -200,3 +200,20 @@ def test_fast_paths_match_the_plain_algorithms(seed, count):
 def test_merge_of_nothing():
     assert A.merge_keys([]) == []
     assert A.subtract_ranges([], [(1, 2)]) == ([], 0)
+
+
+_small_ranges = st.lists(st.tuples(st.integers(0, 400), st.integers(0, 40)).map(lambda t: (t[0], t[0] + t[1])),
+                         max_size=40)
+
+
+@given(_small_ranges, _small_ranges)
+def test_inserting_a_few_ranges_equals_merging_everything(base, extra):
+    merged = A.merge_ranges(base)
+    assert A.insert_ranges(merged, extra) == A.merge_ranges(base + extra)
+
+
+@given(_small_ranges, st.sampled_from([4, 6]))
+def test_count_networks_matches_the_written_lines(raw, version):
+    ranges = A.merge_ranges(raw)
+    lines = '\n'.join(A.networks_text(ranges, version)).split('\n') if ranges else []
+    assert A.count_networks(ranges, A.BITS[version]) == len(lines)
