@@ -82,8 +82,9 @@ def merge_harvest(state, harvest, now, expiry, jails=None):
     report = {'hosts': 0, 'bans': 0, 'new': 0, 'expired': 0, 'invalid': 0, 'invalid_samples': [],
               'other_jails': 0, 'unavailable': []}
     for host, bans in sorted((harvest or {}).items()):
-        if isinstance(bans, dict) and 'bans' in bans:
-            if not bans.get('available') or bans.get('failed'):
+        if isinstance(bans, dict):
+            # A module result; one without bans (the module crashed) counts as unavailable too.
+            if not bans.get('available') or bans.get('failed') or not isinstance(bans.get('bans'), list):
                 report['unavailable'].append(str(host))
                 continue
             bans = bans['bans']

@@ -55,7 +55,7 @@ def test_no_harvest_still_expires():
 def test_bad_bans_from_a_host_are_counted_never_stored():
     harvest = {'h1': [ban('198.51.100.7'), ban('not-an-ip'), ban('198.51.101.0/23'), {'jail': 'sshd'},
                       'garbage', ban('2001:DB8:0:0::1', jail='recidive'), ban('198.51.100.9', jail='')],
-               'h2': {'not': 'a list'}}
+               'h2': 'not a list'}
     state, report = merge_harvest({'sightings': []}, harvest, T0, expiry=100)
     assert sorted(s['address'] for s in state['sightings']) == ['198.51.100.7', '2001:db8::1']
     assert report['invalid'] == 6
@@ -185,10 +185,11 @@ def test_reserved_name_and_bad_options(tmp_path):
 def test_module_results_are_taken_as_they_come():
     harvest = {'h1': {'changed': False, 'available': True, 'source': 'database', 'bans': [ban('198.51.100.7')]},
                'h2': {'changed': False, 'available': False, 'source': None, 'bans': []},
-               'h3': {'failed': True, 'available': False, 'msg': 'cannot read bans', 'bans': []}}
+               'h3': {'failed': True, 'available': False, 'msg': 'cannot read bans', 'bans': []},
+               'h4': {'failed': False, 'msg': 'MODULE FAILURE', 'module_stderr': 'Traceback ...'}}
     state, report = merge_harvest({'sightings': []}, harvest, T0, expiry=100)
     assert [s['host'] for s in state['sightings']] == ['h1']
-    assert report['hosts'] == 1 and report['unavailable'] == ['h2', 'h3']
+    assert report['hosts'] == 1 and report['unavailable'] == ['h2', 'h3', 'h4']
 
 
 def test_an_expired_ban_leaves_the_provenance_even_when_a_feed_keeps_the_address(tmp_path):
