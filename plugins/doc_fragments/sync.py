@@ -80,6 +80,21 @@ options:
         and swapped in atomically instead of being patched.
     type: float
     default: 0.2
+  max_change_percent:
+    description:
+      - Refuse to apply a change (entries added plus removed) larger than this percentage of the entries the
+        set holds now, unless O(force_change). The module then applies nothing, warns, and returns
+        RV(refused) with the reason; the counts and the diff show what would have changed. A set that is
+        empty or does not exist yet takes any change.
+      - A guard against a generation that is wrong in a way the shadow copy's own guards cannot see, applied
+        per host (a canary batch with a small value, say).
+    type: float
+    version_added: 0.4.0
+  force_change:
+    description: Apply a change larger than O(max_change_percent).
+    type: bool
+    default: false
+    version_added: 0.4.0
 '''
 
     ATTRIBUTES = r'''

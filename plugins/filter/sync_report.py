@@ -15,7 +15,9 @@ description:
   - Reads a registered loop result of a sync module (for example C(ipset_sync)) from each host's variables
     and returns one line per host with added, removed and total entries per set.
   - Hosts without the result (failed, unreachable or skipped) are listed as such, so nobody has to scroll
-    through the whole play to find them.
+    through the whole play to find them. A set whose change was refused (O(fleetwall.blocklist.ipset_sync#module:max_change_percent))
+    is marked C(REFUSED), and so is its host.
+  - C(fleetwall.blocklist.sync_summary) gives the one-line fleet-wide count.
 options:
   _input:
     description: C(hostvars).
@@ -54,29 +56,44 @@ def _describe(result):
         return '%s FAILED: %s' % (result.get('name', '?'), result.get('msg', ''))
     if result.get('skipped'):
         return '%s skipped' % result.get('name', result.get('item', '?'))
-    return '%s +%d -%d =%d' % (result.get('name', '?'), result.get('added', 0) or 0,
-                               result.get('removed', 0) or 0, result.get('total', 0) or 0)
+    return '%s%s +%d -%d =%d' % (result.get('name', '?'), ' REFUSED' if result.get('refused') else '',
+                                 result.get('added', 0) or 0, result.get('removed', 0) or 0,
+                                 result.get('total', 0) or 0)
+
+
+def host_results(hostvars, host, variable):
+    """Every result of the registered variable(s) a host has, loop items flattened."""
+    names = [variable] if isinstance(variable, str) else list(variable)
+    results = []
+    for name in names:
+        try:
+            registered = hostvars[host].get(name)
+        except KeyError:
+            registered = None
+        if registered and not (registered.get('skipped') and 'results' not in registered):
+            results.extend(registered.get('results', [registered]))
+    return results
+
+
+def host_state(results):
+    """FAILED, REFUSED, changed or ok; None without results."""
+    if not results:
+        return None
+    if any(r.get('failed') for r in results):
+        return 'FAILED'
+    if any(r.get('refused') for r in results):
+        return 'REFUSED'
+    return 'changed' if any(r.get('changed') for r in results) else 'ok'
 
 
 def sync_report(hostvars, hosts, variable):
     lines = []
     for host in hosts:
-        names = [variable] if isinstance(variable, str) else list(variable)
-        results = []
-        for name in names:
-            try:
-                registered = hostvars[host].get(name)
-            except KeyError:
-                registered = None
-            if registered and not (registered.get('skipped') and 'results' not in registered):
-                results.extend(registered.get('results', [registered]))
+        results = host_results(hostvars, host, variable)
         if not results:
             lines.append('%s: no result (failed, unreachable or not run)' % host)
             continue
-        changed = any(r.get('changed') for r in results)
-        failed = any(r.get('failed') for r in results)
-        state = 'FAILED' if failed else ('changed' if changed else 'ok')
-        lines.append('%s: %s  %s' % (host, state, ' | '.join(_describe(r) for r in results)))
+        lines.append('%s: %s  %s' % (host, host_state(results), ' | '.join(_describe(r) for r in results)))
     return lines
 
 

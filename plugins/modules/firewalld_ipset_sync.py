@@ -94,6 +94,11 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+refused:
+  description: Why a change larger than O(max_change_percent) was not applied.
+  returned: when the change was refused
+  type: str
+  version_added: 0.4.0
 changed:
   description: Whether the ipset or its rules changed (or would, in check mode).
   returned: always

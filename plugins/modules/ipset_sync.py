@@ -137,6 +137,11 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+refused:
+  description: Why a change larger than O(max_change_percent) was not applied.
+  returned: when the change was refused
+  type: str
+  version_added: 0.4.0
 added:
   description: Entries added to the set.
   returned: success

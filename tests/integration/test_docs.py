@@ -14,7 +14,8 @@ PLUGINS = [('module', 'ipset_sync'), ('module', 'shadow_copy_build'), ('lookup',
            ('module', 'nft_set_sync'), ('module', 'backend_facts'), ('role', 'nftables'),
            ('module', 'ufw_tagged_rules'), ('module', 'nginx_geo_file'), ('module', 'firewalld_ipset_sync'),
            ('role', 'ufw'), ('role', 'nginx'), ('role', 'firewalld'),
-           ('module', 'fail2ban_bans'), ('filter', 'allowlist_networks'), ('role', 'fail2ban')]
+           ('module', 'fail2ban_bans'), ('filter', 'allowlist_networks'), ('role', 'fail2ban'),
+           ('filter', 'sync_summary')]
 
 
 @pytest.mark.parametrize('kind, name', PLUGINS)

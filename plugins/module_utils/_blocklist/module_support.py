@@ -32,6 +32,8 @@ SYNC_ARGUMENT_SPEC = dict(
     diff_sample=dict(type='int', default=20),
     state_dir=dict(type='path', default='/var/lib/fleetwall'),
     lock_timeout=dict(type='int', default=120),
+    max_change_percent=dict(type='float'),
+    force_change=dict(type='bool', default=False),
 )
 SYNC_MUTUALLY_EXCLUSIVE = [('entries_file', 'entries', 'src', 'entries_zlib')]
 
@@ -107,6 +109,8 @@ def run_sync(module, adapter, apply_rules, entry_filter=None):
     params = module.params
     if not 0 <= params['full_reload_fraction'] <= 1:
         module.fail_json(msg='full_reload_fraction must be between 0 and 1')
+    if params['max_change_percent'] is not None and params['max_change_percent'] < 0:
+        module.fail_json(msg='max_change_percent must not be negative')
     store = StateStore(params['state_dir'], adapter.backend, params['name'])
     result = {'changed': False, 'name': params['name']}
 
@@ -142,7 +146,11 @@ def run_sync(module, adapter, apply_rules, entry_filter=None):
                                want_diff=module._diff, verify=params['verify'],
                                full_reload_fraction=params['full_reload_fraction'],
                                diff_sample=params['diff_sample'],
-                               verify_interval=params['verify_interval']))
+                               verify_interval=params['verify_interval'],
+                               max_change_percent=params['max_change_percent'],
+                               force_change=params['force_change']))
+        if result.get('refused'):
+            module.warn('%s: %s' % (adapter.label, result['refused']))
         if params.get('rules') is not None:
             changes = apply_rules(params['rules'], module.check_mode, result.get('verified', False))
             result['rules_changed'] = changes

@@ -280,13 +280,32 @@ class _Plan(object):
         return self.desired
 
 
+def change_refusal(changes, before, max_change_percent, force_change):
+    """Why a change is too large to apply without force, or None.
+
+    A host whose object is empty takes any change: there is nothing to protect.
+    """
+    if max_change_percent is None or force_change or not before or not changes:
+        return None
+    share = changes * 100.0 / before
+    if share <= max_change_percent:
+        return None
+    return ('the change (%d entries added or removed) is %.1f%% of the %d entries in place, above '
+            'max_change_percent %s; nothing applied (force_change applies it)'
+            % (changes, share, before, max_change_percent))
+
+
 def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff=False,
              verify=False, full_reload_fraction=DEFAULT_FULL_RELOAD_FRACTION,
-             diff_sample=DEFAULT_DIFF_SAMPLE, verify_interval=None):
+             diff_sample=DEFAULT_DIFF_SAMPLE, verify_interval=None, max_change_percent=None,
+             force_change=False):
     """Make the adapter's kernel object hold exactly ``lines``.
 
     Returns the common result shape of every sync module: changed, added,
-    removed, total, and diff when asked for.
+    removed, total, and diff when asked for.  With ``max_change_percent``, a
+    change (added plus removed) larger than that share of the entries the
+    object holds is refused, unless ``force_change``: the result then says
+    ``refused`` and nothing is applied.
     """
     live = adapter.probe()
     if live.exists:
@@ -346,6 +365,14 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
     else:
         plan.prepare()
         changes, full = decide()
+        refusal = change_refusal(changes, plan.before, max_change_percent, force_change)
+        if refusal:
+            plan.canonical()
+            result.update(added=len(plan.added), removed=len(plan.removed), total=plan.before, refused=refusal)
+            if want_diff:
+                result['diff'] = compact_diff(adapter.label, plan.before, plan.count, plan.removed, plan.added,
+                                              diff_sample)
+            return result
         if full and not check_mode:
             applied = adapter.apply_full(plan.desired_entries(), live, validate=plan.canonical)
         else:

@@ -199,3 +199,22 @@ def test_timeout_sets(netns, tmp_path):
     plain = IpsetAdapter(netns, 'ipset', 'bl4t')
     with pytest.raises(SyncError, match='created with a timeout'):
         sync_set(plain, StateStore(str(tmp_path / 'state2'), 'ipset', 'bl4t'), *lines_sha)
+
+
+def test_a_change_larger_than_max_change_percent_is_refused_unless_forced(netns, tmp_path):
+    base = ['198.51.100.%d' % i for i in range(100)]
+    # A set that does not exist yet takes any change.
+    assert sync(netns, tmp_path, base, max_change_percent=5)['changed']
+    # 4 removed + 1 added = 5% of 100: allowed.
+    r = sync(netns, tmp_path, base[4:] + ['192.0.2.1'], max_change_percent=5)
+    assert r['changed'] and 'refused' not in r
+    # 30 removed (a generation that lost a feed, say): refused, nothing applied, in check mode too.
+    wrong = base[34:] + ['192.0.2.1']
+    for check_mode in (True, False):
+        r = sync(netns, tmp_path, wrong, max_change_percent=5, check_mode=check_mode, want_diff=True)
+        assert not r['changed'] and (r['added'], r['removed'], r['total']) == (0, 30, 97)
+        assert 'above max_change_percent 5' in r['refused'] and '30 entries' in r['refused']
+        assert '... and 10 more removed' in r['diff']['before']
+        assert live(netns, 'bl4') == set(base[4:] + ['192.0.2.1'])
+    r = sync(netns, tmp_path, wrong, max_change_percent=5, force_change=True)
+    assert r['changed'] and 'refused' not in r and live(netns, 'bl4') == set(wrong)

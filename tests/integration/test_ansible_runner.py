@@ -1,0 +1,90 @@
+"""playbooks/blocklist.yml run the way AWX runs it: through ansible-runner, with a private data dir.
+
+AWX (and Automation Controller) hand a job to ansible-runner: the project checkout in
+``<private data dir>/project``, the inventory in ``inventory/``, extra variables in ``env/extravars``;
+it runs ansible-playbook there and keeps the job's events and artifacts. The test checks what a job
+template's output shows: per-host ok/changed, the summary the play prints, the artifacts on disk, a
+second scheduled run that changes nothing, and the block itself with packets.
+"""
+import json
+import os
+import shutil
+
+import pytest
+import yaml
+
+from .conftest import HOSTS, VENV, reachable
+
+import fleet
+
+ansible_runner = pytest.importorskip('ansible_runner')
+
+ATTACKER, FRIEND = fleet.ATTACKER, fleet.FRIEND
+
+
+@pytest.fixture(scope='module')
+def job(lab, feeds, tmp_path_factory):
+    (feeds.root / 'runner_attackers.txt').write_text('%s\n%s\n' % (ATTACKER[0], ATTACKER[1]))
+    data_dir = tmp_path_factory.mktemp('awx-job')
+    os.symlink(fleet.ROOT, str(data_dir / 'project'))
+    (data_dir / 'inventory').mkdir()
+    shutil.copy(fleet.INVENTORY, str(data_dir / 'inventory' / 'hosts.yml'))
+    (data_dir / 'env').mkdir()
+    extravars = {
+        'fleetwall_backend': 'nftables',
+        'shadow_copy_dir': str(tmp_path_factory.mktemp('awx-shadow') / 'copy'),
+        'shadow_copy_feeds': [{'name': 'attackers', 'url': feeds.url + '/runner_attackers.txt'},
+                              {'name': 'drop', 'url': feeds.url + '/spamhaus/drop.txt'}],
+    }
+    (data_dir / 'env' / 'extravars').write_text(yaml.safe_dump(extravars))
+    # What the execution environment's PATH would give: this virtualenv's ansible-playbook.
+    (data_dir / 'env' / 'envvars').write_text(yaml.safe_dump({
+        'PATH': os.path.join(VENV, 'bin') + os.pathsep + os.environ.get('PATH', '/usr/bin:/bin'),
+        'ANSIBLE_NOCOLOR': '1'}))
+    yield data_dir
+    ansible_runner.run(private_data_dir=str(data_dir), playbook='playbooks/blocklist.yml', quiet=True,
+                       extravars=dict(extravars, nftables_state='absent'), timeout=600)
+
+
+def run_job(data_dir, ident):
+    return ansible_runner.run(private_data_dir=str(data_dir), playbook='playbooks/blocklist.yml', ident=ident,
+                              quiet=True, timeout=600)
+
+
+def summary_lines(runner):
+    for event in runner.events:
+        data = event.get('event_data', {})
+        if event['event'] == 'runner_on_ok' and data.get('task') == 'Per-host summary':
+            return data['res']['msg']
+    return None
+
+
+def test_a_job_runs_and_leaves_its_events_and_artifacts(job):
+    runner = run_job(job, 'first')
+    assert runner.status == 'successful' and runner.rc == 0, runner.stdout.read()[-3000:]
+    stats = runner.stats
+    for host in HOSTS:
+        assert stats['ok'][host] > 0 and stats['changed'][host] > 0
+        assert host not in stats['failures'] and host not in stats['dark']
+    lines = summary_lines(runner)
+    assert [line.split(':')[0] for line in lines] == list(HOSTS)
+    assert all(' ok ' in line and 'fleetwall_v4_hosts +' in line for line in lines)
+    artifacts = os.path.join(str(job), 'artifacts', 'first')
+    with open(os.path.join(artifacts, 'status')) as handle:
+        assert handle.read().strip() == 'successful'
+    with open(os.path.join(artifacts, 'stdout')) as handle:
+        assert 'PLAY RECAP' in handle.read()
+    events = os.listdir(os.path.join(artifacts, 'job_events'))
+    assert any(name.endswith('.json') for name in events)
+    with open(os.path.join(artifacts, 'job_events', sorted(events)[0])) as handle:
+        assert 'uuid' in json.load(handle)
+    for host in HOSTS:
+        assert not reachable('attacker', host, ATTACKER[0], 4) and not reachable('attacker', host, ATTACKER[1], 6)
+        assert reachable('friend', host, FRIEND[0], 4)
+
+
+def test_the_next_scheduled_run_changes_nothing(job):
+    runner = run_job(job, 'second')
+    assert runner.status == 'successful', runner.stdout.read()[-3000:]
+    assert all(runner.stats['changed'].get(host, 0) == 0 for host in HOSTS), runner.stats
+    assert all(' ok ' in line and '+0 -0' in line for line in summary_lines(runner))
