@@ -18,22 +18,8 @@ description:
     through the whole play to find them. A set whose change was refused (O(fleetwall.blocklist.ipset_sync#module:max_change_percent))
     is marked C(REFUSED), and so is its host.
   - C(fleetwall.blocklist.sync_summary) gives the one-line fleet-wide count.
-options:
-  _input:
-    description: C(hostvars).
-    type: dict
-    required: true
-  hosts:
-    description: The hosts to report, usually C(ansible_play_hosts_all).
-    type: list
-    elements: str
-    required: true
-  variable:
-    description:
-      - Name of the registered variable, or a list of names (every one a host has is reported, so hosts on
-        different backends, or with a web tier beside the kernel tier, share one report).
-    type: raw
-    required: true
+extends_documentation_fragment:
+  - fleetwall.blocklist.sync_results
 '''
 
 EXAMPLES = r'''

@@ -16,20 +16,8 @@ description:
     can be read in AWX's output without scrolling - how many hosts would change, how many entries would be
     added and removed, and which hosts refused a change, failed or have no result.
   - Takes the same arguments as C(fleetwall.blocklist.sync_report), which gives the line per host.
-options:
-  _input:
-    description: C(hostvars).
-    type: dict
-    required: true
-  hosts:
-    description: The hosts to count, usually C(ansible_play_hosts_all).
-    type: list
-    elements: str
-    required: true
-  variable:
-    description: Name of the registered variable, or a list of names.
-    type: raw
-    required: true
+extends_documentation_fragment:
+  - fleetwall.blocklist.sync_results
 '''
 
 EXAMPLES = r'''
