@@ -34,6 +34,7 @@ def job(lab, feeds, tmp_path_factory):
     (data_dir / 'env').mkdir()
     extravars = {
         'fleetwall_backend': 'nftables',
+        'fleetwall_report_dir': str(data_dir / 'reports'),
         'shadow_copy_dir': str(tmp_path_factory.mktemp('awx-shadow') / 'copy'),
         'shadow_copy_feeds': [{'name': 'attackers', 'url': feeds.url + '/runner_attackers.txt'},
                               {'name': 'drop', 'url': feeds.url + '/spamhaus/drop.txt'}],
@@ -102,6 +103,11 @@ def test_a_job_runs_and_leaves_its_events_and_artifacts(job):
     assert any(name.endswith('.json') for name in events)
     with open(os.path.join(artifacts, 'job_events', sorted(events)[0])) as handle:
         assert 'uuid' in json.load(handle)
+    # The fleet report the job leaves for the operator, beside AWX's own output.
+    with open(os.path.join(str(job), 'reports', 'fleet_report.json')) as handle:
+        report = json.load(handle)
+    assert [(row['host'], row['state'], row['backend']) for row in report['hosts']] == [
+        (host, 'changed', 'nftables') for host in HOSTS]
     for host in HOSTS:
         assert not reachable('attacker', host, ATTACKER[0], 4) and not reachable('attacker', host, ATTACKER[1], 6)
         assert reachable('friend', host, FRIEND[0], 4)

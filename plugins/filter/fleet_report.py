@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+name: fleet_report
+short_description: The fleet report of a run - per host backend, generation, entries, changes, drift and drops
+version_added: 0.4.0
+author:
+  - fleetwall.blocklist contributors
+description:
+  - Combines each host's sync results (as C(fleetwall.blocklist.sync_report) reads them) with its
+    C(fleetwall.blocklist.metrics_textfile) result into one document, which C(playbooks/blocklist.yml)
+    writes as C(fleet_report.json) and renders as a self-contained HTML page.
+  - Per host - C(state) (C(changed), C(ok), C(REFUSED), C(FAILED) or C(no result)), C(backend), C(generation),
+    C(entries), C(added), C(removed), C(drift) (added plus removed entries of the sets that were compared with the
+    live kernel object instead of trusted from the engine's record; a set someone changed by hand shows here),
+    C(dropped_packets), C(dropped_bytes) (null where the backend has no drop counters).
+extends_documentation_fragment:
+  - fleetwall.blocklist.sync_results
+options:
+  metrics:
+    description: Name of the registered C(metrics_textfile) result.
+    type: str
+    default: fleetwall_metrics_result
+  generation:
+    description: The generation this run pushed.
+    type: raw
+'''
+
+EXAMPLES = r'''
+- name: Write the fleet report
+  ansible.builtin.copy:
+    content: "{{ hostvars | fleetwall.blocklist.fleet_report(ansible_play_hosts_all, ['ipset_sync_results'])
+                 | to_nice_json }}"
+    dest: /var/lib/fleetwall/reports/fleet_report.json
+    mode: "0644"
+  delegate_to: localhost
+  run_once: true
+'''
+
+RETURN = r'''
+_value:
+  description: C(generation), C(hosts) (a list of per-host dicts) and C(totals).
+  type: dict
+'''
+
+from ansible_collections.fleetwall.blocklist.plugins.filter.sync_report import host_results, host_state
+
+BACKENDS = {'ipset_sync_results': 'ipset', 'nftables_sync_results': 'nftables', 'ufw_sync_results': 'ufw',
+            'firewalld_sync_results': 'firewalld', 'nginx_geo_result': 'nginx'}
+
+
+def fleet_report(hostvars, hosts, variable, metrics='fleetwall_metrics_result', generation=None):
+    names = [variable] if isinstance(variable, str) else list(variable)
+    rows = []
+    totals = {'hosts': len(hosts), 'entries': 0, 'added': 0, 'removed': 0, 'drift': 0,
+              'dropped_packets': 0, 'dropped_bytes': 0}
+    for host in hosts:
+        results = host_results(hostvars, host, names)
+        try:
+            host_vars = hostvars[host]
+        except KeyError:
+            host_vars = {}
+        backends = [BACKENDS.get(name, name) for name in names if (host_vars.get(name) or {}).get('results')
+                    or ((host_vars.get(name) or {}) and not (host_vars.get(name) or {}).get('skipped'))]
+        usable = [r for r in results if not r.get('failed') and not r.get('skipped')]
+        row = {'host': host, 'state': host_state(results) or 'no result', 'backend': ', '.join(backends) or None,
+               'generation': generation, 'entries': sum(r.get('total') or 0 for r in usable),
+               'added': sum(r.get('added') or 0 for r in usable if not r.get('refused')),
+               'removed': sum(r.get('removed') or 0 for r in usable if not r.get('refused')),
+               'drift': sum((r.get('added') or 0) + (r.get('removed') or 0) for r in usable
+                            if r.get('verified') and not r.get('refused')),
+               'dropped_packets': None, 'dropped_bytes': None}
+        measured = host_vars.get(metrics) or {}
+        counted = [s for s in measured.get('sets') or [] if 'dropped_packets' in s]
+        if counted:
+            row['dropped_packets'] = sum(s['dropped_packets'] for s in counted)
+            row['dropped_bytes'] = sum(s['dropped_bytes'] for s in counted)
+        for key in ('entries', 'added', 'removed', 'drift', 'dropped_packets', 'dropped_bytes'):
+            totals[key] += row[key] or 0
+        rows.append(row)
+    return {'generation': generation, 'hosts': rows, 'totals': totals}
+
+
+class FilterModule(object):
+    def filters(self):
+        return {'fleet_report': fleet_report}

@@ -1,0 +1,29 @@
+from ansible_collections.fleetwall.blocklist.plugins.filter.fleet_report import fleet_report
+
+
+def test_rows_and_totals_from_results_and_metrics():
+    hostvars = {
+        'h1': {'nftables_sync_results': {'results': [
+                   {'name': 'v4_hosts', 'changed': True, 'added': 3, 'removed': 1, 'total': 10, 'verified': False},
+                   {'name': 'v4_nets', 'changed': True, 'added': 0, 'removed': 2, 'total': 5, 'verified': True}]},
+               'fleetwall_metrics_result': {'sets': [
+                   {'backend': 'nftables', 'set': 'v4_hosts', 'entries': 10, 'dropped_packets': 7, 'dropped_bytes': 420},
+                   {'backend': 'nftables', 'set': 'v4_nets', 'entries': 5, 'dropped_packets': 1, 'dropped_bytes': 60}]}},
+        'h2': {'ufw_sync_results': {'results': [{'name': 'ufw', 'changed': False, 'added': 0, 'removed': 0,
+                                                 'total': 4}]},
+               'fleetwall_metrics_result': {'sets': [{'backend': 'ufw', 'set': 'ufw', 'entries': 4}]}},
+        'h3': {'ipset_sync_results': {'results': [{'name': 'v4', 'changed': False, 'added': 0, 'removed': 50,
+                                                   'total': 60, 'refused': 'too large'}]}},
+        'h4': {'ipset_sync_results': {'results': [{'name': 'v4', 'failed': True, 'msg': 'boom'}]}},
+    }
+    names = ['ipset_sync_results', 'nftables_sync_results', 'ufw_sync_results']
+    report = fleet_report(hostvars, ['h1', 'h2', 'h3', 'h4', 'h5'], names, generation=12)
+    rows = {row['host']: row for row in report['hosts']}
+    assert rows['h1'] == {'host': 'h1', 'state': 'changed', 'backend': 'nftables', 'generation': 12, 'entries': 15,
+                          'added': 3, 'removed': 3, 'drift': 2, 'dropped_packets': 8, 'dropped_bytes': 480}
+    assert (rows['h2']['backend'], rows['h2']['dropped_packets'], rows['h2']['state']) == ('ufw', None, 'ok')
+    assert (rows['h3']['state'], rows['h3']['removed'], rows['h3']['entries']) == ('REFUSED', 0, 60)
+    assert (rows['h4']['state'], rows['h4']['entries']) == ('FAILED', 0)
+    assert (rows['h5']['state'], rows['h5']['backend']) == ('no result', None)
+    assert report['totals'] == {'hosts': 5, 'entries': 79, 'added': 3, 'removed': 3, 'drift': 2,
+                                'dropped_packets': 8, 'dropped_bytes': 480}
