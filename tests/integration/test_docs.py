@@ -15,7 +15,7 @@ PLUGINS = [('module', 'ipset_sync'), ('module', 'shadow_copy_build'), ('lookup',
            ('module', 'ufw_tagged_rules'), ('module', 'nginx_geo_file'), ('module', 'firewalld_ipset_sync'),
            ('role', 'ufw'), ('role', 'nginx'), ('role', 'firewalld'),
            ('module', 'fail2ban_bans'), ('filter', 'allowlist_networks'), ('role', 'fail2ban'),
-           ('filter', 'sync_summary')]
+           ('filter', 'sync_summary'), ('module', 'metrics_textfile'), ('filter', 'fleet_report')]
 
 
 @pytest.mark.parametrize('kind, name', PLUGINS)
@@ -45,3 +45,12 @@ def test_every_builtin_preset_has_a_docs_page_with_quota_advice():
             text = handle.read()
         assert '## Quota' in text and 'min_interval' in text, name
         assert ('preset: %s' % name) in text, name
+
+
+def test_changelog_fragments_lint_clean():
+    tool = os.path.join(VENV, 'bin', 'antsibull-changelog')
+    if not os.path.exists(tool):
+        pytest.skip('antsibull-changelog is not installed in %s (scripts/setup.sh installs it)' % VENV)
+    proc = subprocess.run([tool, 'lint'], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == '', proc.stdout
