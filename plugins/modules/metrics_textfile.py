@@ -50,7 +50,7 @@ options:
 EXAMPLES = r'''
 - name: Metrics for node_exporter
   fleetwall.blocklist.metrics_textfile:
-    generation: "{{ hostvars['localhost']['fleetwall_shadow_copy']['generation'] }}"
+    generation: "{{ hostvars['localhost']['shadow_copy_to_push']['generation'] }}"
 '''
 
 RETURN = r'''

@@ -47,10 +47,23 @@ def test_every_builtin_preset_has_a_docs_page_with_quota_advice():
         assert ('preset: %s' % name) in text, name
 
 
-def test_changelog_fragments_lint_clean():
+def test_changelog_lint_clean_and_generated():
     tool = os.path.join(VENV, 'bin', 'antsibull-changelog')
     if not os.path.exists(tool):
         pytest.skip('antsibull-changelog is not installed in %s (scripts/setup.sh installs it)' % VENV)
-    proc = subprocess.run([tool, 'lint'], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=120)
-    assert proc.returncode == 0 and proc.stdout.strip() == '', proc.stdout
+    for args in (['lint'], ['lint-changelog-yaml', os.path.join('changelogs', 'changelog.yaml')]):
+        proc = subprocess.run([tool] + args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=120)
+        assert proc.returncode == 0 and proc.stdout.strip() == '', proc.stdout
+    assert os.path.exists(os.path.join(ROOT, 'CHANGELOG.rst'))
+
+
+def test_ansible_lint_production_profile():
+    tool = os.path.join(VENV, 'bin', 'ansible-lint')
+    if not os.path.exists(tool):
+        pytest.skip('ansible-lint is not installed in %s (scripts/setup.sh installs it)' % VENV)
+    env = dict(os.environ, PATH=os.path.join(VENV, 'bin') + os.pathsep + os.environ.get('PATH', ''))
+    proc = subprocess.run([tool, '-q', '--nocolor', '-f', 'pep8'], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=900)
+    findings = [line for line in proc.stdout.splitlines() if line.strip() and 'WARNING' not in line]
+    assert proc.returncode == 0 and not findings, proc.stdout[-5000:]
