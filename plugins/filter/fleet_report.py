@@ -48,7 +48,7 @@ _value:
   type: dict
 '''
 
-from ansible_collections.fleetwall.blocklist.plugins.filter.sync_report import host_results, host_state
+from ansible_collections.fleetwall.blocklist.plugins.filter.sync_report import host_results, host_state, ran_names
 
 BACKENDS = {'ipset_sync_results': 'ipset', 'nftables_sync_results': 'nftables', 'ufw_sync_results': 'ufw',
             'firewalld_sync_results': 'firewalld', 'nginx_geo_result': 'nginx'}
@@ -65,8 +65,7 @@ def fleet_report(hostvars, hosts, variable, metrics='fleetwall_metrics_result', 
             host_vars = hostvars[host]
         except KeyError:
             host_vars = {}
-        backends = [BACKENDS.get(name, name) for name in names if (host_vars.get(name) or {}).get('results')
-                    or ((host_vars.get(name) or {}) and not (host_vars.get(name) or {}).get('skipped'))]
+        backends = [BACKENDS.get(name, name) for name, _registered in ran_names(hostvars, host, names)]
         usable = [r for r in results if not r.get('failed') and not r.get('skipped')]
         row = {'host': host, 'state': host_state(results) or 'no result', 'backend': ', '.join(backends) or None,
                'generation': generation, 'entries': sum(r.get('total') or 0 for r in usable),

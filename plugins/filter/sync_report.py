@@ -47,17 +47,25 @@ def _describe(result):
                                  result.get('total', 0) or 0)
 
 
-def host_results(hostvars, host, variable):
-    """Every result of the registered variable(s) a host has, loop items flattened."""
+def ran_names(hostvars, host, variable):
+    """[(name, registered result)] of the registered variable(s) whose task ran on the host."""
     names = [variable] if isinstance(variable, str) else list(variable)
-    results = []
+    found = []
     for name in names:
         try:
             registered = hostvars[host].get(name)
         except KeyError:
             registered = None
         if registered and not (registered.get('skipped') and 'results' not in registered):
-            results.extend(registered.get('results', [registered]))
+            found.append((name, registered))
+    return found
+
+
+def host_results(hostvars, host, variable):
+    """Every result of the registered variable(s) a host has, loop items flattened."""
+    results = []
+    for _name, registered in ran_names(hostvars, host, variable):
+        results.extend(registered.get('results', [registered]))
     return results
 
 
