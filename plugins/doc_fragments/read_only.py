@@ -16,4 +16,6 @@ attributes:
       - Reads only.
   diff_mode:
     support: none
+  platform:
+    platforms: linux
 '''

@@ -60,8 +60,11 @@ options:
     default: 120
 '''
 
-    # Options shared by every module that syncs a kernel set with the engine.
-    DOCUMENTATION = ENTRIES + r'''
+    # Options shared by every module that syncs a kernel set with the engine; those modules
+    # take fleetwall.blocklist.sync.entries too. (A plain string: ansible-test reads these
+    # assignments without running them.)
+    DOCUMENTATION = r'''
+options:
   verify:
     description:
       - Compare against a full listing of the live kernel object even when the record of the last apply
@@ -108,6 +111,8 @@ attributes:
     support: full
     details:
       - The diff shows counts and a sample of added and removed entries, never the whole list.
+  platform:
+    platforms: linux
 '''
 
     # Every module whose entries the action plugin can send from the controller (O(src)).

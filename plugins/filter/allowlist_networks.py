@@ -10,7 +10,7 @@ name: allowlist_networks
 short_description: An allowlist as the fewest CIDR networks, for tools that take no ranges
 version_added: 0.4.0
 author:
-  - fleetwall.blocklist contributors
+  - fleetwall.blocklist contributors (@fleetwall)
 description:
   - Reads allowlist entries the way the shadow copy does (addresses, CIDR networks and C(FIRST-LAST)
     ranges; a bad entry is an error) and returns the fewest CIDR networks that cover exactly the same

@@ -10,7 +10,7 @@ name: fleet_report
 short_description: The fleet report of a run - per host backend, generation, entries, changes, drift and drops
 version_added: 0.4.0
 author:
-  - fleetwall.blocklist contributors
+  - fleetwall.blocklist contributors (@fleetwall)
 description:
   - Combines each host's sync results (as C(fleetwall.blocklist.sync_report) reads them) with its
     C(fleetwall.blocklist.metrics_textfile) result into one document, which C(playbooks/blocklist.yml)

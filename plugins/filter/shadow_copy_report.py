@@ -10,7 +10,7 @@ name: shadow_copy_report
 short_description: A few readable lines about a shadow copy build
 version_added: 0.2.0
 author:
-  - fleetwall.blocklist contributors
+  - fleetwall.blocklist contributors (@fleetwall)
 description:
   - Turns the result of C(fleetwall.blocklist.shadow_copy_build) into one line for the generation and one
     line per feed, saying whether it was fetched, revalidated (HTTP 304), reused from cache (and why), or
@@ -47,7 +47,7 @@ def _feed_line(feed):
     else:
         return 'feed %s: FAILED (%s): %s' % (feed.get('name'), feed.get('error_kind') or 'error', feed.get('error'))
     counts = '%s accepted, %s block, %s challenge' % (feed.get('accepted', 0), feed.get('block', 0),
-                                                       feed.get('challenge', 0))
+                                                      feed.get('challenge', 0))
     return 'feed %s: %s; %s; %s request(s)' % (feed.get('name'), how, counts, feed.get('requests', 0))
 
 

@@ -10,7 +10,7 @@ name: sync_report
 short_description: One line per host summarising the sync modules' results
 version_added: 0.1.0
 author:
-  - fleetwall.blocklist contributors
+  - fleetwall.blocklist contributors (@fleetwall)
 description:
   - Reads a registered loop result of a sync module (for example C(ipset_sync)) from each host's variables
     and returns one line per host with added, removed and total entries per set.

@@ -10,7 +10,7 @@ name: sync_summary
 short_description: One line for the whole fleet - hosts to change, entries to add and remove, refusals, failures
 version_added: 0.4.0
 author:
-  - fleetwall.blocklist contributors
+  - fleetwall.blocklist contributors (@fleetwall)
 description:
   - Counts the sync modules' results over all hosts, so that a C(--check --diff) preview (or a run) of 500 hosts
     can be read in AWX's output without scrolling - how many hosts would change, how many entries would be

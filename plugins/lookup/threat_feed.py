@@ -10,7 +10,7 @@ name: threat_feed
 short_description: Read a threat feed and return its validated, aggregated entries
 version_added: 0.1.0
 author:
-  - fleetwall.blocklist contributors
+  - fleetwall.blocklist contributors (@fleetwall)
 description:
   - Fetches each term (an HTTP(S) URL, a C(file://) URL or a path on the controller), parses it with the
     same parser as the C(shadow_copy) role, refuses dangerous entries and returns the entries as CIDR strings.

@@ -23,8 +23,9 @@ description:
   - nginx is never chosen automatically, because the web tier needs the enforcement snippet in your server blocks
     (C(fleetwall_web_backend=nginx)).
 author:
-  - fleetwall.blocklist contributors
+  - fleetwall.blocklist contributors (@fleetwall)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - fleetwall.blocklist.read_only
 options: {}
 '''

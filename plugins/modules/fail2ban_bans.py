@@ -18,8 +18,9 @@ description:
   - A host without fail2ban, or whose fail2ban is not running and keeps no database, answers with no bans and
     C(available=false) instead of failing, so that a harvest over a mixed fleet goes on.
 author:
-  - fleetwall.blocklist contributors
+  - fleetwall.blocklist contributors (@fleetwall)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - fleetwall.blocklist.read_only
 options:
   source:

@@ -21,8 +21,10 @@ description:
   - A record of the last apply, checked against the permanent ipset file, stands in for listing the set;
     O(verify) compares with the runtime listing and repairs drift.
 author:
-  - fleetwall.blocklist contributors
+  - fleetwall.blocklist contributors (@fleetwall)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - fleetwall.blocklist.sync.entries
   - fleetwall.blocklist.sync
   - fleetwall.blocklist.sync.attributes
   - fleetwall.blocklist.sync.action
@@ -123,6 +125,10 @@ rules_changed:
 transferred:
   description: The action plugin sent the entries of O(src) to the target in this run.
   returned: with O(src)
+  type: bool
+upload_required:
+  description: The entries named by O(entries_sha256) are not on the target; the action plugin sends them.
+  returned: when O(entries_sha256) is set alone and does not match
   type: bool
 '''
 

@@ -20,8 +20,10 @@ description:
     in the same task, so a host with nothing to change costs one round trip.
   - With O(src), the entries file is read on the controller and sent only when it changed.
 author:
-  - fleetwall.blocklist contributors
+  - fleetwall.blocklist contributors (@fleetwall)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - fleetwall.blocklist.sync.entries
   - fleetwall.blocklist.sync
   - fleetwall.blocklist.sync.attributes
   - fleetwall.blocklist.sync.action

@@ -21,7 +21,9 @@ description:
     table C(inet fleetwall) for nftables; UFW and firewalld sets have entries but no drop counters.
   - The file changes at every run (timestamps, counters), so writing it is not reported as a change.
 author:
-  - fleetwall.blocklist contributors
+  - fleetwall.blocklist contributors (@fleetwall)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -29,6 +31,8 @@ attributes:
       - Reads the counters and returns the metrics; writes nothing.
   diff_mode:
     support: none
+  platform:
+    platforms: linux
 options:
   path:
     description: The textfile. Its directory is node_exporter's C(--collector.textfile.directory).

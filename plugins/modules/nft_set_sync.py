@@ -21,8 +21,10 @@ description:
     Changes to a plain set are instant at any size, while every change to an interval set makes the CLI
     fetch all its elements first. O(select) takes the addresses or the networks of one entries file.
 author:
-  - fleetwall.blocklist contributors
+  - fleetwall.blocklist contributors (@fleetwall)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - fleetwall.blocklist.sync.entries
   - fleetwall.blocklist.sync
   - fleetwall.blocklist.sync.attributes
   - fleetwall.blocklist.sync.action
@@ -180,6 +182,10 @@ persist_created:
 transferred:
   description: The action plugin sent the entries of O(src) to the target in this run.
   returned: with O(src)
+  type: bool
+upload_required:
+  description: The entries named by O(entries_sha256) are not on the target; the action plugin sends them.
+  returned: when O(entries_sha256) is set alone and does not match
   type: bool
 '''
 

@@ -20,8 +20,9 @@ description:
     file changed.
   - An existing O(dest) that is not all C(CIDR VALUE;) lines is reported and left as it is.
 author:
-  - fleetwall.blocklist contributors
+  - fleetwall.blocklist contributors (@fleetwall)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - fleetwall.blocklist.sync.attributes
 options:
   dest:

@@ -20,7 +20,9 @@ description:
   - Normally run once per play on the controller (C(delegate_to=localhost), C(run_once=true)), which is
     what the C(fleetwall.blocklist.shadow_copy) role does.
 author:
-  - fleetwall.blocklist contributors
+  - fleetwall.blocklist contributors (@fleetwall)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -30,6 +32,8 @@ attributes:
         C(current), the generations and the feed cache are not touched.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   dest:
     description: Directory of the shadow copy.
@@ -226,8 +230,8 @@ options:
           - The bans in force on each host, a dictionary from host name to what C(fleetwall.blocklist.fail2ban_bans)
             returned there (or just its list of bans, each with C(address), C(jail) and C(banned_at)). Bans that
             are not a valid address or network are counted and ignored; a host whose result says it could not
-            read fail2ban is named in RV(fleet_local.hosts_unavailable).
-          - Null when no harvest ran this time: remembered sightings are used, and still expire.
+            read fail2ban is named in RV(fleet_local) (as C(hosts_unavailable)).
+          - Null when no harvest ran this time. Remembered sightings are then used, and still expire.
         type: dict
       expiry:
         description:
@@ -381,7 +385,7 @@ def main():
             keep_generations=dict(type='int', default=10),
             file_mode=dict(type='raw', default='0644'),
             presets=dict(type='dict', default={}),
-            tiers=dict(type='dict', default={}, options=dict(
+            tiers=dict(type='dict', default=dict(block=90, challenge=50), options=dict(
                 block=dict(type='float', default=90),
                 challenge=dict(type='float', default=50),
             )),

@@ -21,8 +21,9 @@ description:
     previous files are put back and the running firewall is as it was.
   - When UFW is inactive the rules are written, nothing is loaded, and the module warns, unless O(enable=true).
 author:
-  - fleetwall.blocklist contributors
+  - fleetwall.blocklist contributors (@fleetwall)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - fleetwall.blocklist.sync.entries
   - fleetwall.blocklist.sync.attributes
   - fleetwall.blocklist.sync.action
@@ -129,6 +130,14 @@ rules_files:
   returned: success
   type: list
   elements: str
+transferred:
+  description: The action plugin sent the entries of O(src) to the target in this run.
+  returned: with O(src)
+  type: bool
+upload_required:
+  description: The entries named by O(entries_sha256) are not on the target; the action plugin sends them.
+  returned: when O(entries_sha256) is set alone and does not match
+  type: bool
 '''
 
 import os
