@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: ipset_sync's engine against raw ipset, in one run, on this machine.
 
 Runs in a private network namespace. For each size it measures, with the
@@ -9,7 +8,7 @@ same entries:
   noop    the engine with nothing to change
   1%      the engine with 1% of the entries replaced
   naive   one 'ipset add' process per address, 1,000 of them, extrapolated
-Usage: bench/bench_ipset.py [--sizes 100000,1000000] [--out FILE]
+Usage: .venv/bin/python bench/bench_ipset.py [--sizes 100000,1000000] [--out FILE]
 """
 import argparse
 import os
@@ -57,11 +56,11 @@ class Netns(object):
 
     def run(self, args, data=None, check_rc=False):
         proc = subprocess.run(['ip', 'netns', 'exec', self.name] + list(args), input=data,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False)
         return proc.returncode, proc.stdout, proc.stderr
 
     def close(self):
-        subprocess.run(['ip', 'netns', 'del', self.name])
+        subprocess.run(['ip', 'netns', 'del', self.name], check=False)
 
 
 def timed(fn):
@@ -107,7 +106,7 @@ def bench_size(count, workdir):
         with open(raw_file, 'w') as handle:
             handle.write('create raw hash:net family inet hashsize %d maxelem %d\n' % (hashsize, maxelem))
             handle.write(''.join('add raw %s\n' % e for e in entries))
-        raw, _ = timed(lambda: ns.run(['ipset', 'restore', '-file', raw_file]))
+        raw, _peak = timed(lambda: ns.run(['ipset', 'restore', '-file', raw_file]))
         ns.run(['ipset', 'destroy', 'raw'])
 
         state_dir = os.path.join(workdir, 'state')
@@ -128,7 +127,7 @@ def bench_size(count, workdir):
 
         sample = entries[:1000]
         ns.run(['ipset', 'create', 'naive', 'hash:net', 'maxelem', str(maxelem)])
-        naive, _ = timed(lambda: [ns.run(['ipset', 'add', 'naive', e]) for e in sample])
+        naive, _peak = timed(lambda: [ns.run(['ipset', 'add', 'naive', e]) for e in sample])
         naive_total = naive / len(sample) * count
     finally:
         ns.close()
@@ -145,7 +144,7 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         for size in [int(s) for s in args.sizes.split(',')]:
-            runs = [bench_size(size, workdir) for _ in range(args.repeat)]
+            runs = [bench_size(size, workdir) for _repeat in range(args.repeat)]
             rows.append({k: median([r[k] for r in runs]) for k in runs[0]})
     lines = ['Median of %d runs each; ratios are against raw `ipset restore` in the same run.' % args.repeat, '',
              '| entries | raw `ipset restore` | engine: load | ratio | engine: full reload (swap) | ratio '

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: building the shadow copy from 1M raw entries, beside netaddr.cidr_merge.
 
 One synthetic feed file of N raw lines as feeds look before aggregation:
@@ -17,7 +16,7 @@ overlapping.  Measured, in one run, on the same input:
                would call it), which does only the merge
   collapse     ipaddress.collapse_addresses (only with --with-ipaddress: ~90 s)
 
-Usage: bench/bench_shadow_copy.py [--size 1000000] [--repeat 3] [--out FILE]
+Usage: .venv/bin/python bench/bench_shadow_copy.py [--size 1000000] [--repeat 3] [--out FILE]
 """
 import argparse
 import json
@@ -30,7 +29,6 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 
 def make_feed(path, size, seed=1):
@@ -121,7 +119,7 @@ def main():
         allowlist = [a for a in allowlist if not a.startswith('10.')]
         times = {'build': [], 'build-noprov': [], 'build-fleet': [], 'parse': [], 'cidr_merge': [], 'collapse': []}
         entries = merged = None
-        for _ in range(args.repeat):
+        for _repeat in range(args.repeat):
             for label, provenance in (('build', True), ('build-noprov', False)):
                 root = os.path.join(work, 'copy')
                 shutil.rmtree(root, ignore_errors=True)

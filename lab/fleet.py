@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) 2026, fleetwall.blocklist contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -61,7 +60,7 @@ class LabError(Exception):
 
 
 def run(args, check=True, quiet=False, **kw):
-    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False, **kw)
     if check and proc.returncode != 0:
         raise LabError('lab: %s failed (%d): %s' % (' '.join(args), proc.returncode, proc.stderr.strip()))
     return proc

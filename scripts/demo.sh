@@ -15,7 +15,7 @@ port=${LAB_FEED_PORT:-18080}
 scripts/setup.sh
 export ANSIBLE_CONFIG=$PWD/ansible.cfg
 cleanup() {
-  [ -n "${feed_pid:-}" ] && kill "$feed_pid" 2>/dev/null || true
+  if [ -n "${feed_pid:-}" ]; then kill "$feed_pid" 2>/dev/null || true; fi
   if [ "${KEEP_LAB:-0}" != 1 ]; then python3 lab/fleet.py down >/dev/null; fi
 }
 trap cleanup EXIT
@@ -40,10 +40,11 @@ for i in $(seq 1 "$hosts"); do
   v4=198.18.0.$((10 + i)); v6=2001:db8:f1ee::$((10 + i))
   for check in "attacker $v4 198.18.0.200 blocked" "attacker $v6 2001:db8:f1ee::200 blocked" \
                "friend $v4 198.18.0.201 connected" "friend $v6 2001:db8:f1ee::201 connected"; do
-    set -- $check
-    got=$(python3 lab/fleet.py connect "$1" "$2" 22 --source "$3" || true)
-    mark=ok; [ "$got" = "$4" ] || { mark=WRONG; fail=1; }
-    printf '  h%-2s %-8s %-22s -> %-9s (expected %s) %s\n' "$i" "$1" "$2" "$got" "$4" "$mark"
+    read -r who target source expected <<<"$check"
+    got=$(python3 lab/fleet.py connect "$who" "$target" 22 --source "$source" || true)
+    mark=ok; [ "$got" = "$expected" ] || { mark=WRONG; fail=1; }
+    printf '  h%-2s %-8s %-22s -> %-9s (expected %s) %s\n' "$i" "$who" "$target" "$got" "$expected" "$mark"
   done
 done
-[ "$fail" = 0 ] && echo "demo: attackers dropped, friends served on every host" || { echo "demo: packet check FAILED" >&2; exit 1; }
+if [ "$fail" != 0 ]; then echo "demo: packet check FAILED" >&2; exit 1; fi
+echo "demo: attackers dropped, friends served on every host"

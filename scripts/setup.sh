@@ -13,7 +13,8 @@ root=$PWD
 need=()
 for pair in sshd:openssh-server ssh:openssh-client ipset:ipset iptables:iptables ip:iproute2 \
             nsenter:util-linux unshare:util-linux nft:nftables ufw:ufw nginx:nginx \
-            firewalld:firewalld dbus-daemon:dbus-daemon fail2ban-client:fail2ban; do
+            firewalld:firewalld dbus-daemon:dbus-daemon fail2ban-client:fail2ban \
+            shellcheck:shellcheck; do
   tool=${pair%%:*}; pkg=${pair#*:}
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || need+=("$pkg")
 done
@@ -30,7 +31,8 @@ if [ ${#need[@]} -gt 0 ]; then
     printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"
     trap 'rm -f "$policy"' EXIT
   fi
-  apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
+  mapfile -t packages < <(printf '%s\n' "${need[@]}" | sort -u)
+  apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
   trap - EXIT
   [ "$(cat "$policy" 2>/dev/null)" != "$(printf '#!/bin/sh\nexit 101')" ] || rm -f "$policy"
 fi

@@ -180,7 +180,7 @@ def count_networks(ranges, bits):
     # a power-of-two size that its start is a multiple of.
     odd = [(start, end) for start, end in ranges
            if (end - start + 1) & (end - start) or start & (end - start)]
-    return len(ranges) - len(odd) + sum(sum(1 for _ in ranges_to_networks([r], bits)) for r in odd)
+    return len(ranges) - len(odd) + sum(sum(1 for _network in ranges_to_networks([r], bits)) for r in odd)
 
 
 def _subtract_sweep(ranges, holes):

@@ -63,7 +63,7 @@ class FirewalldAdapter(object):
                             % (TIMEOUT_PREFIX, what or ' '.join(args[:2])))
         if rc != 0:
             raise SyncError('firewall-cmd %s failed (rc %d): %s' % (what or ' '.join(args[:2]), rc,
-                                                                   (err or out).strip()[-1000:]))
+                                                                    (err or out).strip()[-1000:]))
         return out
 
     def running(self):

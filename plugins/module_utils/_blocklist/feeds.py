@@ -308,7 +308,7 @@ def _parse_jsonl(lines, result, collector, field, score_field):
     expected = metadata.get('records') if metadata else None
     data_lines = result.lines - result.comments
     if isinstance(expected, int) and data_lines != expected:
-        raise FeedError('feed %s: the metadata record announces %d records but the body has %d; truncated?'
+        raise FeedError('feed %s: the metadata record announces %s records but the body has %s; truncated?'
                         % (result.name, expected, data_lines))
 
 

@@ -142,12 +142,12 @@ class ShadowCopyStore(object):
         self.ensure_dirs()
         write_atomic(os.path.join(self.feeds_dir, name + '.body'), body, 0o600)
         write_atomic(os.path.join(self.feeds_dir, name + '.json'),
-                      json.dumps(meta, indent=1, sort_keys=True).encode(), 0o600)
+                     json.dumps(meta, indent=1, sort_keys=True).encode(), 0o600)
 
     def write_feed_meta(self, name, meta):
         """Update what is known about a cached body (revalidated, rate-limited) without rewriting it."""
         write_atomic(os.path.join(self.feeds_dir, name + '.json'),
-                      json.dumps(meta, indent=1, sort_keys=True).encode(), 0o600)
+                     json.dumps(meta, indent=1, sort_keys=True).encode(), 0o600)
 
     def publish(self, generation, files, manifest, moves=None):
         """Write a generation and point ``current`` at it; ``moves`` are finished files to rename in."""
@@ -160,7 +160,7 @@ class ShadowCopyStore(object):
                 os.chmod(path, self.file_mode)
                 os.rename(path, os.path.join(staging, filename))
             write_atomic(os.path.join(staging, MANIFEST),
-                          json.dumps(manifest, indent=1, sort_keys=True).encode(), self.file_mode)
+                         json.dumps(manifest, indent=1, sort_keys=True).encode(), self.file_mode)
             os.chmod(staging, 0o755)
             final = os.path.join(self.generations_dir, str(generation))
             if os.path.exists(final):
@@ -186,7 +186,7 @@ class ShadowCopyStore(object):
         for filename, path in (moves or {}).items():
             os.rename(path, os.path.join(preview, filename))
         write_atomic(os.path.join(preview, MANIFEST),
-                      json.dumps(manifest, indent=1, sort_keys=True).encode(), self.file_mode)
+                     json.dumps(manifest, indent=1, sort_keys=True).encode(), self.file_mode)
         return preview
 
     def prune(self, keep):
@@ -533,7 +533,7 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
             raise ShadowCopyError('fleet_local expiry and min_hosts must be at least 1')
     thresholds = dict(DEFAULT_TIERS)
     thresholds.update(tiers or {})
-    if not thresholds['challenge'] <= thresholds['block']:
+    if thresholds['challenge'] > thresholds['block']:
         raise ShadowCopyError('the challenge score (%s) must not be above the block score (%s)'
                               % (thresholds['challenge'], thresholds['block']))
     resolved = []

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Writes the provider fixtures in this directory, in each publisher's documented format.
 
 The addresses are not invented: they come from the real third-party files in
