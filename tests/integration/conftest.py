@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, FEEDS
+from ansible_collections.fleetwall.blocklist.tests.helpers import ROOT, FEEDS
 
 import feed_server
 import fleet
@@ -67,7 +67,7 @@ def ansible(tool, args, extra_vars=None, tmp_path=None, timeout=600):
             json.dump(extra_vars, handle)
         cmd += ['-e', '@' + path]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, check=False)
     return Run(proc)
 
 
@@ -76,7 +76,7 @@ def host_sh(host, command):
     state = fleet.load_state()
     pid = state['pids'][host]
     proc = subprocess.run(['nsenter', '-t', str(pid), '-n', '-m', '-u', '--', 'sh', '-c', command],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
     return proc.returncode, proc.stdout, proc.stderr
 
 

@@ -72,7 +72,7 @@ def run_job(data_dir, ident):
     # The ansible-runner command, in its own process, as an execution node runs it.
     proc = subprocess.run([os.path.join(VENV, 'bin', 'ansible-runner'), 'run', str(data_dir), '-p',
                            'playbooks/blocklist.yml', '--ident', ident],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900, check=False)
     return Job(data_dir, ident, proc.stdout)
 
 

@@ -34,7 +34,7 @@ def failed_logins(ns, source, host, count):
              '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
              '-o', 'ConnectTimeout=2', '-o', 'IdentitiesOnly=yes', '-i', '/dev/null',
              'intruder%d@%s' % (attempt, ADDR[host][0]), 'true'],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=15)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=15, check=False)
         reached += 'Permission denied' in proc.stderr
     return reached
 
@@ -60,29 +60,30 @@ def f2b(lab, feeds, tmp_path_factory):
     (feeds.root / 'f2b_attackers.txt').write_text('%s\n%s\n' % (ATTACKER[0], ATTACKER[1]))
     state = tmp_path_factory.mktemp('f2b-shadow')
     reports = tmp_path_factory.mktemp('f2b-reports') / 'reports.jsonl'
+    play_vars = {
+        'shadow_copy_dir': str(state / 'copy'),
+        'shadow_copy_feeds': [{'name': 'attackers', 'url': feeds.url + '/f2b_attackers.txt'}],
+        'fleetwall_fail2ban': True,
+        'fail2ban_sshd_maxretry': 3,
+        'fail2ban_sshd_bantime': BANTIME,
+        'fail2ban_recidive': True,
+        'fail2ban_recidive_bantime': BANTIME,
+        'fail2ban_report': True,
+        'fail2ban_report_url': 'http://127.0.0.1:%d/abuseipdb/api/v2/report' % REPORT_PORT,
+        'fail2ban_report_api_key': KEY,
+        'shadow_copy_harvest': True,
+        'shadow_copy_harvest_expiry': EXPIRY,
+    }
     env = {'tmp': tmp_path_factory.mktemp('f2b-vars'), 'copy': str(state / 'copy'), 'reports': str(reports),
-           'vars': {
-               'shadow_copy_dir': str(state / 'copy'),
-               'shadow_copy_feeds': [{'name': 'attackers', 'url': feeds.url + '/f2b_attackers.txt'}],
-               'fleetwall_fail2ban': True,
-               'fail2ban_sshd_maxretry': 3,
-               'fail2ban_sshd_bantime': BANTIME,
-               'fail2ban_recidive': True,
-               'fail2ban_recidive_bantime': BANTIME,
-               'fail2ban_report': True,
-               'fail2ban_report_url': 'http://127.0.0.1:%d/abuseipdb/api/v2/report' % REPORT_PORT,
-               'fail2ban_report_api_key': KEY,
-               'shadow_copy_harvest': True,
-               'shadow_copy_harvest_expiry': EXPIRY,
-           }}
+           'vars': play_vars}
     # The emulated abuse API on h1's loopback: fail2ban on h1 reaches it, nothing leaves the machine.
     api = subprocess.Popen(['ip', 'netns', 'exec', fleet.NS_PREFIX + 'h1', 'python3',
                             os.path.join(fleet.ROOT, 'lab', 'feed_server.py'), str(feeds.root), '--port',
                             str(REPORT_PORT), '--reports', str(reports), '--lifetime', '900'],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        assert wait_for(lambda: host_sh('h1', 'python3 -c "import socket; socket.create_connection('
-                                               '(\'127.0.0.1\', %d), 1)"' % REPORT_PORT)[0] == 0, 15)
+        probe = 'python3 -c "import socket; socket.create_connection((\'127.0.0.1\', %d), 1)"' % REPORT_PORT
+        assert wait_for(lambda: host_sh('h1', probe)[0] == 0, 15)
         yield env
     finally:
         api.kill()

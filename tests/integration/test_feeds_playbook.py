@@ -14,7 +14,7 @@ from .conftest import HOSTS, ansible, host_sh, reachable
 
 import feed_server
 import fleet
-from conftest import provider_oracle
+from ansible_collections.fleetwall.blocklist.tests.helpers import provider_oracle
 
 KEY = feed_server.LAB_KEYS['abuseipdb']
 ATTACKER, FRIEND = fleet.ATTACKER, fleet.FRIEND

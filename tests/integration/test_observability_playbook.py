@@ -46,7 +46,7 @@ def test_drops_show_in_the_metrics_and_the_fleet_report(observed):
     assert run.rc == 0, run.out[-3000:]
     attempts = 3
     for host in HOSTS:
-        for _ in range(attempts):
+        for _attempt in range(attempts):
             assert not reachable('attacker', host, ATTACKER[0], 4)
         assert reachable('friend', host, FRIEND[0], 4)
     run = play(observed)

@@ -4,7 +4,7 @@ import os
 
 from .conftest import ansible
 
-from conftest import FEEDS
+from ansible_collections.fleetwall.blocklist.tests.helpers import FEEDS
 
 
 def lookup(expr, tmp_path):

@@ -29,7 +29,7 @@ def http_get(ns, host, source, headers=None, version=4):
             'except (http.client.RemoteDisconnected,ConnectionResetError): print("closed")\n'
             'except OSError as e: print("error",e)\n' % (addr, source, headers or {}))
     proc = subprocess.run(['ip', 'netns', 'exec', fleet.NS_PREFIX + ns, sys.executable, '-c', code],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=20)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=20, check=False)
     return proc.stdout.strip()
 
 
@@ -51,7 +51,7 @@ def webvars(lab, feeds, tmp_path_factory):
     for host in HOSTS:
         proc = subprocess.run(['nsenter', '-t', str(fleet.load_state()['pids'][host]), '-n', '-m', '-u', '--',
                                'sh', '-c', 'cat > /etc/nginx/sites-enabled/lab.conf && nginx'],
-                              input=SITE, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+                              input=SITE, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30, check=False)
         assert proc.returncode == 0, proc.stderr
         assert http_get('attacker', host, ATTACKER[0]) == '200'
     yield env

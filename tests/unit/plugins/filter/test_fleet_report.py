@@ -2,13 +2,15 @@ from ansible_collections.fleetwall.blocklist.plugins.filter.fleet_report import 
 
 
 def test_rows_and_totals_from_results_and_metrics():
+    h1_results = [
+        {'name': 'v4_hosts', 'changed': True, 'added': 3, 'removed': 1, 'total': 10, 'verified': False},
+        {'name': 'v4_nets', 'changed': True, 'added': 0, 'removed': 2, 'total': 5, 'verified': True}]
+    h1_metrics = [
+        {'backend': 'nftables', 'set': 'v4_hosts', 'entries': 10, 'dropped_packets': 7, 'dropped_bytes': 420},
+        {'backend': 'nftables', 'set': 'v4_nets', 'entries': 5, 'dropped_packets': 1, 'dropped_bytes': 60}]
     hostvars = {
-        'h1': {'nftables_sync_results': {'results': [
-                   {'name': 'v4_hosts', 'changed': True, 'added': 3, 'removed': 1, 'total': 10, 'verified': False},
-                   {'name': 'v4_nets', 'changed': True, 'added': 0, 'removed': 2, 'total': 5, 'verified': True}]},
-               'fleetwall_metrics_result': {'sets': [
-                   {'backend': 'nftables', 'set': 'v4_hosts', 'entries': 10, 'dropped_packets': 7, 'dropped_bytes': 420},
-                   {'backend': 'nftables', 'set': 'v4_nets', 'entries': 5, 'dropped_packets': 1, 'dropped_bytes': 60}]}},
+        'h1': {'nftables_sync_results': {'results': h1_results},
+               'fleetwall_metrics_result': {'sets': h1_metrics}},
         'h2': {'ufw_sync_results': {'results': [{'name': 'ufw', 'changed': False, 'added': 0, 'removed': 0,
                                                  'total': 4}]},
                'fleetwall_metrics_result': {'sets': [{'backend': 'ufw', 'set': 'ufw', 'entries': 4}]}},

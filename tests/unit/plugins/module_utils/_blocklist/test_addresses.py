@@ -66,7 +66,7 @@ def test_merge_joins_overlapping_and_adjacent():
 
 def _random_networks(rng, count):
     out = []
-    for _ in range(count):
+    for _index in range(count):
         prefix = rng.choice([8, 12, 16, 20, 23, 24, 24, 28, 30, 31, 32, 32, 32])
         addr = rng.getrandbits(32) & ~((1 << (32 - prefix)) - 1)
         out.append((addr, prefix))
@@ -185,7 +185,7 @@ def test_bulk_validation_agrees_with_the_parser(candidates, version, host_only):
 @given(st.integers(min_value=0, max_value=2 ** 32), st.integers(min_value=0, max_value=300))
 def test_fast_paths_match_the_plain_algorithms(seed, count):
     rng = random.Random(seed)
-    nets = _random_networks(rng, count) + [(rng.getrandbits(32), 32) for _ in range(count)]
+    nets = _random_networks(rng, count) + [(rng.getrandbits(32), 32) for _index in range(count)]
     merged = A.merge_keys([A.network_key(4, s, p) for s, p in nets])
     holes = A.merge_ranges([(s, s + (1 << (32 - p)) - 1) for s, p in _random_networks(rng, rng.randrange(0, 20))])
     # Bisection windows and the plain sweep agree.
@@ -194,7 +194,6 @@ def test_fast_paths_match_the_plain_algorithms(seed, count):
     want = [A.format_network(4, s, p) for s, p in A.ranges_to_networks(merged, 32)]
     lines = A.networks_text(merged, 4)
     assert '\n'.join(lines).split('\n') == (want or [''])
-
 
 
 def test_merge_of_nothing():

@@ -108,7 +108,7 @@ def test_set_grows_past_maxelem_by_swapping(netns, tmp_path):
     assert len(big) > 65536
     r = sync(netns, tmp_path, big)
     assert r['full_reload'] and r['total'] == len(big)
-    rc, out, _ = netns(['ipset', 'list', '-t', 'bl4'])
+    rc, out, _err = netns(['ipset', 'list', '-t', 'bl4'])
     assert 'maxelem %d' % size_for(len(big))[0] in out
     assert 'Number of entries: %d' % len(big) in out
 

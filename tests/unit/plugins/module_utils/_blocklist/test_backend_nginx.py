@@ -30,7 +30,7 @@ http {{
 
 
 def run(args):
-    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
     return proc.returncode, proc.stdout, proc.stderr
 
 

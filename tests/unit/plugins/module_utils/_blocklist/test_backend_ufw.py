@@ -40,21 +40,21 @@ def ufw_host(tmp_path):
             with open('/proc/%d/mountinfo' % holder.pid) as handle:
                 if ' /etc/ufw ' in handle.read():
                     break
-            subprocess.run(['sleep', '0.05'])
+            subprocess.run(['sleep', '0.05'], check=False)
         else:
             raise RuntimeError('the namespace did not come up')
 
         def run(args, data=None, check_rc=False):
             proc = subprocess.run(['nsenter', '-t', str(holder.pid), '-n', '-m', '--'] + list(args),
                                   input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  timeout=300)
+                                  timeout=300, check=False)
             return proc.returncode, proc.stdout, proc.stderr
         run.pid = holder.pid
         yield run, rules_dir
     finally:
         os.killpg(holder.pid, signal.SIGKILL)
         holder.wait()
-        subprocess.run(['ip', 'netns', 'del', name])
+        subprocess.run(['ip', 'netns', 'del', name], check=False)
 
 
 def tagged(run, rules_dir, **kwargs):

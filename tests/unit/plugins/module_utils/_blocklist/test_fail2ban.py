@@ -43,10 +43,10 @@ WRITE_DB = textwrap.dedent('''
 
 @pytest.fixture
 def database(tmp_path):
-    if subprocess.run([SYSTEM_PYTHON, '-c', 'import fail2ban'], capture_output=True).returncode != 0:
+    if subprocess.run([SYSTEM_PYTHON, '-c', 'import fail2ban'], capture_output=True, check=False).returncode != 0:
         pytest.skip('fail2ban is not installed for the system Python (scripts/setup.sh installs it)')
     path = str(tmp_path / 'fail2ban.sqlite3')
-    proc = subprocess.run([SYSTEM_PYTHON, '-c', WRITE_DB, path], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([SYSTEM_PYTHON, '-c', WRITE_DB, path], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     return path
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist import addresses as A
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feeds import FeedError, ProviderError, parse_feed
 
-from conftest import FEEDS
+from ansible_collections.fleetwall.blocklist.tests.helpers import FEEDS
 
 
 def read(*parts):
@@ -41,7 +41,7 @@ def test_firehol_level1_counts_and_bogons():
 @pytest.mark.parametrize('level, filename', [(3, 'levels_3.txt'), (8, 'levels_8.txt')])
 def test_ipsum_min_count_matches_published_levels(level, filename):
     result = parse_feed(read('ipsum', 'ipsum.txt'), fmt='ipsum', min_count=level)
-    published = {line for line in read('ipsum', filename).decode().split()}
+    published = set(read('ipsum', filename).decode().split())
     assert texts(result) == published
     assert result.below_min_count == 120437 - 7 - len(published)
 

@@ -78,7 +78,7 @@ def test_error_messages_never_show_the_query_or_credentials():
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fetch import (  # noqa: E402
     fetch_response, retry_after_seconds,
 )
-from conftest import FEEDS  # noqa: E402
+from ansible_collections.fleetwall.blocklist.tests.helpers import FEEDS  # noqa: E402
 
 ABUSE_KEY = feed_server.LAB_KEYS['abuseipdb']
 
@@ -105,7 +105,7 @@ def test_quota_exhausted_reports_when_to_come_back_without_waiting(provider):
     url, state = provider
     state.quota['abuseipdb'] = 2
     target = url + '/abuseipdb/api/v2/blacklist?confidenceMinimum=90'
-    for _ in range(2):
+    for _attempt in range(2):
         assert fetch_response(url=target, headers={'Key': ABUSE_KEY}).body.startswith(b'{"meta"')
     sleeps = []
     with pytest.raises(FetchError) as exc:

@@ -45,7 +45,7 @@ def test_sightings_are_refreshed_while_seen_and_expire_after():
 
 
 def test_no_harvest_still_expires():
-    state, _ = merge_harvest({'sightings': []}, {'h1': [ban('198.51.100.7')]}, T0, expiry=10)
+    state, _report = merge_harvest({'sightings': []}, {'h1': [ban('198.51.100.7')]}, T0, expiry=10)
     state, report = merge_harvest(state, None, T0 + 5, expiry=10)
     assert len(state['sightings']) == 1 and report['hosts'] == 0
     state, report = merge_harvest(state, None, T0 + 11, expiry=10)
@@ -77,8 +77,8 @@ def test_jail_filter_and_min_hosts():
 
 
 def test_two_jails_on_one_host_are_not_two_hosts():
-    state, _ = merge_harvest({'sightings': []}, {'h1': [ban('198.51.100.7'), ban('198.51.100.7', 'recidive')]},
-                             T0, expiry=100)
+    bans = [ban('198.51.100.7'), ban('198.51.100.7', 'recidive')]
+    state, _report = merge_harvest({'sightings': []}, {'h1': bans}, T0, expiry=100)
     entries, pending = offered_entries(state, min_hosts=2, expiry=100)
     assert entries == [] and pending == 1
 

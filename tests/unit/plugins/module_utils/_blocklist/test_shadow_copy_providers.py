@@ -11,7 +11,7 @@ import pytest
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import build_shadow_copy
 
 import feed_server
-from conftest import FEEDS, provider_oracle
+from ansible_collections.fleetwall.blocklist.tests.helpers import FEEDS, provider_oracle
 
 KEY = feed_server.LAB_KEYS['abuseipdb']
 NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.timezone.utc)
