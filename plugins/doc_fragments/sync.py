@@ -83,6 +83,11 @@ options:
         and swapped in atomically instead of being patched.
     type: float
     default: 0.2
+'''
+
+    # The change-size guard, for every module that makes something hold exactly a list of entries.
+    CHANGE_GUARD = r'''
+options:
   max_change_percent:
     description:
       - Refuse to apply a change (entries added plus removed) larger than this percentage of the entries the

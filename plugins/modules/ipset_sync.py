@@ -25,6 +25,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - fleetwall.blocklist.sync.entries
   - fleetwall.blocklist.sync
+  - fleetwall.blocklist.sync.change_guard
   - fleetwall.blocklist.sync.attributes
   - fleetwall.blocklist.sync.action
 options:

@@ -23,6 +23,7 @@ author:
   - fleetwall.blocklist contributors (@fleetwall)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - fleetwall.blocklist.sync.change_guard
   - fleetwall.blocklist.sync.attributes
 options:
   dest:
@@ -82,6 +83,11 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+refused:
+  description: Why a change larger than O(max_change_percent) was not applied.
+  returned: when the change was refused
+  type: str
+  version_added: 0.5.0
 changed:
   description: Whether the file changed (or would, in check mode).
   returned: always
@@ -107,6 +113,9 @@ tiers:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nginx import GeoFile
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
+    CHANGE_GUARD_ARGUMENT_SPEC, change_guard,
+)
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
     SyncError, read_entries_source,
 )
@@ -125,6 +134,7 @@ def main():
             nginx_config=dict(type='path'),
             mode=dict(type='raw', default='0644'),
             diff_sample=dict(type='int', default=20),
+            **CHANGE_GUARD_ARGUMENT_SPEC
         ),
         supports_check_mode=True,
     )
@@ -135,6 +145,7 @@ def main():
         module.fail_json(msg='mode must be octal, got %r' % params['mode'])
     if params['diff_sample'] < 0:
         module.fail_json(msg='diff_sample must not be negative')
+    guard = change_guard(module)
     nginx = {}
     if params['validate']:
         nginx = dict(nginx_bin=module.get_bin_path('nginx', required=True, opt_dirs=['/usr/sbin', '/usr/local/sbin']),
@@ -149,7 +160,9 @@ def main():
                 lines.extend(read_entries_source(entries_file=path)[0])
             tiers.append({'value': tier['value'], 'lines': lines})
         result = geo.sync(tiers, check_mode=module.check_mode, want_diff=module._diff,
-                          diff_sample=params['diff_sample'])
+                          diff_sample=params['diff_sample'], guard=guard)
+        if result.get('refused'):
+            module.warn('nginx geo %s: %s' % (params['dest'], result['refused']))
     except SyncError as exc:
         module.fail_json(msg=str(exc))
     except (IOError, OSError) as exc:

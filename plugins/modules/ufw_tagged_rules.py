@@ -25,6 +25,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - fleetwall.blocklist.sync.entries
+  - fleetwall.blocklist.sync.change_guard
   - fleetwall.blocklist.sync.attributes
   - fleetwall.blocklist.sync.action
 options:
@@ -105,6 +106,11 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+refused:
+  description: Why a change larger than O(max_change_percent) was not applied.
+  returned: when the change was refused
+  type: str
+  version_added: 0.5.0
 changed:
   description: Whether the tagged rules changed (or would, in check mode).
   returned: always
@@ -183,10 +189,10 @@ def main():
     ssh_connection = os.environ.get('SSH_CONNECTION', '').split()
     ssh_port = ssh_connection[3] if len(ssh_connection) == 4 else params['ssh_port']
 
-    def sync(lines):
+    def sync(lines, guard):
         return rules.sync(lines, check_mode=module.check_mode, want_diff=module._diff,
                           diff_sample=params['diff_sample'], enable=params['enable'], ssh_port=ssh_port,
-                          allow_ssh=params['allow_ssh'])
+                          allow_ssh=params['allow_ssh'], guard=guard)
 
     run_file_sync(module, 'ufw', '%s-%s' % (tag.replace('/', '_'), ''.join(params['families'])), sync)
 

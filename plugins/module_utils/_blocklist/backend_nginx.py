@@ -96,7 +96,9 @@ class GeoFile(object):
                 return None
             raise SyncError('cannot read %s: %s' % (self.dest, exc.strerror or exc))
 
-    def sync(self, tiers, check_mode=False, want_diff=False, diff_sample=20):
+    def sync(self, tiers, check_mode=False, want_diff=False, diff_sample=20, guard=None):
+        """Make the geo file map exactly the tiers' entries. ``guard(changes, before)`` may refuse the
+        change (module_support.change_guard): then the file is kept and the result says ``refused``."""
         desired = desired_geo(tiers)
         current = self.read()
         before = current or {}
@@ -111,6 +113,10 @@ class GeoFile(object):
         if want_diff:
             result['diff'] = compact_diff('nginx geo %s' % self.dest, len(before), len(desired), removed, added,
                                           diff_sample)
+        refusal = guard(len(added) + len(removed), len(before)) if guard else None
+        if refusal:
+            result.update(changed=False, total=len(before), refused=refusal)
+            return result
         if result['changed'] and not check_mode:
             self.install(render_geo(desired).encode('utf-8'))
         return result

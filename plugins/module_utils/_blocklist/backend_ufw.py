@@ -246,7 +246,9 @@ class UfwTaggedRules(object):
         self._command([self.bins['ufw'], 'logging', level], 'ufw logging %s (to have UFW write its rule files)' % level)
 
     def sync(self, lines, check_mode=False, want_diff=False, diff_sample=20, enable=False, ssh_port=None,
-             allow_ssh=False):
+             allow_ssh=False, guard=None):
+        """Make the tagged rules hold exactly ``lines``. ``guard(changes, before)`` may refuse the change
+        (module_support.change_guard): then nothing is written and the result says ``refused``."""
         is_active, _out = self.active()
         ssh_allowed = False
         if enable and not is_active and allow_ssh and ssh_port:
@@ -296,13 +298,17 @@ class UfwTaggedRules(object):
             new_text = parsed.render(desired_blocks, self.comment, self.position)
             if new_text != text:
                 new_texts[version] = new_text
-        if new_texts:
-            result['changed'] = True
-            result['rules_files'] = [self.path(v) for v in sorted(new_texts)]
         result['ufw_active'] = is_active
         if want_diff:
             result['diff'] = compact_diff('ufw rules tagged %r' % self.tag, before_all, result['total'],
                                           removed_all, added_all, diff_sample)
+        refusal = guard(len(added_all) + len(removed_all), before_all) if guard else None
+        if refusal:
+            result.update(total=before_all, refused=refusal)
+            return result
+        if new_texts:
+            result['changed'] = True
+            result['rules_files'] = [self.path(v) for v in sorted(new_texts)]
         if not is_active and enable:
             if not ssh_allowed:
                 self.check_lockout(ssh_port)

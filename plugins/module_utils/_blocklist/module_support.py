@@ -18,7 +18,7 @@ import os
 import zlib
 
 from .files import write_atomic
-from .sync import SyncError, StateStore, read_entries_source, sync_set
+from .sync import SyncError, StateStore, change_refusal, read_entries_source, sync_set
 
 SYNC_ARGUMENT_SPEC = dict(
     entries_file=dict(type='path'),
@@ -32,9 +32,13 @@ SYNC_ARGUMENT_SPEC = dict(
     diff_sample=dict(type='int', default=20),
     state_dir=dict(type='path', default='/var/lib/fleetwall'),
     lock_timeout=dict(type='int', default=120),
+)
+# The change-size guard's options, shared by every module that makes something hold a list of entries.
+CHANGE_GUARD_ARGUMENT_SPEC = dict(
     max_change_percent=dict(type='float'),
     force_change=dict(type='bool', default=False),
 )
+SYNC_ARGUMENT_SPEC.update(CHANGE_GUARD_ARGUMENT_SPEC)
 SYNC_MUTUALLY_EXCLUSIVE = [('entries_file', 'entries', 'src', 'entries_zlib')]
 
 
@@ -109,8 +113,7 @@ def run_sync(module, adapter, apply_rules, entry_filter=None):
     params = module.params
     if not 0 <= params['full_reload_fraction'] <= 1:
         module.fail_json(msg='full_reload_fraction must be between 0 and 1')
-    if params['max_change_percent'] is not None and params['max_change_percent'] < 0:
-        module.fail_json(msg='max_change_percent must not be negative')
+    change_guard(module)
     store = StateStore(params['state_dir'], adapter.backend, params['name'])
     result = {'changed': False, 'name': params['name']}
 
@@ -203,17 +206,27 @@ def _run_locked(module, store, result, body):
 # file) rather than patching a kernel set: no listing to trust or verify.
 FILE_SYNC_ARGUMENT_SPEC = dict((key, SYNC_ARGUMENT_SPEC[key]) for key in (
     'entries_file', 'entries', 'src', 'entries_sha256', 'entries_zlib', 'diff_sample', 'state_dir',
-    'lock_timeout'))
+    'lock_timeout', 'max_change_percent', 'force_change'))
+
+
+def change_guard(module):
+    """The module's change-size guard: ``guard(changes, before)`` gives why a change is refused, or None."""
+    limit, force = module.params['max_change_percent'], module.params['force_change']
+    if limit is not None and limit < 0:
+        module.fail_json(msg='max_change_percent must not be negative')
+    return lambda changes, before: change_refusal(changes, before, limit, force)
 
 
 def run_file_sync(module, backend, name, sync):
     """Lock, read the desired entries, run ``sync(lines)`` and exit with its result.
 
-    ``sync(lines)`` returns the common result shape and raises SyncError to
-    fail with nothing changed.  The entries are recorded by sha256 after a
+    ``sync(lines, guard)`` returns the common result shape and raises SyncError to
+    fail with nothing changed; ``guard`` is the module's change-size guard
+    (change_guard), and a refused change comes back as ``refused``.  The entries are recorded by sha256 after a
     successful run, so the action plugin's checksum-first transfer works as
     for the set backends.
     """
+    guard = change_guard(module)
     store = StateStore(module.params['state_dir'], backend, name)
     result = {'changed': False, 'name': name}
 
@@ -223,7 +236,10 @@ def run_file_sync(module, backend, name, sync):
             result['upload_required'] = True
             module.exit_json(**result)
         lines, sha, raw = desired
-        result.update(sync(lines))
+        result.update(sync(lines, guard))
+        if result.get('refused'):
+            module.warn('%s %s: %s' % (backend, name, result['refused']))
+            return
         if not module.check_mode:
             record = store.load()
             if not record or record.get('source_sha256') != sha:

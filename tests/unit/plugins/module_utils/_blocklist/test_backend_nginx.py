@@ -113,3 +113,25 @@ def test_malformed_existing_file_is_left_alone(tmp_path):
     with pytest.raises(SyncError, match='line 2'):
         geo.sync(tiers(['203.0.113.0/24']))
     assert dest.read_text() == '203.0.113.0/24 block;\nsomething else\n'
+
+
+def test_change_guard_keeps_the_file(tmp_path):
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import change_refusal
+    geo, dest = geo_for(tmp_path)
+    old = ['198.51.100.%d' % i for i in range(1, 21)]
+    geo.sync(tiers(old))
+    before = dest.read_bytes()
+
+    def guard(changes, count):
+        return change_refusal(changes, count, 50, False)
+    # 19 of 20 entries gone: 95% of the file, above 50%.
+    for check_mode in (True, False):
+        result = geo.sync(tiers(old[:1]), check_mode=check_mode, want_diff=True, guard=guard)
+        assert result['refused'] and not result['changed']
+        assert (result['removed'], result['total']) == (19, 20)
+        assert result['diff']['after'].startswith('nginx geo %s: 1 entries' % dest) and dest.read_bytes() == before
+    # A small change passes the same guard, and force lifts it.
+    assert not geo.sync(tiers(old + ['198.51.100.99']), guard=guard).get('refused')
+    forced = geo.sync(tiers(old[:1]), guard=lambda changes, count: change_refusal(changes, count, 50, True))
+    assert forced['changed'] and not forced.get('refused') and parse_geo(dest.read_text(), 'x') == {
+        '198.51.100.1': 'block'}

@@ -242,3 +242,27 @@ def test_check_mode_on_the_files_as_the_package_ships_them(ufw_host):
     r = tagged(run, rules_dir).sync(['203.0.113.5', '2001:db8::5'], check_mode=True, want_diff=True)
     assert (r['changed'], r['added'], r['total']) == (True, 2, 2)
     assert (rules_dir / 'user.rules').read_text() == shipped
+
+
+def test_change_guard_keeps_the_rules(ufw_host):
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import change_refusal
+    run, rules_dir = ufw_host
+    enable(run)
+    entries = ['203.0.113.%d' % i for i in range(1, 41)]
+    tagged(run, rules_dir).sync(entries)
+    files = [(rules_dir / f).read_text() for f in ('user.rules', 'user6.rules')]
+
+    def guard(changes, before):
+        return change_refusal(changes, before, 25, False)
+    # 30 of 40 rules gone: 75%, above 25%; refused in check mode and for real, nothing written or loaded.
+    for check_mode in (True, False):
+        r = tagged(run, rules_dir).sync(entries[30:], check_mode=check_mode, want_diff=True, guard=guard)
+        assert r['refused'] and '75.0%' in r['refused'] and not r['changed']
+        assert (r['removed'], r['total']) == (30, 40)
+        assert [(rules_dir / f).read_text() for f in ('user.rules', 'user6.rules')] == files
+    rc, out, _err = run(['iptables', '-S', 'ufw-user-input'])
+    assert out.count('-j DROP') == 40
+    # A small change passes the same guard; force lifts it.
+    assert not tagged(run, rules_dir).sync(entries + ['198.51.100.1'], guard=guard).get('refused')
+    r = tagged(run, rules_dir).sync(entries[30:], guard=lambda changes, before: change_refusal(changes, before, 25, True))
+    assert (r['changed'], r['removed'], r['total']) == (True, 31, 10) and not r.get('refused')
