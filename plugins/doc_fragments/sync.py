@@ -105,6 +105,33 @@ options:
     version_added: 0.4.0
 '''
 
+    # Lockout protection, for every module that makes something hold exactly a list of entries.
+    PROTECT = r'''
+options:
+  lockout_protection:
+    description:
+      - Never block this host's lifelines. Before applying, the module takes out of the entries the client
+        address of the SSH session it runs under (the controller or the AWX execution node; found in the
+        module's environment, or in the login session's when become reset it), every address of the host
+        (C(ip addr)) and its default gateways (C(ip route)), as well as O(protect).
+      - An entry that covers one of them is replaced by the fewest networks covering the rest of it, so
+        everything else in it stays blocked; the module warns, naming the entries and what they covered, and
+        returns them as RV(protected).
+      - Entries already applied under the same protected addresses are not checked again, so a small change
+        costs a small check.
+    type: bool
+    default: true
+    version_added: 0.5.0
+  protect:
+    description:
+      - Addresses, CIDR networks or C(FIRST-LAST) ranges never to block on this host, whatever the entries
+        say; applied even with O(lockout_protection=false). The roles pass the shadow copy's allowlist.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.5.0
+'''
+
     ATTRIBUTES = r'''
 attributes:
   check_mode:

@@ -27,6 +27,7 @@ extends_documentation_fragment:
   - fleetwall.blocklist.sync.entries
   - fleetwall.blocklist.sync
   - fleetwall.blocklist.sync.change_guard
+  - fleetwall.blocklist.sync.protect
   - fleetwall.blocklist.sync.attributes
   - fleetwall.blocklist.sync.action
 options:
@@ -97,6 +98,19 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+protected:
+  description:
+    - The entries that covered an address lockout protection keeps reachable (at most 20), each with what it
+      covered and how many networks replaced it.
+  returned: when an entry covered a protected address
+  type: list
+  elements: dict
+  version_added: 0.5.0
+protected_count:
+  description: How many entries covered a protected address.
+  returned: when an entry covered a protected address
+  type: int
+  version_added: 0.5.0
 refused:
   description: Why a change larger than O(max_change_percent) was not applied.
   returned: when the change was refused

@@ -24,6 +24,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - fleetwall.blocklist.sync.change_guard
+  - fleetwall.blocklist.sync.protect
   - fleetwall.blocklist.sync.attributes
 options:
   dest:
@@ -83,6 +84,19 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+protected:
+  description:
+    - The entries that covered an address lockout protection keeps reachable (at most 20), each with what it
+      covered and how many networks replaced it.
+  returned: when an entry covered a protected address
+  type: list
+  elements: dict
+  version_added: 0.5.0
+protected_count:
+  description: How many entries covered a protected address.
+  returned: when an entry covered a protected address
+  type: int
+  version_added: 0.5.0
 refused:
   description: Why a change larger than O(max_change_percent) was not applied.
   returned: when the change was refused
@@ -114,7 +128,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nginx import GeoFile
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
-    CHANGE_GUARD_ARGUMENT_SPEC, change_guard,
+    CHANGE_GUARD_ARGUMENT_SPEC, PROTECT_ARGUMENT_SPEC, change_guard, host_protection, warn_protected,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
     SyncError, read_entries_source,
@@ -134,7 +148,7 @@ def main():
             nginx_config=dict(type='path'),
             mode=dict(type='raw', default='0644'),
             diff_sample=dict(type='int', default=20),
-            **CHANGE_GUARD_ARGUMENT_SPEC
+            **dict(CHANGE_GUARD_ARGUMENT_SPEC, **PROTECT_ARGUMENT_SPEC)
         ),
         supports_check_mode=True,
     )
@@ -146,6 +160,7 @@ def main():
     if params['diff_sample'] < 0:
         module.fail_json(msg='diff_sample must not be negative')
     guard = change_guard(module)
+    protection = host_protection(module)
     nginx = {}
     if params['validate']:
         nginx = dict(nginx_bin=module.get_bin_path('nginx', required=True, opt_dirs=['/usr/sbin', '/usr/local/sbin']),
@@ -153,14 +168,19 @@ def main():
                      mount_bin=module.get_bin_path('mount', required=True))
     geo = GeoFile(module.run_command, params['dest'], nginx_config=params['nginx_config'], mode=mode, **nginx)
     try:
-        tiers = []
+        tiers, findings = [], []
         for tier in params['tiers']:
             lines = list(tier['entries'] or [])
             for path in tier['entries_files'] or []:
                 lines.extend(read_entries_source(entries_file=path)[0])
+            lines, tier_findings = protection.carve(lines)
+            findings.extend(tier_findings)
             tiers.append({'value': tier['value'], 'lines': lines})
         result = geo.sync(tiers, check_mode=module.check_mode, want_diff=module._diff,
                           diff_sample=params['diff_sample'], guard=guard)
+        if findings:
+            result.update(protected=findings[:20], protected_count=len(findings))
+            warn_protected(module, 'nginx geo %s' % params['dest'], findings)
         if result.get('refused'):
             module.warn('nginx geo %s: %s' % (params['dest'], result['refused']))
     except SyncError as exc:

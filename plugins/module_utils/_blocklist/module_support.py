@@ -18,6 +18,8 @@ import os
 import zlib
 
 from .files import write_atomic
+from .addresses import AddressError
+from .protect import Protection, findings_warning, host_addresses, ssh_client_addresses
 from .sync import SyncError, StateStore, change_refusal, read_entries_source, sync_set
 
 SYNC_ARGUMENT_SPEC = dict(
@@ -39,6 +41,12 @@ CHANGE_GUARD_ARGUMENT_SPEC = dict(
     force_change=dict(type='bool', default=False),
 )
 SYNC_ARGUMENT_SPEC.update(CHANGE_GUARD_ARGUMENT_SPEC)
+# Lockout protection's options, shared by every module that makes something hold a list of entries.
+PROTECT_ARGUMENT_SPEC = dict(
+    lockout_protection=dict(type='bool', default=True),
+    protect=dict(type='list', elements='str', default=[]),
+)
+SYNC_ARGUMENT_SPEC.update(PROTECT_ARGUMENT_SPEC)
 SYNC_MUTUALLY_EXCLUSIVE = [('entries_file', 'entries', 'src', 'entries_zlib')]
 
 
@@ -114,6 +122,7 @@ def run_sync(module, adapter, apply_rules, entry_filter=None):
     if not 0 <= params['full_reload_fraction'] <= 1:
         module.fail_json(msg='full_reload_fraction must be between 0 and 1')
     change_guard(module)
+    protection = host_protection(module) if params['state'] == 'present' else None
     store = StateStore(params['state_dir'], adapter.backend, params['name'])
     result = {'changed': False, 'name': params['name']}
 
@@ -151,7 +160,8 @@ def run_sync(module, adapter, apply_rules, entry_filter=None):
                                diff_sample=params['diff_sample'],
                                verify_interval=params['verify_interval'],
                                max_change_percent=params['max_change_percent'],
-                               force_change=params['force_change']))
+                               force_change=params['force_change'], protection=protection))
+        warn_protected(module, adapter.label, result.get('protected'))
         if result.get('refused'):
             module.warn('%s: %s' % (adapter.label, result['refused']))
         if params.get('rules') is not None:
@@ -206,7 +216,36 @@ def _run_locked(module, store, result, body):
 # file) rather than patching a kernel set: no listing to trust or verify.
 FILE_SYNC_ARGUMENT_SPEC = dict((key, SYNC_ARGUMENT_SPEC[key]) for key in (
     'entries_file', 'entries', 'src', 'entries_sha256', 'entries_zlib', 'diff_sample', 'state_dir',
-    'lock_timeout', 'max_change_percent', 'force_change'))
+    'lock_timeout', 'max_change_percent', 'force_change', 'lockout_protection', 'protect'))
+
+
+def host_protection(module):
+    """What this host must never block (protect.Protection), from the module's options.
+
+    With ``lockout_protection``: the client of the SSH session the module runs
+    under, the host's own addresses and its default gateways; always: the
+    ``protect`` entries (the roles pass the shadow copy's allowlist).
+    """
+    params = module.params
+    items = [(text, 'protect') for text in params['protect'] or []]
+    if params['lockout_protection']:
+        items.extend((address, 'SSH client') for address in ssh_client_addresses())
+        ip_bin = module.get_bin_path('ip', required=True, opt_dirs=['/sbin', '/usr/sbin'])
+        try:
+            own, gateways = host_addresses(module.run_command, ip_bin)
+        except AddressError as exc:
+            module.fail_json(msg='lockout protection: %s (lockout_protection=false turns it off)' % exc)
+        items.extend((address, 'own address') for address in own)
+        items.extend((address, 'default gateway') for address in gateways)
+    try:
+        return Protection(items)
+    except AddressError as exc:
+        module.fail_json(msg='lockout protection: %s' % exc)
+
+
+def warn_protected(module, label, findings):
+    if findings:
+        module.warn(findings_warning(label, findings))
 
 
 def change_guard(module):
@@ -227,6 +266,7 @@ def run_file_sync(module, backend, name, sync):
     for the set backends.
     """
     guard = change_guard(module)
+    protection = host_protection(module)
     store = StateStore(module.params['state_dir'], backend, name)
     result = {'changed': False, 'name': name}
 
@@ -236,7 +276,11 @@ def run_file_sync(module, backend, name, sync):
             result['upload_required'] = True
             module.exit_json(**result)
         lines, sha, raw = desired
+        lines, findings = protection.carve(lines)
         result.update(sync(lines, guard))
+        if findings:
+            result.update(protected=findings[:20], protected_count=len(findings))
+            warn_protected(module, '%s %s' % (backend, name), findings)
         if result.get('refused'):
             module.warn('%s %s: %s' % (backend, name, result['refused']))
             return

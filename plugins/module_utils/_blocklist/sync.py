@@ -298,8 +298,13 @@ def change_refusal(changes, before, max_change_percent, force_change):
 def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff=False,
              verify=False, full_reload_fraction=DEFAULT_FULL_RELOAD_FRACTION,
              diff_sample=DEFAULT_DIFF_SAMPLE, verify_interval=None, max_change_percent=None,
-             force_change=False):
+             force_change=False, protection=None):
     """Make the adapter's kernel object hold exactly ``lines``.
+
+    With ``protection`` (protect.Protection), the protected addresses are taken
+    out of ``lines`` first and the result lists what covered them under
+    ``protected``. Entries already applied under the same protection are not
+    checked again: only new ones are, so a 1% change costs 1% of a scan.
 
     Returns the common result shape of every sync module: changed, added,
     removed, total, and diff when asked for.  With ``max_change_percent``, a
@@ -330,7 +335,8 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
               'total': live.count if live.count is not None else (record or {}).get('count'),
               'full_reload': False, 'verified': not trusted and live.exists}
 
-    if trusted and record.get('source_sha256') == source_sha:
+    protection_digest = protection.digest if protection else None
+    if trusted and record.get('source_sha256') == source_sha and record.get('protection') == protection_digest:
         if want_diff:
             result['diff'] = compact_diff(adapter.label, result['total'], result['total'], (), (), 0)
         return result
@@ -341,6 +347,15 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
         baseline = adapter.read_entries()
     else:
         baseline = set()
+    if protection:
+        checked_before = trusted and record.get('protection') == protection_digest
+        candidates = list(filterfalse(baseline.__contains__, lines)) if checked_before and baseline else lines
+        lines, findings = protection.carve(lines, candidates)
+        if findings:
+            # The source bytes no longer describe what is applied.
+            raw = None
+            result['protected'] = findings[:DEFAULT_DIFF_SAMPLE]
+            result['protected_count'] = len(findings)
     plan = _Plan(lines, baseline, adapter.version, adapter.host_only)
 
     def decide():
@@ -402,11 +417,11 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
                               % (adapter.label, after.count, count)]
         return result
     record = {'fingerprint': fingerprint, 'count': count, 'source_sha256': source_sha,
-              'applied_at': int(time.time()), 'identity': identity(after),
+              'protection': protection_digest, 'applied_at': int(time.time()), 'identity': identity(after),
               'verified_at': int(time.time()) if (result['verified'] or not live.exists) else previous_verified_at}
     # The source bytes can stand in for the entries when every line was
     # already canonical and unique, which saves a join of a million strings.
-    if plan.same_text:
+    if plan.same_text and raw is not None:
         store.save(record, raw=raw)
     else:
         store.save(record, entries=plan.desired_entries())
