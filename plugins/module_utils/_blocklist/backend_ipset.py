@@ -18,9 +18,21 @@ import hashlib
 import os
 import tempfile
 import threading
+import time
 
 from .addresses import V4, V6
 from .sync import LiveInfo, SyncError
+
+# The kernel answers EBUSY to a swap or destroy while anyone dumps one of the
+# sets involved (a monitoring 'ipset list', an admin); a dump ends in
+# milliseconds to a second, so the single operation is retried, boundedly.
+BUSY_RETRIES = 100
+BUSY_WAIT = 0.1
+
+
+def _busy(message):
+    return 'Device or resource busy' in message or 'in use by a kernel component' in message
+
 
 FAMILIES = {'inet': V4, 'inet6': V6}
 SET_TYPES = ('hash:net', 'hash:ip')
@@ -76,6 +88,22 @@ class IpsetAdapter(object):
         if check and rc != 0:
             raise SyncError('ipset %s failed: %s' % (' '.join(args[:2]), (err or out).strip()))
         return rc, out, err
+
+    def _while_busy(self, args):
+        """Run one ipset operation, waiting out EBUSY from a concurrent dump (never a batch: a batch that
+        failed half way must not be replayed)."""
+        for _attempt in range(BUSY_RETRIES):
+            rc, out, err = self._ipset(args, check=False)
+            if rc == 0 or not _busy(err or out):
+                break
+            time.sleep(BUSY_WAIT)
+        return rc, (err or out).strip()
+
+    def _drop_tmp(self):
+        """Destroy the temporary set, a leftover of a run that was killed included."""
+        rc, msg = self._while_busy(['destroy', self.tmp_name])
+        if rc != 0 and 'does not exist' not in msg:
+            raise SyncError('cannot destroy the temporary ipset %s: %s' % (self.tmp_name, msg))
 
     def probe(self, name=None):
         rc, out, err = self._ipset(['list', '-terse', name or self.name], check=False)
@@ -165,14 +193,14 @@ class IpsetAdapter(object):
         swap happens only when validation said yes.  Returns False (nothing
         changed) when ``validate()`` returns False; re-raises its errors.
         """
-        self._ipset(['destroy', self.tmp_name], check=False)
+        self._drop_tmp()
         load = [self._create_line(self.tmp_name, len(desired)) + '\n', self._batch('add', self.tmp_name, desired)]
         if live.exists:
-            finish = 'swap %s %s\ndestroy %s\n' % (self.tmp_name, self.name, self.tmp_name)
+            finish = None
         else:
             finish = 'rename %s %s\n' % (self.tmp_name, self.name)
         if validate is None:
-            rc, msg = self._restore(load + [finish])
+            rc, msg = self._restore(load + ([finish] if finish else []))
             valid = True
         else:
             outcome = {}
@@ -191,13 +219,22 @@ class IpsetAdapter(object):
                 self._ipset(['destroy', self.tmp_name], check=False)
                 return False
             rc, msg = outcome.get('rc_msg', (1, 'the loader thread failed'))
-            if rc == 0:
+            if rc == 0 and finish:
                 rc, msg = self._restore([finish])
+        if rc == 0 and finish is None:
+            # The swap is the one atomic step: the live set is the old generation or the new one.
+            rc, msg = self._while_busy(['swap', self.tmp_name, self.name])
         if rc != 0:
             self._ipset(['destroy', self.tmp_name], check=False)
-        if rc != 0:
             raise SyncError('full reload of ipset %s failed before the swap, live set unchanged: %s'
                             % (self.name, msg))
+        if finish is None:
+            try:
+                self._drop_tmp()
+            except SyncError:
+                # The new generation is live; the old one, left under the temporary name, is destroyed by
+                # the next full reload.
+                pass
         return valid
 
     def apply_incremental(self, added, removed):

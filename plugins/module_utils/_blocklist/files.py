@@ -25,11 +25,14 @@ def write_atomic(path, data, mode=0o644):
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
         os.rename(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and not exc.filename:
+            # A write into a full disk names no file; the operator needs to know which one.
+            raise OSError(exc.errno, exc.strerror, path)
         raise
 
 

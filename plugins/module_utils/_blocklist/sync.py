@@ -205,6 +205,13 @@ class StateStore(object):
         write_atomic(self.entries_path, data, 0o600)
         write_atomic(self.record_path, json.dumps(record, sort_keys=True).encode(), 0o600)
 
+    def invalidate(self):
+        """Withdraw the record (keep the entries file): the next run compares the live object."""
+        try:
+            os.unlink(self.record_path)
+        except OSError:
+            pass
+
     def clear(self):
         for path in (self.record_path, self.entries_path):
             try:
@@ -389,6 +396,7 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
                                               diff_sample)
             return result
         if full and not check_mode:
+            store.invalidate()
             applied = adapter.apply_full(plan.desired_entries(), live, validate=plan.canonical)
         else:
             plan.canonical()
@@ -402,6 +410,10 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
         return result
 
     if result['changed'] and not applied:
+        # Until the new record is written, the old one no longer describes the kernel: a run killed
+        # between the kernel's update and the record must leave the next run comparing the live set,
+        # not trusting a record of the generation before (nft vouches by identity, not by count).
+        store.invalidate()
         if full:
             adapter.apply_full(plan.desired_entries(), live)
         else:

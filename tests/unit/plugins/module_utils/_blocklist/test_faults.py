@@ -1,0 +1,236 @@
+"""Faults injected into the engine on the real kernel (private network namespaces).
+
+- The apply process and its children are killed (SIGKILL to the process group) at random points of
+  large updates, many times over, while a monitor watches the set: every entry of both generations is
+  present the whole time, nothing outside the two ever appears, the set is never empty, and the next
+  run converges. nftables applies in one transaction, so there the set is always exactly one
+  generation; ipset's incremental batch is not a transaction (docs/faults.md).
+- Two runs on one set at once: the lock serialises them, or the second reports who holds it.
+- The disk is full when the state is written: reported, and the live set stays whole.
+"""
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
+    StateStore, SyncError, read_entries_source, sync_set,
+)
+from ansible_collections.fleetwall.blocklist.tests.helpers import COLLECTIONS
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root for a network namespace')
+
+KILLS = 12
+SIZE = 40000
+
+# The child: one engine run against the namespace's set, as the module would make it.
+CHILD = r'''
+import sys
+sys.path.insert(0, %(collections)r)
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
+    StateStore, read_entries_source, sync_set)
+import subprocess
+def run(args, data=None, check_rc=False):
+    proc = subprocess.run(['ip', 'netns', 'exec', %(ns)r] + list(args), input=data, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+if %(backend)r == 'ipset':
+    adapter = IpsetAdapter(run, 'ipset', 'bl4')
+else:
+    adapter = NftAdapter(run, 'nft', 'fleetwall', 'bl4', interval=False)
+store = StateStore(%(state)r, %(backend)r, 'bl4')
+store.lock(%(lock_timeout)s)
+lines, sha, raw = read_entries_source(%(entries)r)
+print('locked', flush=True)
+sync_set(adapter, store, lines, sha, raw, full_reload_fraction=%(fraction)s)
+store.unlock()
+print('done', flush=True)
+'''
+
+
+def generation(seed, size=SIZE):
+    rng = random.Random(seed)
+    return ['10.%d.%d.%d' % (n >> 16, (n >> 8) & 255, n & 255) for n in rng.sample(range(1 << 22), size)]
+
+
+def adapter_for(run, backend):
+    if backend == 'ipset':
+        return IpsetAdapter(run, 'ipset', 'bl4')
+    return NftAdapter(run, 'nft', 'fleetwall', 'bl4', interval=False)
+
+
+def engine(run, tmp_path, backend, entries, **kwargs):
+    path = tmp_path / 'entries.txt'
+    path.write_text('\n'.join(entries) + '\n')
+    lines, sha, raw = read_entries_source(str(path))
+    return sync_set(adapter_for(run, backend), StateStore(str(tmp_path / 'state'), backend, 'bl4'), lines, sha, raw,
+                    **kwargs)
+
+
+def child(netns, tmp_path, backend, entries, fraction=0.2, lock_timeout=0):
+    path = tmp_path / ('child-%d.txt' % random.getrandbits(32))
+    path.write_text('\n'.join(entries) + '\n')
+    code = CHILD % {'collections': COLLECTIONS, 'ns': netns.ns, 'backend': backend, 'state': str(tmp_path / 'state'),
+                    'entries': str(path), 'fraction': fraction, 'lock_timeout': lock_timeout}
+    return subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+class Monitor(threading.Thread):
+    """Looks at the set over and over while the faults happen, and notes what breaks an invariant.
+
+    ipset: the whole listing (a dump holds the set, so it is a true picture). nftables: a listing of a
+    hash set that a transaction is resizing is not a snapshot (the kernel's table walk may skip
+    elements), so the monitor asks per element instead: a sample of the entries both generations share
+    is all there, and no address outside both is. Whether the set is exactly one generation is checked
+    when nothing runs any more, right after the kill.
+    """
+
+    def __init__(self, run, backend, old, new):
+        super().__init__(daemon=True)
+        self.run_in_ns, self.backend = run, backend
+        self.adapter = adapter_for(run, backend)
+        rng = random.Random(len(old) ^ len(new))
+        self.both = sorted(rng.sample(sorted(old & new), min(50, len(old & new))))
+        self.outside = ['11.%d.%d.%d' % (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+                        for _index in range(2)]
+        self.problems = []
+        self.samples = 0
+        self.stop = threading.Event()
+
+    def _present(self, elements):
+        return self.run_in_ns(['nft', 'get', 'element', 'inet', 'fleetwall', 'bl4',
+                               '{ %s }' % ', '.join(elements)])[0] == 0
+
+    def run(self):
+        while not self.stop.is_set():
+            self.samples += 1
+            if self.backend == 'ipset':
+                try:
+                    sample = self.adapter.read_entries()
+                except SyncError:
+                    self.problems.append('the set disappeared')
+                    continue
+                if not sample:
+                    self.problems.append('the set was empty')
+                if not set(self.both) <= sample:
+                    self.problems.append('%d shared entries missing' % len(set(self.both) - sample))
+                if sample & set(self.outside):
+                    self.problems.append('an address of neither generation appeared')
+            else:
+                if self.both and not self._present(self.both):
+                    self.problems.append('shared entries missing')
+                if any(self._present([address]) for address in self.outside):
+                    self.problems.append('an address of neither generation appeared')
+
+
+def check_after_kill(state, old, new, backend):
+    assert state, 'the set was empty'
+    assert old & new <= state, 'entries of both generations went missing: %d' % len(old & new - state)
+    assert state <= old | new, 'entries of neither generation appeared: %d' % len(state - old - new)
+    if backend == 'nft':
+        # One transaction: exactly one generation or the other.
+        assert state in (old, new), (len(state - old), len(state - new))
+
+
+@pytest.mark.parametrize('backend', ['ipset', 'nft'])
+def test_sigkill_mid_apply_never_loses_protection(netns, tmp_path, backend):
+    if backend == 'nft':
+        assert netns(['nft', 'add', 'table', 'inet', 'fleetwall'])[0] == 0
+    applied = generation(0)
+    engine(netns, tmp_path, backend, applied)
+    # How long one uninterrupted rebuild takes here: the kills land inside that window.
+    started = time.monotonic()
+    engine(netns, tmp_path, backend, generation(99))
+    engine(netns, tmp_path, backend, applied)
+    window = (time.monotonic() - started) / 2 + 0.2
+    rng = random.Random(7)
+    killed = samples = 0
+    for attempt in range(KILLS):
+        if attempt % 2:
+            # A patch: 10% replaced, below the full-reload fraction.
+            new = applied[SIZE // 10:] + generation(100 + attempt, SIZE // 10)
+        else:
+            # A rebuild: a new generation that shares a tenth of the old one.
+            new = applied[:SIZE // 10] + generation(1 + attempt, SIZE - SIZE // 10)
+        old = set(applied)
+        monitor = Monitor(netns, backend, old, set(new))
+        monitor.start()
+        proc = child(netns, tmp_path, backend, new)
+        time.sleep(rng.uniform(0, window))
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            killed += 1
+        proc.wait(timeout=60)
+        time.sleep(0.2)
+        monitor.stop.set()
+        monitor.join(timeout=60)
+        samples += monitor.samples
+        assert monitor.samples and not monitor.problems, (attempt, monitor.problems[:5])
+        check_after_kill(adapter_for(netns, backend).read_entries(), old, set(new), backend)
+        # The next run converges, whatever the kill left (a half-filled temporary set, a stale record).
+        engine(netns, tmp_path, backend, new)
+        assert adapter_for(netns, backend).read_entries() == set(new), 'no convergence after attempt %d' % attempt
+        applied = new
+    # Most attempts were killed mid-way, not after they had finished.
+    assert killed >= KILLS // 2, (killed, window)
+    print('%s: %d kills in %d runs, %d looks at the set' % (backend, killed, KILLS, samples))
+
+
+def test_two_runs_at_once_are_serialised_or_told_who_holds_the_lock(netns, tmp_path):
+    engine(netns, tmp_path, 'ipset', ['198.51.100.1'])
+    store = StateStore(str(tmp_path / 'state'), 'ipset', 'bl4')
+    store.lock(5)
+    try:
+        # A second run with no patience reports the holder, and changes nothing.
+        proc = child(netns, tmp_path, 'ipset', ['198.51.100.2'], lock_timeout=1)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode != 0 and 'another run holds' in err and 'bl4.lock' in err
+        assert adapter_for(netns, 'ipset').read_entries() == {'198.51.100.1'}
+        # One that waits goes on when the first is done.
+        proc = child(netns, tmp_path, 'ipset', ['198.51.100.3'], lock_timeout=60)
+        time.sleep(1.0)
+        assert proc.poll() is None and adapter_for(netns, 'ipset').read_entries() == {'198.51.100.1'}
+    finally:
+        store.unlock()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and out.split() == ['locked', 'done'], err
+    assert adapter_for(netns, 'ipset').read_entries() == {'198.51.100.3'}
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 64 KiB tmpfs for the state directory: real ENOSPC from the kernel."""
+    mount = tmp_path / 'state'
+    mount.mkdir()
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'fwtest-full', str(mount)], check=True)
+    yield mount
+    subprocess.run(['umount', str(mount)], check=False)
+
+
+def test_disk_full_when_writing_the_state_keeps_the_live_set(netns, tmp_path, tiny_disk):
+    small = ['198.51.100.%d' % i for i in range(1, 50)]
+    engine(netns, tmp_path, 'ipset', small)
+    big = generation(1, 20000)
+    with pytest.raises(OSError) as failure:
+        engine(netns, tmp_path, 'ipset', big)
+    assert failure.value.errno == 28          # ENOSPC, with the file's name
+    assert str(tiny_disk) in str(failure.value.filename)
+    # The kernel got the whole new generation before the record was written; nothing is half-applied.
+    assert adapter_for(netns, 'ipset').read_entries() == set(big)
+    # The record of the old state was withdrawn before the kernel changed, so nothing vouches for a state
+    # that is gone: the next run compares the live set.
+    assert not (tiny_disk / 'ipset-bl4.json').exists()
+    subprocess.run(['mount', '-o', 'remount,size=16m', str(tiny_disk)], check=True)
+    r = engine(netns, tmp_path, 'ipset', big)
+    assert (r['changed'], r['verified'], r['total']) == (False, True, len(big))
+    assert engine(netns, tmp_path, 'ipset', big)['verified'] is False
