@@ -140,6 +140,15 @@ options:
         description: Share of invalid lines above which the feed counts as broken (and its last good copy is used).
         type: float
         default: 0.1
+      max_growth_factor:
+        description:
+          - A fetched body with more than this many times the entries of the feed's last good copy counts as
+            broken (a list that suddenly carries a hundred times its usual size is an upstream fault or an
+            attack), and the last good copy is used, with a warning; the other feeds are not held back.
+          - V(0) turns the check off. A feed's first fetch has nothing to compare with and is accepted.
+        type: float
+        default: 10
+        version_added: 0.5.0
       allow_empty:
         description: Accept a body with no entries. Otherwise an empty body is a failed fetch.
         type: bool
@@ -372,6 +381,7 @@ def main():
                 retries=dict(type='int', default=2),
                 validate_certs=dict(type='bool', default=True),
                 max_invalid_fraction=dict(type='float', default=0.1),
+                max_growth_factor=dict(type='float', default=10),
                 allow_empty=dict(type='bool', default=False),
             ), mutually_exclusive=[('url', 'path'), ('path', 'preset')]),
             allowlist=dict(type='list', elements='str', default=[]),
@@ -418,6 +428,8 @@ def main():
             module.fail_json(msg='feed %s: timeout must be positive and retries not negative' % feed['name'])
         if not 0 <= feed['max_invalid_fraction'] <= 1:
             module.fail_json(msg='feed %s: max_invalid_fraction must be between 0 and 1' % feed['name'])
+        if feed['max_growth_factor'] < 0:
+            module.fail_json(msg='feed %s: max_growth_factor must not be negative' % feed['name'])
     try:
         file_mode = int(str(p['file_mode']), 8)
     except ValueError:

@@ -52,6 +52,7 @@ FILES = {V4: 'blocklist_v4.txt', V6: 'blocklist_v6.txt'}
 CHALLENGE_FILES = {V4: 'challenge_v4.txt', V6: 'challenge_v6.txt'}
 PROVENANCE = 'provenance.tsv.gz'
 DEFAULT_TIERS = {'block': 90, 'challenge': 50}
+DEFAULT_MAX_GROWTH_FACTOR = 10
 TIERS = ('auto', 'block', 'challenge')
 MANIFEST = 'manifest.json'
 MANIFEST_FORMAT = 2
@@ -276,6 +277,14 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
             return status, parsed, new_meta
         body = response.body
         parsed = parse(body)
+        growth = spec.get('max_growth_factor', DEFAULT_MAX_GROWTH_FACTOR)
+        last_accepted = (meta or {}).get('accepted') if same_source else None
+        if growth and last_accepted and parsed.accepted > growth * last_accepted:
+            return use_cache('fetch rejected', kind='content', error=(
+                'the body has %d entries, %.0f times the %d of the last good copy (max_growth_factor %s); '
+                'an upstream fault or an attack is more likely than a list that grew this fast, so the last '
+                'good copy is used. Raise max_growth_factor for this feed to accept it'
+                % (parsed.accepted, parsed.accepted / float(last_accepted), last_accepted, growth)))
     except FetchError as exc:
         result = use_cache('fetch failed', error=redact(str(exc), secrets), kind=exc.kind)
         if exc.retry_at and meta is not None and result[1] is not None:
@@ -288,7 +297,7 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
     sha = hashlib.sha256(body).hexdigest()
     new_meta = {'fetched_at': now.isoformat(), 'fetched_epoch': now_epoch, 'checked_epoch': now_epoch,
                 'checked_at': now.isoformat(), 'sha256': sha, 'source': shown, 'fingerprint': fingerprint,
-                'etag': response.etag, 'last_modified': response.last_modified}
+                'etag': response.etag, 'last_modified': response.last_modified, 'accepted': parsed.accepted}
     status.update(status='fresh', fetched_at=new_meta['fetched_at'], age_seconds=0, body_sha256=sha,
                   not_modified=False)
     if response.rate_remaining is not None:

@@ -193,3 +193,55 @@ def test_challenge_only_feed_and_thresholds(tmp_path, provider):
     assert ways['block'] == sum(1 for s in scores if s >= 80)
     assert ways['challenge'] == sum(1 for s in scores if 60 <= s < 80)
     assert ways['below_challenge_score'] == sum(1 for s in scores if s < 60)
+
+
+# The rest of the feed faults: each keeps the previous protection (the feed's last good copy) and says why.
+@pytest.mark.parametrize('fault, kind, message', [
+    ('slow', 'network', 'after 1 attempts'),                 # slower than the feed's timeout
+    ('429', 'rate_limited', 'rate'),
+    ('down', 'network', 'after 1 attempts'),                 # nothing listens any more
+])
+def test_more_failures_keep_the_last_good_copy(tmp_path, provider, fault, kind, message):
+    url, state = provider
+    root = str(tmp_path / 'copy')
+    build(root, url)
+    first = manifest(root)
+    state.slow_seconds = 3
+    feeds = feeds_for(url, retries=0, timeout=1)
+    if fault == 'down':
+        feeds[0]['url'] = 'http://127.0.0.1:9/abuseipdb/api/v2/blacklist'
+    else:
+        state.faults['/abuseipdb/'] = fault
+    result = build(root, url, now=NOW + datetime.timedelta(hours=7), feeds=feeds)
+    abuse = result['feeds'][0]
+    assert abuse['status'] == 'cached' and abuse['error_kind'] == kind and message in abuse['error'].lower()
+    assert abuse['block'] == first['feeds'][0]['block']
+    assert result['generation'] == 1 and manifest(root)['content_sha256'] == first['content_sha256']
+    assert any('abuseipdb' in w for w in result['warnings'])
+
+
+def test_a_feed_a_hundred_times_its_size_keeps_its_last_good_copy_alone(tmp_path):
+    feed = tmp_path / 'list.txt'
+    other = tmp_path / 'other.txt'
+    feed.write_text(''.join('198.51.100.%d\n' % i for i in range(1, 101)))
+    other.write_text('192.0.2.1\n')
+    root = str(tmp_path / 'copy')
+    feeds = [{'name': 'list', 'path': str(feed)}, {'name': 'other', 'path': str(other)}]
+    build_shadow_copy(root, feeds, now=NOW)
+    # 100x: 10,000 entries where there were 100, and the other feed changed too.
+    # Every other address, so that nothing aggregates.
+    feed.write_text(''.join('45.%d.%d.%d\n' % (j >> 16, (j >> 8) & 255, j & 255) for j in range(1, 20000, 2)))
+    other.write_text('192.0.2.1\n192.0.2.2\n')
+    result = build_shadow_copy(root, feeds, now=NOW + datetime.timedelta(hours=1))
+    status = {f['name']: f for f in result['feeds']}
+    assert status['list']['status'] == 'cached' and status['list']['error_kind'] == 'content'
+    assert '100 times the 100 of the last good copy' in status['list']['error']
+    assert status['other']['status'] == 'fresh'
+    assert result['generation'] == 2
+    published = set(read_list(root, 'blocklist_v4.txt'))
+    assert netaddr.IPSet(published).size == 102 and '192.0.2.2' in published
+    assert not any(a.startswith('45.') for a in published)
+    # The operator who knows the list really grew says so for that feed.
+    feeds[0]['max_growth_factor'] = 0
+    result = build_shadow_copy(root, feeds, now=NOW + datetime.timedelta(hours=2))
+    assert result['feeds'][0]['status'] == 'fresh' and len(read_list(root, 'blocklist_v4.txt')) > 10000
