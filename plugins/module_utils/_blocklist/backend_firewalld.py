@@ -40,7 +40,7 @@ class FirewalldAdapter(object):
     replaces_whole = False
 
     def __init__(self, run, firewall_cmd, name, family='inet', config_dir='/etc/firewalld', maxelem=None):
-        if not name or len(name) > MAX_NAME or not re.match(r'^[A-Za-z0-9_.:-]+$', name):
+        if not name or len(name) > MAX_NAME or not re.match(r'^[A-Za-z0-9_.:-]+\Z', name):
             raise SyncError('firewalld ipset name %r must be 1-%d letters, digits or _ . : -' % (name, MAX_NAME))
         self.run = run
         self.bin = firewall_cmd

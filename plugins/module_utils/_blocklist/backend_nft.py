@@ -40,7 +40,7 @@ from .sync import LiveInfo, SyncError
 
 TYPES = {'ipv4_addr': V4, 'ipv6_addr': V6}
 FAMILIES = ('inet', 'ip', 'ip6')
-NAME = re.compile(r'^[A-Za-z][A-Za-z0-9_]{0,62}$')
+NAME = re.compile(r'^[A-Za-z][A-Za-z0-9_]{0,62}\Z')
 # Elements per 'add element' statement; one statement of a million elements
 # makes nft's parser hold the whole list at once.
 CHUNK = 50000

@@ -24,7 +24,7 @@ import tempfile
 from .sync import SyncError, canonicalize, compact_diff
 
 HEADER = '# Managed by fleetwall.blocklist (nginx_geo_file); every run rewrites this file.\n'
-VALUE = re.compile(r'^[A-Za-z0-9_.:-]{1,64}$')
+VALUE = re.compile(r'^[A-Za-z0-9_.:-]{1,64}\Z')
 LINE = re.compile(r'^(\S+)\s+(\S+?);$')
 
 # Runs inside the private mount namespace: bind the candidate over the live

@@ -28,7 +28,7 @@ from .sync import SyncError
 
 HOOKS = ('input', 'output', 'forward')
 PRIORITY = -10
-PREFIX_OK = re.compile(r'^[A-Za-z0-9 _:.\-]{0,64}$')
+PREFIX_OK = re.compile(r'^[A-Za-z0-9 _:.\-]{0,64}\Z')
 
 
 def chain_name(set_name, hook):

@@ -56,7 +56,7 @@ DEFAULT_MAX_GROWTH_FACTOR = 10
 TIERS = ('auto', 'block', 'challenge')
 MANIFEST = 'manifest.json'
 MANIFEST_FORMAT = 2
-FEED_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
+FEED_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z')
 
 
 class ShadowCopyError(Exception):

@@ -46,7 +46,7 @@ COMMENT_LIMIT = 1024
 # object, so what an earlier load made is kept.
 _REPORTED = globals().get('_REPORTED', {})
 _REPORTED_LOCK = globals().get('_REPORTED_LOCK') or threading.Lock()
-_CATEGORIES = re.compile(r'^\d{1,3}(,\d{1,3})*$')
+_CATEGORIES = re.compile(r'^\d{1,3}(,\d{1,3})*\Z')
 _UNPRINTABLE = re.compile(r'[\x00-\x08\x0b-\x1f\x7f]')
 
 
