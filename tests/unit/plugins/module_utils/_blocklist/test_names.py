@@ -13,8 +13,8 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.syn
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root for a network namespace')
 
 # Names from the characters that matter: the allowed ones, separators, shell and nft syntax, unicode.
-NAMES = st.text(alphabet=st.sampled_from(list('abcXYZ019_-.:') + [' ', '/', ';', '{', '}', '"', '$', '\n', '\0',
-                                                                   '\u00e9', '\u202e']), max_size=70)
+_CHARACTERS = list('abcXYZ019_-.:') + [' ', '/', ';', '{', '}', '"', '$', '\n', '\0', '\u00e9', '\u202e']
+NAMES = st.text(alphabet=st.sampled_from(_CHARACTERS), max_size=70)
 
 
 @pytest.fixture(scope='module')
