@@ -250,6 +250,11 @@ def _parse_text(lines, result, collector, refusals, want_count, min_count):
         if not tokens:
             comments += 1
             continue
+        if len(tokens) > 2 or (len(tokens) == 2 and not want_count and not tokens[1].isdigit()):
+            # An address, optionally a count (ipsum), then a comment: anything else is not a list line,
+            # and taking its first word would turn '1.2.3.4 }; flush ruleset' into an entry.
+            result.add_invalid(line_no, raw, 'unexpected text after the address')
+            continue
         if len(tokens) > 1 and (want_count or tokens[1].isdigit()):
             if not tokens[1].isdigit():
                 result.add_invalid(line_no, raw, 'count column is not a number')

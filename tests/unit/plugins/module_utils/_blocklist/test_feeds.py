@@ -110,8 +110,9 @@ def test_html_error_page_is_refused():
 def test_shell_and_nft_syntax_is_only_an_invalid_line():
     body = b'198.51.100.7\n1.2.3.4 }; flush ruleset; {\n$(reboot)\n`id`\n' + b'203.0.113.%d\n' * 0
     result = parse_feed(body, max_invalid_fraction=1.0)
-    assert texts(result) == {'198.51.100.7', '1.2.3.4'}
-    assert result.invalid == 2
+    # An address followed by anything but a count or a comment is not a list line at all.
+    assert texts(result) == {'198.51.100.7'}
+    assert result.invalid == 3
 
 
 def test_ipsum_count_column_required_in_ipsum_format():

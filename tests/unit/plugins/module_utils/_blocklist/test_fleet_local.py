@@ -154,8 +154,9 @@ def test_expiry_is_outside_the_shrink_and_empty_guards(tmp_path):
     # The feeds' own share is still guarded.
     feeds_with(tmp_path, [])
     (tmp_path / 'attackers.txt').write_text('198.51.100.1\n')
-    build_shadow_copy(root, feeds_with(tmp_path, ['203.0.113.%d' % i for i in range(1, 21)]), now=at(T0 + 62),
-                      fleet_local={'harvest': {}, 'expiry': 60})
+    grown = feeds_with(tmp_path, ['203.0.113.%d' % i for i in range(1, 21)])
+    grown[0]['max_growth_factor'] = 0      # a deliberate 20-fold growth, not the fault under test here
+    build_shadow_copy(root, grown, now=at(T0 + 62), fleet_local={'harvest': {}, 'expiry': 60})
     result = build_shadow_copy(root, feeds_with(tmp_path, ['203.0.113.1']), now=at(T0 + 63),
                                fleet_local={'harvest': wave, 'expiry': 60})
     assert result['withheld'] and 'fewer than generation' in result['withheld']
