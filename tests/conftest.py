@@ -36,3 +36,20 @@ def netns():
     run.ns = name
     yield run
     subprocess.run(['ip', 'netns', 'del', name], check=False)
+
+
+def pytest_terminal_summary(terminalreporter):
+    from ansible_collections.fleetwall.blocklist.tests.helpers import TALLY
+    if not TALLY:
+        return
+    terminalreporter.write_sep('-', 'faults injected, bad inputs tried, and what they broke')
+    groups = (('faults injected', 'faults injected: '), ('bad inputs tried', 'bad inputs tried: '))
+    for title, prefix in groups:
+        kinds = sorted((k[len(prefix):], v) for k, v in TALLY.items() if k.startswith(prefix))
+        terminalreporter.write_line('%s: %d (%s)' % (title, sum(v for _k, v in kinds),
+                                                     ', '.join('%s %d' % kv for kv in kinds) or 'none'))
+    terminalreporter.write_line('lockouts: %d (of %d hosts checked for reachability after a hostile push)'
+                                % (TALLY['lockouts'], TALLY['lockout checks']))
+    terminalreporter.write_line('lost protection: %d (of %d looks at a set while its apply was killed, and '
+                                '%d feed faults that had to keep the last good copy)'
+                                % (TALLY['lost protection'], TALLY['protection checks'], TALLY['feed fallbacks']))

@@ -1,5 +1,6 @@
 """Paths and oracles the tests share, importable under plain pytest and under ansible-test units
 as ansible_collections.fleetwall.blocklist.tests.helpers (tests/conftest.py sets up the path)."""
+import collections
 import os
 
 # This file is imported as COLLECTIONS/ansible_collections/fleetwall/blocklist/tests/helpers.py, whether
@@ -28,3 +29,13 @@ def provider_oracle(block_score=90, challenge_score=50, extra_block=()):
     with open(os.path.join(FEEDS, 'ipsum', 'levels_3.txt')) as handle:
         block.update(netaddr.IPSet(handle.read().split()))
     return records, block, challenge - block
+
+
+# What the fault, property and lockout tests did, for the summary at the end of the run (tests/conftest.py):
+# 'faults injected: <kind>', 'bad inputs tried: <where>', 'lockout checks', 'lockouts', 'protection checks',
+# 'lost protection'. Plain pytest only: under xdist (ansible-test units) each worker counts for itself.
+TALLY = collections.Counter()
+
+
+def tally(what, count=1):
+    TALLY[what] += count

@@ -11,6 +11,8 @@ import ipaddress
 
 import pytest
 
+from ansible_collections.fleetwall.blocklist.tests.helpers import tally
+
 from .conftest import HOSTS, ADDR, ansible, host_sh, reachable
 
 import fleet
@@ -32,6 +34,7 @@ def level1(request, lab, feeds, tmp_path_factory):
     }}
     env['run'] = ansible('ansible-playbook', ['playbooks/blocklist.yml', '-v'], extra_vars=env['vars'],
                          tmp_path=env['tmp'])
+    tally('faults injected: a feed covering the whole fleet (%s)' % request.param)
     yield env
     off = dict(env['vars'], ipset_state='absent', nftables_state='absent', ufw_state='absent')
     assert ansible('ansible-playbook', ['playbooks/blocklist.yml'], extra_vars=off, tmp_path=env['tmp']).rc == 0
@@ -74,6 +77,8 @@ def test_the_push_succeeds_and_names_what_it_kept_reachable(level1):
 
 def test_every_host_is_still_managed_and_the_attacker_dropped(level1):
     ping = ansible('ansible', ['lab', '-m', 'ansible.builtin.ping', '-o'])
+    tally('lockout checks', len(HOSTS))
+    tally('lockouts', sum('%s | SUCCESS' % h not in ping.out for h in HOSTS))
     assert ping.rc == 0 and all('%s | SUCCESS' % h in ping.out for h in HOSTS), ping.out[-3000:]
     for host in HOSTS:
         assert not reachable('attacker', host, ATTACKER[0])

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist import addresses as A
+from ansible_collections.fleetwall.blocklist.tests.helpers import tally
 
 
 @pytest.mark.parametrize('text, expected', [
@@ -178,6 +179,7 @@ def _careful(candidates, version, host_only):
 @settings(max_examples=400, deadline=None)
 @given(st.lists(_entry_text, max_size=6), st.sampled_from([4, 6]), st.booleans())
 def test_bulk_validation_agrees_with_the_parser(candidates, version, host_only):
+    tally('bad inputs tried: entry validation')
     assert S._bulk_canonical(candidates, version, host_only) == _careful(candidates, version, host_only)
 
 

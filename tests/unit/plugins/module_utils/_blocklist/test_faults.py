@@ -23,7 +23,7 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.bac
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
     StateStore, SyncError, read_entries_source, sync_set,
 )
-from ansible_collections.fleetwall.blocklist.tests.helpers import COLLECTIONS
+from ansible_collections.fleetwall.blocklist.tests.helpers import COLLECTIONS, tally
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root for a network namespace')
 
@@ -175,12 +175,17 @@ def test_sigkill_mid_apply_never_loses_protection(netns, tmp_path, backend):
         monitor.stop.set()
         monitor.join(timeout=60)
         samples += monitor.samples
+        after = adapter_for(netns, backend).read_entries()
+        after_ok = bool(after) and old & set(new) <= after <= old | set(new)
+        tally('protection checks', monitor.samples + 1)
+        tally('lost protection', len(monitor.problems) + (0 if after_ok else 1))
         assert monitor.samples and not monitor.problems, (attempt, monitor.problems[:5])
-        check_after_kill(adapter_for(netns, backend).read_entries(), old, set(new), backend)
+        check_after_kill(after, old, set(new), backend)
         # The next run converges, whatever the kill left (a half-filled temporary set, a stale record).
         engine(netns, tmp_path, backend, new)
         assert adapter_for(netns, backend).read_entries() == set(new), 'no convergence after attempt %d' % attempt
         applied = new
+    tally('faults injected: SIGKILL mid-apply (%s)' % backend, killed)
     # Most attempts were killed mid-way, not after they had finished.
     assert killed >= KILLS // 2, (killed, window)
     print('%s: %d kills in %d runs, %d looks at the set' % (backend, killed, KILLS, samples))
@@ -190,6 +195,7 @@ def test_two_runs_at_once_are_serialised_or_told_who_holds_the_lock(netns, tmp_p
     engine(netns, tmp_path, 'ipset', ['198.51.100.1'])
     store = StateStore(str(tmp_path / 'state'), 'ipset', 'bl4')
     store.lock(5)
+    tally('faults injected: concurrent run', 2)
     try:
         # A second run with no patience reports the holder, and changes nothing.
         proc = child(netns, tmp_path, 'ipset', ['198.51.100.2'], lock_timeout=1)
@@ -221,6 +227,7 @@ def test_disk_full_when_writing_the_state_keeps_the_live_set(netns, tmp_path, ti
     small = ['198.51.100.%d' % i for i in range(1, 50)]
     engine(netns, tmp_path, 'ipset', small)
     big = generation(1, 20000)
+    tally('faults injected: disk full')
     with pytest.raises(OSError) as failure:
         engine(netns, tmp_path, 'ipset', big)
     assert failure.value.errno == 28          # ENOSPC, with the file's name

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist import addresses as A
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feeds import FeedError, ProviderError, parse_feed
 
-from ansible_collections.fleetwall.blocklist.tests.helpers import FEEDS
+from ansible_collections.fleetwall.blocklist.tests.helpers import FEEDS, tally
 
 
 def read(*parts):
@@ -125,6 +125,7 @@ def test_ipsum_count_column_required_in_ipsum_format():
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=2000))
 def test_random_bytes_never_crash(body):
+    tally('bad inputs tried: feed parser')
     try:
         result = parse_feed(body, max_invalid_fraction=1.0)
     except FeedError:
@@ -137,6 +138,7 @@ def test_random_bytes_never_crash(body):
 @settings(max_examples=100, deadline=None)
 @given(st.text(max_size=500))
 def test_random_text_never_crashes(text):
+    tally('bad inputs tried: feed parser')
     try:
         parse_feed(text, max_invalid_fraction=1.0)
     except FeedError:
@@ -234,6 +236,7 @@ _line = st.one_of(
 @given(st.lists(_line, max_size=40))
 def test_fast_path_agrees_with_the_full_parser(lines):
     """The bare-IPv4 and IPv4-CIDR fast paths accept, refuse and reject exactly what the parser does."""
+    tally('bad inputs tried: feed parser')
     refusals = A.RefusalTable()
     want, refused, invalid = [], 0, 0
     for line in lines:

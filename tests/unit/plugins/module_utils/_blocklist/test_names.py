@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist import backend_ipset, backend_nft
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import SyncError
+from ansible_collections.fleetwall.blocklist.tests.helpers import tally
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root for a network namespace')
 
@@ -34,6 +35,7 @@ def ns():
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=NAMES)
 def test_ipset_names(ns, name):
+    tally('bad inputs tried: set names')
     problem = backend_ipset.validate_name(name)
     if problem:
         assert 'ipset name' in problem and ('1 to 31 characters' in problem or 'may use only' in problem)
@@ -49,6 +51,7 @@ def test_ipset_names(ns, name):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=NAMES)
 def test_nft_names(ns, name):
+    tally('bad inputs tried: set names')
     problem = backend_nft.validate_name('set', name)
     if problem:
         assert problem.startswith('set name') and 'at most 63' in problem

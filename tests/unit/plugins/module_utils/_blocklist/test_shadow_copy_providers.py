@@ -11,7 +11,7 @@ import pytest
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import build_shadow_copy
 
 import feed_server
-from ansible_collections.fleetwall.blocklist.tests.helpers import FEEDS, provider_oracle
+from ansible_collections.fleetwall.blocklist.tests.helpers import FEEDS, provider_oracle, tally
 
 KEY = feed_server.LAB_KEYS['abuseipdb']
 NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.timezone.utc)
@@ -152,6 +152,8 @@ def test_failures_keep_the_last_good_copy(tmp_path, provider, fault, kind, messa
     state.faults['/abuseipdb/'] = fault
     result = build(root, url, now=NOW + datetime.timedelta(hours=7), feeds=feeds_for(url, retries=1))
     abuse = result['feeds'][0]
+    tally('faults injected: feed %s' % fault)
+    tally('feed fallbacks', abuse['status'] == 'cached')
     assert abuse['status'] == 'cached' and abuse['error_kind'] == kind and message in abuse['error']
     assert abuse['block'] == first['feeds'][0]['block']
     assert result['generation'] == 1 and manifest(root)['content_sha256'] == first['content_sha256']
@@ -214,6 +216,8 @@ def test_more_failures_keep_the_last_good_copy(tmp_path, provider, fault, kind, 
         state.faults['/abuseipdb/'] = fault
     result = build(root, url, now=NOW + datetime.timedelta(hours=7), feeds=feeds)
     abuse = result['feeds'][0]
+    tally('faults injected: feed %s' % fault)
+    tally('feed fallbacks', abuse['status'] == 'cached')
     assert abuse['status'] == 'cached' and abuse['error_kind'] == kind and message in abuse['error'].lower()
     assert abuse['block'] == first['feeds'][0]['block']
     assert result['generation'] == 1 and manifest(root)['content_sha256'] == first['content_sha256']
@@ -234,6 +238,8 @@ def test_a_feed_a_hundred_times_its_size_keeps_its_last_good_copy_alone(tmp_path
     other.write_text('192.0.2.1\n192.0.2.2\n')
     result = build_shadow_copy(root, feeds, now=NOW + datetime.timedelta(hours=1))
     status = {f['name']: f for f in result['feeds']}
+    tally('faults injected: feed 100x its size')
+    tally('feed fallbacks', status['list']['status'] == 'cached')
     assert status['list']['status'] == 'cached' and status['list']['error_kind'] == 'content'
     assert '100 times the 100 of the last good copy' in status['list']['error']
     assert status['other']['status'] == 'fresh'
