@@ -15,7 +15,7 @@ description:
   - Combines each host's sync results (as C(fleetwall.blocklist.sync_report) reads them) with its
     C(fleetwall.blocklist.metrics_textfile) result into one document, which C(playbooks/blocklist.yml)
     writes as C(fleet_report.json) and renders as a self-contained HTML page.
-  - Per host - C(state) (C(changed), C(ok), C(REFUSED), C(FAILED) or C(no result)), C(backend), C(generation),
+  - Per host - C(state) (C(changed), C(ok), C(REFUSED), C(FAILED), C(UNREACHABLE) or C(no result)), C(backend), C(generation),
     C(entries), C(added), C(removed), C(drift) (added plus removed entries of the sets that were compared with the
     live kernel object instead of trusted from the engine's record; a set someone changed by hand shows here),
     C(dropped_packets), C(dropped_bytes) (null where the backend has no drop counters).

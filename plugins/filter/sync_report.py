@@ -38,6 +38,8 @@ _value:
 
 
 def _describe(result):
+    if result.get('unreachable'):
+        return '%s UNREACHABLE: %s' % (result.get('name', '?'), result.get('msg', ''))
     if result.get('failed'):
         return '%s FAILED: %s' % (result.get('name', '?'), result.get('msg', ''))
     if result.get('skipped'):
@@ -70,9 +72,12 @@ def host_results(hostvars, host, variable):
 
 
 def host_state(results):
-    """FAILED, REFUSED, changed or ok; None without results."""
+    """UNREACHABLE, FAILED, REFUSED, changed or ok; None without results."""
     if not results:
         return None
+    # Ansible registers a host that went unreachable during the task as {'unreachable': True, 'changed': False}.
+    if any(r.get('unreachable') for r in results):
+        return 'UNREACHABLE'
     if any(r.get('failed') for r in results):
         return 'FAILED'
     if any(r.get('refused') for r in results):

@@ -44,20 +44,20 @@ def _names(hosts):
 
 
 def sync_summary(hostvars, hosts, variable):
-    by_state = {'changed': [], 'ok': [], 'REFUSED': [], 'FAILED': [], None: []}
+    by_state = {'changed': [], 'ok': [], 'REFUSED': [], 'FAILED': [], 'UNREACHABLE': [], None: []}
     added = removed = 0
     for host in hosts:
         results = host_results(hostvars, host, variable)
         by_state[host_state(results)].append(host)
         for result in results:
-            if not result.get('failed') and not result.get('refused'):
+            if not result.get('failed') and not result.get('refused') and not result.get('unreachable'):
                 added += result.get('added', 0) or 0
                 removed += result.get('removed', 0) or 0
     parts = ['fleet: %d hosts' % len(hosts),
              '%d to change (+%d -%d entries)' % (len(by_state['changed']), added, removed),
              '%d unchanged' % len(by_state['ok'])]
     for state, label in (('REFUSED', 'REFUSED a change above max_change_percent'), ('FAILED', 'FAILED'),
-                         (None, 'without a result')):
+                         ('UNREACHABLE', 'UNREACHABLE'), (None, 'without a result')):
         if by_state[state]:
             parts.append('%d %s: %s' % (len(by_state[state]), label, _names(by_state[state])))
     return ', '.join(parts)

@@ -80,7 +80,7 @@ def test_the_others_complete_and_the_recap_names_the_dark_host(dark):
             assert run.changed(host) >= 1
             assert not reachable('attacker', host, ATTACKER[0])
     summary = re.findall(r'"msg": "(fleet: [^"]*)"', run.out)
-    assert summary and DARK in summary[-1] and '2 to change' in summary[-1], summary
+    assert summary and '2 to change' in summary[-1] and '1 UNREACHABLE: %s' % DARK in summary[-1], summary
 
 
 def test_the_next_run_converges_on_the_host_that_came_back(dark):

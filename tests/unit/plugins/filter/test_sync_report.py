@@ -50,3 +50,13 @@ def test_refused_sets_and_the_fleet_summary():
     many = {h: {} for h in hosts}
     assert sync_summary(many, hosts, 'r').endswith('20 without a result: h1, h2, h3, h4, h5, h6, h7, h8, h9, h10 '
                                                    'and 10 more')
+
+
+def test_a_host_that_went_unreachable_is_not_unchanged():
+    from ansible_collections.fleetwall.blocklist.plugins.filter.sync_summary import sync_summary
+    # What Ansible registers for a host that went unreachable during the task.
+    hostvars = {'h1': {'r': {'results': [{'name': 'v4', 'changed': True, 'added': 2, 'removed': 0, 'total': 2}]}},
+                'h3': {'r': {'unreachable': True, 'changed': False, 'msg': 'Failed to connect to the host via ssh'}}}
+    assert sync_summary(hostvars, ['h1', 'h3'], 'r') == (
+        'fleet: 2 hosts, 1 to change (+2 -0 entries), 0 unchanged, 1 UNREACHABLE: h3')
+    assert sync_report(hostvars, ['h3'], 'r') == ['h3: UNREACHABLE  ? UNREACHABLE: Failed to connect to the host via ssh']
