@@ -128,7 +128,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nginx import GeoFile
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
-    CHANGE_GUARD_ARGUMENT_SPEC, PROTECT_ARGUMENT_SPEC, change_guard, host_protection, warn_protected,
+    CHANGE_GUARD_ARGUMENT_SPEC, PROTECT_ARGUMENT_SPEC, change_guard, host_protection, report_protected,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
     SyncError, read_entries_source,
@@ -178,9 +178,7 @@ def main():
             tiers.append({'value': tier['value'], 'lines': lines})
         result = geo.sync(tiers, check_mode=module.check_mode, want_diff=module._diff,
                           diff_sample=params['diff_sample'], guard=guard)
-        if findings:
-            result.update(protected=findings[:20], protected_count=len(findings))
-            warn_protected(module, 'nginx geo %s' % params['dest'], findings)
+        report_protected(module, result, 'nginx geo %s' % params['dest'], findings)
         if result.get('refused'):
             module.warn('nginx geo %s: %s' % (params['dest'], result['refused']))
     except SyncError as exc:

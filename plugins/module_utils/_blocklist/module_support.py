@@ -47,6 +47,7 @@ PROTECT_ARGUMENT_SPEC = dict(
     protect=dict(type='list', elements='str', default=[]),
 )
 SYNC_ARGUMENT_SPEC.update(PROTECT_ARGUMENT_SPEC)
+PROTECTED_SAMPLE = 20
 SYNC_MUTUALLY_EXCLUSIVE = [('entries_file', 'entries', 'src', 'entries_zlib')]
 
 
@@ -161,7 +162,7 @@ def run_sync(module, adapter, apply_rules, entry_filter=None):
                                verify_interval=params['verify_interval'],
                                max_change_percent=params['max_change_percent'],
                                force_change=params['force_change'], protection=protection))
-        warn_protected(module, adapter.label, result.get('protected'))
+        report_protected(module, result, adapter.label, result.pop('protected', None))
         if result.get('refused'):
             module.warn('%s: %s' % (adapter.label, result['refused']))
         if params.get('rules') is not None:
@@ -243,8 +244,10 @@ def host_protection(module):
         module.fail_json(msg='lockout protection: %s' % exc)
 
 
-def warn_protected(module, label, findings):
+def report_protected(module, result, label, findings):
+    """What lockout protection carved out: a sample and the count in the result, and one warning."""
     if findings:
+        result.update(protected=findings[:PROTECTED_SAMPLE], protected_count=len(findings))
         module.warn(findings_warning(label, findings))
 
 
@@ -278,9 +281,7 @@ def run_file_sync(module, backend, name, sync):
         lines, sha, raw = desired
         lines, findings = protection.carve(lines)
         result.update(sync(lines, guard))
-        if findings:
-            result.update(protected=findings[:20], protected_count=len(findings))
-            warn_protected(module, '%s %s' % (backend, name), findings)
+        report_protected(module, result, '%s %s' % (backend, name), findings)
         if result.get('refused'):
             module.warn('%s %s: %s' % (backend, name, result['refused']))
             return

@@ -361,7 +361,8 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
         if findings:
             # The source bytes no longer describe what is applied.
             raw = None
-            result['protected'] = findings[:DEFAULT_DIFF_SAMPLE]
+            # All of them: the module reports a sample and warns with the count (report_protected).
+            result['protected'] = findings
             result['protected_count'] = len(findings)
     plan = _Plan(lines, baseline, adapter.version, adapter.host_only)
 
