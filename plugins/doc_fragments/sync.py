@@ -132,6 +132,29 @@ options:
     version_added: 0.5.0
 '''
 
+    # The metrics written in the same call, for every module that makes something hold a list of entries.
+    METRICS = r'''
+options:
+  metrics_textfile:
+    description:
+      - After a successful sync, rewrite this node_exporter textfile in the same call, as
+        M(fleetwall.blocklist.metrics_textfile) writes it (every set O(state_dir) records, and the drops of the
+        rules that enforce them), and return it as RV(metrics). A separate metrics task would cost every host
+        one more round trip.
+      - Not written in check mode or when the sync failed, so the last-sync time in the file grows old.
+    type: path
+    version_added: 0.5.0
+  metrics_create_dir:
+    description: Create the directory of O(metrics_textfile) when it is missing; otherwise nothing is written there.
+    type: bool
+    default: false
+    version_added: 0.5.0
+  metrics_generation:
+    description: The shadow copy generation this run pushed, for the C(fleetwall_generation) metric.
+    type: int
+    version_added: 0.5.0
+'''
+
     ATTRIBUTES = r'''
 attributes:
   check_mode:

@@ -13,7 +13,8 @@ author:
   - fleetwall.blocklist contributors (@fleetwall)
 description:
   - Combines each host's sync results (as C(fleetwall.blocklist.sync_report) reads them) with its
-    C(fleetwall.blocklist.metrics_textfile) result into one document, which C(playbooks/blocklist.yml)
+    metrics (the C(fleetwall.blocklist.metrics_textfile) result, or the C(metrics) a sync module returns when it
+    wrote them itself with its C(metrics_textfile) option) into one document, which C(playbooks/blocklist.yml)
     writes as C(fleet_report.json) and renders as a self-contained HTML page.
   - Per host - C(state) (C(changed), C(ok), C(REFUSED), C(FAILED), C(UNREACHABLE) or C(no result)), C(backend), C(generation),
     C(entries), C(added), C(removed), C(drift) (added plus removed entries of the sets that were compared with the
@@ -23,7 +24,7 @@ extends_documentation_fragment:
   - fleetwall.blocklist.sync_results
 options:
   metrics:
-    description: Name of the registered C(metrics_textfile) result.
+    description: Name of the registered C(metrics_textfile) result. Without it, the C(metrics) of the sync results are read.
     type: str
     default: fleetwall_metrics_result
   generation:
@@ -75,6 +76,10 @@ def fleet_report(hostvars, hosts, variable, metrics='fleetwall_metrics_result', 
                             if r.get('verified') and not r.get('refused')),
                'dropped_packets': None, 'dropped_bytes': None}
         measured = host_vars.get(metrics) or {}
+        if not measured.get('sets'):
+            # Written by the sync call itself (its metrics_textfile option).
+            measured = next((r['metrics'] for _n, registered in ran_names(hostvars, host, names)
+                             for r in registered.get('results', [registered]) if isinstance(r.get('metrics'), dict)), {})
         counted = [s for s in measured.get('sets') or [] if 'dropped_packets' in s]
         if counted:
             row['dropped_packets'] = sum(s['dropped_packets'] for s in counted)

@@ -12,7 +12,8 @@ version_added: 0.1.0
 author:
   - fleetwall.blocklist contributors (@fleetwall)
 description:
-  - Reads a registered loop result of a sync module (for example C(ipset_sync)) from each host's variables
+  - Reads a registered result of a sync module (for example C(ipset_sync)), one per set, a loop of them, or one
+    call with O(fleetwall.blocklist.ipset_sync#module:sets), from each host's variables
     and returns one line per host with added, removed and total entries per set.
   - Hosts without the result (failed, unreachable or skipped) are listed as such, so nobody has to scroll
     through the whole play to find them. A set whose change was refused (O(fleetwall.blocklist.ipset_sync#module:max_change_percent))
@@ -64,10 +65,11 @@ def ran_names(hostvars, host, variable):
 
 
 def host_results(hostvars, host, variable):
-    """Every result of the registered variable(s) a host has, loop items flattened."""
+    """Every result of the registered variable(s) a host has, loop items and a call's ``sets`` flattened."""
     results = []
     for _name, registered in ran_names(hostvars, host, variable):
-        results.extend(registered.get('results', [registered]))
+        for item in registered.get('results', [registered]):
+            results.extend(item.get('sets') or [item])
     return results
 
 

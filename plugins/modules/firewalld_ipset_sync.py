@@ -30,11 +30,50 @@ extends_documentation_fragment:
   - fleetwall.blocklist.sync.protect
   - fleetwall.blocklist.sync.attributes
   - fleetwall.blocklist.sync.action
+  - fleetwall.blocklist.sync.metrics
 options:
+  sets:
+    description:
+      - Several sets in one call, each element giving the options that differ per set; an option an element
+        leaves out is the task's. Mutually exclusive with O(name), one of which is required.
+      - One call costs one round trip per host where a loop costs one per set, so the roles sync every set of a
+        host this way. Each set is synced under its own lock; one that fails does not stop the others, and the
+        task fails naming it. The result sums RV(added), RV(removed) and RV(total) and lists each set's
+        result in RV(sets).
+    type: list
+    elements: dict
+    version_added: 0.5.0
+    suboptions:
+      name:
+        description: The set's name.
+        type: str
+        required: true
+      entries_file:
+        description: The set's O(entries_file).
+        type: path
+      entries:
+        description: The set's O(entries).
+        type: list
+        elements: str
+      src:
+        description: The set's O(src), sent by the action plugin only when the host lacks it.
+        type: path
+      entries_sha256:
+        description: The set's O(entries_sha256); the action plugin sets it.
+        type: str
+      entries_zlib:
+        description: The set's O(entries_zlib); the action plugin sets it.
+        type: str
+      family:
+        description: The set's O(family).
+        type: str
+        choices: [inet, inet6]
+      maxelem:
+        description: The set's O(maxelem).
+        type: int
   name:
     description: Name of the firewalld ipset.
     type: str
-    required: true
   family:
     description: Address family of the ipset.
     type: str
@@ -98,6 +137,17 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+sets:
+  description: With O(sets), each set's result (C(name), C(changed), C(added), C(removed), C(total) and the rest).
+  returned: with O(sets)
+  type: list
+  elements: dict
+  version_added: 0.5.0
+metrics:
+  description: With O(metrics_textfile), what was written (C(written)) and per set its entries and drops (C(sets)).
+  returned: when O(metrics_textfile) is set and the sync succeeded
+  type: dict
+  version_added: 0.5.0
 protected:
   description:
     - The entries that covered an address lockout protection keeps reachable (at most 20), each with what it
@@ -150,7 +200,7 @@ upload_required:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
-    SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, run_sync,
+    SET_OPTIONS, SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, run_sync, sets_argument_spec,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_firewalld import (
     FirewalldAdapter, FirewalldRules,
@@ -160,7 +210,7 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.syn
 
 def main():
     argument_spec = dict(
-        name=dict(type='str', required=True),
+        name=dict(type='str'),
         family=dict(type='str', default='inet', choices=['inet', 'inet6']),
         state=dict(type='str', default='present', choices=['present', 'absent']),
         maxelem=dict(type='int'),
@@ -171,26 +221,28 @@ def main():
         )),
     )
     argument_spec.update(SYNC_ARGUMENT_SPEC)
-    module = AnsibleModule(argument_spec=argument_spec, mutually_exclusive=SYNC_MUTUALLY_EXCLUSIVE,
-                           supports_check_mode=True)
-    params = module.params
-    if params['rules'] and len(params['rules']) > 1:
-        module.fail_json(msg='rules takes at most one element: one binding enforces the ipset')
-    try:
-        adapter = FirewalldAdapter(module.run_command, module.get_bin_path('firewall-cmd', required=True),
-                                   params['name'], family=params['family'], maxelem=params['maxelem'])
+    argument_spec['sets'] = sets_argument_spec(argument_spec, SET_OPTIONS + ('family', 'maxelem'))
+    module = AnsibleModule(argument_spec=argument_spec, mutually_exclusive=SYNC_MUTUALLY_EXCLUSIVE + [('name', 'sets')],
+                           required_one_of=[('name', 'sets')], supports_check_mode=True)
+    firewall_cmd = module.get_bin_path('firewall-cmd', required=True)
+
+    def build(params):
+        if params['rules'] and len(params['rules']) > 1:
+            raise SyncError('rules takes at most one element: one binding enforces the ipset')
+        adapter = FirewalldAdapter(module.run_command, firewall_cmd, params['name'], family=params['family'],
+                                   maxelem=params['maxelem'])
         adapter.running()
-    except SyncError as exc:
-        module.fail_json(msg=str(exc))
-    rules = FirewalldRules(adapter)
+        rules = FirewalldRules(adapter)
 
-    def apply_rules(wanted, check_mode, _verify):
-        if not wanted:
-            return rules.ensure(None, None, None, check_mode=check_mode, remove=True)
-        rule = wanted[0]
-        return rules.ensure(rule['mode'], rule['target'], rule['zone'], check_mode=check_mode)
+        def apply_rules(wanted, check_mode, _verify):
+            if not wanted:
+                return rules.ensure(None, None, None, check_mode=check_mode, remove=True)
+            rule = wanted[0]
+            return rules.ensure(rule['mode'], rule['target'], rule['zone'], check_mode=check_mode)
 
-    run_sync(module, adapter, apply_rules)
+        return adapter, apply_rules, None
+
+    run_sync(module, build)
 
 
 if __name__ == '__main__':

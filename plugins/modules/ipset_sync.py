@@ -29,12 +29,58 @@ extends_documentation_fragment:
   - fleetwall.blocklist.sync.protect
   - fleetwall.blocklist.sync.attributes
   - fleetwall.blocklist.sync.action
+  - fleetwall.blocklist.sync.metrics
 options:
+  sets:
+    description:
+      - Several sets in one call, each element giving the options that differ per set; an option an element
+        leaves out is the task's. Mutually exclusive with O(name), one of which is required.
+      - One call costs one round trip per host where a loop costs one per set, so the roles sync every set of a
+        host this way. Each set is synced under its own lock; one that fails does not stop the others, and the
+        task fails naming it. The result sums RV(added), RV(removed) and RV(total) and lists each set's
+        result in RV(sets).
+    type: list
+    elements: dict
+    version_added: 0.5.0
+    suboptions:
+      name:
+        description: The set's name.
+        type: str
+        required: true
+      entries_file:
+        description: The set's O(entries_file).
+        type: path
+      entries:
+        description: The set's O(entries).
+        type: list
+        elements: str
+      src:
+        description: The set's O(src), sent by the action plugin only when the host lacks it.
+        type: path
+      entries_sha256:
+        description: The set's O(entries_sha256); the action plugin sets it.
+        type: str
+      entries_zlib:
+        description: The set's O(entries_zlib); the action plugin sets it.
+        type: str
+      persist_file:
+        description: The set's O(persist_file).
+        type: path
+      family:
+        description: The set's O(family).
+        type: str
+        choices: [inet, inet6]
+      set_type:
+        description: The set's O(set_type).
+        type: str
+        choices: ['hash:net', 'hash:ip']
+      timeout:
+        description: The set's O(timeout).
+        type: int
   name:
     description:
       - Name of the ipset, at most 31 characters.
     type: str
-    required: true
   state:
     description:
       - V(present) makes the set hold exactly the entries.
@@ -141,6 +187,17 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+sets:
+  description: With O(sets), each set's result (C(name), C(changed), C(added), C(removed), C(total) and the rest).
+  returned: with O(sets)
+  type: list
+  elements: dict
+  version_added: 0.5.0
+metrics:
+  description: With O(metrics_textfile), what was written (C(written)) and per set its entries and drops (C(sets)).
+  returned: when O(metrics_textfile) is set and the sync succeeded
+  type: dict
+  version_added: 0.5.0
 protected:
   description:
     - The entries that covered an address lockout protection keeps reachable (at most 20), each with what it
@@ -204,7 +261,7 @@ upload_required:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
-    SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, check_common_params, rules_argument_spec, run_sync,
+    SET_OPTIONS, SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, rules_argument_spec, run_sync, sets_argument_spec,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.iptables_rules import ensure_rules
@@ -213,7 +270,7 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.syn
 
 def main():
     argument_spec = dict(
-        name=dict(type='str', required=True),
+        name=dict(type='str'),
         state=dict(type='str', default='present', choices=['present', 'absent']),
         family=dict(type='str', default='inet', choices=['inet', 'inet6']),
         set_type=dict(type='str', default='hash:net', choices=['hash:net', 'hash:ip']),
@@ -222,37 +279,35 @@ def main():
         rules=rules_argument_spec(('INPUT', 'OUTPUT', 'FORWARD', 'DOCKER-USER'), ('DROP', 'REJECT'), '5/min'),
     )
     argument_spec.update(SYNC_ARGUMENT_SPEC)
-    module = AnsibleModule(argument_spec=argument_spec, mutually_exclusive=SYNC_MUTUALLY_EXCLUSIVE,
-                           supports_check_mode=True)
-    params = module.params
-    check_common_params(module)
-    for rule in params['rules'] or []:
-        if len(rule['log_prefix']) > 29 or '"' in rule['log_prefix']:
-            module.fail_json(msg='log_prefix must be at most 29 characters and contain no double quote')
+    argument_spec['sets'] = sets_argument_spec(argument_spec, SET_OPTIONS + ('family', 'set_type', 'timeout'))
+    module = AnsibleModule(argument_spec=argument_spec, mutually_exclusive=SYNC_MUTUALLY_EXCLUSIVE + [('name', 'sets')],
+                           required_one_of=[('name', 'sets')], supports_check_mode=True)
+    ipset_bin = module.get_bin_path('ipset', required=True)
 
-    try:
-        adapter = IpsetAdapter(module.run_command, module.get_bin_path('ipset', required=True),
-                               params['name'], family=params['family'], set_type=params['set_type'],
-                               timeout=params['timeout'])
-    except SyncError as exc:
-        module.fail_json(msg=str(exc))
+    def build(params):
+        for rule in params['rules'] or []:
+            if len(rule['log_prefix']) > 29 or '"' in rule['log_prefix']:
+                raise SyncError('log_prefix must be at most 29 characters and contain no double quote')
+        adapter = IpsetAdapter(module.run_command, ipset_bin, params['name'], family=params['family'],
+                               set_type=params['set_type'], timeout=params['timeout'])
+        rule_binaries = None
+        if params['rules'] is not None or params['state'] == 'absent':
+            prefix = 'ip6tables' if params['family'] == 'inet6' else 'iptables'
+            required = params['rules'] is not None
+            rule_binaries = (module.get_bin_path(prefix, required=required),
+                             module.get_bin_path(prefix + '-restore', required=required))
+            if not all(rule_binaries):
+                rule_binaries = None
 
-    rule_binaries = None
-    if params['rules'] is not None or params['state'] == 'absent':
-        prefix = 'ip6tables' if params['family'] == 'inet6' else 'iptables'
-        required = params['rules'] is not None
-        rule_binaries = (module.get_bin_path(prefix, required=required),
-                         module.get_bin_path(prefix + '-restore', required=required))
-        if not all(rule_binaries):
-            rule_binaries = None
+        def apply_rules(rules, check_mode, _verify):
+            if rule_binaries is None:
+                return []
+            return ensure_rules(module.run_command, rule_binaries, adapter.version, params['name'],
+                                rules, check_mode=check_mode)
 
-    def apply_rules(rules, check_mode, _verify):
-        if rule_binaries is None:
-            return []
-        return ensure_rules(module.run_command, rule_binaries, adapter.version, params['name'],
-                            rules, check_mode=check_mode)
+        return adapter, apply_rules, None
 
-    run_sync(module, adapter, apply_rules)
+    run_sync(module, build)
 
 
 if __name__ == '__main__':

@@ -69,15 +69,9 @@ sets:
   elements: dict
 '''
 
-import os
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import write_atomic
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.metrics import (
-    iptables_drops, nft_drops, read_records, render,
-)
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.metrics import write_textfile
 
 
 def main():
@@ -91,40 +85,13 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    records = read_records(params['state_dir'])
-    drops = {}
-    ipset_sets = [s for b, s, _r in records if b == 'ipset']
-    for tool in ('iptables-save', 'ip6tables-save'):
-        binary = module.get_bin_path(tool)
-        if ipset_sets and binary:
-            rc, out, _err = module.run_command([binary, '-c'])
-            if rc == 0:
-                for name, (packets, octets) in iptables_drops(out, ipset_sets).items():
-                    before = drops.get(('ipset', name), (0, 0))
-                    drops[('ipset', name)] = (before[0] + packets, before[1] + octets)
-    nft_sets = [s for b, s, _r in records if b == 'nftables']
-    nft = module.get_bin_path('nft')
-    if nft_sets and nft:
-        rc, out, _err = module.run_command([nft, '-j', 'list', 'counters', 'table', 'inet', 'fleetwall'])
-        if rc == 0:
-            for name, counts in nft_drops(out, nft_sets).items():
-                drops[('nftables', name)] = counts
-    now = int(time.time())
-    text = render(records, drops, params['generation'], now)
-    sets = []
-    for backend, name, record in records:
-        item = {'backend': backend, 'set': name, 'entries': record['count'], 'last_change': record.get('applied_at')}
-        if (backend, name) in drops:
-            item.update(dropped_packets=drops[(backend, name)][0], dropped_bytes=drops[(backend, name)][1])
-        sets.append(item)
-    directory = os.path.dirname(params['path'])
-    written = False
-    if not module.check_mode and (os.path.isdir(directory) or params['create_dir']):
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o755)
-        write_atomic(params['path'], text.encode(), 0o644)
-        written = True
-    module.exit_json(changed=False, written=written, sets=sets, generation=params['generation'])
+    try:
+        written = write_textfile(module.run_command, module.get_bin_path, params['path'], params['state_dir'],
+                                 generation=params['generation'], create_dir=params['create_dir'],
+                                 check_mode=module.check_mode)
+    except (IOError, OSError) as exc:
+        module.fail_json(msg='%s: %s' % (getattr(exc, 'filename', '') or params['path'], exc.strerror or exc))
+    module.exit_json(changed=False, generation=params['generation'], **written)
 
 
 if __name__ == '__main__':

@@ -30,11 +30,60 @@ extends_documentation_fragment:
   - fleetwall.blocklist.sync.protect
   - fleetwall.blocklist.sync.attributes
   - fleetwall.blocklist.sync.action
+  - fleetwall.blocklist.sync.metrics
 options:
+  sets:
+    description:
+      - Several sets in one call, each element giving the options that differ per set; an option an element
+        leaves out is the task's. Mutually exclusive with O(name), one of which is required.
+      - One call costs one round trip per host where a loop costs one per set, so the roles sync every set of a
+        host this way. Each set is synced under its own lock; one that fails does not stop the others, and the
+        task fails naming it. The result sums RV(added), RV(removed) and RV(total) and lists each set's
+        result in RV(sets).
+    type: list
+    elements: dict
+    version_added: 0.5.0
+    suboptions:
+      name:
+        description: The set's name.
+        type: str
+        required: true
+      entries_file:
+        description: The set's O(entries_file).
+        type: path
+      entries:
+        description: The set's O(entries).
+        type: list
+        elements: str
+      src:
+        description: The set's O(src), sent by the action plugin only when the host lacks it.
+        type: path
+      entries_sha256:
+        description: The set's O(entries_sha256); the action plugin sets it.
+        type: str
+      entries_zlib:
+        description: The set's O(entries_zlib); the action plugin sets it.
+        type: str
+      persist_file:
+        description: The set's O(persist_file).
+        type: path
+      type:
+        description: The set's O(type).
+        type: str
+        choices: [ipv4_addr, ipv6_addr]
+      interval:
+        description: The set's O(interval).
+        type: bool
+      select:
+        description: The set's O(select).
+        type: str
+        choices: [all, hosts, networks]
+      timeout:
+        description: The set's O(timeout).
+        type: int
   name:
     description: Name of the set (letters, digits, C(_); starts with a letter).
     type: str
-    required: true
   table:
     description: The table that holds the set and its chains; created when missing. Nothing else in it is touched.
     type: str
@@ -143,6 +192,17 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+sets:
+  description: With O(sets), each set's result (C(name), C(changed), C(added), C(removed), C(total) and the rest).
+  returned: with O(sets)
+  type: list
+  elements: dict
+  version_added: 0.5.0
+metrics:
+  description: With O(metrics_textfile), what was written (C(written)) and per set its entries and drops (C(sets)).
+  returned: when O(metrics_textfile) is set and the sync succeeded
+  type: dict
+  version_added: 0.5.0
 protected:
   description:
     - The entries that covered an address lockout protection keeps reachable (at most 20), each with what it
@@ -207,7 +267,7 @@ upload_required:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
-    SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, check_common_params, rules_argument_spec, run_sync,
+    SET_OPTIONS, SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, rules_argument_spec, run_sync, sets_argument_spec,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.nft_rules import RuleManager
@@ -216,7 +276,7 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.syn
 
 def main():
     argument_spec = dict(
-        name=dict(type='str', required=True),
+        name=dict(type='str'),
         table=dict(type='str', default='fleetwall'),
         family=dict(type='str', default='inet', choices=['inet', 'ip', 'ip6']),
         type=dict(type='str', default='ipv4_addr', choices=['ipv4_addr', 'ipv6_addr']),
@@ -228,34 +288,35 @@ def main():
         rules=rules_argument_spec(('input', 'output', 'forward'), ('drop', 'reject'), '5/minute'),
     )
     argument_spec.update(SYNC_ARGUMENT_SPEC)
-    module = AnsibleModule(argument_spec=argument_spec, mutually_exclusive=SYNC_MUTUALLY_EXCLUSIVE,
-                           supports_check_mode=True)
-    params = module.params
-    check_common_params(module)
-    if not params['interval'] and params['select'] == 'networks':
-        module.fail_json(msg='select=networks needs an interval set (interval=true)')
-    try:
-        adapter = NftAdapter(module.run_command, module.get_bin_path('nft', required=True), params['table'],
-                             params['name'], family=params['family'], elem_type=params['type'],
-                             interval=params['interval'], timeout=params['timeout'], select=params['select'])
-    except SyncError as exc:
-        module.fail_json(msg=str(exc))
-    rules = RuleManager(adapter, params['state_dir'])
-    adapter.rule_manager = rules
+    argument_spec['sets'] = sets_argument_spec(argument_spec, SET_OPTIONS + ('type', 'interval', 'select', 'timeout'))
+    module = AnsibleModule(argument_spec=argument_spec, mutually_exclusive=SYNC_MUTUALLY_EXCLUSIVE + [('name', 'sets')],
+                           required_one_of=[('name', 'sets')], supports_check_mode=True)
+    nft_bin = module.get_bin_path('nft', required=True)
 
-    def apply_rules(wanted, check_mode, verify):
-        if params['state'] == 'absent':
-            return rules.remove(check_mode)
-        return rules.ensure(wanted, check_mode=check_mode, verify=verify)
+    def build(params):
+        if not params['interval'] and params['select'] == 'networks':
+            raise SyncError('select=networks needs an interval set (interval=true)')
+        adapter = NftAdapter(module.run_command, nft_bin, params['table'], params['name'], family=params['family'],
+                             elem_type=params['type'], interval=params['interval'], timeout=params['timeout'],
+                             select=params['select'])
+        rules = RuleManager(adapter, params['state_dir'])
+        adapter.rule_manager = rules
 
-    want_networks = params['select'] == 'networks'
+        def apply_rules(wanted, check_mode, verify):
+            if params['state'] == 'absent':
+                return rules.remove(check_mode)
+            return rules.ensure(wanted, check_mode=check_mode, verify=verify)
 
-    def select_entries(lines):
-        # The shadow copy writes one canonical entry a line: a network is
-        # exactly a line with a slash.
-        return [line for line in lines if ('/' in line) == want_networks]
+        want_networks = params['select'] == 'networks'
 
-    run_sync(module, adapter, apply_rules, entry_filter=select_entries if params['select'] != 'all' else None)
+        def select_entries(lines):
+            # The shadow copy writes one canonical entry a line: a network is
+            # exactly a line with a slash.
+            return [line for line in lines if ('/' in line) == want_networks]
+
+        return adapter, apply_rules, select_entries if params['select'] != 'all' else None
+
+    run_sync(module, build)
 
 
 if __name__ == '__main__':

@@ -29,6 +29,7 @@ extends_documentation_fragment:
   - fleetwall.blocklist.sync.protect
   - fleetwall.blocklist.sync.attributes
   - fleetwall.blocklist.sync.action
+  - fleetwall.blocklist.sync.metrics
 options:
   tag:
     description: The comment that marks the rules this module owns (C(ufw status) shows it after C(#)).
@@ -107,6 +108,11 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+metrics:
+  description: With O(metrics_textfile), what was written (C(written)) and per set its entries and drops (C(sets)).
+  returned: when O(metrics_textfile) is set and the sync succeeded
+  type: dict
+  version_added: 0.5.0
 protected:
   description:
     - The entries that covered an address lockout protection keeps reachable (at most 20), each with what it

@@ -14,6 +14,7 @@ import zlib
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import combine_set_results
 
 
 def _sha256_of(path):
@@ -25,40 +26,91 @@ def _sha256_of(path):
 
 
 def run_with_entries_transfer(action, module_name, task_vars):
-    """Run ``module_name``; with ``src``, send the file only if the target lacks it."""
+    """Run ``module_name``; with ``src`` (of the task or of its ``sets``), send a file only if the target lacks it."""
     result = super(type(action), action).run(None, task_vars)
     args = dict(action._task.args)
+    if args.get('sets') is not None:
+        result.update(_run_sets(action, module_name, task_vars, args))
+        return result
     src = args.pop('src', None)
     if src is None:
         result.update(action._execute_module(module_name=module_name, module_args=args, task_vars=task_vars))
         return result
-    if args.get('entries_file') is not None or args.get('entries') is not None:
-        raise AnsibleActionFail('src is mutually exclusive with entries_file and entries')
-    try:
-        local = action._find_needle('files', src)
-        args['entries_sha256'] = _sha256_of(local)
-    except (IOError, OSError) as exc:
-        raise AnsibleActionFail('cannot read src %s: %s' % (src, to_text(exc)))
-    except AnsibleError as exc:
-        raise AnsibleActionFail('cannot find src %s: %s' % (src, to_text(exc)))
-
-    # What this controller last saw the host accept. When the file differs
-    # from it, the host cannot have these entries yet (unless another
-    # controller pushed them), so they go with the first call: one round
-    # trip instead of two. A missing or stale cache costs one extra call.
-    cache = _push_cache_path(action, task_vars, module_name, args)
-    if _read(cache) != args['entries_sha256']:
-        _attach(args, local)
+    pending = _prepare(action, task_vars, module_name, args, src, args)
     res = action._execute_module(module_name=module_name, module_args=args, task_vars=task_vars)
     if res.get('upload_required'):
-        _attach(args, local)
+        _attach(args, pending['local'])
         res = action._execute_module(module_name=module_name, module_args=args, task_vars=task_vars)
     if 'entries_zlib' in args:
         res['transferred'] = True
     if not res.get('failed') and not res.get('upload_required') and not action._task.check_mode:
-        _write(cache, args['entries_sha256'])
+        _write(pending['cache'], args['entries_sha256'])
     result.update(res)
     return result
+
+
+def _prepare(action, task_vars, module_name, args, src, target):
+    """Name ``src``'s entries by sha256 in ``target`` (the args, or one set of them) and attach them
+    when this controller has not seen the host accept them."""
+    if any(target.get(key) is not None for key in ('entries_file', 'entries')):
+        raise AnsibleActionFail('src is mutually exclusive with entries_file and entries')
+    try:
+        local = action._find_needle('files', src)
+        target['entries_sha256'] = _sha256_of(local)
+    except (IOError, OSError) as exc:
+        raise AnsibleActionFail('cannot read src %s: %s' % (src, to_text(exc)))
+    except AnsibleError as exc:
+        raise AnsibleActionFail('cannot find src %s: %s' % (src, to_text(exc)))
+    # What this controller last saw the host accept. When the file differs
+    # from it, the host cannot have these entries yet (unless another
+    # controller pushed them), so they go with the first call: one round
+    # trip instead of two. A missing or stale cache costs one extra call.
+    cache = _push_cache_path(action, task_vars, module_name, args, target.get('name'))
+    if _read(cache) != target['entries_sha256']:
+        _attach(target, local)
+    return {'local': local, 'cache': cache}
+
+
+def _run_sets(action, module_name, task_vars, args):
+    """Every set in one module call; the sets the host lacks go again, with their entries, in a second."""
+    sets = [dict(item) for item in args['sets']]
+    pending = {}
+    for index, item in enumerate(sets):
+        src = item.pop('src', None)
+        if src is not None:
+            pending[index] = _prepare(action, task_vars, module_name, args, src, item)
+    args['sets'] = sets
+    res = action._execute_module(module_name=module_name, module_args=args, task_vars=task_vars)
+    results = res.get('sets')
+    if not isinstance(results, list) or len(results) != len(sets):
+        return res  # failed before syncing any set (bad arguments, a missing tool)
+    again = [i for i, r in enumerate(results) if r.get('upload_required') and i in pending]
+    warnings = list(res.get('warnings') or [])
+    if again:
+        for index in again:
+            _attach(sets[index], pending[index]['local'])
+        retry = dict(args, sets=[sets[i] for i in again])
+        second = action._execute_module(module_name=module_name, module_args=retry, task_vars=task_vars)
+        second_results = second.get('sets')
+        if not isinstance(second_results, list) or len(second_results) != len(again):
+            return second
+        warnings.extend(second.get('warnings') or [])
+        for index, item in zip(again, second_results):
+            results[index] = item
+    for index, item in enumerate(results):
+        if index in pending and 'entries_zlib' in sets[index]:
+            item['transferred'] = True
+        if (index in pending and not item.get('failed') and not item.get('upload_required')
+                and not action._task.check_mode):
+            _write(pending[index]['cache'], sets[index]['entries_sha256'])
+    combined = combine_set_results(results)
+    # What the module said beyond the sets (metrics, invocation) stands.
+    for key, value in res.items():
+        if key not in combined and key not in ('msg', 'failed', 'warnings'):
+            combined[key] = value
+    if warnings:
+        combined['warnings'] = warnings
+    return combined
 
 
 def _attach(args, local):
@@ -68,13 +120,13 @@ def _attach(args, local):
         args['entries_zlib'] = to_text(base64.b64encode(zlib.compress(handle.read(), 6)))
 
 
-def _push_cache_path(action, task_vars, module_name, args):
+def _push_cache_path(action, task_vars, module_name, args, name=None):
     configured = task_vars.get('fleetwall_push_cache_dir')
     if configured:
         configured = action._templar.template(configured)
     root = os.path.expanduser(configured or '~/.cache/fleetwall/pushed')
     key = '|'.join([to_text(task_vars.get('inventory_hostname', '')), module_name,
-                    to_text(args.get('name', '')), to_text(args.get('state_dir', ''))])
+                    to_text(name or args.get('name', '')), to_text(args.get('state_dir', ''))])
     return os.path.join(root, hashlib.sha256(key.encode('utf-8')).hexdigest())
 
 

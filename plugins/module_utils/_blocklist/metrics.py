@@ -17,6 +17,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
+
+from .files import write_atomic
 
 from .iptables_rules import tag_for
 from .nft_rules import counter_name
@@ -25,6 +28,7 @@ from .nft_rules import counter_name
 RECORD = re.compile(r'^(ipset|nftables|nft|firewalld|ufw|nginx)-(.+)\.json$')
 _SAVE_RULE = re.compile(r'^\[(\d+):(\d+)\]\s+-A\s+\S+\s+(.*)$')
 _COMMENT = re.compile(r'--comment\s+"?([^"\s]+)"?')
+NFT_TABLE = 'fleetwall'
 LABEL_ESCAPES = {'\\': '\\\\', '"': '\\"', '\n': '\\n'}
 
 
@@ -66,7 +70,7 @@ def iptables_drops(save_output, set_names):
 
 
 def nft_drops(json_output, set_names):
-    """{set: (packets, bytes)} from ``nft -j list counters table inet fleetwall``."""
+    """{set: (packets, bytes)} from ``nft -t -j list ruleset inet``, the counters of the table inet fleetwall."""
     wanted = dict((counter_name(name), name) for name in set_names)
     drops = {}
     try:
@@ -75,7 +79,7 @@ def nft_drops(json_output, set_names):
         return drops
     for item in document.get('nftables', []):
         counter = item.get('counter') if isinstance(item, dict) else None
-        if counter and counter.get('name') in wanted:
+        if counter and counter.get('table') in (None, NFT_TABLE) and counter.get('name') in wanted:
             drops[wanted[counter['name']]] = (int(counter.get('packets', 0)), int(counter.get('bytes', 0)))
     return drops
 
@@ -112,3 +116,57 @@ def render(records, drops, generation=None, now=None):
         metric('fleetwall_last_sync_timestamp_seconds', 'gauge', 'When a run last synced every set successfully.',
                [('', int(now))])
     return '\n'.join(out) + '\n'
+
+
+def collect(run_command, get_bin_path, state_dir):
+    """(records, drops) of the host: the engine's records and the enforcing rules' counters."""
+    records = read_records(state_dir)
+    drops = {}
+    ipset_sets = [s for b, s, _r in records if b == 'ipset']
+    for tool in ('iptables-save', 'ip6tables-save'):
+        binary = get_bin_path(tool)
+        if ipset_sets and binary:
+            rc, out, _err = run_command([binary, '-c'])
+            if rc == 0:
+                for name, (packets, octets) in iptables_drops(out, ipset_sets).items():
+                    before = drops.get(('ipset', name), (0, 0))
+                    drops[('ipset', name)] = (before[0] + packets, before[1] + octets)
+    nft_sets = [s for b, s, _r in records if b == 'nftables']
+    nft = get_bin_path('nft')
+    if nft_sets and nft:
+        # Terse: without it nft fetches every element of every set first
+        # (half a second of CPU per host with 100k entries); the counters
+        # come with the ruleset all the same.
+        rc, out, _err = run_command([nft, '-t', '-j', 'list', 'ruleset', 'inet'])
+        if rc == 0:
+            for name, counts in nft_drops(out, nft_sets).items():
+                drops[('nftables', name)] = counts
+    return records, drops
+
+
+def set_summaries(records, drops):
+    """Per set: backend, set, entries, last_change and, where counters exist, the drops."""
+    sets = []
+    for backend, name, record in records:
+        item = {'backend': backend, 'set': name, 'entries': record['count'], 'last_change': record.get('applied_at')}
+        if (backend, name) in drops:
+            item.update(dropped_packets=drops[(backend, name)][0], dropped_bytes=drops[(backend, name)][1])
+        sets.append(item)
+    return sets
+
+
+def write_textfile(run_command, get_bin_path, path, state_dir, generation=None, create_dir=False, check_mode=False):
+    """Collect and write the textfile; {'written': bool, 'sets': set_summaries}.
+
+    Nothing is written when the directory is missing (no node_exporter) unless ``create_dir``.
+    """
+    records, drops = collect(run_command, get_bin_path, state_dir)
+    text = render(records, drops, generation, int(time.time()))
+    directory = os.path.dirname(path)
+    written = False
+    if not check_mode and (os.path.isdir(directory) or create_dir):
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o755)
+        write_atomic(path, text.encode(), 0o644)
+        written = True
+    return {'written': written, 'sets': set_summaries(records, drops)}

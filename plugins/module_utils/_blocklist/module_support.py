@@ -18,6 +18,7 @@ import os
 import zlib
 
 from .files import write_atomic
+from .metrics import write_textfile
 from .addresses import AddressError
 from .protect import Protection, findings_warning, host_addresses, ssh_client_addresses
 from .sync import SyncError, StateStore, change_refusal, read_entries_source, sync_set
@@ -35,6 +36,13 @@ SYNC_ARGUMENT_SPEC = dict(
     state_dir=dict(type='path', default='/var/lib/fleetwall'),
     lock_timeout=dict(type='int', default=120),
 )
+# The host's node_exporter metrics, written in the same call (see write_metrics).
+METRICS_ARGUMENT_SPEC = dict(
+    metrics_textfile=dict(type='path'),
+    metrics_create_dir=dict(type='bool', default=False),
+    metrics_generation=dict(type='int'),
+)
+SYNC_ARGUMENT_SPEC.update(METRICS_ARGUMENT_SPEC)
 # The change-size guard's options, shared by every module that makes something hold a list of entries.
 CHANGE_GUARD_ARGUMENT_SPEC = dict(
     max_change_percent=dict(type='float'),
@@ -48,7 +56,8 @@ PROTECT_ARGUMENT_SPEC = dict(
 )
 SYNC_ARGUMENT_SPEC.update(PROTECT_ARGUMENT_SPEC)
 PROTECTED_SAMPLE = 20
-SYNC_MUTUALLY_EXCLUSIVE = [('entries_file', 'entries', 'src', 'entries_zlib')]
+ENTRIES_SOURCES = ('entries_file', 'entries', 'src', 'entries_zlib')
+SYNC_MUTUALLY_EXCLUSIVE = [ENTRIES_SOURCES]
 
 
 def rules_argument_spec(chains, targets, log_limit):
@@ -109,8 +118,108 @@ def desired_entries(module, store):
     return None
 
 
-def run_sync(module, adapter, apply_rules, entry_filter=None):
-    """Run one sync and exit the module with the common result shape.
+def sets_argument_spec(argument_spec, names):
+    """The ``sets`` option: several sets in one module call, each overriding ``names`` of the module's options.
+
+    Every task is a round trip per host, and on a fleet the round trips are
+    the cost: the two families (nft: four sets) of a host go in one call.
+    An option a set leaves out is the task's own.
+    """
+    options = {}
+    for name in names:
+        if name not in argument_spec:
+            continue  # a per-set option this backend does not have (firewalld keeps no save file)
+        spec = dict(argument_spec[name])
+        spec.pop('default', None)
+        spec.pop('required', None)
+        options[name] = spec
+    options['name']['required'] = True
+    return dict(type='list', elements='dict', options=options,
+                mutually_exclusive=[tuple(n for n in ENTRIES_SOURCES if n in options)])
+
+
+# What a sync module's per-set ``sets`` elements can say; each module adds its own (family, type...).
+SET_OPTIONS = ('name', 'entries_file', 'entries', 'src', 'entries_sha256', 'entries_zlib', 'persist_file')
+
+
+def combine_set_results(results):
+    """One result of several sets' results: sums, any change, the per-set results as ``sets``.
+
+    The module returns it; the action plugin makes it again when it sent some
+    sets' entries in a second call.
+    """
+    combined = {'changed': any(r.get('changed') for r in results), 'sets': results}
+    for key in ('added', 'removed', 'total'):
+        combined[key] = sum(r.get(key) or 0 for r in results)
+    if any(r.get('upload_required') for r in results):
+        combined['upload_required'] = True
+    if any(r.get('transferred') for r in results):
+        combined['transferred'] = True
+    diffs = [r['diff'] for r in results if isinstance(r.get('diff'), dict)]
+    if diffs:
+        combined['diff'] = {'before': ''.join(d.get('before', '') for d in diffs),
+                            'after': ''.join(d.get('after', '') for d in diffs)}
+    failed = [r for r in results if r.get('failed')]
+    if failed:
+        combined['failed'] = True
+        combined['msg'] = '%d of %d sets failed: %s' % (
+            len(failed), len(results), '; '.join('%s: %s' % (r.get('name'), r.get('msg')) for r in failed))
+    return combined
+
+
+def run_sync(module, build):
+    """Sync the module's set, or each of its ``sets``, and exit with the common result shape.
+
+    ``build(params)`` returns ``(adapter, apply_rules, entry_filter)`` for one
+    set's options; see sync_one.  With ``sets``, every set is synced (one
+    failing does not stop the others, as with a loop) and the result holds
+    the sums and each set's result under ``sets``.
+    """
+    params = module.params
+    if not 0 <= params['full_reload_fraction'] <= 1:
+        module.fail_json(msg='full_reload_fraction must be between 0 and 1')
+    if params['diff_sample'] < 0 or params['lock_timeout'] < 0:
+        module.fail_json(msg='diff_sample and lock_timeout must not be negative')
+    change_guard(module)
+    protection = host_protection(module) if params['state'] == 'present' else None
+    if params.get('sets') is None:
+        result = sync_one(module, build, protection)
+    else:
+        task_params = params
+        results = []
+        for overrides in params['sets']:
+            # Each set is the module run with its options over the task's; the
+            # shared helpers read module.params, so it stands in for the run.
+            given = dict((k, v) for k, v in overrides.items() if v is not None)
+            module.params = dict(task_params, **given)
+            module.params['sets'] = None
+            if any(k in given for k in ENTRIES_SOURCES):
+                # A set that names its entries does not also take the task's.
+                module.params.update((k, given.get(k)) for k in ENTRIES_SOURCES)
+            try:
+                results.append(sync_one(module, build, protection))
+            finally:
+                module.params = task_params
+        result = combine_set_results(results)
+    write_metrics(module, result)
+    finish(module, result)
+
+
+def finish(module, result):
+    """Exit with ``result``: its warnings said, failed when it failed."""
+    for warning in result.pop('warnings', []):
+        module.warn(warning)
+    for item in result.get('sets') or []:
+        for warning in item.pop('warnings', []):
+            module.warn(warning)
+    if result.get('failed'):
+        result.pop('failed')
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+def sync_one(module, build, protection):
+    """One set's sync under its lock; returns its result, ``failed`` with ``msg`` on error.
 
     ``apply_rules(rules, check_mode, verify)`` keeps the backend's enforcing rules in
     place and returns a list of changes; rules go in after the set exists and
@@ -120,12 +229,14 @@ def run_sync(module, adapter, apply_rules, entry_filter=None):
     checksum-first transfer works the same.
     """
     params = module.params
-    if not 0 <= params['full_reload_fraction'] <= 1:
-        module.fail_json(msg='full_reload_fraction must be between 0 and 1')
-    change_guard(module)
-    protection = host_protection(module) if params['state'] == 'present' else None
-    store = StateStore(params['state_dir'], adapter.backend, params['name'])
     result = {'changed': False, 'name': params['name']}
+    try:
+        check_common_params(module)
+        adapter, apply_rules, entry_filter = build(params)
+    except SyncError as exc:
+        result.update(failed=True, msg=str(exc))
+        return result
+    store = StateStore(params['state_dir'], adapter.backend, params['name'])
 
     def sync():
         if params['state'] == 'absent':
@@ -143,12 +254,12 @@ def run_sync(module, adapter, apply_rules, entry_filter=None):
                 store.clear()
                 if params.get('persist_file') and os.path.exists(params['persist_file']):
                     os.unlink(params['persist_file'])
-            module.exit_json(**result)
+            return
 
         desired = desired_entries(module, store)
         if desired is None:
             result['upload_required'] = True
-            module.exit_json(**result)
+            return
         lines, sha, raw = desired
         if entry_filter is not None:
             kept = entry_filter(lines)
@@ -186,38 +297,34 @@ def run_sync(module, adapter, apply_rules, entry_filter=None):
                     'could not write %s: %s; the live set is in place but will not survive a reboot'
                     % (persist, exc.strerror or exc))
 
-    _run_locked(module, store, result, sync)
+    _locked(module, store, result, sync)
+    return result
 
 
-def _run_locked(module, store, result, body):
-    """Run ``body()`` holding the store's lock, then exit the module with ``result``.
+def _locked(module, store, result, body):
+    """Run ``body()`` holding the store's lock; an error marks ``result`` failed.
 
     Every sync module fails the same way: a SyncError is its message, an
     I/O error names the file; both with what ``result`` holds so far.
     """
-    params = module.params
-    if params['diff_sample'] < 0 or params['lock_timeout'] < 0:
-        module.fail_json(msg='diff_sample and lock_timeout must not be negative')
     try:
-        store.lock(params['lock_timeout'])
+        store.lock(module.params['lock_timeout'])
         try:
             body()
         finally:
             store.unlock()
     except SyncError as exc:
-        module.fail_json(msg=str(exc), **result)
+        result.update(failed=True, msg=str(exc))
     except (IOError, OSError) as exc:
-        module.fail_json(msg='%s: %s' % (getattr(exc, 'filename', '') or 'I/O error', exc.strerror or exc), **result)
-    for warning in result.pop('warnings', []):
-        module.warn(warning)
-    module.exit_json(**result)
+        result.update(failed=True, msg='%s: %s' % (getattr(exc, 'filename', '') or 'I/O error', exc.strerror or exc))
 
 
 # The options of a module that rewrites a whole file (UFW's rules, nginx's geo
 # file) rather than patching a kernel set: no listing to trust or verify.
 FILE_SYNC_ARGUMENT_SPEC = dict((key, SYNC_ARGUMENT_SPEC[key]) for key in (
     'entries_file', 'entries', 'src', 'entries_sha256', 'entries_zlib', 'diff_sample', 'state_dir',
-    'lock_timeout', 'max_change_percent', 'force_change', 'lockout_protection', 'protect'))
+    'lock_timeout', 'max_change_percent', 'force_change', 'lockout_protection', 'protect',
+    'metrics_textfile', 'metrics_create_dir', 'metrics_generation'))
 
 
 def host_protection(module):
@@ -268,6 +375,8 @@ def run_file_sync(module, backend, name, sync):
     successful run, so the action plugin's checksum-first transfer works as
     for the set backends.
     """
+    if module.params['diff_sample'] < 0 or module.params['lock_timeout'] < 0:
+        module.fail_json(msg='diff_sample and lock_timeout must not be negative')
     guard = change_guard(module)
     protection = host_protection(module)
     store = StateStore(module.params['state_dir'], backend, name)
@@ -277,7 +386,7 @@ def run_file_sync(module, backend, name, sync):
         desired = desired_entries(module, store)
         if desired is None:
             result['upload_required'] = True
-            module.exit_json(**result)
+            return
         lines, sha, raw = desired
         lines, findings = protection.carve(lines)
         result.update(sync(lines, guard))
@@ -290,4 +399,28 @@ def run_file_sync(module, backend, name, sync):
             if not record or record.get('source_sha256') != sha:
                 store.save({'source_sha256': sha, 'count': result.get('total')}, raw=raw)
 
-    _run_locked(module, store, result, body)
+    _locked(module, store, result, body)
+    write_metrics(module, result)
+    finish(module, result)
+
+
+def write_metrics(module, result):
+    """With ``metrics_textfile``, rewrite the host's metrics file in the same call, after a successful sync.
+
+    A separate metrics task would cost the fleet one more round trip per
+    host; the file covers every set the state directory records, so the
+    last module of the run to write it leaves the whole picture.  A failed
+    sync leaves the previous file, whose last-sync time then grows old.
+    """
+    path = module.params.get('metrics_textfile')
+    if not path or module.check_mode or result.get('failed'):
+        return
+    try:
+        result['metrics'] = write_textfile(
+            module.run_command, module.get_bin_path, path, module.params['state_dir'],
+            generation=module.params.get('metrics_generation'),
+            create_dir=module.params.get('metrics_create_dir'))
+    except (IOError, OSError) as exc:
+        # The sync is done; metrics that cannot be written must not undo that.
+        result.setdefault('warnings', []).append('could not write the metrics file %s: %s'
+                                                 % (path, exc.strerror or exc))

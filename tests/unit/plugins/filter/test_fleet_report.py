@@ -29,3 +29,15 @@ def test_rows_and_totals_from_results_and_metrics():
     assert (rows['h5']['state'], rows['h5']['backend']) == ('no result', None)
     assert report['totals'] == {'hosts': 5, 'entries': 79, 'added': 3, 'removed': 3, 'drift': 2,
                                 'dropped_packets': 8, 'dropped_bytes': 480}
+
+
+def test_drops_from_the_metrics_the_sync_call_wrote():
+    # Without a metrics_textfile task, the drops come from the sync call's own metrics.
+    metrics = {'written': True, 'sets': [
+        {'backend': 'nftables', 'set': 'v4_hosts', 'entries': 10, 'dropped_packets': 7, 'dropped_bytes': 420}]}
+    hostvars = {'h1': {'nftables_sync_results': {
+        'changed': False, 'added': 0, 'removed': 0, 'total': 10, 'metrics': metrics,
+        'sets': [{'name': 'v4_hosts', 'changed': False, 'added': 0, 'removed': 0, 'total': 10}]}}}
+    report = fleet_report(hostvars, ['h1'], ['nftables_sync_results'])
+    assert report['hosts'][0]['dropped_packets'] == 7 and report['hosts'][0]['dropped_bytes'] == 420
+    assert report['hosts'][0]['entries'] == 10 and report['hosts'][0]['state'] == 'ok'

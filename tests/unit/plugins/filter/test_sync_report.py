@@ -1,4 +1,5 @@
 from ansible_collections.fleetwall.blocklist.plugins.filter.sync_report import sync_report
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import combine_set_results
 
 
 def test_one_line_per_host_with_failures_and_missing_hosts():
@@ -60,3 +61,32 @@ def test_a_host_that_went_unreachable_is_not_unchanged():
     assert sync_summary(hostvars, ['h1', 'h3'], 'r') == (
         'fleet: 2 hosts, 1 to change (+2 -0 entries), 0 unchanged, 1 UNREACHABLE: h3')
     assert sync_report(hostvars, ['h3'], 'r') == ['h3: UNREACHABLE  ? UNREACHABLE: Failed to connect to the host via ssh']
+
+
+def test_one_call_with_sets_reads_like_a_loop():
+    # The roles sync every set of a host in one call (sets); its per-set results count as a loop's items.
+    per_set = [{'name': 'fw4', 'changed': True, 'added': 3, 'removed': 1, 'total': 10},
+               {'name': 'fw6', 'changed': False, 'added': 0, 'removed': 0, 'total': 2}]
+    looped = {'h1': {'r': {'results': per_set}}}
+    combined = {'h1': {'r': combine_set_results([dict(item) for item in per_set])}}
+    assert sync_report(combined, ['h1'], 'r') == sync_report(looped, ['h1'], 'r') == [
+        'h1: changed  fw4 +3 -1 =10 | fw6 +0 -0 =2']
+    # A call that failed before any set ran (a missing tool) still names its failure.
+    broken = {'h1': {'r': {'failed': True, 'msg': 'nft not found', 'changed': False}}}
+    assert sync_report(broken, ['h1'], 'r') == ['h1: FAILED  ? FAILED: nft not found']
+
+
+def test_combined_result_sums_and_names_the_failed_sets():
+    combined = combine_set_results([
+        {'name': 'a', 'changed': True, 'added': 2, 'removed': 1, 'total': 5,
+         'diff': {'before': 'a: 4\n', 'after': 'a: 5\n'}},
+        {'name': 'b', 'changed': False, 'failed': True, 'msg': 'lock held'},
+        {'name': 'c', 'changed': False, 'upload_required': True}])
+    assert combined['changed'] is True and combined['failed'] is True and combined['upload_required'] is True
+    assert (combined['added'], combined['removed'], combined['total']) == (2, 1, 5)
+    assert combined['msg'] == '1 of 3 sets failed: b: lock held'
+    assert combined['diff'] == {'before': 'a: 4\n', 'after': 'a: 5\n'}
+    assert [r['name'] for r in combined['sets']] == ['a', 'b', 'c']
+    assert combine_set_results([{'name': 'a', 'changed': False, 'added': 0, 'removed': 0, 'total': 3}]) == {
+        'changed': False, 'added': 0, 'removed': 0, 'total': 3,
+        'sets': [{'name': 'a', 'changed': False, 'added': 0, 'removed': 0, 'total': 3}]}

@@ -7,7 +7,7 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.bac
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.iptables_rules import ensure_rules
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.metrics import (
-    iptables_drops, nft_drops, read_records, render,
+    collect, iptables_drops, nft_drops, read_records, render,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.nft_rules import RuleManager
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
@@ -53,6 +53,10 @@ def test_entries_and_drops_of_ipset_and_nftables_sets(netns, tmp_path):
     # A timed-out connect retransmits its SYN, so at least one packet per attempt.
     assert ipset_drops['bl4'][0] >= 3 and ipset_drops['bl4'][1] >= 3 * 60
     assert nft_counts['nb4'][0] >= 2 and nft_counts['nb4'][1] >= 2 * 60
+    # What the modules read (the terse ruleset listing, which skips the elements) gives the same counts.
+    collected_records, collected = collect(netns, lambda tool: tool, state)
+    assert collected_records == records
+    assert collected == {('ipset', 'bl4'): ipset_drops['bl4'], ('nftables', 'nb4'): nft_counts['nb4']}
 
     text = render(records, {('ipset', 'bl4'): ipset_drops['bl4'], ('nftables', 'nb4'): nft_counts['nb4']},
                   generation=7, now=1795440000)
