@@ -1,16 +1,22 @@
 """Fleet cost: wall time of the push beside 'ansible -m ping' on the same lab hosts, in one run.
 
-Builds a lab of N hosts, serves a feed of E entries on loopback, and times:
-  ping      ansible all -m ping
-  full      playbooks/blocklist.yml on fresh hosts (every set loaded)
-  noop      the same again (nothing to change)
-  1%        1% of the entries replaced
-Usage: .venv/bin/python bench/bench_fleet.py [--hosts 20] [--entries 100000]
+Builds a lab of N hosts, serves a feed of E entries on loopback, and per round times:
+  ping        ansible lab -m ping (before the full push and after the 1% push; both kept)
+  full        playbooks/blocklist.yml on fresh hosts (every set loaded), a controller that never pushed
+  noop        playbooks/blocklist.yml again: the feed fetched (304), nothing to change
+  noop push   playbooks/push.yml: the push alone (no fetch, no build)
+  detect      playbooks/push.yml without fleetwall_backend: each host first probes its tools
+  1%          blocklist.yml with 1% of the feed's entries replaced
+Each round starts from a fresh lab; the table gives the median of the rounds and the ratio of each
+median to the median ping.
+Usage: .venv/bin/python bench/bench_fleet.py [--hosts 20] [--entries 100000] [--rounds 3] [--backend nftables]
 Settings used: ansible.cfg of this repository (forks 20, pipelining, SSH ControlPersist).
 """
 import argparse
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,62 +28,108 @@ sys.path.insert(0, os.path.join(ROOT, 'bench'))
 
 import feed_server  # noqa: E402
 import fleet  # noqa: E402
-from bench_ipset import make_entries, report  # noqa: E402
+from bench_ipset import make_entries, median, report  # noqa: E402
+
+VENV = os.path.join(ROOT, '.venv', 'bin')
+RUNS = ('ping', 'full', 'noop', 'noop_push', 'detect', 'one_pct')
+LABELS = {'ping': '`ansible lab -m ping`', 'full': 'full push, fresh hosts (`blocklist.yml`)',
+          'noop': 'no-op run (`blocklist.yml`: fetch, build, push)', 'noop_push': 'no-op push (`push.yml`)',
+          'detect': 'no-op push, backend not named (`push.yml` + detection)',
+          'one_pct': '1% push (`blocklist.yml`)'}
 
 
 def timed_ansible(args, extra):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'))
     start = time.perf_counter()
     proc = subprocess.run(args + ['-e', '@' + extra], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, check=False)
+                          stderr=subprocess.STDOUT, text=True, check=False, timeout=1800)
     took = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit('bench: %s failed:\n%s' % (' '.join(args), proc.stdout[-3000:]))
-    return took
+    return took, proc.stdout
+
+
+def write_vars(path, work, port, backend):
+    settings = {'shadow_copy_dir': os.path.join(work, 'copy'),
+                # A fresh controller push cache, as on a controller that has not
+                # pushed to these (new) hosts before.
+                'fleetwall_push_cache_dir': os.path.join(work, 'push-cache'),
+                'shadow_copy_feeds': [{'name': 'big', 'url': 'http://127.0.0.1:%d/big.txt' % port}]}
+    if backend:
+        settings['fleetwall_backend'] = backend
+    with open(path, 'w') as handle:
+        json.dump(settings, handle)
+
+
+def one_round(args, work, feed, port):
+    for leftover in ('copy', 'push-cache'):
+        shutil.rmtree(os.path.join(work, leftover), ignore_errors=True)
+    entries = make_entries(args.entries, 7)
+    with open(feed, 'w') as handle:
+        handle.write('\n'.join(entries) + '\n')
+    named = os.path.join(work, 'vars.json')
+    unnamed = os.path.join(work, 'vars-detect.json')
+    write_vars(named, work, port, args.backend)
+    write_vars(unnamed, work, port, None)
+    play = os.path.join(VENV, 'ansible-playbook')
+    times = {'ping': []}
+    fleet.up(args.hosts)
+    try:
+        times['ping'].append(timed_ansible([os.path.join(VENV, 'ansible'), 'lab', '-m', 'ansible.builtin.ping'], named)[0])
+        times['full'], _out = timed_ansible([play, 'playbooks/blocklist.yml'], named)
+        times['noop'], out = timed_ansible([play, 'playbooks/blocklist.yml'], named)
+        if re.search(r'changed=[1-9]', out):
+            sys.exit('bench: the no-op run changed something:\n%s' % out[-3000:])
+        times['noop_push'] = timed_ansible([play, 'playbooks/push.yml'], named)[0]
+        times['detect'] = timed_ansible([play, 'playbooks/push.yml'], unnamed)[0]
+        other = make_entries(args.entries, 8, half=1)
+        n = args.entries // 100
+        with open(feed, 'w') as handle:
+            handle.write('\n'.join(other[:n] + entries[n:]) + '\n')
+        times['one_pct'], out = timed_ansible([play, 'playbooks/blocklist.yml'], named)
+        if 'to change (+%d' % n not in out and '+%d ' % n not in out:
+            print('bench: note, the 1%% run did not report +%d entries' % n)
+        times['ping'].append(timed_ansible([os.path.join(VENV, 'ansible'), 'lab', '-m', 'ansible.builtin.ping'], named)[0])
+    finally:
+        fleet.down(verbose=False)
+    return times
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--hosts', type=int, default=20)
     parser.add_argument('--entries', type=int, default=100000)
+    parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--backend', default='nftables', choices=['nftables', 'ipset'])
     parser.add_argument('--out')
     args = parser.parse_args()
-    venv = os.path.join(ROOT, '.venv', 'bin')
+    collected = dict((run, []) for run in RUNS)
     with tempfile.TemporaryDirectory() as work:
         served = os.path.join(work, 'served')
         os.makedirs(served)
-        entries = make_entries(args.entries, 7)
         feed = os.path.join(served, 'big.txt')
         with open(feed, 'w') as handle:
-            handle.write('\n'.join(entries) + '\n')
+            handle.write('')
         server = feed_server.serve(served)
-        extra = os.path.join(work, 'vars.json')
-        with open(extra, 'w') as handle:
-            # A fresh controller push cache, as on a controller that has not
-            # pushed to these (new) hosts before.
-            json.dump({'shadow_copy_dir': os.path.join(work, 'copy'),
-                       'fleetwall_push_cache_dir': os.path.join(work, 'push-cache'),
-                       'shadow_copy_feeds': [{'name': 'big', 'url': 'http://127.0.0.1:%d/big.txt' % server.server_address[1]}]},
-                      handle)
-        fleet.up(args.hosts)
         try:
-            ping = timed_ansible([os.path.join(venv, 'ansible'), 'lab', '-m', 'ansible.builtin.ping'], extra)
-            play = [os.path.join(venv, 'ansible-playbook'), 'playbooks/blocklist.yml']
-            full = timed_ansible(play, extra)
-            noop = timed_ansible(play, extra)
-            other = make_entries(args.entries, 8)
-            n = args.entries // 100
-            with open(feed, 'w') as handle:
-                handle.write('\n'.join(other[:n] + entries[n:]) + '\n')
-            one_pct = timed_ansible(play, extra)
+            for round_number in range(args.rounds):
+                times = one_round(args, work, feed, server.server_address[1])
+                print('round %d: %s' % (round_number + 1, ', '.join(
+                    '%s %s' % (run, ' '.join('%.1f' % t for t in times[run]) if run == 'ping' else '%.1f' % times[run])
+                    for run in RUNS)), flush=True)
+                for run in RUNS:
+                    collected[run].extend(times[run] if run == 'ping' else [times[run]])
         finally:
-            fleet.down(verbose=False)
             server.shutdown()
-    rows = ['%d lab hosts, %s entries each; forks 20, pipelining, ControlPersist.' % (args.hosts, format(args.entries, ',')), '',
-            '| run | wall time | x ping |', '| --- | ---: | ---: |',
-            '| `ansible lab -m ping` | %.1f s | 1.00 |' % ping]
-    for label, value in (('full push (fresh hosts)', full), ('no-op push', noop), ('1% push', one_pct)):
-        rows.append('| %s | %.1f s | %.2f |' % (label, value, value / ping))
+    ping = median(collected['ping'])
+    rows = ['%d lab hosts, %s entries each, backend %s; forks 20, pipelining, ControlPersist; median of %d rounds '
+            '(ping: of %d runs).' % (args.hosts, format(args.entries, ','), args.backend, args.rounds,
+                                      len(collected['ping'])), '',
+            '| run | wall time, median (min-max) | x ping |', '| --- | ---: | ---: |']
+    for run in RUNS:
+        values = collected[run]
+        rows.append('| %s | %.1f s (%.1f-%.1f) | %.2f |' % (LABELS[run], median(values), min(values), max(values),
+                                                            median(values) / ping))
     report(rows, args.out)
 
 

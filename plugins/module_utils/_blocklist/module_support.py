@@ -80,7 +80,7 @@ def check_common_params(module):
     if params.get('timeout') is not None and not 0 < params['timeout'] <= 2147483:
         module.fail_json(msg='timeout must be between 1 and 2147483 seconds, got %d' % params['timeout'])
     for rule in params.get('rules') or []:
-        for port in rule['ports'] or []:
+        for port in rule.get('ports') or []:
             if not 0 < port < 65536:
                 module.fail_json(msg='port %d is out of range 1-65535' % port)
 
