@@ -148,6 +148,14 @@ options:
         description: Rate limit of the LOG rule.
         type: str
         default: 5/min
+  restore_unit:
+    description:
+      - Install this systemd unit, which restores every save file in the directory of O(persist_file) at boot, and
+        enable it (the link C(systemctl enable) makes, written directly, so it works where systemd is not
+        running). Written with the save file, in the same call; rewritten only when it differs.
+      - The roles pass C(/etc/systemd/system/fleetwall-ipset-restore.service).
+    type: path
+    version_added: 0.5.0
   persist_file:
     description:
       - After a change, save the set to this file, for restore at boot (see the C(ipset) role's unit).
@@ -187,6 +195,11 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+restore_unit_changed:
+  description: The unit of O(restore_unit) was installed or updated (or would be, in check mode).
+  returned: when it was
+  type: bool
+  version_added: 0.5.0
 sets:
   description: With O(sets), each set's result (C(name), C(changed), C(added), C(removed), C(total) and the rest).
   returned: with O(sets)
@@ -276,6 +289,7 @@ def main():
         set_type=dict(type='str', default='hash:net', choices=['hash:net', 'hash:ip']),
         timeout=dict(type='int'),
         persist_file=dict(type='path'),
+        restore_unit=dict(type='path'),
         rules=rules_argument_spec(('INPUT', 'OUTPUT', 'FORWARD', 'DOCKER-USER'), ('DROP', 'REJECT'), '5/min'),
     )
     argument_spec.update(SYNC_ARGUMENT_SPEC)

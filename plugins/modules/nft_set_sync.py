@@ -115,6 +115,14 @@ options:
     type: str
     default: present
     choices: [present, absent]
+  restore_unit:
+    description:
+      - Install this systemd unit, which restores every save file in the directory of O(persist_file) at boot, and
+        enable it (the link C(systemctl enable) makes, written directly, so it works where systemd is not
+        running). Written with the save file, in the same call; rewritten only when it differs.
+      - The roles pass C(/etc/systemd/system/fleetwall-nft-restore.service).
+    type: path
+    version_added: 0.5.0
   persist_file:
     description:
       - Write an C(nft -f) script that recreates the set, its elements and its chains, for loading at boot
@@ -192,6 +200,11 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+restore_unit_changed:
+  description: The unit of O(restore_unit) was installed or updated (or would be, in check mode).
+  returned: when it was
+  type: bool
+  version_added: 0.5.0
 sets:
   description: With O(sets), each set's result (C(name), C(changed), C(added), C(removed), C(total) and the rest).
   returned: with O(sets)
@@ -285,6 +298,7 @@ def main():
         timeout=dict(type='int'),
         state=dict(type='str', default='present', choices=['present', 'absent']),
         persist_file=dict(type='path'),
+        restore_unit=dict(type='path'),
         rules=rules_argument_spec(('input', 'output', 'forward'), ('drop', 'reject'), '5/minute'),
     )
     argument_spec.update(SYNC_ARGUMENT_SPEC)

@@ -59,6 +59,27 @@ def validate_name(name):
     return None
 
 
+RESTORE_UNIT = """# Installed by fleetwall.blocklist (ipset_sync restore_unit).
+# Loads the saved blocklist sets before any firewall ruleset that references
+# them is restored, so those rules never point at a missing set. -exist makes
+# it safe on a host whose sets are already loaded.
+[Unit]
+Description=Restore fleetwall.blocklist ipsets
+DefaultDependencies=no
+Before=network-pre.target netfilter-persistent.service iptables.service ip6tables.service ufw.service firewalld.service
+Wants=network-pre.target
+After=local-fs.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'rc=0; for f in %s/*.save; do [ -e "$$f" ] || continue; ipset -exist restore -file "$$f" || rc=1; done; exit $$rc'
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
 class IpsetAdapter(object):
     backend = 'ipset'
     replaces_whole = True
@@ -252,6 +273,11 @@ class IpsetAdapter(object):
                             % (self.name, live.detail['references']))
         self._ipset(['destroy', self.name])
         return True
+
+    @staticmethod
+    def restore_unit(save_dir):
+        """The boot unit that restores every save file in ``save_dir``."""
+        return RESTORE_UNIT % save_dir
 
     def save_to(self, path, write_atomic, _store=None):
         _rc, out, _err = self._ipset(['save', self.name])

@@ -56,6 +56,26 @@ def validate_name(kind, name):
     return None
 
 
+RESTORE_UNIT = """# Installed by fleetwall.blocklist (nft_set_sync restore_unit).
+# Loads the blocklist sets and their chains (table inet fleetwall) after
+# nftables.service, whose 'flush ruleset' would otherwise remove them. Each
+# script recreates one set with its elements and chains in one transaction.
+[Unit]
+Description=Restore fleetwall.blocklist nftables sets
+After=nftables.service local-fs.target
+Wants=network-pre.target
+Before=network-pre.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'rc=0; for f in %s/*.nft; do [ -e "$$f" ] || continue; nft -f "$$f" || rc=1; done; exit $$rc'
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
 class NftAdapter(object):
     backend = 'nft'
     replaces_whole = True
@@ -272,6 +292,11 @@ class NftAdapter(object):
             return False
         self._apply(['delete set %s\n' % self.ref], 'removal')
         return True
+
+    @staticmethod
+    def restore_unit(save_dir):
+        """The boot unit that loads every set script in ``save_dir``."""
+        return RESTORE_UNIT % save_dir
 
     def save_to(self, path, write_atomic, store):
         """An nft script that recreates the set, its elements and its chains at boot.

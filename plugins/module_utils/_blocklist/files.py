@@ -36,6 +36,34 @@ def write_atomic(path, data, mode=0o644):
         raise
 
 
+def ensure_unit(path, text, check_mode=False):
+    """Install the systemd unit ``path`` with ``text`` and enable it for multi-user.target; True if anything changed.
+
+    The link is the one ``systemctl enable`` makes, written directly so that
+    it works where systemd is not running (images, containers, the lab).
+    """
+    changed = False
+    try:
+        with open(path, 'rb') as handle:
+            current = handle.read()
+    except (IOError, OSError):
+        current = None
+    if current != text.encode():
+        changed = True
+        if not check_mode:
+            os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
+            write_atomic(path, text.encode(), 0o644)
+    wants = os.path.join(os.path.dirname(path), 'multi-user.target.wants', os.path.basename(path))
+    if not (os.path.islink(wants) and os.readlink(wants) == path):
+        changed = True
+        if not check_mode:
+            os.makedirs(os.path.dirname(wants), 0o755, exist_ok=True)
+            tmp = '%s.fleetwall-%d' % (wants, os.getpid())
+            os.symlink(path, tmp)
+            os.rename(tmp, wants)
+    return changed
+
+
 def acquire_lock(path, timeout, poll=0.1):
     """Return an open handle holding an exclusive flock on ``path``, or None after ``timeout`` seconds."""
     handle = open(path, 'a')

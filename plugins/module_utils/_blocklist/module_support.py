@@ -17,7 +17,7 @@ import base64
 import os
 import zlib
 
-from .files import write_atomic
+from .files import ensure_unit, write_atomic
 from .metrics import write_textfile
 from .addresses import AddressError
 from .protect import Protection, findings_warning, host_addresses, ssh_client_addresses
@@ -296,6 +296,17 @@ def sync_one(module, build, protection):
                 result.setdefault('warnings', []).append(
                     'could not write %s: %s; the live set is in place but will not survive a reboot'
                     % (persist, exc.strerror or exc))
+        unit = params.get('restore_unit')
+        if unit and persist:
+            # In the same call as the save file: a copy task and a link task
+            # would cost every host three more round trips on a first push.
+            try:
+                if ensure_unit(unit, adapter.restore_unit(os.path.dirname(persist)), module.check_mode):
+                    result.update(changed=True, restore_unit_changed=True)
+            except (IOError, OSError) as exc:
+                result.setdefault('warnings', []).append(
+                    'could not install %s: %s; the live set is in place but will not be restored at boot'
+                    % (unit, exc.strerror or exc))
 
     _locked(module, store, result, sync)
     return result
