@@ -85,6 +85,12 @@ def check_common_params(module):
                 module.fail_json(msg='port %d is out of range 1-65535' % port)
 
 
+def check_sample_and_lock(module):
+    """The checks every locking sync module makes of diff_sample and lock_timeout."""
+    if module.params['diff_sample'] < 0 or module.params['lock_timeout'] < 0:
+        module.fail_json(msg='diff_sample and lock_timeout must not be negative')
+
+
 def desired_entries(module, store):
     """(lines, source_sha, raw) of the desired entries, or None to ask for an upload."""
     params = module.params
@@ -178,8 +184,7 @@ def run_sync(module, build):
     params = module.params
     if not 0 <= params['full_reload_fraction'] <= 1:
         module.fail_json(msg='full_reload_fraction must be between 0 and 1')
-    if params['diff_sample'] < 0 or params['lock_timeout'] < 0:
-        module.fail_json(msg='diff_sample and lock_timeout must not be negative')
+    check_sample_and_lock(module)
     change_guard(module)
     protection = host_protection(module) if params['state'] == 'present' else None
     if params.get('sets') is None:
@@ -386,8 +391,7 @@ def run_file_sync(module, backend, name, sync):
     successful run, so the action plugin's checksum-first transfer works as
     for the set backends.
     """
-    if module.params['diff_sample'] < 0 or module.params['lock_timeout'] < 0:
-        module.fail_json(msg='diff_sample and lock_timeout must not be negative')
+    check_sample_and_lock(module)
     guard = change_guard(module)
     protection = host_protection(module)
     store = StateStore(module.params['state_dir'], backend, name)
