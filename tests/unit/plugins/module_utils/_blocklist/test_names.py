@@ -18,7 +18,10 @@ _CHARACTERS = list('abcXYZ019_-.:') + [' ', '/', ';', '{', '}', '"', '$', '\n', 
 NAMES = st.text(alphabet=st.sampled_from(_CHARACTERS), max_size=70)
 
 
-@pytest.fixture(scope='module')
+# Function-scoped on purpose: ansible-test runs every test in a forked child
+# that exits without tearing down module-scoped fixtures, which left one
+# namespace behind per test. (Hypothesis shares it among a test's examples.)
+@pytest.fixture
 def ns():
     name = 'fwtest-names-' + uuid.uuid4().hex[:6]
     subprocess.run(['ip', 'netns', 'add', name], check=True)
@@ -29,7 +32,7 @@ def ns():
         return proc.returncode, proc.stdout, proc.stderr
     assert run(['nft', 'add', 'table', 'inet', 'names'])[0] == 0
     yield run
-    subprocess.run(['ip', 'netns', 'del', name], check=False)
+    subprocess.run(['ip', 'netns', 'del', name], check=True)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
