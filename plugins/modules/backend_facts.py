@@ -27,12 +27,21 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - fleetwall.blocklist.read_only
-options: {}
+options:
+  required:
+    description:
+      - Fail when no backend can be recommended, saying what to install. A play that needs a backend then
+        spends no second task on the check.
+    type: bool
+    default: false
+    version_added: 0.5.0
 '''
 
 EXAMPLES = r'''
-- name: Pick the backend per host, unless the inventory says
+- name: Pick the backend per host, unless the inventory says; fail where there is none
   fleetwall.blocklist.backend_facts:
+    required: true
+  when: fleetwall_backend is not defined
 
 - name: Use it
   ansible.builtin.include_role:
@@ -64,7 +73,7 @@ def recommend(nft, ipset, iptables, variant, firewalld_running=False, ufw_active
 
 
 def main():
-    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=dict(required=dict(type='bool', default=False)), supports_check_mode=True)
     found = {tool: module.get_bin_path(tool) for tool in ('nft', 'ipset', 'iptables', 'ufw', 'firewall-cmd', 'nginx')}
     variant = None
     ufw_active = False
@@ -81,6 +90,9 @@ def main():
     facts = dict(found, iptables_variant=variant, firewalld_running=firewalld_running, ufw_active=ufw_active,
                  recommended=recommend(found['nft'], found['ipset'], found['iptables'], variant,
                                        firewalld_running, ufw_active))
+    if module.params['required'] and facts['recommended'] is None:
+        module.fail_json(msg='Neither nft nor ipset with iptables was found (nor a running firewalld or an active UFW). '
+                             'Install nftables (or ipset and iptables), or set fleetwall_backend for this host.')
     module.exit_json(changed=False, ansible_facts={'fleetwall_backend_facts': facts})
 
 

@@ -15,7 +15,8 @@ PLUGINS = [('module', 'ipset_sync'), ('module', 'shadow_copy_build'), ('lookup',
            ('module', 'ufw_tagged_rules'), ('module', 'nginx_geo_file'), ('module', 'firewalld_ipset_sync'),
            ('role', 'ufw'), ('role', 'nginx'), ('role', 'firewalld'),
            ('module', 'fail2ban_bans'), ('filter', 'allowlist_networks'), ('role', 'fail2ban'),
-           ('filter', 'sync_summary'), ('module', 'metrics_textfile'), ('filter', 'fleet_report')]
+           ('filter', 'sync_summary'), ('module', 'metrics_textfile'), ('filter', 'fleet_report'),
+           ('module', 'fleet_report_files')]
 
 
 @pytest.mark.parametrize('kind, name', PLUGINS)

@@ -1,0 +1,74 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: fleet_report_files
+short_description: Write the fleet report (JSON and a self-contained HTML page) on the controller
+version_added: 0.5.0
+description:
+  - Writes C(fleet_report.json) and C(fleet_report.html) into O(dir) on the controller, each atomically (a reader
+    never sees half a file), from the result of the C(fleetwall.blocklist.fleet_report) filter.
+  - The page has no script and no external resource; one inline SVG chart shows entries and dropped packets per host.
+  - An action that runs on the controller only, in one task; the report is the run's output, like its log, so
+    writing it is never reported as a change.
+author:
+  - fleetwall.blocklist contributors (@fleetwall)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details:
+      - Writes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+    details:
+      - Runs on the controller only.
+options:
+  dir:
+    description: The directory for both files; made (mode 0755) when missing.
+    type: path
+    required: true
+  report:
+    description: The C(fleetwall.blocklist.fleet_report) filter's result.
+    type: dict
+    required: true
+  mode:
+    description: The files' mode.
+    type: raw
+    default: '0644'
+'''
+
+EXAMPLES = r'''
+- name: Write the fleet report on the controller
+  fleetwall.blocklist.fleet_report_files:
+    dir: /var/lib/fleetwall/reports
+    report: "{{ hostvars | fleetwall.blocklist.fleet_report(ansible_play_hosts_all, ['nftables_sync_results']) }}"
+  run_once: true
+'''
+
+RETURN = r'''
+written:
+  description: Whether the files were written (false in check mode).
+  returned: always
+  type: bool
+files:
+  description: The paths written.
+  returned: always
+  type: list
+  elements: path
+'''
