@@ -312,7 +312,7 @@ def main():
             raise SyncError('select=networks needs an interval set (interval=true)')
         adapter = NftAdapter(module.run_command, nft_bin, params['table'], params['name'], family=params['family'],
                              elem_type=params['type'], interval=params['interval'], timeout=params['timeout'],
-                             select=params['select'])
+                             select=params['select'], keep_listing=True)
         rules = RuleManager(adapter, params['state_dir'])
         adapter.rule_manager = rules
 

@@ -8,9 +8,10 @@
 What the ``nft`` CLI costs decides the design (measured with nftables 1.0.6,
 see docs/nftables.md):
 
-* ``nft -t list sets`` lists set definitions without elements: milliseconds
-  at any size.  It is the probe; a set's ``handle`` is its identity, so a set
-  deleted and recreated behind our back is noticed.
+* ``nft -t list ruleset`` lists set and chain definitions without elements:
+  milliseconds at any size (``-t list table`` is not: it fetches them).  It
+  is the probe; a set's ``handle`` is its identity, so a set deleted and
+  recreated behind our back is noticed.
 * Anything that lists elements (``list set``, even with ``-t``) costs about a
   minute at a million, and so does any change to an *interval* set, because
   the CLI fetches its elements first to check for overlaps.  Elements of a
@@ -81,7 +82,7 @@ class NftAdapter(object):
     replaces_whole = True
 
     def __init__(self, run, nft_bin, table, name, family='inet', elem_type='ipv4_addr', interval=True,
-                 timeout=None, select='all'):
+                 timeout=None, select='all', keep_listing=False):
         for kind, value in (('table', table), ('set', name)):
             problem = validate_name(kind, value)
             if problem:
@@ -92,7 +93,9 @@ class NftAdapter(object):
             raise SyncError('type must be ipv4_addr or ipv6_addr')
         if (family == 'ip' and elem_type != 'ipv4_addr') or (family == 'ip6' and elem_type != 'ipv6_addr'):
             raise SyncError('a table of family %s cannot match %s' % (family, elem_type))
-        self.run = run
+        self._command = run
+        self._keep_listing = keep_listing
+        self._listing = None
         self.bin = nft_bin
         self.family = family
         self.table = table
@@ -119,15 +122,37 @@ class NftAdapter(object):
             raise SyncError('nft %s failed: %s' % (' '.join(args), (err or out).strip()[:2000]))
         return rc, out, err
 
-    def _sets(self):
-        rc, out, err = self._nft(['-t', '-j', 'list', 'sets', self.family], check=False)
+    def run(self, args, *more, **options):
+        # Anything but a listing may change the ruleset, and the listing kept is then stale.
+        if 'list' not in args:
+            self._listing = None
+        return self._command(args, *more, **options)
+
+    def listing(self):
+        """The family's tables, sets, chains and rules as nft's JSON items, without set elements.
+
+        Terse listing of the ruleset is instant at any set size (listing one
+        table is not: nft then fetches the elements).  With ``keep_listing``
+        one call serves the set's probe and its chains: the listing is kept
+        until this adapter runs anything but a listing.  The module builds
+        an adapter per set and run and lists under the set's lock, so what
+        is kept is that one sync's view, never shared with another set's.
+        """
+        if self._listing is not None:
+            return self._listing
+        rc, out, err = self._nft(['-t', '-j', 'list', 'ruleset', self.family], check=False)
         if rc != 0:
-            raise SyncError('cannot list nft sets: %s' % (err or out).strip())
+            raise SyncError('cannot list the nft ruleset: %s' % (err or out).strip())
         try:
-            items = json.loads(out).get('nftables', [])
+            listing = json.loads(out).get('nftables', [])
         except ValueError:
-            raise SyncError('unexpected output from nft -t -j list sets: %r' % out[:200])
-        return [item['set'] for item in items if 'set' in item]
+            raise SyncError('unexpected output from nft -t -j list ruleset: %r' % out[:200])
+        if self._keep_listing:
+            self._listing = listing
+        return listing
+
+    def _sets(self):
+        return [item['set'] for item in self.listing() if 'set' in item]
 
     def probe(self):
         for item in self._sets():

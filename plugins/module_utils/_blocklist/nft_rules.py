@@ -80,11 +80,8 @@ class RuleManager(object):
 
     def _live_chains(self):
         adapter = self.adapter
-        rc, out, err = adapter.run([adapter.bin, '-j', 'list', 'chains', adapter.family])
-        if rc != 0:
-            raise SyncError('cannot list nft chains: %s' % (err or out).strip())
         chains = {}
-        for item in json.loads(out).get('nftables', []):
+        for item in adapter.listing():
             chain = item.get('chain')
             if chain and chain.get('table') == adapter.table:
                 chains[chain['name']] = chain.get('handle')

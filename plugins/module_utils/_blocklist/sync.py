@@ -313,6 +313,9 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
     ``protected``. Entries already applied under the same protection are not
     checked again: only new ones are, so a 1% change costs 1% of a scan.
 
+    ``lines`` may be a function returning ``(lines, raw)``: it is called only
+    when the record cannot show that the object already holds them.
+
     Returns the common result shape of every sync module: changed, added,
     removed, total, and diff when asked for.  With ``max_change_percent``, a
     change (added plus removed) larger than that share of the entries the
@@ -348,6 +351,8 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
             result['diff'] = compact_diff(adapter.label, result['total'], result['total'], (), (), 0)
         return result
 
+    if callable(lines):
+        lines, raw = lines()
     if trusted:
         baseline = store.load_entries()
     elif live.exists:

@@ -171,3 +171,36 @@ def test_new_plain_set_is_filled_in_parts_and_removed_if_anything_fails(netns, t
     with pytest.raises(SyncError, match='invalid entries'):
         sync(netns, tmp_path, bad, name='parts2', adapter=plain)
     assert not plain.probe().exists
+
+
+def test_one_listing_serves_the_probe_and_the_chains_of_a_sync(netns, tmp_path):
+    calls = []
+
+    def counted(args, **kwargs):
+        calls.append(list(args))
+        return netns(args, **kwargs)
+    rules = [{'chain': 'input'}]
+    sync(netns, tmp_path, ['198.51.100.7'])
+    RuleManager(adapter_for(netns), str(tmp_path / 'state')).ensure(rules)
+
+    # What the module does on a host with nothing to change: one nft call in all.
+    adapter = adapter_for(counted, keep_listing=True)
+    assert sync(counted, tmp_path, ['198.51.100.7'], adapter=adapter)['changed'] is False
+    assert RuleManager(adapter, str(tmp_path / 'state')).ensure(rules) == []
+    assert calls == [['nft', '-t', '-j', 'list', 'ruleset', 'inet']]
+
+    # A change is followed by a fresh listing: the rules' new chain handles are read after the apply.
+    del calls[:]
+    adapter = adapter_for(counted, keep_listing=True)
+    manager = RuleManager(adapter, str(tmp_path / 'state'))
+    assert manager.ensure(rules + [{'chain': 'output'}]) == ['bl4_input: 1 rule(s)', 'bl4_output: 1 rule(s)']
+    assert [c[1:3] for c in calls] == [['-t', '-j'], ['-f', calls[1][2]], ['-t', '-j']]
+    # And the record it wrote names the live chains: a new run finds nothing to do.
+    assert RuleManager(adapter_for(netns, keep_listing=True), str(tmp_path / 'state')).ensure(
+        rules + [{'chain': 'output'}]) == []
+    # Without keep_listing (the default) every look is a new listing.
+    del calls[:]
+    adapter = adapter_for(counted)
+    adapter.probe()
+    RuleManager(adapter, str(tmp_path / 'state')).ensure(rules + [{'chain': 'output'}])
+    assert len(calls) == 2
