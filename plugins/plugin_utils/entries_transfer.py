@@ -12,6 +12,7 @@ import hashlib
 import os
 import zlib
 
+from ansible import constants as C
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import combine_set_results
@@ -49,9 +50,9 @@ def run_with_entries_transfer(action, module_name, task_vars):
     return result
 
 
-def _prepare(action, task_vars, module_name, args, src, target):
+def _prepare(action, task_vars, module_name, args, src, target, attach=True):
     """Name ``src``'s entries by sha256 in ``target`` (the args, or one set of them) and attach them
-    when this controller has not seen the host accept them."""
+    when this controller has not seen the host accept them (``attach``: now; otherwise the caller does)."""
     if any(target.get(key) is not None for key in ('entries_file', 'entries')):
         raise AnsibleActionFail('src is mutually exclusive with entries_file and entries')
     try:
@@ -66,9 +67,10 @@ def _prepare(action, task_vars, module_name, args, src, target):
     # controller pushed them), so they go with the first call: one round
     # trip instead of two. A missing or stale cache costs one extra call.
     cache = _push_cache_path(action, task_vars, module_name, args, target.get('name'))
-    if _read(cache) != target['entries_sha256']:
+    pending = {'local': local, 'cache': cache, 'attach': _read(cache) != target['entries_sha256']}
+    if pending['attach'] and attach:
         _attach(target, local)
-    return {'local': local, 'cache': cache}
+    return pending
 
 
 def _run_sets(action, module_name, task_vars, args):
@@ -78,7 +80,8 @@ def _run_sets(action, module_name, task_vars, args):
     for index, item in enumerate(sets):
         src = item.pop('src', None)
         if src is not None:
-            pending[index] = _prepare(action, task_vars, module_name, args, src, item)
+            pending[index] = _prepare(action, task_vars, module_name, args, src, item, attach=False)
+    _attach_once(sets, [i for i in sorted(pending) if pending[i]['attach']], pending)
     args['sets'] = sets
     res = action._execute_module(module_name=module_name, module_args=args, task_vars=task_vars)
     results = res.get('sets')
@@ -87,8 +90,9 @@ def _run_sets(action, module_name, task_vars, args):
     again = [i for i, r in enumerate(results) if r.get('upload_required') and i in pending]
     warnings = list(res.get('warnings') or [])
     if again:
-        for index in again:
-            _attach(sets[index], pending[index]['local'])
+        for item in sets:
+            item.pop('entries_zlib', None)
+        _attach_once(sets, again, pending)
         retry = dict(args, sets=[sets[i] for i in again])
         second = action._execute_module(module_name=module_name, module_args=retry, task_vars=task_vars)
         second_results = second.get('sets')
@@ -97,8 +101,9 @@ def _run_sets(action, module_name, task_vars, args):
         warnings.extend(second.get('warnings') or [])
         for index, item in zip(again, second_results):
             results[index] = item
+    carried = set(sets[i]['entries_sha256'] for i in pending if 'entries_zlib' in sets[i])
     for index, item in enumerate(results):
-        if index in pending and 'entries_zlib' in sets[index]:
+        if index in pending and sets[index]['entries_sha256'] in carried:
             item['transferred'] = True
         if (index in pending and not item.get('failed') and not item.get('upload_required')
                 and not action._task.check_mode):
@@ -113,11 +118,44 @@ def _run_sets(action, module_name, task_vars, args):
     return combined
 
 
-def _attach(args, local):
+def _attach_once(sets, indexes, pending):
+    """Attach the entries of the sets at ``indexes``, each file once a call: sets that share a
+    source (the nftables role's hosts and networks sets) find it by sha256 in another set."""
+    carried = set()
+    for index in indexes:
+        sha = sets[index]['entries_sha256']
+        if sha not in carried:
+            _attach(sets[index], pending[index]['local'], sha)
+            carried.add(sha)
+
+
+def _attach(args, local, sha=None):
     # The entries travel inside the module call, compressed: a file transfer
     # would cost a temporary directory, the transfer and its clean-up.
+    args['entries_zlib'] = _compressed(local, sha or args['entries_sha256'])
+
+
+def _compressed(local, sha):
+    """base64 of the zlib of ``local``, compressed once a run for every host.
+
+    Each host's task runs in a worker process of its own; the first to need
+    a file leaves it in the run's local temporary directory (removed when the
+    run ends) and the rest read it there: compressing 1.5 MB costs about as
+    much as a host's whole no-op sync.
+    """
+    blob = os.path.join(C.DEFAULT_LOCAL_TMP, 'fleetwall-entries-%s.zlib' % sha)
+    try:
+        with open(blob) as handle:
+            return handle.read()
+    except (IOError, OSError):
+        pass
     with open(local, 'rb') as handle:
-        args['entries_zlib'] = to_text(base64.b64encode(zlib.compress(handle.read(), 6)))
+        data = handle.read()
+    if hashlib.sha256(data).hexdigest() != sha:
+        raise AnsibleActionFail('%s changed while it was being sent; run again' % local)
+    text = to_text(base64.b64encode(zlib.compress(data, 6)))
+    _write(blob, text)
+    return text
 
 
 def _push_cache_path(action, task_vars, module_name, args, name=None):

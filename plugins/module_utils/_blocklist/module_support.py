@@ -91,12 +91,24 @@ def check_sample_and_lock(module):
         module.fail_json(msg='diff_sample and lock_timeout must not be negative')
 
 
-def desired_entries(module, store):
-    """(lines, source_sha, raw) of the desired entries, or None to ask for an upload."""
+def desired_entries(module, store, carried=None):
+    """(lines, source_sha, raw) of the desired entries, or None to ask for an upload.
+
+    When the entries are the ones the host already holds (``entries_sha256``
+    names them), ``lines`` is a function that reads them, returning
+    ``(lines, raw)``; see resolve_entries.  ``carried`` maps sha256 to the
+    ``entries_zlib`` another set of the same call brought.
+    """
     params = module.params
-    if params['entries_zlib'] is not None:
+    entries_zlib = params['entries_zlib']
+    if entries_zlib is None and params['entries_sha256'] and carried:
+        record = store.load()
+        if not record or record.get('source_sha256') != params['entries_sha256']:
+            # Sent with another set of this call.
+            entries_zlib = carried.get(params['entries_sha256'])
+    if entries_zlib is not None:
         try:
-            raw = zlib.decompress(base64.b64decode(params['entries_zlib']))
+            raw = zlib.decompress(base64.b64decode(entries_zlib))
         except (ValueError, zlib.error) as exc:
             raise SyncError('entries_zlib is not base64 of zlib data: %s' % exc)
         lines, sha, raw = read_entries_source(raw=raw)
@@ -114,8 +126,9 @@ def desired_entries(module, store):
         record = store.load()
         if not record or record.get('source_sha256') != params['entries_sha256']:
             return None
-        lines, _sha, raw = read_entries_source(store.entries_path)
-        return lines, params['entries_sha256'], raw
+        # Read only if the engine needs them: on a host that has them applied
+        # already (the usual no-op) the record alone proves it.
+        return (lambda: read_entries_source(store.entries_path)[::2]), params['entries_sha256'], None
     if params['src']:
         raise SyncError('src is handled by the action plugin; call the module by its full name '
                         'fleetwall.blocklist.%s so that the action plugin runs' % module._name.split('.')[-1])
@@ -192,6 +205,9 @@ def run_sync(module, build):
     else:
         task_params = params
         results = []
+        # A file's entries travel once a call (the action plugin): sets with the same source find them here.
+        carried = dict((item['entries_sha256'], item['entries_zlib']) for item in params['sets']
+                       if item.get('entries_sha256') and item.get('entries_zlib'))
         for overrides in params['sets']:
             # Each set is the module run with its options over the task's; the
             # shared helpers read module.params, so it stands in for the run.
@@ -202,7 +218,7 @@ def run_sync(module, build):
                 # A set that names its entries does not also take the task's.
                 module.params.update((k, given.get(k)) for k in ENTRIES_SOURCES)
             try:
-                results.append(sync_one(module, build, protection))
+                results.append(sync_one(module, build, protection, carried))
             finally:
                 module.params = task_params
         result = combine_set_results(results)
@@ -223,7 +239,12 @@ def finish(module, result):
     module.exit_json(**result)
 
 
-def sync_one(module, build, protection):
+def resolve_entries(lines, raw):
+    """``(lines, raw)`` of what desired_entries returned, reading them now if they were left unread."""
+    return lines() if callable(lines) else (lines, raw)
+
+
+def sync_one(module, build, protection, carried=None):
     """One set's sync under its lock; returns its result, ``failed`` with ``msg`` on error.
 
     ``apply_rules(rules, check_mode, verify)`` keeps the backend's enforcing rules in
@@ -261,17 +282,21 @@ def sync_one(module, build, protection):
                     os.unlink(params['persist_file'])
             return
 
-        desired = desired_entries(module, store)
+        desired = desired_entries(module, store, carried)
         if desired is None:
             result['upload_required'] = True
             return
-        lines, sha, raw = desired
-        if entry_filter is not None:
-            kept = entry_filter(lines)
-            if len(kept) != len(lines):
-                lines = kept
-                raw = ('\n'.join(lines) + '\n').encode() if lines else b''
-        result.update(sync_set(adapter, store, lines, sha, raw, check_mode=module.check_mode,
+        given, sha, raw = desired
+
+        def wanted():
+            lines, kept_raw = resolve_entries(given, raw)
+            if entry_filter is not None:
+                kept = entry_filter(lines)
+                if len(kept) != len(lines):
+                    lines = kept
+                    kept_raw = ('\n'.join(lines) + '\n').encode() if lines else b''
+            return lines, kept_raw
+        result.update(sync_set(adapter, store, wanted, sha, None, check_mode=module.check_mode,
                                want_diff=module._diff, verify=params['verify'],
                                full_reload_fraction=params['full_reload_fraction'],
                                diff_sample=params['diff_sample'],
@@ -402,7 +427,8 @@ def run_file_sync(module, backend, name, sync):
         if desired is None:
             result['upload_required'] = True
             return
-        lines, sha, raw = desired
+        given, sha, raw = desired
+        lines, raw = resolve_entries(given, raw)
         lines, findings = protection.carve(lines)
         result.update(sync(lines, guard))
         report_protected(module, result, '%s %s' % (backend, name), findings)

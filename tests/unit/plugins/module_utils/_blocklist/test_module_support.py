@@ -1,0 +1,50 @@
+"""Where a sync module finds its desired entries: sent with the call, sent with another set of the same
+call, or already on the host (read only when the engine needs them)."""
+import base64
+import hashlib
+import zlib
+
+import pytest
+
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
+    desired_entries, resolve_entries)
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import StateStore, SyncError
+
+RAW = b'198.51.100.7\n203.0.113.0/24\n'
+SHA = hashlib.sha256(RAW).hexdigest()
+ZLIB = base64.b64encode(zlib.compress(RAW)).decode()
+
+
+class _Module(object):
+    _name = 'fleetwall.blocklist.nft_set_sync'
+
+    def __init__(self, **params):
+        self.params = dict(dict.fromkeys(('entries_zlib', 'entries_file', 'entries', 'entries_sha256', 'src')),
+                           state='present', **params)
+
+
+def test_entries_sent_with_another_set_of_the_call_are_used(tmp_path):
+    store = StateStore(str(tmp_path), 'nft', 'v4_nets')
+    lines, sha, raw = desired_entries(_Module(entries_sha256=SHA), store, {SHA: ZLIB})
+    assert (lines, sha, raw) == (['198.51.100.7', '203.0.113.0/24'], SHA, RAW)
+    # Nothing carried for this file: the host asks for it.
+    assert desired_entries(_Module(entries_sha256=SHA), store, {'0' * 64: ZLIB}) is None
+    assert desired_entries(_Module(entries_sha256=SHA), store) is None
+
+
+def test_entries_the_host_holds_are_read_only_when_asked(tmp_path):
+    store = StateStore(str(tmp_path), 'nft', 'v4_nets')
+    store.save({'source_sha256': SHA}, raw=RAW)
+    given, sha, raw = desired_entries(_Module(entries_sha256=SHA), store, {SHA: 'not even base64 !'})
+    # The record vouches for them, so what was carried is not even decoded.
+    assert callable(given) and sha == SHA and raw is None
+    assert resolve_entries(given, raw) == (['198.51.100.7', '203.0.113.0/24'], RAW)
+    # Lists as they come are passed through.
+    assert resolve_entries(['192.0.2.1'], b'192.0.2.1\n') == (['192.0.2.1'], b'192.0.2.1\n')
+
+
+def test_carried_entries_that_do_not_match_their_sha256_are_refused(tmp_path):
+    store = StateStore(str(tmp_path), 'nft', 'v4_nets')
+    other = base64.b64encode(zlib.compress(b'192.0.2.1\n')).decode()
+    with pytest.raises(SyncError, match='expected %s' % SHA):
+        desired_entries(_Module(entries_sha256=SHA), store, {SHA: other})

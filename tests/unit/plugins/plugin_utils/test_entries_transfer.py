@@ -1,0 +1,56 @@
+"""The controller side of the transfer: each file goes once a call, and is compressed once a run."""
+import base64
+import hashlib
+import os
+import zlib
+
+import pytest
+
+from ansible import constants as C
+from ansible.errors import AnsibleActionFail
+from ansible_collections.fleetwall.blocklist.plugins.plugin_utils import entries_transfer
+
+
+@pytest.fixture
+def local_tmp(tmp_path, monkeypatch):
+    run_tmp = tmp_path / 'run'
+    run_tmp.mkdir()
+    monkeypatch.setattr(C, 'DEFAULT_LOCAL_TMP', str(run_tmp))
+    return run_tmp
+
+
+def _file(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path), hashlib.sha256(data).hexdigest()
+
+
+def test_sets_that_share_a_file_carry_it_once(tmp_path, local_tmp):
+    v4, v4_sha = _file(tmp_path, 'blocklist_v4.txt', b'198.51.100.7\n203.0.113.0/24\n')
+    v6, v6_sha = _file(tmp_path, 'blocklist_v6.txt', b'2001:db8::1\n')
+    sets = [{'name': 'v4_hosts', 'entries_sha256': v4_sha}, {'name': 'v4_nets', 'entries_sha256': v4_sha},
+            {'name': 'v6_hosts', 'entries_sha256': v6_sha}, {'name': 'v6_nets', 'entries_sha256': v6_sha}]
+    pending = dict((i, {'local': v4 if i < 2 else v6}) for i in range(4))
+    entries_transfer._attach_once(sets, [0, 1, 3], pending)
+    assert ['entries_zlib' in item for item in sets] == [True, False, False, True]
+    assert zlib.decompress(base64.b64decode(sets[0]['entries_zlib'])) == b'198.51.100.7\n203.0.113.0/24\n'
+    assert zlib.decompress(base64.b64decode(sets[3]['entries_zlib'])) == b'2001:db8::1\n'
+
+
+def test_a_file_is_compressed_once_a_run(tmp_path, local_tmp):
+    path, sha = _file(tmp_path, 'blocklist_v4.txt', b'198.51.100.7\n' * 1000)
+    first = entries_transfer._compressed(path, sha)
+    assert sorted(os.listdir(str(local_tmp))) == ['fleetwall-entries-%s.zlib' % sha]
+    # Another host's worker reads it back instead of compressing again.
+    (local_tmp / ('fleetwall-entries-%s.zlib' % sha)).write_text('from the first worker')
+    assert entries_transfer._compressed(path, sha) == 'from the first worker'
+    assert zlib.decompress(base64.b64decode(first)) == b'198.51.100.7\n' * 1000
+
+
+def test_a_file_that_changed_since_it_was_hashed_is_not_sent(tmp_path, local_tmp):
+    path, sha = _file(tmp_path, 'blocklist_v4.txt', b'198.51.100.7\n')
+    with open(path, 'ab') as handle:
+        handle.write(b'203.0.113.9\n')
+    with pytest.raises(AnsibleActionFail, match='changed while it was being sent'):
+        entries_transfer._compressed(path, sha)
+    assert os.listdir(str(local_tmp)) == []
