@@ -60,23 +60,47 @@ def ssh_client_addresses(environ=None, proc='/proc'):
 
 
 def host_addresses(run_command, ip_bin):
-    """(own addresses, default gateways) from ``ip``; each a list of address texts."""
-    own, gateways = [], []
+    """(own addresses, default gateways) from ``ip``; each a list of address texts.
+
+    One ``ip`` process for both (iproute2's batch mode): the addresses, and
+    the default routes of both families and every routing table (a
+    policy-routed host reaches its controller through another table's
+    gateway too). An ``ip`` without batch mode (BusyBox) gets one call each.
+    """
+    rc, out, err = run_command([ip_bin, '-o', '-force', '-batch', '-'],
+                               data='addr show\nroute show default table all\n')
+    own, gateways = _parse_ip_output(out)
+    if own:
+        return own, gateways
     rc, out, err = run_command([ip_bin, '-o', 'addr', 'show'])
     if rc != 0:
         raise AddressError('ip addr show failed: %s' % (err or out).strip())
-    for line in out.splitlines():
+    own = _parse_ip_output(out)[0]
+    for family in ('-4', '-6'):
+        rc, out, err = run_command([ip_bin, family, 'route', 'show', 'default'])
+        if rc == 0:
+            gateways.extend(_parse_ip_output(out)[1])
+    return own, gateways
+
+
+def _parse_ip_output(text):
+    """(addresses, gateways) of ``ip -o addr show`` and ``ip route show default`` lines, in any mix."""
+    own, gateways = [], []
+    for line in text.splitlines():
         fields = line.split()
+        if 'via' in fields:
+            # "default via X dev eth0", several "nexthop via X dev ..." for ECMP,
+            # or "via inet6 X" for an IPv4 route through an IPv6 next hop.
+            for index, field in enumerate(fields[:-1]):
+                if field == 'via':
+                    gateway = fields[index + 1]
+                    if gateway in ('inet', 'inet6') and index + 2 < len(fields):
+                        gateway = fields[index + 2]
+                    gateways.append(gateway)
+            continue
         for keyword in ('inet', 'inet6'):
             if keyword in fields[:-1]:
                 own.append(fields[fields.index(keyword) + 1].split('/')[0])
-    for family in ('-4', '-6'):
-        rc, out, err = run_command([ip_bin, family, 'route', 'show', 'default'])
-        if rc != 0:
-            continue
-        fields = out.split()
-        # "default via X dev eth0", or several "nexthop via X dev ..." for ECMP.
-        gateways.extend(fields[i + 1] for i, field in enumerate(fields[:-1]) if field == 'via')
     return own, gateways
 
 

@@ -103,12 +103,37 @@ def test_host_addresses_and_gateways_of_a_real_namespace(netns):
                  ['ip', 'addr', 'add', '198.18.5.2/24', 'dev', 'fw0'],
                  ['ip', 'addr', 'add', '2001:db8:5::2/64', 'dev', 'fw0', 'nodad'],
                  ['ip', 'route', 'add', 'default', 'via', '198.18.5.1'],
-                 ['ip', '-6', 'route', 'add', 'default', 'via', '2001:db8:5::1']):
+                 ['ip', '-6', 'route', 'add', 'default', 'via', '2001:db8:5::1'],
+                 # Policy routing: another table's default, over two next hops.
+                 ['ip', 'route', 'add', 'default', 'table', '100', 'nexthop', 'via', '198.18.5.3',
+                  'nexthop', 'via', '198.18.5.4']):
         rc, _out, err = netns(args)
         assert rc == 0, (args, err)
     own, gateways = host_addresses(netns, 'ip')
     assert {'127.0.0.1', '::1', '198.18.5.2', '2001:db8:5::2'} <= set(own)
-    assert gateways == ['198.18.5.1', '2001:db8:5::1']
+    assert not set(own) & set(gateways)
+    assert sorted(gateways) == ['198.18.5.1', '198.18.5.3', '198.18.5.4', '2001:db8:5::1']
+
+
+def test_host_addresses_without_batch_mode_and_when_ip_fails():
+    calls = []
+
+    def busybox(args, data=None):
+        calls.append(args[1:])
+        if '-batch' in args:
+            return 1, '', 'ip: invalid option -- \'f\'\n'
+        if args[1:] == ['-o', 'addr', 'show']:
+            return 0, '1: lo    inet 127.0.0.1/8 scope host lo\n2: eth0    inet 192.0.2.7/24 scope global eth0\n', ''
+        if args[1] == '-4':
+            return 0, 'default via 192.0.2.1 dev eth0\n', ''
+        return 1, '', 'ip: RTNETLINK answers: Address family not supported by protocol\n'
+    assert host_addresses(busybox, 'ip') == (['127.0.0.1', '192.0.2.7'], ['192.0.2.1'])
+    assert len(calls) == 4
+
+    def failing(args, data=None):
+        return 1, '', 'Cannot open netlink socket: Operation not permitted\n'
+    with pytest.raises(AddressError, match='Operation not permitted'):
+        host_addresses(failing, 'ip')
 
 
 def test_the_engine_keeps_protected_addresses_out_of_a_real_set(netns, tmp_path):
