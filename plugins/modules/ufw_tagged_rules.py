@@ -209,10 +209,10 @@ def main():
     ssh_connection = os.environ.get('SSH_CONNECTION', '').split()
     ssh_port = ssh_connection[3] if len(ssh_connection) == 4 else params['ssh_port']
 
-    def sync(lines, guard):
+    def sync(lines, guard, vouched, withdraw):
         return rules.sync(lines, check_mode=module.check_mode, want_diff=module._diff,
                           diff_sample=params['diff_sample'], enable=params['enable'], ssh_port=ssh_port,
-                          allow_ssh=params['allow_ssh'], guard=guard)
+                          allow_ssh=params['allow_ssh'], guard=guard, vouched=vouched, withdraw=withdraw)
 
     run_file_sync(module, 'ufw', '%s-%s' % (tag.replace('/', '_'), ''.join(params['families'])), sync)
 

@@ -246,9 +246,14 @@ class UfwTaggedRules(object):
         self._command([self.bins['ufw'], 'logging', level], 'ufw logging %s (to have UFW write its rule files)' % level)
 
     def sync(self, lines, check_mode=False, want_diff=False, diff_sample=20, enable=False, ssh_port=None,
-             allow_ssh=False, guard=None):
+             allow_ssh=False, guard=None, vouched=True, withdraw=None):
         """Make the tagged rules hold exactly ``lines``. ``guard(changes, before)`` may refuse the change
-        (module_support.change_guard): then nothing is written and the result says ``refused``."""
+        (module_support.change_guard): then nothing is written and the result says ``refused``.
+
+        ``vouched``: a record says the last apply of these entries finished. Without it, files that
+        already hold the entries are loaded again, since an apply killed between writing the files and
+        loading them left the running firewall behind its files. ``withdraw()`` takes that record back
+        before anything is written."""
         is_active, _out = self.active()
         ssh_allowed = False
         if enable and not is_active and allow_ssh and ssh_port:
@@ -316,7 +321,14 @@ class UfwTaggedRules(object):
             result['enabled'] = True
         if check_mode:
             return result
-        self.write_and_apply(files, new_texts, is_active)
+        if new_texts or not vouched:
+            if withdraw:
+                withdraw()
+            reload_only = [] if vouched else [v for v in self.families if v not in new_texts]
+            self.write_and_apply(files, new_texts, is_active, reload_only)
+            if reload_only and is_active:
+                # The running firewall may have lagged behind its files; it holds them now.
+                result.update(changed=True, reloaded=True)
         if not is_active and enable:
             self._command([self.bins['ufw'], '--force', 'enable'], 'ufw enable')
             is_active = result['ufw_active'] = True
@@ -326,8 +338,9 @@ class UfwTaggedRules(object):
         self.verify(sources, is_active)
         return result
 
-    def write_and_apply(self, files, new_texts, is_active):
-        """Write the changed files, then load each in one restore; on failure put the old files back."""
+    def write_and_apply(self, files, new_texts, is_active, reload_only=()):
+        """Write the changed files, then load each in one restore (and the files of ``reload_only`` as
+        they are); on failure put the old files back."""
         written = []
         try:
             for version in sorted(new_texts):
@@ -335,11 +348,12 @@ class UfwTaggedRules(object):
                 mode = stat.S_IMODE(os.stat(path).st_mode)
                 write_atomic(path, new_texts[version].encode('utf-8'), mode)
                 written.append(version)
-            if is_active and written:
+            loaded = sorted(set(written) | set(reload_only))
+            if is_active and loaded:
                 if self.apply_with == 'reload':
                     self._command([self.bins['ufw'], 'reload'], 'ufw reload')
                 else:
-                    for version in written:
+                    for version in loaded:
                         restore = self.bins['iptables-restore' if version == 4 else 'ip6tables-restore']
                         self._command([restore, '-n', self.path(version)],
                                       '%s -n %s' % (os.path.basename(restore), self.path(version)))

@@ -410,9 +410,12 @@ def change_guard(module):
 def run_file_sync(module, backend, name, sync):
     """Lock, read the desired entries, run ``sync(lines)`` and exit with its result.
 
-    ``sync(lines, guard)`` returns the common result shape and raises SyncError to
+    ``sync(lines, guard, vouched, withdraw)`` returns the common result shape and raises SyncError to
     fail with nothing changed; ``guard`` is the module's change-size guard
-    (change_guard), and a refused change comes back as ``refused``.  The entries are recorded by sha256 after a
+    (change_guard), and a refused change comes back as ``refused``.  ``vouched``
+    says the record names these entries (the last apply of them finished);
+    ``withdraw()`` takes the record back before anything is written, so that
+    an apply killed half-way is redone by the next run.  The entries are recorded by sha256 after a
     successful run, so the action plugin's checksum-first transfer works as
     for the set backends.
     """
@@ -430,7 +433,8 @@ def run_file_sync(module, backend, name, sync):
         given, sha, raw = desired
         lines, raw = resolve_entries(given, raw)
         lines, findings = protection.carve(lines)
-        result.update(sync(lines, guard))
+        record = store.load()
+        result.update(sync(lines, guard, bool(record) and record.get('source_sha256') == sha, store.invalidate))
         report_protected(module, result, '%s %s' % (backend, name), findings)
         if result.get('refused'):
             module.warn('%s %s: %s' % (backend, name, result['refused']))
