@@ -156,6 +156,13 @@ rules_files:
   returned: success
   type: list
   elements: str
+reloaded:
+  description:
+    - The rule files already held the entries but no record showed that the last apply finished (it was
+      interrupted, or the state directory is new), so they were loaded into the running firewall again.
+  returned: when it happened
+  type: bool
+  version_added: 0.5.0
 transferred:
   description: The action plugin sent the entries of O(src) to the target in this run.
   returned: with O(src)
