@@ -1,7 +1,9 @@
 """Fleet cost: wall time of the push beside 'ansible -m ping' on the same lab hosts, in one run.
 
 Builds a lab of N hosts, serves a feed of E entries on loopback, and per round times:
-  ping        ansible lab -m ping (before the full push and after the 1% push; both kept)
+  ping cold   ansible lab -m ping on the fresh lab: every SSH connection is opened (ControlPersist)
+  ping        ansible lab -m ping with the connections open, as the runs below have them (after the
+              full push and after the 1% push; both kept): the baseline of the ratios
   full        playbooks/blocklist.yml on fresh hosts (every set loaded), a controller that never pushed
   noop        playbooks/blocklist.yml again: the feed fetched (304), nothing to change
   noop push   playbooks/push.yml: the push alone (no fetch, no build)
@@ -31,8 +33,9 @@ import fleet  # noqa: E402
 from bench_ipset import make_entries, median, report  # noqa: E402
 
 VENV = os.path.join(ROOT, '.venv', 'bin')
-RUNS = ('ping', 'full', 'noop', 'noop_push', 'detect', 'one_pct')
-LABELS = {'ping': '`ansible lab -m ping`', 'full': 'full push, fresh hosts (`blocklist.yml`)',
+RUNS = ('ping_cold', 'ping', 'full', 'noop', 'noop_push', 'detect', 'one_pct')
+LABELS = {'ping_cold': '`ansible lab -m ping`, connections opened (not a baseline)',
+          'ping': '`ansible lab -m ping`, connections open', 'full': 'full push, fresh hosts (`blocklist.yml`)',
           'noop': 'no-op run (`blocklist.yml`: fetch, build, push)', 'noop_push': 'no-op push (`push.yml`)',
           'detect': 'no-op push, backend not named (`push.yml` + detection)',
           'one_pct': '1% push (`blocklist.yml`)'}
@@ -73,10 +76,12 @@ def one_round(args, work, feed, port):
     write_vars(unnamed, work, port, None)
     play = os.path.join(VENV, 'ansible-playbook')
     times = {'ping': []}
+    ping = [os.path.join(VENV, 'ansible'), 'lab', '-m', 'ansible.builtin.ping']
     fleet.up(args.hosts)
     try:
-        times['ping'].append(timed_ansible([os.path.join(VENV, 'ansible'), 'lab', '-m', 'ansible.builtin.ping'], named)[0])
+        times['ping_cold'] = timed_ansible(ping, named)[0]
         times['full'], _out = timed_ansible([play, 'playbooks/blocklist.yml'], named)
+        times['ping'].append(timed_ansible(ping, named)[0])
         times['noop'], out = timed_ansible([play, 'playbooks/blocklist.yml'], named)
         if re.search(r'changed=[1-9]', out):
             sys.exit('bench: the no-op run changed something:\n%s' % out[-3000:])
@@ -87,7 +92,7 @@ def one_round(args, work, feed, port):
         with open(feed, 'w') as handle:
             handle.write('\n'.join(other[:n] + entries[n:]) + '\n')
         times['one_pct'], _out = timed_ansible([play, 'playbooks/blocklist.yml'], named)
-        times['ping'].append(timed_ansible([os.path.join(VENV, 'ansible'), 'lab', '-m', 'ansible.builtin.ping'], named)[0])
+        times['ping'].append(timed_ansible(ping, named)[0])
     finally:
         fleet.down(verbose=False)
     return times

@@ -13,6 +13,7 @@ Usage: .venv/bin/python bench/bench_ipset.py [--sizes 100000,1000000] [--out FIL
 import argparse
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,8 +80,8 @@ def report(lines, out=None):
 
 
 def median(values):
-    values = sorted(values)
-    return values[len(values) // 2]
+    # The mean of the middle two for an even count (statistics.median).
+    return statistics.median(values)
 
 
 def engine(ns, state_dir, path):
