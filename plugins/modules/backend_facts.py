@@ -12,7 +12,8 @@ short_description: Tell which firewall backend a host can use for its blocklist
 version_added: 0.2.0
 description:
   - Looks for C(nft), C(ipset), C(iptables) (and which variant, C(nf_tables) or C(legacy)), whether firewalld
-    is running and UFW is active, and whether nginx is installed, and recommends a kernel-tier backend.
+    is running (its name on the system bus) and UFW is active, and whether nginx is installed, and recommends a
+    kernel-tier backend.
     Sets the fact C(fleetwall_backend_facts).
   - The recommendation is V(firewalld) when firewalld is running, because firewalld replaces rules and sets
     it did not make when it reloads. Otherwise V(nftables) when C(nft) is present and iptables is absent or
@@ -57,6 +58,8 @@ ansible_facts:
   type: dict
 '''
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
 
@@ -72,6 +75,37 @@ def recommend(nft, ipset, iptables, variant, firewalld_running=False, ufw_active
     return 'ufw' if ufw_active else None
 
 
+def system_bus_socket(environ):
+    """The system bus's socket path, or None when its address is not a plain socket path."""
+    address = environ.get('DBUS_SYSTEM_BUS_ADDRESS') or 'unix:path=/run/dbus/system_bus_socket'
+    for part in address.split(';'):
+        if part.startswith('unix:path='):
+            return part[len('unix:path='):].split(',')[0]
+    return None
+
+
+def firewalld_is_running(module, firewall_cmd):
+    """Whether firewalld holds its name on the system bus.
+
+    ``firewall-cmd --state`` answers that too, but it is a Python program:
+    0.2 s a host, most of what detection costs a fleet. firewalld cannot run
+    without the system bus, so no bus socket means no firewalld; with one,
+    dbus-send asks the bus who owns firewalld's name. firewall-cmd remains the
+    fallback where dbus-send is missing or the bus cannot be asked.
+    """
+    socket_path = system_bus_socket(os.environ)
+    if socket_path and not os.path.exists(socket_path):
+        return False
+    dbus_send = module.get_bin_path('dbus-send')
+    if dbus_send:
+        rc, out, _err = module.run_command([dbus_send, '--system', '--print-reply', '--dest=org.freedesktop.DBus',
+                                            '/org/freedesktop/DBus', 'org.freedesktop.DBus.NameHasOwner',
+                                            'string:org.fedoraproject.FirewallD1'])
+        if rc == 0 and 'boolean' in out:
+            return 'boolean true' in out
+    return module.run_command([firewall_cmd, '--state'])[0] == 0
+
+
 def main():
     module = AnsibleModule(argument_spec=dict(required=dict(type='bool', default=False)), supports_check_mode=True)
     found = {tool: module.get_bin_path(tool) for tool in ('nft', 'ipset', 'iptables', 'ufw', 'firewall-cmd', 'nginx')}
@@ -84,9 +118,7 @@ def main():
         # UFW's own test for "active": its user chain is loaded.
         ufw_active = bool(found['ufw']) and module.run_command(
             [found['iptables'], '-w', '-n', '-L', 'ufw-user-input', '1'])[0] == 0
-    firewalld_running = False
-    if found['firewall-cmd']:
-        firewalld_running = module.run_command([found['firewall-cmd'], '--state'])[0] == 0
+    firewalld_running = bool(found['firewall-cmd']) and firewalld_is_running(module, found['firewall-cmd'])
     facts = dict(found, iptables_variant=variant, firewalld_running=firewalld_running, ufw_active=ufw_active,
                  recommended=recommend(found['nft'], found['ipset'], found['iptables'], variant,
                                        firewalld_running, ufw_active))
