@@ -20,11 +20,13 @@ import time
 import pytest
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ufw import UfwTaggedRules
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
-    StateStore, read_entries_source)
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import StateStore
 from ansible_collections.fleetwall.blocklist.tests.helpers import COLLECTIONS, tally
+# ufw_host is a fixture: pytest finds it by its name in this module.
+# pylint: disable=unused-import
 from ansible_collections.fleetwall.blocklist.tests.unit.plugins.module_utils._blocklist.test_backend_ufw import (  # noqa: F401
     BINS, enable, ufw_host)
+# pylint: enable=unused-import
 
 pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason='needs root for namespaces'),
               pytest.mark.skipif(not os.path.exists(BINS['ufw']), reason='ufw is not installed')]
