@@ -39,3 +39,38 @@ TALLY = collections.Counter()
 
 def tally(what, count=1):
     TALLY[what] += count
+
+
+# The kill tests (test_faults.py for ipset and nftables, test_faults_ufw.py for UFW).
+
+def generation(seed, size):
+    """``size`` distinct addresses of 10.0.0.0/10, the same for the same seed."""
+    import random
+    rng = random.Random(seed)
+    return ['10.%d.%d.%d' % (n >> 16, (n >> 8) & 255, n & 255) for n in rng.sample(range(1 << 22), size)]
+
+
+def next_generation(applied, attempt, size):
+    """Alternately a patch (a tenth of ``applied`` replaced) and a rebuild (a tenth of it kept)."""
+    if attempt % 2:
+        return applied[size // 10:] + generation(100 + attempt, size // 10)
+    return applied[:size // 10] + generation(1 + attempt, size - size // 10)
+
+
+def kill_while_watched(start, monitor, rng, window, settle=0.0):
+    """Start a run (``start()`` returns its Popen, a session leader) while ``monitor`` (a thread with a
+    ``stop`` event) watches, and SIGKILL its process group at a random moment within ``window`` seconds.
+    Returns whether the run was killed, rather than finished first."""
+    import signal
+    import time
+    monitor.start()
+    proc = start()
+    time.sleep(rng.uniform(0, window))
+    killed = proc.poll() is None
+    if killed:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    time.sleep(settle)
+    monitor.stop.set()
+    monitor.join(timeout=60)
+    return killed

@@ -8,9 +8,9 @@
 - Two runs on one set at once: the lock serialises them, or the second reports who holds it.
 - The disk is full when the state is written: reported, and the live set stays whole.
 """
+import functools
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -23,7 +23,8 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.bac
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
     StateStore, SyncError, read_entries_source, sync_set,
 )
-from ansible_collections.fleetwall.blocklist.tests.helpers import COLLECTIONS, tally
+from ansible_collections.fleetwall.blocklist.tests.helpers import (
+    COLLECTIONS, generation, kill_while_watched, next_generation, tally)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root for a network namespace')
 
@@ -55,11 +56,6 @@ sync_set(adapter, store, lines, sha, raw, full_reload_fraction=%(fraction)s)
 store.unlock()
 print('done', flush=True)
 '''
-
-
-def generation(seed, size=SIZE):
-    rng = random.Random(seed)
-    return ['10.%d.%d.%d' % (n >> 16, (n >> 8) & 255, n & 255) for n in rng.sample(range(1 << 22), size)]
 
 
 def adapter_for(run, backend):
@@ -146,34 +142,21 @@ def check_after_kill(state, old, new, backend):
 def test_sigkill_mid_apply_never_loses_protection(netns, tmp_path, backend):
     if backend == 'nft':
         assert netns(['nft', 'add', 'table', 'inet', 'fleetwall'])[0] == 0
-    applied = generation(0)
+    applied = generation(0, SIZE)
     engine(netns, tmp_path, backend, applied)
     # How long one uninterrupted rebuild takes here: the kills land inside that window.
     started = time.monotonic()
-    engine(netns, tmp_path, backend, generation(99))
+    engine(netns, tmp_path, backend, generation(99, SIZE))
     engine(netns, tmp_path, backend, applied)
     window = (time.monotonic() - started) / 2 + 0.2
     rng = random.Random(7)
     killed = samples = 0
     for attempt in range(KILLS):
-        if attempt % 2:
-            # A patch: 10% replaced, below the full-reload fraction.
-            new = applied[SIZE // 10:] + generation(100 + attempt, SIZE // 10)
-        else:
-            # A rebuild: a new generation that shares a tenth of the old one.
-            new = applied[:SIZE // 10] + generation(1 + attempt, SIZE - SIZE // 10)
+        new = next_generation(applied, attempt, SIZE)
         old = set(applied)
         monitor = Monitor(netns, backend, old, set(new))
-        monitor.start()
-        proc = child(netns, tmp_path, backend, new)
-        time.sleep(rng.uniform(0, window))
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            killed += 1
-        proc.wait(timeout=60)
-        time.sleep(0.2)
-        monitor.stop.set()
-        monitor.join(timeout=60)
+        killed += kill_while_watched(functools.partial(child, netns, tmp_path, backend, new), monitor, rng, window,
+                                     settle=0.2)
         samples += monitor.samples
         after = adapter_for(netns, backend).read_entries()
         after_ok = bool(after) and old & set(new) <= after <= old | set(new)

@@ -8,10 +8,10 @@ never none; and the next run converges, also when the kill fell between writing 
 them (the record of the last finished apply is withdrawn before anything is written, and a run without it
 loads the files again even where they already hold the entries).
 """
+import functools
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -21,7 +21,8 @@ import pytest
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ufw import UfwTaggedRules
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import StateStore
-from ansible_collections.fleetwall.blocklist.tests.helpers import COLLECTIONS, tally
+from ansible_collections.fleetwall.blocklist.tests.helpers import (
+    COLLECTIONS, generation, kill_while_watched, next_generation, tally)
 # ufw_host is a fixture: pytest finds it by its name in this module.
 # pylint: disable=unused-import
 from ansible_collections.fleetwall.blocklist.tests.unit.plugins.module_utils._blocklist.test_backend_ufw import (  # noqa: F401
@@ -57,11 +58,6 @@ store.unlock()
 print(result.get('reloaded', False), flush=True)
 '''
 DROP = re.compile(r'^-A ufw-user-input -s (\S+)/32 -j DROP$', re.M)
-
-
-def generation(seed, size=SIZE):
-    rng = random.Random(seed)
-    return ['10.%d.%d.%d' % (n >> 16, (n >> 8) & 255, n & 255) for n in rng.sample(range(1 << 22), size)]
 
 
 def live(run):
@@ -106,31 +102,20 @@ class Monitor(threading.Thread):
 def test_sigkill_mid_apply_never_loses_protection(ufw_host, tmp_path):
     run, rules_dir = ufw_host
     enable(run)
-    applied = generation(0)
+    applied = generation(0, SIZE)
     assert finish(child(run, rules_dir, tmp_path, applied)) == 'False'   # the files changed: a plain load
     assert live(run) == set(applied)
     started = time.monotonic()
-    finish(child(run, rules_dir, tmp_path, generation(99)))
+    finish(child(run, rules_dir, tmp_path, generation(99, SIZE)))
     finish(child(run, rules_dir, tmp_path, applied))
     window = (time.monotonic() - started) / 2
     rng = random.Random(11)
     killed = reloads = samples = 0
     for attempt in range(KILLS):
-        if attempt % 2:
-            new = applied[SIZE // 10:] + generation(100 + attempt, SIZE // 10)
-        else:
-            new = applied[:SIZE // 10] + generation(1 + attempt, SIZE - SIZE // 10)
+        new = next_generation(applied, attempt, SIZE)
         old = set(applied)
         monitor = Monitor(run, old, set(new))
-        monitor.start()
-        proc = child(run, rules_dir, tmp_path, new)
-        time.sleep(rng.uniform(0, window))
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            killed += 1
-        proc.wait(timeout=60)
-        monitor.stop.set()
-        monitor.join(timeout=60)
+        killed += kill_while_watched(functools.partial(child, run, rules_dir, tmp_path, new), monitor, rng, window)
         samples += monitor.samples
         after = live(run)
         tally('protection checks', monitor.samples + 1)
