@@ -38,6 +38,8 @@ def run_with_entries_transfer(action, module_name, task_vars):
         result.update(action._execute_module(module_name=module_name, module_args=args, task_vars=task_vars))
         return result
     pending = _prepare(action, task_vars, module_name, args, src, args)
+    if pending['attach']:
+        _attach(args, pending['local'])
     res = action._execute_module(module_name=module_name, module_args=args, task_vars=task_vars)
     if res.get('upload_required'):
         _attach(args, pending['local'])
@@ -50,9 +52,9 @@ def run_with_entries_transfer(action, module_name, task_vars):
     return result
 
 
-def _prepare(action, task_vars, module_name, args, src, target, attach=True):
-    """Name ``src``'s entries by sha256 in ``target`` (the args, or one set of them) and attach them
-    when this controller has not seen the host accept them (``attach``: now; otherwise the caller does)."""
+def _prepare(action, task_vars, module_name, args, src, target):
+    """Name ``src``'s entries by sha256 in ``target`` (the args, or one set of them); ``attach`` says
+    whether to send them with the first call (this controller has not seen the host accept them)."""
     if any(target.get(key) is not None for key in ('entries_file', 'entries')):
         raise AnsibleActionFail('src is mutually exclusive with entries_file and entries')
     try:
@@ -67,10 +69,7 @@ def _prepare(action, task_vars, module_name, args, src, target, attach=True):
     # controller pushed them), so they go with the first call: one round
     # trip instead of two. A missing or stale cache costs one extra call.
     cache = _push_cache_path(action, task_vars, module_name, args, target.get('name'))
-    pending = {'local': local, 'cache': cache, 'attach': _read(cache) != target['entries_sha256']}
-    if pending['attach'] and attach:
-        _attach(target, local)
-    return pending
+    return {'local': local, 'cache': cache, 'attach': _read(cache) != target['entries_sha256']}
 
 
 def _run_sets(action, module_name, task_vars, args):
@@ -80,7 +79,7 @@ def _run_sets(action, module_name, task_vars, args):
     for index, item in enumerate(sets):
         src = item.pop('src', None)
         if src is not None:
-            pending[index] = _prepare(action, task_vars, module_name, args, src, item, attach=False)
+            pending[index] = _prepare(action, task_vars, module_name, args, src, item)
     _attach_once(sets, [i for i in sorted(pending) if pending[i]['attach']], pending)
     args['sets'] = sets
     res = action._execute_module(module_name=module_name, module_args=args, task_vars=task_vars)
@@ -123,16 +122,15 @@ def _attach_once(sets, indexes, pending):
     source (the nftables role's hosts and networks sets) find it by sha256 in another set."""
     carried = set()
     for index in indexes:
-        sha = sets[index]['entries_sha256']
-        if sha not in carried:
-            _attach(sets[index], pending[index]['local'], sha)
-            carried.add(sha)
+        if sets[index]['entries_sha256'] not in carried:
+            _attach(sets[index], pending[index]['local'])
+            carried.add(sets[index]['entries_sha256'])
 
 
-def _attach(args, local, sha=None):
+def _attach(target, local):
     # The entries travel inside the module call, compressed: a file transfer
     # would cost a temporary directory, the transfer and its clean-up.
-    args['entries_zlib'] = _compressed(local, sha or args['entries_sha256'])
+    target['entries_zlib'] = _compressed(local, target['entries_sha256'])
 
 
 def _compressed(local, sha):

@@ -101,34 +101,31 @@ def desired_entries(module, store, carried=None):
     """
     params = module.params
     entries_zlib = params['entries_zlib']
-    if entries_zlib is None and params['entries_sha256'] and carried:
+    if (entries_zlib is None and params['entries_sha256'] and params['entries_file'] is None
+            and params['entries'] is None):
+        # Named by sha256 alone: the host holds them already, another set of
+        # this call brought them, or the action plugin must send them.
         record = store.load()
-        if not record or record.get('source_sha256') != params['entries_sha256']:
-            # Sent with another set of this call.
-            entries_zlib = carried.get(params['entries_sha256'])
-    if entries_zlib is not None:
-        try:
-            raw = zlib.decompress(base64.b64decode(entries_zlib))
-        except (ValueError, zlib.error) as exc:
-            raise SyncError('entries_zlib is not base64 of zlib data: %s' % exc)
-        lines, sha, raw = read_entries_source(raw=raw)
-        if params['entries_sha256'] and params['entries_sha256'] != sha:
-            raise SyncError('the entries have sha256 %s, expected %s (truncated transfer?); nothing applied'
-                            % (sha, params['entries_sha256']))
-        return lines, sha, raw
-    if params['entries_file'] is not None or params['entries'] is not None:
-        lines, sha, raw = read_entries_source(params['entries_file'], params['entries'])
-        if params['entries_sha256'] and params['entries_sha256'] != sha:
-            raise SyncError('the entries have sha256 %s, expected %s (truncated transfer?); nothing applied'
-                            % (sha, params['entries_sha256']))
-        return lines, sha, raw
-    if params['entries_sha256']:
-        record = store.load()
-        if not record or record.get('source_sha256') != params['entries_sha256']:
+        if record and record.get('source_sha256') == params['entries_sha256']:
+            # Read only if the engine needs them: on a host that has them
+            # applied already (the usual no-op) the record alone proves it.
+            return (lambda: read_entries_source(store.entries_path)[::2]), params['entries_sha256'], None
+        entries_zlib = (carried or {}).get(params['entries_sha256'])
+        if entries_zlib is None:
             return None
-        # Read only if the engine needs them: on a host that has them applied
-        # already (the usual no-op) the record alone proves it.
-        return (lambda: read_entries_source(store.entries_path)[::2]), params['entries_sha256'], None
+    if entries_zlib is not None or params['entries_file'] is not None or params['entries'] is not None:
+        if entries_zlib is not None:
+            try:
+                raw = zlib.decompress(base64.b64decode(entries_zlib))
+            except (ValueError, zlib.error) as exc:
+                raise SyncError('entries_zlib is not base64 of zlib data: %s' % exc)
+            lines, sha, raw = read_entries_source(raw=raw)
+        else:
+            lines, sha, raw = read_entries_source(params['entries_file'], params['entries'])
+        if params['entries_sha256'] and params['entries_sha256'] != sha:
+            raise SyncError('the entries have sha256 %s, expected %s (truncated transfer?); nothing applied'
+                            % (sha, params['entries_sha256']))
+        return lines, sha, raw
     if params['src']:
         raise SyncError('src is handled by the action plugin; call the module by its full name '
                         'fleetwall.blocklist.%s so that the action plugin runs' % module._name.split('.')[-1])
