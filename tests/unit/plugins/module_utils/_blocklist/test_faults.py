@@ -104,8 +104,11 @@ class Monitor(threading.Thread):
         self.stop = threading.Event()
 
     def _present(self, elements):
-        return self.run_in_ns(['nft', 'get', 'element', 'inet', 'fleetwall', 'bl4',
-                               '{ %s }' % ', '.join(elements)])[0] == 0
+        rc, _out, err = self.run_in_ns(['nft', 'get', 'element', 'inet', 'fleetwall', 'bl4',
+                                        '{ %s }' % ', '.join(elements)])
+        # What nft said, for the report: a failed lookup is not always a missing element.
+        self.last_error = err.strip()[:300]
+        return rc == 0
 
     def run(self):
         while not self.stop.is_set():
@@ -124,7 +127,7 @@ class Monitor(threading.Thread):
                     self.problems.append('an address of neither generation appeared')
             else:
                 if self.both and not self._present(self.both):
-                    self.problems.append('shared entries missing')
+                    self.problems.append('shared entries missing (nft: %s)' % self.last_error)
                 if any(self._present([address]) for address in self.outside):
                     self.problems.append('an address of neither generation appeared')
 
