@@ -37,6 +37,9 @@ from .addresses import (
 FORMATS = ('auto', 'plain', 'netset', 'ipsum', 'spamhaus_drop', 'jsonl', 'json', 'csv', 'tor_exits')
 TEXT_FORMATS = ('plain', 'netset', 'ipsum', 'spamhaus_drop')
 DEFAULT_MAX_INVALID_FRACTION = 0.1
+# Entries (lines, for the line formats) one feed body may hold: ten times the largest real feeds, and a
+# bound on the memory a hostile body of short lines can take before anything is parsed.
+DEFAULT_MAX_ENTRIES = 2000000
 SAMPLE_SIZE = 10
 REFUSED_LIST_LIMIT = 1000
 TOR_KEYWORDS = ('ExitNode', 'Published', 'LastStatus', 'ExitAddress')
@@ -189,15 +192,18 @@ class _Collector(object):
         except AddressError as exc:
             result.add_invalid(line_no, raw, str(exc))
             return
+        reasons = [self.refusal_reason(version, start, prefixlen) for start, prefixlen in networks]
+        refused = next((reason for reason in reasons if reason is not None), None)
+        if refused is not None:
+            # A range is one entry, judged whole as a CIDR is: '1.0.0.0-223.255.255.255' must not pass
+            # as the pieces of it that happen to be narrow enough.
+            result.add_refused(entry if len(networks) > 1 else format_network(version, *networks[0]), refused)
+            return
         keys = result.keys[version]
         for start, prefixlen in networks:
-            reason = self.refusal_reason(version, start, prefixlen)
-            if reason is None:
-                keys.append(network_key(version, start, prefixlen))
-                if result.scores is not None:
-                    result.scores[version].append(score)
-            else:
-                result.add_refused(format_network(version, start, prefixlen), reason)
+            keys.append(network_key(version, start, prefixlen))
+            if result.scores is not None:
+                result.scores[version].append(score)
 
 
 def _parse_text(lines, result, collector, refusals, want_count, min_count):
@@ -250,13 +256,15 @@ def _parse_text(lines, result, collector, refusals, want_count, min_count):
         if not tokens:
             comments += 1
             continue
-        if len(tokens) > 2 or (len(tokens) == 2 and not want_count and not tokens[1].isdigit()):
+        if len(tokens) > 2 or (len(tokens) == 2 and not want_count
+                               and not (tokens[1].isascii() and tokens[1].isdigit())):
             # An address, optionally a count (ipsum), then a comment: anything else is not a list line,
             # and taking its first word would turn '1.2.3.4 }; flush ruleset' into an entry.
             result.add_invalid(line_no, raw, 'unexpected text after the address')
             continue
         if len(tokens) > 1 and (want_count or tokens[1].isdigit()):
-            if not tokens[1].isdigit():
+            # str.isdigit() also says yes to '²', which int() refuses: only ASCII digits are a count.
+            if not (tokens[1].isascii() and tokens[1].isdigit()):
                 result.add_invalid(line_no, raw, 'count column is not a number')
                 continue
             if min_count is not None and int(tokens[1]) < min_count:
@@ -352,7 +360,7 @@ def _parse_csv(lines, result, collector, field, score_field):
     result.comments += len(lines) - row_no + skipped
 
 
-def _parse_json(text, result, collector, query, scored):
+def _parse_json(text, result, collector, query, scored, max_entries):
     if not query:
         raise FeedError('feed %s: a JSON body needs query, a JMESPath expression for its addresses' % result.name)
     if not text.strip():
@@ -361,6 +369,8 @@ def _parse_json(text, result, collector, query, scored):
         document = json.loads(text)
     except ValueError as exc:
         raise FeedError('feed %s: the body is not valid JSON (%s); truncated?' % (result.name, exc))
+    except RecursionError:
+        raise FeedError('feed %s: the JSON document is nested too deeply to be a feed' % result.name)
     try:
         import jmespath
     except ImportError:
@@ -377,6 +387,7 @@ def _parse_json(text, result, collector, query, scored):
         found = []
     if not isinstance(found, list):
         raise FeedError('feed %s: query %r yields %s, not a list' % (result.name, query, type(found).__name__))
+    _check_entry_count(result.name, len(found), max_entries, 'entries')
     if scored is None:
         # A query yielding pairs or objects carries scores; bare strings do not.
         scored = bool(found) and isinstance(found[0], (list, dict))
@@ -396,6 +407,13 @@ def _parse_json(text, result, collector, query, scored):
         else:
             result.add_invalid(index, item, 'expected an address, [address, score] or {address, score}')
     result.lines = len(found)
+
+
+def _check_entry_count(name, count, max_entries, what):
+    if max_entries and count > max_entries:
+        raise FeedError('feed %s: the body has %d %s, more than max_entries (%d); refused whole, as a list that '
+                        'size is an upstream fault or an attack more likely than a feed (raise max_entries for this '
+                        'feed if it is real)' % (name, count, what, max_entries))
 
 
 def detect_format(text, query=None):
@@ -418,14 +436,17 @@ def detect_format(text, query=None):
 
 def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
                max_invalid_fraction=DEFAULT_MAX_INVALID_FRACTION, query=None, field=None,
-               score_field=None, scored=None, min_score=None):
+               score_field=None, scored=None, min_score=None, max_entries=DEFAULT_MAX_ENTRIES):
     """Parse a feed body (bytes or text).
 
     ``min_count`` applies to the count column of ipsum-style lines; lines whose
     count is below it are skipped and counted, not treated as invalid.  A
     scored feed (a ``json`` query yielding pairs, or a ``score_field``) keeps
     every entry's score; ``min_score`` drops lower ones.  Raises FeedError
-    for a body that is HTML, an error document, or mostly garbage.
+    for a body that is HTML, an error document, or mostly garbage, and for
+    one of more than ``max_entries`` entries (lines, in the line formats:
+    counted before anything is split, so such a body costs no more memory
+    than its text).
     """
     if fmt not in FORMATS:
         raise FeedError('unknown feed format %r (known: %s)' % (fmt, ', '.join(FORMATS)))
@@ -441,8 +462,9 @@ def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
     result = FeedParseResult(name, scored=bool(scored))
     collector = _Collector(result, refusals, min_score)
     if fmt == 'json':
-        _parse_json(text, result, collector, query, scored)
+        _parse_json(text, result, collector, query, scored, max_entries)
     else:
+        _check_entry_count(name, text.count('\n') + 1 - text.endswith('\n'), max_entries, 'lines')
         lines = text.splitlines()
         if fmt == 'jsonl':
             if len(lines) == 1 and lines[0].lstrip().startswith('{'):

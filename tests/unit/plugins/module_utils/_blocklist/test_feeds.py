@@ -256,3 +256,63 @@ def test_fast_path_agrees_with_the_full_parser(lines):
     got = [(4, k) for k in result.keys[4]] + [(6, k) for k in result.keys[6]]
     assert sorted(got) == sorted(want)
     assert (result.refused_total, result.invalid) == (refused, invalid)
+
+
+# -- a range line is one entry: judged whole, as a CIDR line is
+
+def test_a_range_broader_than_the_limit_is_refused_whole():
+    """'1.0.0.0-223.255.255.255' split into CIDRs has a /8 among pieces broader than /8: that /8 used to
+    be accepted from a line that covers most of the IPv4 internet."""
+    tally('bad inputs tried: feed parser')
+    result = parse_feed('1.0.0.0-223.255.255.255\n198.51.100.7\n', max_invalid_fraction=1.0)
+    assert texts(result) == {'198.51.100.7'}
+    assert result.refused == {'broader than /8': 1}
+    assert result.refused_entries[0]['entry'] == '1.0.0.0-223.255.255.255'
+    # A range within the limit is accepted as its CIDRs.
+    assert texts(parse_feed('5.0.0.0-6.0.0.255\n')) == {'5.0.0.0/8', '6.0.0.0/24'}
+
+
+_v4 = st.integers(0, (1 << 32) - 1)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_v4, st.integers(0, 1 << 26), st.sampled_from([8, 12, 16]))
+def test_a_range_and_its_cidr_split_get_the_same_verdict(first, size, min_prefix):
+    """Accepted whole exactly when every CIDR of its split is accepted on a line of its own; refused whole,
+    once, under the reason of one of them, otherwise."""
+    tally('bad inputs tried: feed parser')
+    last = min(first + size, (1 << 32) - 1)
+    refusals = A.RefusalTable(min_prefix={4: min_prefix})
+    text = '%s-%s' % (A.format_address(4, first), A.format_address(4, last))
+    pieces = list(A.ranges_to_networks([(first, last)], 32))
+    whole = parse_feed(text, refusals=refusals, max_invalid_fraction=1.0)
+    split = parse_feed('\n'.join(A.format_network(4, s, p) for s, p in pieces), refusals=refusals,
+                       max_invalid_fraction=1.0)
+    if split.refused_total:
+        assert (whole.accepted, whole.refused_total) == (0, 1)
+        assert set(whole.refused) <= set(split.refused)
+    else:
+        assert (whole.refused_total, sorted(whole.keys[4])) == (0, sorted(split.keys[4]))
+
+
+def test_only_ascii_digits_are_an_ipsum_count():
+    """'²' is a digit to str.isdigit() and not to int(): it aborted the whole build."""
+    tally('bad inputs tried: feed parser')
+    result = parse_feed('91.240.118.9\t\u00b2\n198.51.100.7\t3\n', fmt='ipsum', min_count=1, max_invalid_fraction=1.0)
+    assert texts(result) == {'198.51.100.7'} and result.invalid == 1
+
+
+def test_more_lines_than_max_entries_is_refused_before_parsing():
+    tally('bad inputs tried: feed parser')
+    body = b'198.51.100.7\n' * 1001
+    with pytest.raises(FeedError, match=r'1001 lines, more than max_entries \(1000\)'):
+        parse_feed(body, max_entries=1000)
+    assert parse_feed(body[:-13 * 1], max_entries=1000).accepted == 1000
+    with pytest.raises(FeedError, match=r'3 entries, more than max_entries \(2\)'):
+        parse_feed('["198.51.100.1", "198.51.100.2", "198.51.100.3"]', fmt='json', query='[]', max_entries=2)
+
+
+def test_deeply_nested_json_is_a_feed_error():
+    tally('bad inputs tried: feed parser')
+    with pytest.raises(FeedError, match='nested too deeply'):
+        parse_feed('[' * 100000 + ']' * 100000, fmt='json', query='[]')
