@@ -62,9 +62,24 @@ options:
     type: dict
     default: {}
   timeout:
-    description: Seconds per HTTP attempt.
+    description: Seconds each socket operation of an HTTP attempt may wait.
     type: int
     default: 30
+  deadline:
+    description: Seconds the whole fetch may take, retries included; past it the lookup fails.
+    type: int
+    default: 180
+    version_added: 0.5.0
+  max_bytes:
+    description: The most bytes the body may have once decoded (gzip and deflate are expanded as a stream).
+    type: int
+    default: 268435456
+    version_added: 0.5.0
+  max_entries:
+    description: The most entries (lines, for line formats) the body may hold; a larger one is an error.
+    type: int
+    default: 2000000
+    version_added: 0.5.0
   retries:
     description: Extra attempts after a server error or a connection failure.
     type: int
@@ -143,13 +158,15 @@ class LookupModule(LookupBase):
                 feed, secrets = resolve_feed({k: v for k, v in spec.items() if v is not None})
                 body = fetch(url=feed.get('url'), path=feed.get('path'), headers=feed.get('headers'),
                              timeout=self.get_option('timeout'), retries=self.get_option('retries'),
-                             validate_certs=self.get_option('validate_certs'), secrets=secrets)
+                             validate_certs=self.get_option('validate_certs'), secrets=secrets,
+                             deadline=self.get_option('deadline'), max_bytes=self.get_option('max_bytes'))
                 shown = redact_url(feed['url']) if feed.get('url') else feed.get('path')
                 parsed = parse_feed(body, name=shown, fmt=feed.get('format') or 'auto',
                                     min_count=feed.get('min_count'), query=feed.get('query'),
                                     field=feed.get('field'), score_field=feed.get('score_field'),
                                     min_score=self.get_option('min_score'),
-                                    max_invalid_fraction=self.get_option('max_invalid_fraction'))
+                                    max_invalid_fraction=self.get_option('max_invalid_fraction'),
+                                    max_entries=self.get_option('max_entries'))
             except (FetchError, FeedError, PresetError) as exc:
                 raise AnsibleLookupError('threat_feed: %s' % redact(str(exc), secrets))
             for version in versions:

@@ -125,9 +125,35 @@ options:
             copy, and no request is sent before the reset on later runs.
         type: int
       timeout:
-        description: Seconds per HTTP attempt.
+        description: Seconds each socket operation of an HTTP attempt may wait (connecting, each read).
         type: int
         default: 30
+      deadline:
+        description:
+          - Seconds the whole fetch of this feed may take: connecting, headers, the body, every retry and
+            back-off together. A provider that sends a byte at a time cannot hold the build for longer; the
+            feed then counts as failed (error kind C(deadline)) and its last good copy is used.
+          - V(0) turns the deadline off (then only O(feeds[].timeout) bounds each read).
+        type: int
+        default: 180
+        version_added: 0.5.0
+      max_bytes:
+        description:
+          - The most bytes the body may have once decoded (gzip and deflate are expanded as a stream, never
+            past this), for HTTP bodies and feed files alike. A larger body counts as failed (error kind
+            C(too_large)) and the feed's last good copy is used: a 2 MB gzip body that expands to 2 GiB costs
+            no more memory than this.
+        type: int
+        default: 268435456
+        version_added: 0.5.0
+      max_entries:
+        description:
+          - The most entries a body may hold (lines, for the line-oriented formats; the query's results, for
+            V(json)). A larger body is refused whole before it is parsed (error kind C(content)) and the
+            feed's last good copy is used. The default is ten times the largest real feeds.
+        type: int
+        default: 2000000
+        version_added: 0.5.0
       retries:
         description: Extra attempts after a server error, a truncated body or a connection failure, with exponential backoff.
         type: int
@@ -378,6 +404,9 @@ def main():
                 min_interval=dict(type='int'),
                 max_wait=dict(type='int'),
                 timeout=dict(type='int', default=30),
+                deadline=dict(type='int', default=180),
+                max_bytes=dict(type='int', default=268435456),
+                max_entries=dict(type='int', default=2000000),
                 retries=dict(type='int', default=2),
                 validate_certs=dict(type='bool', default=True),
                 max_invalid_fraction=dict(type='float', default=0.1),
@@ -426,6 +455,9 @@ def main():
             module.fail_json(msg='feed %s: min_interval and max_wait must not be negative' % feed['name'])
         if feed['timeout'] <= 0 or feed['retries'] < 0:
             module.fail_json(msg='feed %s: timeout must be positive and retries not negative' % feed['name'])
+        if feed['deadline'] < 0 or feed['max_bytes'] <= 0 or feed['max_entries'] <= 0:
+            module.fail_json(msg='feed %s: deadline must not be negative, max_bytes and max_entries must be positive'
+                             % feed['name'])
         if not 0 <= feed['max_invalid_fraction'] <= 1:
             module.fail_json(msg='feed %s: max_invalid_fraction must be between 0 and 1' % feed['name'])
         if feed['max_growth_factor'] < 0:

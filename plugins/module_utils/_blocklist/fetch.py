@@ -23,22 +23,27 @@ message; 304 means "your copy is current".  Every message passes through
 from __future__ import annotations
 
 import email.utils
-import gzip
 import socket
+import threading
 import time
-import zlib
 
 import http.client as http_client
 
 from urllib.error import HTTPError, URLError
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 from ansible.module_utils.urls import open_url
 
+from .decode import CorruptBody, TooLarge, read_bounded
 from .feeds import body_error_message
 
 DEFAULT_TIMEOUT = 30
 DEFAULT_RETRIES = 2
-MAX_BODY_BYTES = 512 * 1024 * 1024
+# The decoded body; a feed may say max_bytes.  The largest real feeds are tens of MB.
+MAX_BODY_BYTES = 256 * 1024 * 1024
+# The whole fetch: connect, headers, body, every retry and back-off.
+DEFAULT_DEADLINE = 180
+MAX_REDIRECTS = 5
+REDIRECT_CODES = (301, 302, 303, 307, 308)
 # A rate limit with no stated reset is retried on the next run, not sooner.
 UNKNOWN_RESET_SECONDS = 3600
 
@@ -46,8 +51,9 @@ UNKNOWN_RESET_SECONDS = 3600
 class FetchError(Exception):
     """A feed could not be fetched; the message is safe to show (no secrets).
 
-    ``kind`` is ``auth``, ``rate_limited``, ``http``, ``truncated`` or
-    ``network``; ``retry_at`` (epoch seconds) is when a rate-limited
+    ``kind`` is ``auth``, ``rate_limited``, ``http``, ``truncated``,
+    ``network``, ``too_large`` (the decoded body passed ``max_bytes``) or
+    ``deadline`` (the whole fetch took longer than its deadline); ``retry_at`` (epoch seconds) is when a rate-limited
     provider accepts requests again.
     """
 
@@ -88,14 +94,26 @@ def redact(text, secrets):
     return text
 
 
-def _read_file(path):
+def _read_file(path, max_bytes=MAX_BODY_BYTES):
+    """A feed file's bytes (gunzipped when it is gzip), bounded like an HTTP body."""
     try:
         with open(path, 'rb') as handle:
-            body = handle.read(MAX_BODY_BYTES + 1)
+            return _bounded_body(handle.read, path, max_bytes)
     except (IOError, OSError) as exc:
         raise FetchError('cannot read %s: %s' % (path, exc.strerror or exc), kind='network')
-    if len(body) > MAX_BODY_BYTES:
-        raise FetchError('%s is larger than %d bytes' % (path, MAX_BODY_BYTES), kind='http')
+
+
+def _bounded_body(read, shown, max_bytes, encoding='', cancelled=None, length=None):
+    """Read and decode a body as it arrives (decode.read_bounded), as FetchErrors of their own kinds."""
+    try:
+        decoder, body = read_bounded(read, max_bytes, encoding, cancelled)
+    except TooLarge:
+        raise FetchError('%s: the body is larger than %d bytes once decoded (max_bytes); not read further'
+                         % (shown, max_bytes), kind='too_large')
+    except CorruptBody as exc:
+        raise FetchError('%s: the body is corrupt or truncated: %s' % (shown, exc), kind='truncated')
+    if length is not None and length != decoder.raw_size:
+        raise FetchError('%s: body truncated: %d of %d bytes' % (shown, decoder.raw_size, length), kind='truncated')
     return body
 
 
@@ -126,18 +144,9 @@ def retry_after_seconds(headers, now):
     return max(0, int(number))
 
 
-def _decode_body(raw, encoding, shown):
-    if encoding == 'gzip' or raw[:2] == b'\x1f\x8b':
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise FetchError('%s: gzip body is corrupt or truncated: %s' % (shown, exc), kind='truncated')
-    return raw
-
-
 def fetch_response(url=None, path=None, headers=None, timeout=DEFAULT_TIMEOUT, retries=DEFAULT_RETRIES,
                    validate_certs=True, backoff=1.0, sleep=time.sleep, etag=None, last_modified=None,
-                   max_wait=0, secrets=(), clock=time.time):
+                   max_wait=0, secrets=(), clock=time.time, deadline=DEFAULT_DEADLINE, max_bytes=MAX_BODY_BYTES):
     """Fetch a feed; return a FetchResponse or raise FetchError.
 
     Server errors (5xx), truncated bodies and connection failures are retried
@@ -146,72 +155,166 @@ def fetch_response(url=None, path=None, headers=None, timeout=DEFAULT_TIMEOUT, r
     when the provider's reset is within ``max_wait`` seconds.  ``etag`` and
     ``last_modified`` make the request conditional; a 304 comes back as
     ``not_modified`` with no body.
+
+    ``timeout`` bounds each socket operation; ``deadline`` bounds the whole
+    fetch, retries and waits included, so a provider that trickles a byte at
+    a time cannot hold the build.  ``max_bytes`` bounds the body once decoded.
     """
     if path:
-        return FetchResponse(_read_file(path))
+        return FetchResponse(_read_file(path, max_bytes))
     if not url:
         raise FetchError('a feed needs a url or a path', kind='http')
     if url.startswith('file://'):
-        return FetchResponse(_read_file(urlsplit(url).path))
-    shown = redact_url(url)
-    request_headers = {'Accept-Encoding': 'gzip'}
-    request_headers.update(headers or {})
-    if etag:
-        request_headers['If-None-Match'] = etag
-    if last_modified:
-        request_headers['If-Modified-Since'] = last_modified
-    attempt = 0
-    while True:
-        attempt += 1
-        wait = backoff * (2 ** (attempt - 1))
+        return FetchResponse(_read_file(urlsplit(url).path, max_bytes))
+    request = _HttpFetch(url, headers, timeout, retries, validate_certs, backoff, sleep, max_wait, secrets, clock,
+                         max_bytes)
+    request.conditional(etag, last_modified)
+    if not deadline:
+        return request.run()
+    return _within_deadline(request, deadline)
+
+
+def _within_deadline(request, deadline):
+    """``request.run()`` in a worker thread, given up after ``deadline`` seconds.
+
+    A socket timeout bounds each read, not their sum, and the headers are
+    read inside urllib where no clock can be checked: only a thread bounds
+    every phase.  The abandoned worker stops at its next chunk (``cancelled``);
+    it is a daemon, so it never keeps the process alive.
+    """
+    outcome = {}
+
+    def work():
         try:
-            response = open_url(url, headers=request_headers, timeout=timeout, validate_certs=validate_certs,
-                                http_agent='fleetwall.blocklist', decompress=False)
-            raw = response.read(MAX_BODY_BYTES + 1)
-            if len(raw) > MAX_BODY_BYTES:
-                raise FetchError('%s: body larger than %d bytes' % (shown, MAX_BODY_BYTES), kind='http')
-            length = response.headers.get('Content-Length')
-            if length and length.isdigit() and int(length) != len(raw):
-                raise FetchError('%s: body truncated: %d of %s bytes' % (shown, len(raw), length), kind='truncated')
-            body = _decode_body(raw, response.headers.get('Content-Encoding', '').lower(), shown)
-            return FetchResponse(body, etag=response.headers.get('ETag'),
-                                 last_modified=response.headers.get('Last-Modified'),
-                                 rate_remaining=response.headers.get('X-RateLimit-Remaining'), attempts=attempt)
-        except HTTPError as exc:
-            if exc.code == 304:
-                return FetchResponse(None, not_modified=True, etag=exc.headers.get('ETag') or etag,
-                                     last_modified=exc.headers.get('Last-Modified') or last_modified,
-                                     attempts=attempt)
+            outcome['response'] = request.run()
+        except BaseException as exc:  # pylint: disable=broad-except
+            outcome['error'] = exc
+
+    worker = threading.Thread(target=work, name='fleetwall-fetch', daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if worker.is_alive():
+        request.cancelled.set()
+        raise FetchError('%s: no complete answer within the deadline of %s s (connect, headers and body, retries '
+                         'included)' % (request.shown, deadline), kind='deadline')
+    if 'error' in outcome:
+        raise outcome['error']
+    return outcome['response']
+
+
+class _HttpFetch(object):
+    """One feed's HTTP fetch: its attempts, redirects and the provider's answers (see fetch_response)."""
+
+    def __init__(self, url, headers, timeout, retries, validate_certs, backoff, sleep, max_wait, secrets, clock,
+                 max_bytes):
+        self.url = url
+        self.shown = redact_url(url)
+        self.headers = {'Accept-Encoding': 'gzip'}
+        self.headers.update(headers or {})
+        self.timeout, self.retries, self.validate_certs = timeout, retries, validate_certs
+        self.backoff, self.sleep, self.max_wait, self.secrets, self.clock = backoff, sleep, max_wait, secrets, clock
+        self.max_bytes = max_bytes
+        self.cancelled = threading.Event()
+
+    def conditional(self, etag, last_modified):
+        self.etag = etag
+        if etag:
+            self.headers['If-None-Match'] = etag
+        if last_modified:
+            self.headers['If-Modified-Since'] = last_modified
+
+    def run(self):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
-                error_body = exc.read(65536) or b''
-            except (OSError, http_client.HTTPException):
-                error_body = b''
-            said = body_error_message(error_body)
-            said = ': %s' % redact(said, secrets) if said else ''
-            if exc.code in (401, 403):
-                raise FetchError('%s: authentication failed (HTTP %d)%s' % (shown, exc.code, said),
-                                 kind='auth', status=exc.code)
-            if exc.code == 429:
-                now = clock()
-                delay = retry_after_seconds(exc.headers, now)
-                if delay is not None and delay <= max_wait and attempt <= retries:
-                    sleep(max(delay, 1))
-                    continue
-                retry_at = now + (delay if delay is not None else UNKNOWN_RESET_SECONDS)
-                raise FetchError('%s: rate limited (HTTP 429)%s; the provider accepts requests again in %s'
-                                 % (shown, said, '%d s' % delay if delay is not None else 'an unknown time'),
-                                 kind='rate_limited', retry_at=int(retry_at), status=429)
-            if exc.code < 500 or attempt > retries:
-                raise FetchError('%s: HTTP %d %s%s' % (shown, exc.code, exc.reason, said),
-                                 kind='http', status=exc.code)
-        except FetchError as exc:
-            if exc.kind != 'truncated' or attempt > retries:
-                raise
-        except (URLError, socket.timeout, http_client.HTTPException, OSError) as exc:
-            reason = redact(str(getattr(exc, 'reason', exc)), secrets)
-            if attempt > retries:
-                raise FetchError('%s: %s (after %d attempts)' % (shown, reason, attempt), kind='network')
-        sleep(wait)
+                return self._attempt(attempt)
+            except FetchError as exc:
+                if exc.kind not in ('truncated', 'retry') or attempt > self.retries:
+                    if exc.kind == 'retry':
+                        exc.kind = 'http' if exc.status else 'network'
+                    raise
+            if self.cancelled.is_set():
+                raise FetchError('%s: abandoned at the deadline' % self.shown, kind='deadline')
+            self.sleep(self.backoff * (2 ** (attempt - 1)))
+
+    def _attempt(self, attempt):
+        url, headers, seen = self.url, self.headers, [self.url]
+        while True:
+            try:
+                response = open_url(url, headers=headers, timeout=self.timeout, validate_certs=self.validate_certs,
+                                    http_agent='fleetwall.blocklist', decompress=False, follow_redirects='none')
+                return self._body(response, attempt)
+            except HTTPError as exc:
+                if exc.code not in REDIRECT_CODES:
+                    return self._http_error(exc, attempt)
+                url, headers = self._redirect(url, headers, exc, seen)
+            except (URLError, socket.timeout, http_client.HTTPException, OSError) as exc:
+                reason = redact(str(getattr(exc, 'reason', exc)), self.secrets)
+                raise FetchError('%s: %s (after %d attempts)' % (self.shown, reason, attempt), kind='retry')
+
+    def _redirect(self, url, headers, exc, seen):
+        """Follow a redirect by hand: http(s) only, no loops, and credentials only to the same origin."""
+        location = (exc.headers.get('Location') or '').strip()
+        target = urljoin(url, location)
+        scheme = urlsplit(target).scheme.lower()
+        if not location or scheme not in ('http', 'https'):
+            raise FetchError('%s: HTTP %d redirects to %s, which is not http(s); not followed'
+                             % (self.shown, exc.code, redact_url(target) if location else 'nowhere'),
+                             kind='http', status=exc.code)
+        if target in seen or len(seen) > MAX_REDIRECTS:
+            raise FetchError('%s: redirect loop or more than %d redirects (last to %s)'
+                             % (self.shown, MAX_REDIRECTS, redact_url(target)), kind='http', status=exc.code)
+        seen.append(target)
+        if _origin(target) != _origin(url):
+            # An API key sent to whatever host a redirect names would be given away.
+            headers = dict((k, v) for k, v in headers.items()
+                           if k in ('Accept-Encoding', 'If-None-Match', 'If-Modified-Since'))
+        return target, headers
+
+    def _body(self, response, attempt):
+        try:
+            length = response.headers.get('Content-Length')
+            body = _bounded_body(getattr(response, 'read1', response.read), self.shown, self.max_bytes,
+                                 response.headers.get('Content-Encoding', ''), self.cancelled,
+                                 int(length) if length and length.isdigit() else None)
+        finally:
+            response.close()
+        return FetchResponse(body, etag=response.headers.get('ETag'),
+                             last_modified=response.headers.get('Last-Modified'),
+                             rate_remaining=response.headers.get('X-RateLimit-Remaining'), attempts=attempt)
+
+    def _http_error(self, exc, attempt):
+        if exc.code == 304:
+            return FetchResponse(None, not_modified=True, etag=exc.headers.get('ETag') or self.etag,
+                                 last_modified=exc.headers.get('Last-Modified') or self.headers.get(
+                                     'If-Modified-Since'), attempts=attempt)
+        try:
+            error_body = exc.read(65536) or b''
+        except (OSError, http_client.HTTPException):
+            error_body = b''
+        said = body_error_message(error_body)
+        said = ': %s' % redact(said, self.secrets) if said else ''
+        if exc.code in (401, 403):
+            raise FetchError('%s: authentication failed (HTTP %d)%s' % (self.shown, exc.code, said),
+                             kind='auth', status=exc.code)
+        if exc.code == 429:
+            now = self.clock()
+            delay = retry_after_seconds(exc.headers, now)
+            if delay is not None and delay <= self.max_wait and attempt <= self.retries:
+                self.sleep(max(delay, 1))
+                return self._attempt(attempt + 1)
+            retry_at = now + (delay if delay is not None else UNKNOWN_RESET_SECONDS)
+            raise FetchError('%s: rate limited (HTTP 429)%s; the provider accepts requests again in %s'
+                             % (self.shown, said, '%d s' % delay if delay is not None else 'an unknown time'),
+                             kind='rate_limited', retry_at=int(retry_at), status=429)
+        raise FetchError('%s: HTTP %d %s%s' % (self.shown, exc.code, exc.reason, said),
+                         kind='retry' if exc.code >= 500 else 'http', status=exc.code)
+
+
+def _origin(url):
+    parts = urlsplit(url)
+    return (parts.scheme.lower(), parts.hostname, parts.port)
 
 
 def fetch(url=None, path=None, **kwargs):

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import base64
 import os
-import zlib
 
+from .decode import CorruptBody, TooLarge, decode_bounded
 from .files import ensure_unit, write_atomic
 from .metrics import write_textfile
 from .addresses import AddressError
@@ -56,6 +56,8 @@ PROTECT_ARGUMENT_SPEC = dict(
 )
 SYNC_ARGUMENT_SPEC.update(PROTECT_ARGUMENT_SPEC)
 PROTECTED_SAMPLE = 20
+# The entries the controller sends compressed are expanded as a stream, never past this.
+ENTRIES_MAX_BYTES = 256 * 1024 * 1024
 ENTRIES_SOURCES = ('entries_file', 'entries', 'src', 'entries_zlib')
 SYNC_MUTUALLY_EXCLUSIVE = [ENTRIES_SOURCES]
 
@@ -116,9 +118,12 @@ def desired_entries(module, store, carried=None):
     if entries_zlib is not None or params['entries_file'] is not None or params['entries'] is not None:
         if entries_zlib is not None:
             try:
-                raw = zlib.decompress(base64.b64decode(entries_zlib))
-            except (ValueError, zlib.error) as exc:
-                raise SyncError('entries_zlib is not base64 of zlib data: %s' % exc)
+                raw = decode_bounded(base64.b64decode(entries_zlib), ENTRIES_MAX_BYTES, 'zlib')
+            except (ValueError, CorruptBody) as exc:
+                raise SyncError('entries_zlib is not base64 of zlib data: %s; nothing applied' % exc)
+            except TooLarge:
+                raise SyncError('entries_zlib expands to more than %d bytes (a million IPv6 entries take about '
+                                '40 MB); nothing applied' % ENTRIES_MAX_BYTES)
             lines, sha, raw = read_entries_source(raw=raw)
         else:
             lines, sha, raw = read_entries_source(params['entries_file'], params['entries'])

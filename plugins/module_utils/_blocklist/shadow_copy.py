@@ -38,14 +38,14 @@ from .addresses import (
     merge_ranges, subtract_ranges, networks_text, count_addresses,
     parse_range, insert_ranges, count_networks,
 )
-from .feeds import FeedError, ProviderError, parse_feed
+from .feeds import DEFAULT_MAX_ENTRIES, FeedError, ProviderError, parse_feed
 from .files import acquire_lock, write_atomic
 from .fleet_local import (
     FEED_NAME as FLEET_LOCAL, GENERATION_FILE as FLEET_LOCAL_FILE, TIERS as FLEET_LOCAL_TIERS,
     FleetLocalError, feed_body, load_state as load_fleet_local, merge_harvest, offered_entries,
     save_state as save_fleet_local,
 )
-from .fetch import FetchError, fetch_response, redact, redact_url
+from .fetch import DEFAULT_DEADLINE, MAX_BODY_BYTES, FetchError, fetch_response, redact, redact_url
 from .presets import PresetError, resolve_feed
 
 FILES = {V4: 'blocklist_v4.txt', V6: 'blocklist_v6.txt'}
@@ -226,7 +226,8 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
                             min_count=spec.get('min_count'), refusals=refusals,
                             max_invalid_fraction=spec.get('max_invalid_fraction', 0.1),
                             query=spec.get('query'), field=spec.get('field'),
-                            score_field=spec.get('score_field'), min_score=spec.get('min_score'))
+                            score_field=spec.get('score_field'), min_score=spec.get('min_score'),
+                            max_entries=spec.get('max_entries', DEFAULT_MAX_ENTRIES))
         if parsed.accepted == 0 and parsed.refused_total == 0 and not spec.get('allow_empty'):
             raise FeedError('feed %s parsed to zero addresses; treated as a failed fetch' % name)
         return parsed
@@ -237,8 +238,8 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
             return status, None, None
         try:
             parsed = parse(cached_body)
-        except FeedError as exc:
-            status.update(status='failed', error='%s; cached copy unusable: %s' % (error or reason, exc),
+        except Exception as exc:  # pylint: disable=broad-except
+            status.update(status='failed', error='%s; cached copy unusable: %s' % (error or reason, _said(exc)),
                           error_kind=kind)
             return status, None, None
         status.update(status='cached', reason=reason, error=error, error_kind=kind,
@@ -266,7 +267,9 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
                            validate_certs=spec.get('validate_certs', True),
                            etag=meta.get('etag') if conditional else None,
                            last_modified=meta.get('last_modified') if conditional else None,
-                           max_wait=spec.get('max_wait', 0), secrets=secrets)
+                           max_wait=spec.get('max_wait', 0), secrets=secrets,
+                           deadline=spec.get('deadline', DEFAULT_DEADLINE),
+                           max_bytes=spec.get('max_bytes', MAX_BODY_BYTES))
         status['requests'] = response.attempts
         if response.not_modified:
             parsed = parse(cached_body)
@@ -294,6 +297,9 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
     except FeedError as exc:
         return use_cache('fetch failed', error=redact(str(exc), secrets),
                          kind='auth' if isinstance(exc, ProviderError) else 'content')
+    except Exception as exc:  # pylint: disable=broad-except
+        # A parser fault on a body nobody here wrote is that feed's failure, never the whole build's.
+        return use_cache('fetch failed', error=redact(_said(exc), secrets), kind='content')
     sha = hashlib.sha256(body).hexdigest()
     new_meta = {'fetched_at': now.isoformat(), 'fetched_epoch': now_epoch, 'checked_epoch': now_epoch,
                 'checked_at': now.isoformat(), 'sha256': sha, 'source': shown, 'fingerprint': fingerprint,
@@ -304,6 +310,13 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
         status['rate_remaining'] = response.rate_remaining
     status.update(parsed.summary())
     return status, parsed, ('body', body, new_meta)
+
+
+def _said(exc):
+    """An unexpected exception as one line for the feed's status: its type and the start of its message."""
+    if isinstance(exc, FeedError):
+        return str(exc)
+    return 'cannot read the body (%s: %s)' % (type(exc).__name__, str(exc)[:200])
 
 
 def split_tiers(parsed, tier, thresholds):

@@ -9,6 +9,7 @@ import pytest
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
     desired_entries, resolve_entries)
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import StateStore, SyncError
+from ansible_collections.fleetwall.blocklist.tests.helpers import tally
 
 RAW = b'198.51.100.7\n203.0.113.0/24\n'
 SHA = hashlib.sha256(RAW).hexdigest()
@@ -48,3 +49,18 @@ def test_carried_entries_that_do_not_match_their_sha256_are_refused(tmp_path):
     other = base64.b64encode(zlib.compress(b'192.0.2.1\n')).decode()
     with pytest.raises(SyncError, match='expected %s' % SHA):
         desired_entries(_Module(entries_sha256=SHA), store, {SHA: other})
+
+
+def test_compressed_entries_that_expand_past_the_limit_are_refused_unexpanded(tmp_path, monkeypatch):
+    """A zlib bomb in entries_zlib (a compromised controller, a tampered transfer) stops at the limit:
+    zlib.decompress would have expanded it whole on every host."""
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist import module_support
+    monkeypatch.setattr(module_support, 'ENTRIES_MAX_BYTES', 1 << 20)
+    compressor = zlib.compressobj(9)
+    bomb = b''.join(compressor.compress(b'1.2.3.4\n' * 8192) for _index in range(256)) + compressor.flush()
+    store = StateStore(str(tmp_path), 'nft', 'v4_nets')
+    tally('bad inputs tried: compressed bodies', 2)
+    with pytest.raises(SyncError, match=r'expands to more than 1048576 bytes .*; nothing applied'):
+        desired_entries(_Module(entries_zlib=base64.b64encode(bomb).decode()), store)
+    with pytest.raises(SyncError, match='not base64 of zlib data'):
+        desired_entries(_Module(entries_zlib=base64.b64encode(b'\x78\x9c' + b'\xff' * 40).decode()), store)
