@@ -74,3 +74,20 @@ def kill_while_watched(start, monitor, rng, window, settle=0.0):
     monitor.stop.set()
     monitor.join(timeout=60)
     return killed
+
+
+def temporary_files(*directories):
+    """The files in ``directories`` that a run writes only for a while (batch files, atomic-write candidates,
+    anything named like a temporary file): after a killed run and the next one, there must be none."""
+    found = []
+    for directory in directories:
+        for name in os.listdir(str(directory)):
+            if '.scratch-' in name or '.tmp-' in name or name.startswith(('fleetwall-', 'tmp')):
+                found.append(os.path.join(str(directory), name))
+    return sorted(found)
+
+
+def child_env(tmpdir):
+    """The environment of a child run whose TMPDIR is ``tmpdir``: what it leaves in a temporary directory shows."""
+    os.makedirs(str(tmpdir), exist_ok=True)
+    return dict(os.environ, TMPDIR=str(tmpdir))

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 
 from .addresses import V4, V6
+from .files import scratch_file
 from .sync import LiveInfo, SyncError
 
 FAMILIES = {'inet': V4, 'inet6': V6}
@@ -35,6 +35,8 @@ _FAMILY = re.compile(r'<option\b[^>]*name="family"[^>]*value="([^"]+)"')
 
 class FirewalldAdapter(object):
     backend = 'firewalld'
+    # (directory, prefix) of batch files; the engine points it into the state directory (StateStore.scratch).
+    scratch = (None, 'fleetwall-firewalld-')
     # firewalld has no swap: a change to an existing ipset is always the
     # add-before-remove of apply_incremental (see the engine).
     replaces_whole = False
@@ -111,13 +113,8 @@ class FirewalldAdapter(object):
         return set(self.cmd(['--ipset=' + self.name, '--get-entries']).split())
 
     def _with_file(self, entries, args):
-        fd, path = tempfile.mkstemp(prefix='fleetwall-firewalld-')
-        try:
-            with os.fdopen(fd, 'w') as handle:
-                handle.write('\n'.join(entries) + '\n')
+        with scratch_file(('\n'.join(entries), '\n'), *self.scratch) as path:
             return self.cmd(args + [path], ' '.join(args[:2]) + ' (%d entries)' % len(entries))
-        finally:
-            os.unlink(path)
 
     def _change(self, entries, verb):
         if not entries:

@@ -15,12 +15,11 @@ present while the batch runs.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import threading
 import time
 
 from .addresses import V4, V6
+from .files import scratch_file
 from .sync import LiveInfo, SyncError
 
 # The kernel answers EBUSY to a swap or destroy while anyone dumps one of the
@@ -83,6 +82,8 @@ WantedBy=multi-user.target
 class IpsetAdapter(object):
     backend = 'ipset'
     replaces_whole = True
+    # (directory, prefix) of batch files; the engine points it into the state directory (StateStore.scratch).
+    scratch = (None, 'fleetwall-ipset-')
 
     def __init__(self, run, ipset_bin, name, family='inet', set_type='hash:net', timeout=None):
         problem = validate_name(name)
@@ -194,15 +195,8 @@ class IpsetAdapter(object):
         return head + ('\n' + head).join(entries) + '\n'
 
     def _restore(self, chunks, exist=False):
-        fd, path = tempfile.mkstemp(prefix='fleetwall-ipset-')
-        try:
-            with os.fdopen(fd, 'w') as handle:
-                for chunk in chunks:
-                    handle.write(chunk)
-            args = [self.bin] + (['-exist'] if exist else []) + ['restore', '-file', path]
-            rc, out, err = self.run(args)
-        finally:
-            os.unlink(path)
+        with scratch_file(chunks, *self.scratch) as path:
+            rc, out, err = self.run([self.bin] + (['-exist'] if exist else []) + ['restore', '-file', path])
         return rc, (err or out).strip()
 
     def apply_full(self, desired, live, validate=None):
@@ -225,7 +219,13 @@ class IpsetAdapter(object):
             valid = True
         else:
             outcome = {}
-            loader = threading.Thread(target=lambda: outcome.update(rc_msg=self._restore(load)))
+            def load_set():
+                try:
+                    outcome['rc_msg'] = self._restore(load)
+                except (IOError, OSError) as exc:
+                    # The batch file could not be written (a full state directory): say which and why.
+                    outcome['rc_msg'] = (1, '%s: %s' % (exc.filename or 'batch file', exc.strerror or exc))
+            loader = threading.Thread(target=load_set)
             loader.start()
             try:
                 valid = validate()

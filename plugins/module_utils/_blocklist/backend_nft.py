@@ -31,12 +31,11 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
-import tempfile
 import threading
 
 from .addresses import V4, V6, BITS, AddressError, parse_network, parse_range, ranges_to_networks, format_network
+from .files import scratch_file
 from .sync import LiveInfo, SyncError
 
 TYPES = {'ipv4_addr': V4, 'ipv6_addr': V6}
@@ -80,6 +79,8 @@ WantedBy=multi-user.target
 class NftAdapter(object):
     backend = 'nft'
     replaces_whole = True
+    # (directory, prefix) of batch files; the engine points it into the state directory (StateStore.scratch).
+    scratch = (None, 'fleetwall-nft-')
 
     def __init__(self, run, nft_bin, table, name, family='inet', elem_type='ipv4_addr', interval=True,
                  timeout=None, select='all', keep_listing=False):
@@ -233,14 +234,8 @@ class NftAdapter(object):
             yield '%s element %s { %s }\n' % (verb, self.ref, ', '.join(entries[start:start + CHUNK]))
 
     def _apply(self, chunks, what):
-        fd, path = tempfile.mkstemp(prefix='fleetwall-nft-')
-        try:
-            with os.fdopen(fd, 'w') as handle:
-                for chunk in chunks:
-                    handle.write(chunk)
+        with scratch_file(chunks, *self.scratch) as path:
             rc, out, err = self.run([self.bin, '-f', path])
-        finally:
-            os.unlink(path)
         if rc != 0:
             message = (err or out).strip()
             if 'Message too long' in message or 'No buffer space' in message or 'ENOBUFS' in message:

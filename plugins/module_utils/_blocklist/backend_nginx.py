@@ -21,6 +21,7 @@ import stat
 import sys
 import tempfile
 
+from .files import leftover_prefix, remove_write_leftovers
 from .sync import SyncError, canonicalize, compact_diff
 
 HEADER = '# Managed by fleetwall.blocklist (nginx_geo_file); every run rewrites this file.\n'
@@ -125,7 +126,9 @@ class GeoFile(object):
         directory = os.path.dirname(self.dest) or '.'
         if not os.path.isdir(directory):
             os.makedirs(directory, 0o755)
-        fd, candidate = tempfile.mkstemp(dir=directory, prefix='.fleetwall-geo-')
+        # Under the module's lock: a candidate left here by a killed run is nobody's now.
+        remove_write_leftovers(self.dest)
+        fd, candidate = tempfile.mkstemp(dir=directory, prefix=leftover_prefix(self.dest))
         placeholder = False
         try:
             with os.fdopen(fd, 'wb') as handle:

@@ -29,7 +29,7 @@ import socket
 import stat
 
 from .addresses import V4
-from .files import write_atomic
+from .files import remove_write_leftovers, write_atomic
 from .sync import SyncError, canonicalize, compact_diff
 
 RULES_START = '### RULES ###'
@@ -341,6 +341,8 @@ class UfwTaggedRules(object):
     def write_and_apply(self, files, new_texts, is_active, reload_only=()):
         """Write the changed files, then load each in one restore (and the files of ``reload_only`` as
         they are); on failure put the old files back."""
+        # Under the module's lock: temporary files a killed run left beside the rules files are nobody's now.
+        remove_write_leftovers(*(self.path(version) for version in self.families))
         written = []
         try:
             for version in sorted(new_texts):

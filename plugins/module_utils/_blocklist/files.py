@@ -3,21 +3,34 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Files written so that a reader never sees half of one, and locks with a deadline."""
+"""Files written so that a reader never sees half of one, temporary files that a killed run
+cannot leave for good, and locks with a deadline.
+
+Nothing here follows a symlink to write: temporary files are made with
+``mkstemp`` (``O_EXCL``), a rename replaces a link rather than writing
+through it, and locks are opened with ``O_NOFOLLOW``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
+import glob
 import os
 import tempfile
 import time
 
 
+def leftover_prefix(path):
+    """The name prefix of ``write_atomic``'s temporary files for ``path``, so that its leftovers can be found."""
+    return '.%s.tmp-' % os.path.basename(path)
+
+
 def write_atomic(path, data, mode=0o644):
     """Write beside the target, fsync, then rename over it."""
     directory = os.path.dirname(path) or '.'
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-')
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=leftover_prefix(path))
     try:
         with os.fdopen(fd, 'wb') as handle:
             handle.write(data)
@@ -64,9 +77,67 @@ def ensure_unit(path, text, check_mode=False):
     return changed
 
 
+def remove_leftovers(directory, prefix):
+    """Remove the files named ``prefix*`` in ``directory``: what killed runs left. Returns how many.
+
+    Call it only while holding the lock of whatever writes them, so that no
+    running writer loses its file.  A link is removed, never followed.
+    """
+    removed = 0
+    for path in glob.glob(os.path.join(glob.escape(directory), glob.escape(prefix) + '*')):
+        try:
+            os.unlink(path)
+            removed += 1
+        except OSError:
+            pass  # gone already, or a directory: not ours to remove
+    return removed
+
+
+def remove_write_leftovers(*paths):
+    """Remove the temporary files that ``write_atomic`` of each path left when it was killed."""
+    return sum(remove_leftovers(os.path.dirname(path) or '.', leftover_prefix(path)) for path in paths if path)
+
+
+@contextlib.contextmanager
+def scratch_file(chunks, directory=None, prefix='fleetwall-'):
+    """A private (0600) temporary file holding the text ``chunks``; its path, removed afterwards.
+
+    A tool reads the batch from it (``ipset restore -file``, ``nft -f``):
+    feeding a million entries through a pipe would hold them twice.  With a
+    ``directory`` that the next run cleans under the same lock, a kill cannot
+    leave it for good.
+    """
+    fd, path = tempfile.mkstemp(dir=directory, prefix=prefix)
+    try:
+        try:
+            with os.fdopen(fd, 'w') as handle:
+                for chunk in chunks:
+                    handle.write(chunk)
+        except OSError as exc:
+            # A write into a full disk names no file; the operator needs to know which one.
+            raise OSError(exc.errno, exc.strerror, exc.filename or path)
+        yield path
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _open_lock(path):
+    """Open (or create, 0600) a lock file without following a link planted at its name."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(exc.errno, 'the lock file is a symlink; refusing to follow it (remove it)', path)
+        raise
+    return os.fdopen(fd, 'a')
+
+
 def acquire_lock(path, timeout, poll=0.1):
     """Return an open handle holding an exclusive flock on ``path``, or None after ``timeout`` seconds."""
-    handle = open(path, 'a')
+    handle = _open_lock(path)
     deadline = time.monotonic() + timeout
     while True:
         try:

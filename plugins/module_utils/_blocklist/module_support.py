@@ -17,7 +17,7 @@ import base64
 import os
 
 from .decode import CorruptBody, TooLarge, decode_bounded
-from .files import ensure_unit, write_atomic
+from .files import ensure_unit, remove_write_leftovers, write_atomic
 from .metrics import write_textfile
 from .addresses import AddressError
 from .protect import Protection, findings_warning, host_addresses, ssh_client_addresses
@@ -321,6 +321,7 @@ def sync_one(module, build, protection, carried=None):
             try:
                 if not os.path.isdir(os.path.dirname(persist)):
                     os.makedirs(os.path.dirname(persist), 0o700)
+                remove_write_leftovers(persist)  # the set's lock is held: a leftover is a killed run's
                 adapter.save_to(persist, write_atomic, store)
             except (IOError, OSError) as exc:
                 # The live set is already right; a failed save must not

@@ -33,7 +33,7 @@ from collections import deque
 from itertools import filterfalse, repeat
 
 from .addresses import AddressError, BITS, parse_network, format_network
-from .files import acquire_lock, write_atomic
+from .files import acquire_lock, remove_leftovers, remove_write_leftovers, write_atomic
 
 DEFAULT_DIFF_SAMPLE = 20
 DEFAULT_FULL_RELOAD_FRACTION = 0.2
@@ -167,21 +167,30 @@ class StateStore(object):
         self.record_path = base + '.json'
         self.entries_path = base + '.entries'
         self.lock_path = base + '.lock'
+        # Where an adapter writes its batch files (files.scratch_file): beside the record, under the lock.
+        self.scratch = (state_dir, os.path.basename(base) + '.scratch-')
         self._lock = None
 
     def lock(self, timeout):
-        """Two runs against one set serialise here instead of interleaving."""
-        self._ensure_dir()
+        """Two runs against one set serialise here instead of interleaving.
+
+        Holding the lock, nothing else writes this set's files, so whatever
+        temporary files are there were left by a killed run: removed now
+        (``leftovers_removed`` says how many).
+        """
+        self.ensure_dir()
         self._lock = acquire_lock(self.lock_path, timeout)
         if self._lock is None:
             raise SyncError('another run holds %s; waited %ss' % (self.lock_path, timeout))
+        self.leftovers_removed = (remove_leftovers(*self.scratch)
+                                  + remove_write_leftovers(self.record_path, self.entries_path))
 
     def unlock(self):
         if self._lock:
             self._lock.close()
             self._lock = None
 
-    def _ensure_dir(self):
+    def ensure_dir(self):
         if not os.path.isdir(self.state_dir):
             os.makedirs(self.state_dir, 0o700)
 
@@ -200,7 +209,7 @@ class StateStore(object):
 
     def save(self, record, entries=None, raw=None):
         """Write entries first, then the record that vouches for them."""
-        self._ensure_dir()
+        self.ensure_dir()
         data = raw if raw is not None else ('\n'.join(entries) + '\n' if entries else '').encode()
         write_atomic(self.entries_path, data, 0o600)
         write_atomic(self.record_path, json.dumps(record, sort_keys=True).encode(), 0o600)
@@ -322,6 +331,9 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
     object holds is refused, unless ``force_change``: the result then says
     ``refused`` and nothing is applied.
     """
+    # The adapter's batch files go beside the record, where the next run removes what a kill left.
+    store.ensure_dir()
+    adapter.scratch = store.scratch
     live = adapter.probe()
     if live.exists:
         problem = adapter.incompatible(live)

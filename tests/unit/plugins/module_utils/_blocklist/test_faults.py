@@ -24,7 +24,7 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.syn
     StateStore, SyncError, read_entries_source, sync_set,
 )
 from ansible_collections.fleetwall.blocklist.tests.helpers import (
-    COLLECTIONS, generation, kill_while_watched, next_generation, tally)
+    COLLECTIONS, child_env, generation, kill_while_watched, next_generation, tally, temporary_files)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root for a network namespace')
 
@@ -65,11 +65,16 @@ def adapter_for(run, backend):
 
 
 def engine(run, tmp_path, backend, entries, **kwargs):
+    """One run as the module makes it: under the set's lock, which also clears what killed runs left."""
     path = tmp_path / 'entries.txt'
     path.write_text('\n'.join(entries) + '\n')
     lines, sha, raw = read_entries_source(str(path))
-    return sync_set(adapter_for(run, backend), StateStore(str(tmp_path / 'state'), backend, 'bl4'), lines, sha, raw,
-                    **kwargs)
+    store = StateStore(str(tmp_path / 'state'), backend, 'bl4')
+    store.lock(60)
+    try:
+        return sync_set(adapter_for(run, backend), store, lines, sha, raw, **kwargs)
+    finally:
+        store.unlock()
 
 
 def child(netns, tmp_path, backend, entries, fraction=0.2, lock_timeout=0):
@@ -78,7 +83,7 @@ def child(netns, tmp_path, backend, entries, fraction=0.2, lock_timeout=0):
     code = CHILD % {'collections': COLLECTIONS, 'ns': netns.ns, 'backend': backend, 'state': str(tmp_path / 'state'),
                     'entries': str(path), 'fraction': fraction, 'lock_timeout': lock_timeout}
     return subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, env=child_env(tmp_path / 'tmpdir'))
 
 
 class Monitor(threading.Thread):
@@ -153,7 +158,7 @@ def test_sigkill_mid_apply_never_loses_protection(netns, tmp_path, backend):
     engine(netns, tmp_path, backend, applied)
     window = (time.monotonic() - started) / 2 + 0.2
     rng = random.Random(7)
-    killed = samples = 0
+    killed = samples = left = 0
     for attempt in range(KILLS):
         new = next_generation(applied, attempt, SIZE)
         old = set(applied)
@@ -167,14 +172,20 @@ def test_sigkill_mid_apply_never_loses_protection(netns, tmp_path, backend):
         tally('lost protection', len(monitor.problems) + (0 if after_ok else 1))
         assert monitor.samples and not monitor.problems, (attempt, monitor.problems[:5])
         check_after_kill(after, old, set(new), backend)
+        # Batch files go into the state directory, never the temporary directory, where the next run
+        # (under the set's lock) removes what the kill left.
+        assert not temporary_files(tmp_path / 'tmpdir')
+        left += len(temporary_files(tmp_path / 'state'))
         # The next run converges, whatever the kill left (a half-filled temporary set, a stale record).
         engine(netns, tmp_path, backend, new)
         assert adapter_for(netns, backend).read_entries() == set(new), 'no convergence after attempt %d' % attempt
+        assert not temporary_files(tmp_path / 'state'), 'the next run left the killed run\'s files'
         applied = new
     tally('faults injected: SIGKILL mid-apply (%s)' % backend, killed)
     # Most attempts were killed mid-way, not after they had finished.
     assert killed >= KILLS // 2, (killed, window)
-    print('%s: %d kills in %d runs, %d looks at the set' % (backend, killed, KILLS, samples))
+    print('%s: %d kills in %d runs, %d looks at the set, %d temporary files left by kills and removed by the next run'
+          % (backend, killed, KILLS, samples, left))
 
 
 def test_two_runs_at_once_are_serialised_or_told_who_holds_the_lock(netns, tmp_path):
@@ -209,21 +220,54 @@ def tiny_disk(tmp_path):
     subprocess.run(['umount', str(mount)], check=False)
 
 
-def test_disk_full_when_writing_the_state_keeps_the_live_set(netns, tmp_path, tiny_disk):
+def test_disk_full_in_the_state_directory_keeps_the_live_set(netns, tmp_path, tiny_disk):
+    """The batch file goes into the state directory (where the next run removes a killed run's), so a full
+    state directory stops the run before the kernel is touched: the old generation stays whole."""
     small = ['198.51.100.%d' % i for i in range(1, 50)]
     engine(netns, tmp_path, 'ipset', small)
     big = generation(1, 20000)
     tally('faults injected: disk full')
-    with pytest.raises(OSError) as failure:
+    with pytest.raises(SyncError, match='No space left on device') as failure:
         engine(netns, tmp_path, 'ipset', big)
-    assert failure.value.errno == 28          # ENOSPC, with the file's name
-    assert str(tiny_disk) in str(failure.value.filename)
-    # The kernel got the whole new generation before the record was written; nothing is half-applied.
-    assert adapter_for(netns, 'ipset').read_entries() == set(big)
-    # The record of the old state was withdrawn before the kernel changed, so nothing vouches for a state
-    # that is gone: the next run compares the live set.
-    assert not (tiny_disk / 'ipset-bl4.json').exists()
+    assert str(tiny_disk) in str(failure.value)     # names the file
+    assert adapter_for(netns, 'ipset').read_entries() == set(small)
+    assert not temporary_files(tiny_disk)
     subprocess.run(['mount', '-o', 'remount,size=16m', str(tiny_disk)], check=True)
     r = engine(netns, tmp_path, 'ipset', big)
+    assert (r['changed'], r['total']) == (True, len(big))
+    assert adapter_for(netns, 'ipset').read_entries() == set(big)
+    assert engine(netns, tmp_path, 'ipset', big)['changed'] is False
+
+
+def test_disk_full_when_writing_the_record_keeps_the_live_set(netns, tmp_path, tiny_disk):
+    """The disk fills up (another writer) after the kernel took the new generation and before the record is
+    written: the module fails naming the file, the live set holds the new generation whole, and the next
+    run compares the live set rather than trusting a record of the old one."""
+    subprocess.run(['mount', '-o', 'remount,size=2m', str(tiny_disk)], check=True)   # room for the batch
+    small = ['198.51.100.%d' % i for i in range(1, 50)]
+    engine(netns, tmp_path, 'ipset', small)
+    big = generation(1, 20000)
+    filler = tiny_disk / 'filler'
+
+    class FillsTheDiskAfterApplying(IpsetAdapter):
+        def apply_full(self, *args, **kwargs):
+            applied = super().apply_full(*args, **kwargs)
+            with open(str(filler), 'wb', buffering=0) as handle:
+                try:
+                    for _chunk in range(64):
+                        handle.write(b'x' * (64 << 10))
+                except OSError:
+                    pass        # full: what we wanted
+            return applied
+
+    tally('faults injected: disk full')
+    store = StateStore(str(tiny_disk), 'ipset', 'bl4')
+    with pytest.raises(OSError) as failure:
+        sync_set(FillsTheDiskAfterApplying(netns, 'ipset', 'bl4'), store, *read_entries_source(entries=big))
+    assert failure.value.errno == 28 and str(tiny_disk) in str(failure.value.filename)
+    assert adapter_for(netns, 'ipset').read_entries() == set(big)
+    assert not (tiny_disk / 'ipset-bl4.json').exists()
+    filler.unlink()
+    r = engine(netns, tmp_path, 'ipset', big)
     assert (r['changed'], r['verified'], r['total']) == (False, True, len(big))
-    assert engine(netns, tmp_path, 'ipset', big)['verified'] is False
+    assert not temporary_files(tiny_disk)

@@ -22,7 +22,7 @@ import pytest
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ufw import UfwTaggedRules
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import StateStore
 from ansible_collections.fleetwall.blocklist.tests.helpers import (
-    COLLECTIONS, generation, kill_while_watched, next_generation, tally)
+    COLLECTIONS, child_env, generation, kill_while_watched, next_generation, tally, temporary_files)
 # ufw_host is a fixture: pytest finds it by its name in this module.
 # pylint: disable=unused-import
 from ansible_collections.fleetwall.blocklist.tests.unit.plugins.module_utils._blocklist.test_backend_ufw import (  # noqa: F401
@@ -72,7 +72,7 @@ def child(run, rules_dir, tmp_path, entries):
     code = CHILD % {'collections': COLLECTIONS, 'pid': str(run.pid), 'state': str(tmp_path / 'state'),
                     'entries': str(path), 'bins': BINS, 'rules_dir': str(rules_dir)}
     return subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, env=child_env(tmp_path / 'tmpdir'))
 
 
 def finish(proc):
@@ -125,6 +125,8 @@ def test_sigkill_mid_apply_never_loses_protection(ufw_host, tmp_path):
         # The next run converges, also where the files were already new and the firewall was not.
         reloads += finish(child(run, rules_dir, tmp_path, new)) == 'True'
         assert live(run) == set(new), 'no convergence after attempt %d' % attempt
+        # What the kill left beside the rules files or the record, the next run removed under the lock.
+        assert not temporary_files(rules_dir, tmp_path / 'state', tmp_path / 'tmpdir')
         rc, out, _err = run(['ufw', 'status'])
         assert out.count('# fleetwall') == SIZE
         applied = new
