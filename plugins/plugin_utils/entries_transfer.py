@@ -14,16 +14,10 @@ import zlib
 
 from ansible import constants as C
 from ansible.errors import AnsibleActionFail, AnsibleError
-from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.common.text.converters import to_bytes, to_text
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import write_atomic
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import combine_set_results
-
-
-def _sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import file_sha256, manifest_sha256
 
 
 def run_with_entries_transfer(action, module_name, task_vars):
@@ -59,11 +53,16 @@ def _prepare(action, task_vars, module_name, args, src, target):
         raise AnsibleActionFail('src is mutually exclusive with entries_file and entries')
     try:
         local = action._find_needle('files', src)
-        target['entries_sha256'] = _sha256_of(local)
+        target['entries_sha256'] = file_sha256(local)
     except (IOError, OSError) as exc:
         raise AnsibleActionFail('cannot read src %s: %s' % (src, to_text(exc)))
     except AnsibleError as exc:
         raise AnsibleActionFail('cannot find src %s: %s' % (src, to_text(exc)))
+    published = manifest_sha256(local)
+    if published is not None and published != target['entries_sha256']:
+        # The play verified the generation before the push (verified_generation); this catches an edit since.
+        raise AnsibleActionFail('%s has sha256 %s, but its manifest says %s: the file changed after the build '
+                                'published it; nothing sent' % (local, target['entries_sha256'], published))
     # What this controller last saw the host accept. When the file differs
     # from it, the host cannot have these entries yet (unless another
     # controller pushed them), so they go with the first call: one round
@@ -175,11 +174,9 @@ def _read(path):
 
 
 def _write(path, value):
+    """Write ``path`` atomically; a candidate at a predictable name would let a planted symlink steer the write."""
     try:
         os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
-        tmp = '%s.%d' % (path, os.getpid())
-        with open(tmp, 'w') as handle:
-            handle.write(value)
-        os.rename(tmp, path)
+        write_atomic(path, to_bytes(value), 0o600)
     except (IOError, OSError):
         pass  # only an optimisation

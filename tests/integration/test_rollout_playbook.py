@@ -9,6 +9,7 @@ import re
 import pytest
 
 from .conftest import HOSTS, ansible, reachable, set_count
+from ansible_collections.fleetwall.blocklist.tests.helpers import tally
 
 import fleet
 
@@ -77,3 +78,33 @@ def test_force_change_applies_it(rollout):
     for host in HOSTS:
         assert set_count(host, 'fleetwall-v4') == 2
         assert not reachable('attacker', host, ATTACKER[0]) and reachable('friend', host, FRIEND[0])
+
+
+def push(env):
+    return ansible('ansible-playbook', ['playbooks/push.yml'], extra_vars=env['vars'], tmp_path=env['tmp'])
+
+
+@pytest.mark.parametrize('tamper', ['append', 'truncate'])
+def test_a_generation_edited_after_publication_is_not_pushed(rollout, tamper):
+    """Someone with write access to the shadow directory edits the published file: the manifest's sha256 no
+    longer matches, so the push stops before any host is touched (it used to push +66 entries, or empty
+    every host's set for a file truncated to 0 bytes)."""
+    current = rollout['vars']['shadow_copy_dir'] + '/current/blocklist_v4.txt'
+    with open(current, 'rb') as handle:
+        published = handle.read()
+    tally('bad inputs tried: tampered generation')
+    try:
+        with open(current, 'wb') as handle:
+            handle.write(published + b'0.0.0.0/1\n8.8.8.8\n' if tamper == 'append' else b'')
+        run = push(rollout)
+        assert run.rc != 0
+        assert 'changed after the build published it; nothing pushed' in run.out, run.out[-3000:]
+        assert 'blocklist_v4.txt has sha256 ' in run.out
+        for host in HOSTS:
+            assert set_count(host, 'fleetwall-v4') == 2
+            assert not reachable('attacker', host, ATTACKER[0])
+    finally:
+        with open(current, 'wb') as handle:
+            handle.write(published)
+    run = push(rollout)
+    assert run.rc == 0, run.out[-3000:]

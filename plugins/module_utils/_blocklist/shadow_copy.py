@@ -124,7 +124,9 @@ class ShadowCopyStore(object):
     def generation_numbers(self):
         if not os.path.isdir(self.generations_dir):
             return []
-        return sorted(int(n) for n in os.listdir(self.generations_dir) if n.isdigit())
+        # Only directories the build made: a link planted at a number is no generation (and publish replaces it).
+        return sorted(int(n) for n in os.listdir(self.generations_dir)
+                      if n.isdigit() and not os.path.islink(os.path.join(self.generations_dir, n)))
 
     def read_feed_cache(self, name):
         body_path = os.path.join(self.feeds_dir, name + '.body')
@@ -164,7 +166,9 @@ class ShadowCopyStore(object):
                          json.dumps(manifest, indent=1, sort_keys=True).encode(), self.file_mode)
             os.chmod(staging, 0o755)
             final = os.path.join(self.generations_dir, str(generation))
-            if os.path.exists(final):
+            if os.path.islink(final):
+                os.unlink(final)        # a link planted at the name: removed, never followed
+            elif os.path.exists(final):
                 shutil.rmtree(final)
             os.rename(staging, final)
         except BaseException:
@@ -428,6 +432,58 @@ def _finish_provenance(pid, path):
         if code != 0:
             return None
     return path if os.path.exists(path) else None
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_generation(generation_dir):
+    """Check every file the manifest lists against its sha256; return the manifest, or raise ShadowCopyError.
+
+    The manifest is written last, by the build, from the bytes it wrote: a
+    file edited, truncated or replaced afterwards no longer matches it, and
+    the push must send nothing rather than whatever is there now.
+    """
+    path = os.path.join(generation_dir, MANIFEST)
+    try:
+        with open(path) as handle:
+            manifest = json.load(handle)
+    except (IOError, OSError, ValueError) as exc:
+        raise ShadowCopyError('cannot read the manifest %s: %s; nothing pushed' % (path, exc))
+    listed = dict((name, info.get('sha256')) for name, info in (manifest.get('files') or {}).items())
+    provenance = manifest.get('provenance') or {}
+    if provenance.get('file') and os.path.lexists(os.path.join(generation_dir, provenance['file'])):
+        # Never pushed, and not fetched along from a remote build host; checked where it is.
+        listed[provenance['file']] = provenance.get('sha256')
+    if not listed:
+        raise ShadowCopyError('the manifest %s lists no files; nothing pushed' % path)
+    for name, expected in sorted(listed.items()):
+        target = os.path.join(generation_dir, name)
+        try:
+            found = file_sha256(target)
+        except (IOError, OSError) as exc:
+            raise ShadowCopyError('%s: %s; the generation is not what the build published, nothing pushed'
+                                  % (target, exc.strerror or exc))
+        if found != expected:
+            raise ShadowCopyError('%s has sha256 %s, but the manifest says %s: the file changed after the build '
+                                  'published it; nothing pushed' % (target, found, expected))
+    return manifest
+
+
+def manifest_sha256(path):
+    """The sha256 the manifest beside ``path`` lists for it, or None when no manifest lists it."""
+    try:
+        with open(os.path.join(os.path.dirname(path), MANIFEST)) as handle:
+            manifest = json.load(handle)
+    except (IOError, OSError, ValueError):
+        return None
+    info = (manifest.get('files') or {}).get(os.path.basename(path)) if isinstance(manifest, dict) else None
+    return info.get('sha256') if isinstance(info, dict) else None
 
 
 def publish_mirror(mirror_dir, generation_dir, keep=2):

@@ -54,3 +54,22 @@ def test_a_file_that_changed_since_it_was_hashed_is_not_sent(tmp_path, local_tmp
     with pytest.raises(AnsibleActionFail, match='changed while it was being sent'):
         entries_transfer._compressed(path, sha)
     assert os.listdir(str(local_tmp)) == []
+
+
+def test_a_generation_file_that_differs_from_its_manifest_is_not_sent(tmp_path, local_tmp):
+    """An edit to a published generation after the play verified it (verified_generation) is caught here,
+    per host, before anything is sent."""
+    path, sha = _file(tmp_path, 'blocklist_v4.txt', b'198.51.100.7\n')
+    (tmp_path / 'manifest.json').write_text('{"files": {"blocklist_v4.txt": {"sha256": "%s"}}}' % sha)
+
+    class Action(object):
+        def _find_needle(self, _kind, src):
+            return src
+    task_vars = {'inventory_hostname': 'h1', 'fleetwall_push_cache_dir': None}
+    target = {'name': 'bl4'}
+    entries_transfer._prepare(Action(), task_vars, 'ipset_sync', {}, path, target)
+    assert target['entries_sha256'] == sha
+    with open(path, 'ab') as handle:
+        handle.write(b'0.0.0.0/1\n')
+    with pytest.raises(AnsibleActionFail, match='changed after the build published it; nothing sent'):
+        entries_transfer._prepare(Action(), task_vars, 'ipset_sync', {}, path, {'name': 'bl4'})

@@ -4,10 +4,10 @@ import os
 import pytest
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
-    ShadowCopyError, build_shadow_copy,
+    ShadowCopyError, build_shadow_copy, verify_generation,
 )
 
-from ansible_collections.fleetwall.blocklist.tests.helpers import FEEDS
+from ansible_collections.fleetwall.blocklist.tests.helpers import FEEDS, tally
 
 
 @pytest.fixture
@@ -201,3 +201,43 @@ def test_provenance_from_the_forked_child_is_what_the_inline_writer_gives(tmp_pa
     assert proc.stdout.splitlines() == [
         '# entry\tfeeds\tbest_score', '198.51.100.7\ta,b\t80', '203.0.113.0/24\ta\t-',
         '198.51.100.9\tb\t95', '2001:db8:1::/48\ta\t-']
+
+
+@pytest.mark.parametrize('tamper', ['append', 'truncate', 'replace', 'remove'])
+def test_a_generation_edited_after_publication_fails_verification(tmp_path, tamper):
+    from ansible_collections.fleetwall.blocklist.plugins.filter.verified_generation import verified_generation
+    from ansible.errors import AnsibleFilterError
+    root = str(tmp_path / 'copy')
+    feed = tmp_path / 'list.txt'
+    feed.write_text('198.51.100.7\n2001:db8:1::/48\n')
+    build_shadow_copy(root, [{'name': 'list', 'path': str(feed)}])
+    generation = os.path.realpath(os.path.join(root, 'current'))
+    assert verified_generation(os.path.join(root, 'current')) == generation
+    path = os.path.join(generation, 'blocklist_v4.txt')
+    tally('bad inputs tried: tampered generation')
+    if tamper == 'remove':
+        os.unlink(path)
+        message = 'No such file'
+    else:
+        os.unlink(path)  # the build's file is read-only to others; whoever edits it replaces or rewrites it
+        with open(path, 'w') as handle:
+            handle.write({'append': '198.51.100.7\n0.0.0.0/1\n8.8.8.8\n', 'truncate': '',
+                          'replace': '203.0.113.9\n'}[tamper])
+        message = 'blocklist_v4.txt has sha256 [0-9a-f]{64}, but the manifest says [0-9a-f]{64}'
+    with pytest.raises(AnsibleFilterError, match=message):
+        verified_generation(os.path.join(root, 'current'))
+    with pytest.raises(ShadowCopyError, match='nothing pushed'):
+        verify_generation(generation)
+
+
+def test_the_push_refuses_a_file_that_differs_from_its_manifest(tmp_path):
+    """The transfer compares the file it sends with the manifest beside it (an edit after the play verified)."""
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import manifest_sha256
+    root = str(tmp_path / 'copy')
+    feed = tmp_path / 'list.txt'
+    feed.write_text('198.51.100.7\n')
+    build_shadow_copy(root, [{'name': 'list', 'path': str(feed)}])
+    path = os.path.join(root, 'current', 'blocklist_v4.txt')
+    import hashlib
+    assert manifest_sha256(path) == hashlib.sha256(b'198.51.100.7\n').hexdigest()
+    assert manifest_sha256(str(feed)) is None        # no manifest beside it: not a generation's file
