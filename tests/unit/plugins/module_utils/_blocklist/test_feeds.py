@@ -316,3 +316,12 @@ def test_deeply_nested_json_is_a_feed_error():
     tally('bad inputs tried: feed parser')
     with pytest.raises(FeedError, match='nested too deeply'):
         parse_feed('[' * 100000 + ']' * 100000, fmt='json', query='[]')
+
+
+@pytest.mark.parametrize('separator', ['\x0b', '\x0c', '\x1c', '\x1d', '\x1e', '\x85', '\u2028', '\u2029'])
+def test_only_line_feeds_and_carriage_returns_end_a_line(separator):
+    """str.splitlines() also splits at these: one line would silently become two entries."""
+    tally('bad inputs tried: feed parser')
+    result = parse_feed('45.33.0.9%s45.33.0.10\r\n198.51.100.7\r198.51.100.8\n' % separator, max_invalid_fraction=1.0)
+    assert texts(result) == {'198.51.100.7', '198.51.100.8'}
+    assert (result.lines, result.invalid) == (3, 1)
