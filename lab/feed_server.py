@@ -26,7 +26,27 @@ Provider APIs (data from ``providers/`` under the directory):
 
 Faults, for any path: ``/fault/<kind>/<path>``, or ``server.state.faults[prefix] = kind``
 (optionally a number of times in ``server.state.fault_times[prefix]``):
-500, 404, 401, 403, 429, html, empty, slow, truncated, json_error, garbage.
+500, 404, 401, 403, 429, html, empty, slow, truncated, json_error, garbage, and the hostile ones,
+whose big bodies are streamed in chunks, never built whole here:
+
+    bomb_gzip, bomb_zlib   Content-Encoding gzip / deflate (zlib): about 3 MB that expands to 2 GiB
+                           of "1.2.3.4\n" (compressed once per process, then cached)
+    trickle                200 and a Content-Length, then one byte of the list every
+                           state.trickle_interval (0.5 s), for state.hold_seconds (60) at most
+    stall                  200 and a Content-Length, then nothing for state.hold_seconds at most
+    overlong               a Content-Length 100 MB past the body sent, then the connection closes
+    redirect_loop          302 from A to B and back (A with and without ``?hop``)
+    redirect_scheme        302 to file:///etc/passwd
+    redirect_ftp           302 to ftp://127.0.0.1:1/x (nothing listens there)
+    redirect_gopher        302 to gopher://127.0.0.1:1/x
+    lines_10m              10,000,000 lines of distinct public IPv4 addresses (11.0.0.0 - 11.249.156.63)
+    long_line              one 200 MB line, no newline
+    bad_bytes              the list with every 2nd line carrying invalid UTF-8 or NUL bytes (45.33.0.0/16)
+    bad_bytes_few          the same, every 20th line: below the default invalid threshold (10%)
+    deep_json              a JSON array nested 1,000,000 levels deep
+
+trickle, stall and overlong serve the file at <path> when there is one, a list of 1000 addresses
+otherwise; the rest ignore <path>.
 """
 
 import argparse
@@ -38,9 +58,13 @@ import http.server
 import ipaddress
 import json
 import os
+import select
+import socket
+import struct
 import sys
 import threading
 import time
+import zlib
 from urllib.parse import parse_qs, urlsplit
 
 LAB_KEYS = {
@@ -51,6 +75,105 @@ LAB_KEYS = {
 }
 HTML_PAGE = (b'<!DOCTYPE html><html><head><title>Sign in to the network</title></head>'
              b'<body>Captive portal: accept the terms to continue.</body></html>')
+DEFAULT_LIST = b'198.51.100.1\n' * 1000
+STREAM_CHUNK = 1 << 20
+
+# The decompression bombs: BOMB_SIZE bytes of BOMB_LINE once decoded.
+BOMB_LINE = b'1.2.3.4\n'
+BOMB_SIZE = 2 << 30
+BOMB_SEGMENT = 1 << 20
+_BOMB_LOCK = threading.Lock()
+_BOMB_CACHE = {}
+
+# lines_10m: LINES_BLOCKS blocks of LINES_PER_BLOCK lines, 11.<block>.<a>.<b>, all distinct and public.
+LINES_BLOCKS = 250
+LINES_PER_BLOCK = 40000
+LONG_LINE_BYTES = 200 * 1000 * 1000
+DEEP_JSON_LEVELS = 1000 * 1000
+OVERLONG_EXTRA = 100 * 1000 * 1000
+REDIRECT_TARGETS = {
+    'redirect_scheme': 'file:///etc/passwd',
+    'redirect_ftp': 'ftp://127.0.0.1:1/x',
+    'redirect_gopher': 'gopher://127.0.0.1:1/x',
+}
+# Each bad line is an address of 45.33.0.0/16 with invalid UTF-8 or NUL bytes in or around it, so a
+# reader can tell that none of them was taken for an entry.
+BAD_LINE_FORMS = (
+    b'45.33.%d.%d\x00', b'\x0045.33.%d.%d', b'45.33\x00.%d.%d', b'45.33.%d.%d\xff', b'\xfe\xff45.33.%d.%d',
+    b'45.33.%d.%d\xed\xa0\x80', b'\xc3\x2845.33.%d.%d', b'45.33.%d.%d \x00', b'45.33.%d.%d\xc0\xaf',
+    b'45.\x80\x8033.%d.%d',
+)
+
+
+def _bomb(encoding):
+    """(head, segment, count, tail) of a gzip or zlib stream that expands to BOMB_SIZE bytes.
+
+    Compressing 2 GiB takes about 5 s, so one segment is compressed with a full
+    flush, which makes it independent of what came before: every copy of it
+    decodes to the same BOMB_SEGMENT bytes, and the stream is the segment
+    repeated between the format's header and trailer.  Built once per process.
+    """
+    with _BOMB_LOCK:
+        if encoding not in _BOMB_CACHE:
+            chunk = BOMB_LINE * (BOMB_SEGMENT // len(BOMB_LINE))
+            raw = zlib.compressobj(9, zlib.DEFLATED, -15)
+            segment = raw.compress(chunk) + raw.flush(zlib.Z_FULL_FLUSH)
+            count = BOMB_SIZE // BOMB_SEGMENT
+            final_block = b'\x03\x00'  # an empty last block ends a raw deflate stream
+            if encoding == 'gzip':
+                crc = 0
+                for _index in range(count):
+                    crc = zlib.crc32(chunk, crc)
+                head = b'\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff'
+                tail = final_block + struct.pack('<II', crc, BOMB_SIZE & 0xffffffff)
+            else:
+                adler = 1
+                for _index in range(count):
+                    adler = zlib.adler32(chunk, adler)
+                head = b'\x78\xda'
+                tail = final_block + struct.pack('>I', adler)
+            _BOMB_CACHE[encoding] = (head, segment, count, tail)
+        return _BOMB_CACHE[encoding]
+
+
+def bomb_chunks(encoding):
+    """The bomb's length and its bytes in chunks of about 100 KB."""
+    head, segment, count, tail = _bomb(encoding)
+    group = 64
+
+    def chunks():
+        yield head
+        for index in range(0, count, group):
+            yield segment * min(group, count - index)
+        yield tail
+    return len(head) + len(segment) * count + len(tail), chunks()
+
+
+def lines_10m_chunks():
+    """The length and the chunks of LINES_BLOCKS * LINES_PER_BLOCK distinct public IPv4 addresses, a line each."""
+    template = b''.join(b'@%d.%d\n' % divmod(index, 256) for index in range(LINES_PER_BLOCK))
+    prefixes = [b'11.%d.' % block for block in range(LINES_BLOCKS)]
+    length = sum(len(template) + LINES_PER_BLOCK * (len(prefix) - 1) for prefix in prefixes)
+    return length, (template.replace(b'@', prefix) for prefix in prefixes)
+
+
+def repeated_chunks(pattern, length):
+    """``length`` bytes of ``pattern`` repeated, in chunks of about STREAM_CHUNK."""
+    chunk = pattern * max(1, STREAM_CHUNK // len(pattern))
+    sent = 0
+    while sent < length:
+        piece = chunk[:length - sent]
+        sent += len(piece)
+        yield piece
+
+
+def bad_bytes_body(body, every):
+    """``body`` with every ``every``-th line replaced by one with invalid UTF-8 or NUL bytes in it."""
+    lines = body.splitlines()
+    for index in range(every - 1, len(lines), every):
+        number = index // every
+        lines[index] = BAD_LINE_FORMS[number % len(BAD_LINE_FORMS)] % divmod(number % 65536, 256)
+    return b''.join(line + b'\n' for line in lines)
 
 
 class ProviderState(object):
@@ -67,6 +190,8 @@ class ProviderState(object):
         self.fault_times = {}
         self.retry_after = 120
         self.slow_seconds = 5
+        self.hold_seconds = 60          # how long trickle and stall keep a connection, at most
+        self.trickle_interval = 0.5
         self.requests = []      # [path without query, status, request headers], in arrival order
         self.reports = []       # accepted abuse reports: {ip, categories, comment, time}
         self.reports_file = None
@@ -138,6 +263,101 @@ class FeedHandler(http.server.SimpleHTTPRequestHandler):
     def _json(self, status, document, headers=None):
         self._send(status, json.dumps(document), 'application/json', headers)
 
+    def _start_stream(self, length, ctype='text/plain', headers=None):
+        """Headers of a 200 whose body follows piece by piece; the connection closes after it."""
+        self.send_response(200)
+        self.send_header('Content-Type', ctype)
+        self.send_header('Content-Length', str(length))
+        for key, value in (headers or {}).items():
+            self.send_header(key, str(value))
+        self.send_header('Connection', 'close')
+        self.end_headers()
+        self.close_connection = True
+
+    def _stream(self, length, chunks, ctype='text/plain', headers=None):
+        """A 200 whose body is sent in chunks, so that it is never whole in this process."""
+        self._start_stream(length, ctype, headers)
+        try:
+            for chunk in chunks:
+                self.wfile.write(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up, which is what these bodies are for
+
+    def _redirect(self, location):
+        self.send_response(302)
+        self.send_header('Location', location)
+        self.send_header('Content-Length', '0')
+        self.end_headers()
+
+    def _client_gone(self, seconds):
+        """Wait up to ``seconds``; True as soon as the client has closed its end."""
+        end = time.monotonic() + seconds
+        while True:
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                return False
+            readable, _w, _x = select.select([self.connection], [], [], min(remaining, 1.0))
+            if readable:
+                try:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        return True
+                except OSError:
+                    return True
+                time.sleep(min(remaining, 0.1))  # it sent something more: not our business, keep waiting
+
+    def _trickle(self, body):
+        state = self.server.state
+        self._start_stream(len(body))
+        deadline = time.monotonic() + state.hold_seconds
+        try:
+            for index in range(len(body)):
+                if time.monotonic() >= deadline:
+                    return
+                self.wfile.write(body[index:index + 1])
+                if self._client_gone(state.trickle_interval):
+                    return
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _stall(self, body):
+        self._start_stream(len(body))
+        self._client_gone(self.server.state.hold_seconds)
+
+    def _overlong(self, body):
+        self._start_stream(len(body) + OVERLONG_EXTRA)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _hostile(self, kind, rest):
+        """The hostile faults (see the module's docstring); False for a kind that is not one of them."""
+        if kind in ('bomb_gzip', 'bomb_zlib'):
+            encoding = 'gzip' if kind == 'bomb_gzip' else 'deflate'
+            length, chunks = bomb_chunks(encoding)
+            self._stream(length, chunks, headers={'Content-Encoding': encoding})
+        elif kind in ('trickle', 'stall', 'overlong'):
+            body = self._file_body(rest) or DEFAULT_LIST
+            {'trickle': self._trickle, 'stall': self._stall, 'overlong': self._overlong}[kind](body)
+        elif kind == 'redirect_loop':
+            path, _sep, query = self.path.partition('?')
+            self._redirect(path if query == 'hop' else path + '?hop')
+        elif kind in REDIRECT_TARGETS:
+            self._redirect(REDIRECT_TARGETS[kind])
+        elif kind == 'lines_10m':
+            self._stream(*lines_10m_chunks())
+        elif kind == 'long_line':
+            self._stream(LONG_LINE_BYTES, repeated_chunks(b'1.2.3.4.', LONG_LINE_BYTES))
+        elif kind in ('bad_bytes', 'bad_bytes_few'):
+            body = bad_bytes_body(self._file_body(rest) or DEFAULT_LIST, 2 if kind == 'bad_bytes' else 20)
+            self._send(200, body, compress=False)
+        elif kind == 'deep_json':
+            chunks = (piece for bracket in (b'[', b']') for piece in repeated_chunks(bracket, DEEP_JSON_LEVELS))
+            self._stream(2 * DEEP_JSON_LEVELS, chunks, 'application/json')
+        else:
+            return False
+        return True
+
     def _fault(self, kind, rest):
         state = self.server.state
         if kind == '500':
@@ -172,6 +392,8 @@ class FeedHandler(http.server.SimpleHTTPRequestHandler):
         if kind == 'slow':
             time.sleep(state.slow_seconds)
             return self._route(rest)
+        if self._hostile(kind, rest):
+            return None
         return self._send(400, 'unknown fault %s\n' % kind)
 
     # -- routing ---------------------------------------------------------------
