@@ -130,8 +130,8 @@ options:
         default: 30
       deadline:
         description:
-          - Seconds the whole fetch of this feed may take: connecting, headers, the body, every retry and
-            back-off together. A provider that sends a byte at a time cannot hold the build for longer; the
+          - Seconds the whole fetch of this feed may take (connecting, headers, the body, every retry and
+            back-off together). A provider that sends a byte at a time cannot hold the build for longer; the
             feed then counts as failed (error kind C(deadline)) and its last good copy is used.
           - V(0) turns the deadline off (then only O(feeds[].timeout) bounds each read).
         type: int
@@ -141,7 +141,7 @@ options:
         description:
           - The most bytes the body may have once decoded (gzip and deflate are expanded as a stream, never
             past this), for HTTP bodies and feed files alike. A larger body counts as failed (error kind
-            C(too_large)) and the feed's last good copy is used: a 2 MB gzip body that expands to 2 GiB costs
+            C(too_large)) and the feed's last good copy is used. A 2 MB gzip body that expands to 2 GiB costs
             no more memory than this.
         type: int
         default: 268435456

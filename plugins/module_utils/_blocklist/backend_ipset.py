@@ -219,6 +219,7 @@ class IpsetAdapter(object):
             valid = True
         else:
             outcome = {}
+
             def load_set():
                 try:
                     outcome['rc_msg'] = self._restore(load)
