@@ -16,8 +16,12 @@ description:
   - The new file is tested with C(nginx -t) inside the real configuration before it replaces the old one. It is
     bind-mounted over O(dest) in a private mount namespace for the test, then renamed into place. A file that
     fails the test never reaches O(dest), and the old file stays.
-  - The module does not reload nginx; the C(fleetwall.blocklist.nginx) role does that through a handler when the
-    file changed.
+  - With O(reload), the module reloads nginx itself after a change, under the file's lock. A marker beside the
+    file (C(.NAME.reload-pending)), written before the new file goes live and removed once nginx took the reload,
+    makes the next run reload again when a run was killed, or its reload failed, in between (the file is then
+    already new, and nothing else would show that nginx still serves the old one). Without O(reload), reloading
+    is the caller's (a handler on RV(changed)).
+  - Two runs on one file wait for each other on a lock beside it (C(.NAME.lock)).
   - An existing O(dest) that is not all C(CIDR VALUE;) lines is reported and left as it is.
 author:
   - fleetwall.blocklist contributors (@fleetwall)
@@ -67,6 +71,24 @@ options:
     description: How many added and removed lines the diff shows.
     type: int
     default: 20
+  reload:
+    description:
+      - Reload nginx (C(nginx -s reload), with O(nginx_config) when set) after the file changed, or when an
+        earlier run's change has not reached nginx yet. Only where a master runs (O(pid_file)); a stopped nginx
+        reads the file when it starts.
+    type: bool
+    default: false
+    version_added: 0.5.0
+  pid_file:
+    description: The master's pid file, as the C(pid) directive of the configuration names it.
+    type: path
+    default: /run/nginx.pid
+    version_added: 0.5.0
+  lock_timeout:
+    description: Seconds to wait for another run on the same file before failing.
+    type: int
+    default: 120
+    version_added: 0.5.0
 seealso:
   - module: fleetwall.blocklist.ufw_tagged_rules
 '''
@@ -122,6 +144,16 @@ tiers:
   description: Entries per value.
   returned: success
   type: dict
+reloaded:
+  description: Whether nginx was reloaded (with O(reload); false where no master runs).
+  returned: when O(reload) and the file changed or a reload was pending
+  type: bool
+  version_added: 0.5.0
+reload_pending:
+  description: The file was already current, but an earlier run's change had not reached nginx; it was reloaded now.
+  returned: when a reload was pending
+  type: bool
+  version_added: 0.5.0
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -146,6 +178,9 @@ def main():
             ), required_one_of=[('entries_files', 'entries')]),
             validate=dict(type='bool', default=True),
             nginx_config=dict(type='path'),
+            reload=dict(type='bool', default=False),
+            pid_file=dict(type='path', default='/run/nginx.pid'),
+            lock_timeout=dict(type='int', default=120),
             mode=dict(type='raw', default='0644'),
             diff_sample=dict(type='int', default=20),
             **dict(CHANGE_GUARD_ARGUMENT_SPEC, **PROTECT_ARGUMENT_SPEC)
@@ -161,12 +196,16 @@ def main():
         module.fail_json(msg='diff_sample must not be negative')
     guard = change_guard(module)
     protection = host_protection(module)
+    if params['lock_timeout'] < 0:
+        module.fail_json(msg='lock_timeout must not be negative')
     nginx = {}
+    if params['validate'] or params['reload']:
+        nginx['nginx_bin'] = module.get_bin_path('nginx', required=True, opt_dirs=['/usr/sbin', '/usr/local/sbin'])
     if params['validate']:
-        nginx = dict(nginx_bin=module.get_bin_path('nginx', required=True, opt_dirs=['/usr/sbin', '/usr/local/sbin']),
-                     unshare_bin=module.get_bin_path('unshare', required=True),
+        nginx.update(unshare_bin=module.get_bin_path('unshare', required=True),
                      mount_bin=module.get_bin_path('mount', required=True))
-    geo = GeoFile(module.run_command, params['dest'], nginx_config=params['nginx_config'], mode=mode, **nginx)
+    geo = GeoFile(module.run_command, params['dest'], nginx_config=params['nginx_config'], mode=mode,
+                  reload=params['reload'], pid_file=params['pid_file'], lock_timeout=params['lock_timeout'], **nginx)
     try:
         tiers, findings = [], []
         for tier in params['tiers']:

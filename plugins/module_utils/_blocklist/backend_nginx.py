@@ -11,6 +11,13 @@ private mount namespace, where ``nginx -t`` reads it with every other file
 as it is, and renamed into place only when that test passed.  So a file
 that fails validation is never on the live path, not even for the moment
 a test would take.
+
+With ``reload``, the module reloads nginx itself, under the file's lock, and
+a marker beside the file (``.<name>.reload-pending``), written before the
+rename and removed once nginx took the reload, makes the next run reload
+again when a run was killed (or the reload failed) between the two: the file
+on disk is then already new, and nothing else would tell that nginx still
+serves the old one.
 """
 
 from __future__ import annotations
@@ -21,10 +28,12 @@ import stat
 import sys
 import tempfile
 
-from .files import leftover_prefix, remove_write_leftovers
+from .files import acquire_lock, leftover_prefix, remove_leftovers, remove_write_leftovers
 from .sync import SyncError, canonicalize, compact_diff
 
 HEADER = '# Managed by fleetwall.blocklist (nginx_geo_file); every run rewrites this file.\n'
+# The candidates' name before they were named after their target (files.leftover_prefix).
+OLD_CANDIDATE_PREFIX = '.fleetwall-geo-'
 VALUE = re.compile(r'^[A-Za-z0-9_.:-]{1,64}\Z')
 LINE = re.compile(r'^(\S+)\s+(\S+?);$')
 
@@ -79,7 +88,7 @@ class GeoFile(object):
     backend = 'nginx'
 
     def __init__(self, run, dest, nginx_bin=None, nginx_config=None, unshare_bin=None, mount_bin=None,
-                 mode=0o644):
+                 mode=0o644, reload=False, pid_file='/run/nginx.pid', lock_timeout=120):
         self.run = run
         self.dest = dest
         self.nginx_bin = nginx_bin
@@ -87,6 +96,13 @@ class GeoFile(object):
         self.unshare_bin = unshare_bin
         self.mount_bin = mount_bin
         self.mode = mode
+        self.reload = reload
+        self.pid_file = pid_file
+        self.lock_timeout = lock_timeout
+        self.directory = os.path.dirname(dest) or '.'
+        name = os.path.basename(dest)
+        self.lock_path = os.path.join(self.directory, '.%s.lock' % name)
+        self.pending_path = os.path.join(self.directory, '.%s.reload-pending' % name)
 
     def read(self):
         try:
@@ -99,7 +115,29 @@ class GeoFile(object):
 
     def sync(self, tiers, check_mode=False, want_diff=False, diff_sample=20, guard=None):
         """Make the geo file map exactly the tiers' entries. ``guard(changes, before)`` may refuse the
-        change (module_support.change_guard): then the file is kept and the result says ``refused``."""
+        change (module_support.change_guard): then the file is kept and the result says ``refused``.
+
+        Two runs on one file serialise on its lock, as the set modules' runs do."""
+        lock = self._lock(check_mode)
+        try:
+            result = self._sync(tiers, check_mode, want_diff, diff_sample, guard)
+            self._finish_reload(result, check_mode)
+            return result
+        finally:
+            if lock is not None:
+                lock.close()
+
+    def _lock(self, check_mode):
+        if not os.path.isdir(self.directory):
+            if check_mode:
+                return None
+            os.makedirs(self.directory, 0o755)
+        handle = acquire_lock(self.lock_path, self.lock_timeout)
+        if handle is None:
+            raise SyncError('another run holds %s; waited %ss' % (self.lock_path, self.lock_timeout))
+        return handle
+
+    def _sync(self, tiers, check_mode, want_diff, diff_sample, guard):
         desired = desired_geo(tiers)
         current = self.read()
         before = current or {}
@@ -122,12 +160,52 @@ class GeoFile(object):
             self.install(render_geo(desired).encode('utf-8'))
         return result
 
+    def _finish_reload(self, result, check_mode):
+        """With ``reload``: reload nginx after a change, or when an earlier run's change never reached it."""
+        if not self.reload:
+            return
+        pending = os.path.lexists(self.pending_path)
+        if not (pending or (result['changed'] and not result.get('refused'))):
+            return
+        if pending and not result['changed']:
+            # The file is already new (a run was killed, or its reload failed, after the rename): nginx is not.
+            result.update(changed=True, reload_pending=True)
+        if not check_mode:
+            result['reloaded'] = self.reload_nginx()
+
+    def reload_nginx(self):
+        """Reload a running master and clear the marker; False where no master runs (it reads the file at start)."""
+        if self._master_pid() is not None:
+            test = ['-c', self.nginx_config] if self.nginx_config else []
+            rc, out, err = self.run([self.nginx_bin, '-s', 'reload'] + test)
+            if rc != 0:
+                raise SyncError('the new %s is in place, but nginx -s reload failed: %s; the next run reloads again'
+                                % (self.dest, (err or out).strip()[-1000:]))
+            reloaded = True
+        else:
+            reloaded = False
+        if os.path.lexists(self.pending_path):
+            os.unlink(self.pending_path)
+        return reloaded
+
+    def _master_pid(self):
+        """The master's pid from ``pid_file`` if that process lives; ``nginx -t`` leaves an empty pid file."""
+        try:
+            with open(self.pid_file) as handle:
+                text = handle.read().strip()
+        except (IOError, OSError):
+            return None
+        if not (text.isascii() and text.isdigit()) or not os.path.exists('/proc/%s' % text):
+            return None
+        return int(text)
+
     def install(self, data):
-        directory = os.path.dirname(self.dest) or '.'
+        directory = self.directory
         if not os.path.isdir(directory):
             os.makedirs(directory, 0o755)
-        # Under the module's lock: a candidate left here by a killed run is nobody's now.
+        # Under the file's lock: a candidate left here by a killed run is nobody's now.
         remove_write_leftovers(self.dest)
+        remove_leftovers(directory, OLD_CANDIDATE_PREFIX)
         fd, candidate = tempfile.mkstemp(dir=directory, prefix=leftover_prefix(self.dest))
         placeholder = False
         try:
@@ -137,13 +215,16 @@ class GeoFile(object):
                 os.fsync(handle.fileno())
             mode = stat.S_IMODE(os.stat(self.dest).st_mode) if os.path.exists(self.dest) else self.mode
             os.chmod(candidate, mode)
-            if self.nginx_bin:
+            if self.unshare_bin:  # the module passes the test's tools only with validate
                 if not os.path.exists(self.dest):
                     # A bind mount needs a target; an empty geo include is valid.
                     open(self.dest, 'a').close()
                     os.chmod(self.dest, mode)
                     placeholder = True
                 self.validate(candidate)
+            if self.reload:
+                # Before the rename: from then until nginx took the reload, the marker says it has not.
+                os.close(os.open(self.pending_path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
             os.rename(candidate, self.dest)
             placeholder = False
         finally:

@@ -79,7 +79,7 @@ def test_install_noop_change_and_check_mode(tmp_path):
     assert '198.51.100.7 block' in r['diff']['after'] and '198.51.100.7 challenge' in r['diff']['before']
     assert dest.read_text() == before
     # Nothing left beside the file.
-    assert sorted(os.listdir(dest.parent)) == ['blocklist.geo']
+    assert sorted(os.listdir(dest.parent)) == ['.blocklist.geo.lock', 'blocklist.geo']   # no candidate left
 
 
 def test_a_file_nginx_rejects_never_goes_live(tmp_path):
@@ -93,7 +93,7 @@ def test_a_file_nginx_rejects_never_goes_live(tmp_path):
     with pytest.raises(SyncError, match='nginx -t rejected'):
         geo_ranges.sync(tiers(['203.0.113.0/24']))
     assert dest.read_text() == good
-    assert sorted(os.listdir(dest.parent)) == ['blocklist.geo']
+    assert sorted(os.listdir(dest.parent)) == ['.blocklist.geo.lock', 'blocklist.geo']   # no candidate left
     # The test ran in a private mount namespace: nothing is mounted here.
     with open('/proc/self/mountinfo') as handle:
         assert str(dest) not in handle.read()
@@ -135,3 +135,64 @@ def test_change_guard_keeps_the_file(tmp_path):
     forced = geo.sync(tiers(old[:1]), guard=lambda changes, count: change_refusal(changes, count, 50, True))
     assert forced['changed'] and not forced.get('refused') and parse_geo(dest.read_text(), 'x') == {
         '198.51.100.1': 'block'}
+
+
+def test_a_reload_that_did_not_happen_is_done_by_the_next_run(tmp_path):
+    """With reload, a run killed (or whose reload failed) after the rename left a new file that nginx never
+    loaded; the marker written before the rename makes the next run reload, though the file is current."""
+    dest = tmp_path / 'fleetwall' / 'blocklist.geo'
+    pid_file = tmp_path / 'nginx.pid'
+    pid_file.write_text('%d\n' % os.getpid())          # a live process stands in for the master
+    calls = []
+
+    def run(args, **_kwargs):
+        calls.append(args)
+        return 0, '', ''
+    geo = GeoFile(run, str(dest), nginx_bin='/usr/sbin/nginx', reload=True, pid_file=str(pid_file))
+    tiers = [{'value': 'block', 'lines': ['198.51.100.7']}]
+    first = geo.sync(tiers)
+    assert (first['changed'], first['reloaded']) == (True, True) and calls == [['/usr/sbin/nginx', '-s', 'reload']]
+    assert not os.path.exists(geo.pending_path)
+    # The state a kill between the rename and the reload leaves: the file is new, the marker still there.
+    open(geo.pending_path, 'w').close()
+    again = geo.sync(tiers)
+    assert (again['changed'], again['reload_pending'], again['reloaded']) == (True, True, True)
+    assert len(calls) == 2 and not os.path.exists(geo.pending_path)
+    assert geo.sync(tiers)['changed'] is False and len(calls) == 2
+    # A failed reload keeps the marker, so the run after it tries again.
+    geo.run = lambda args, **_kwargs: (1, '', 'signal process started')
+    with pytest.raises(SyncError, match='nginx -s reload failed'):
+        geo.sync([{'value': 'block', 'lines': ['198.51.100.8']}])
+    assert os.path.exists(geo.pending_path)
+    # Where no master runs (nginx -t leaves an empty pid file), nothing is signalled and the marker goes.
+    pid_file.write_text('')
+    geo.run = run
+    assert geo.sync([{'value': 'block', 'lines': ['198.51.100.8']}])['reloaded'] is False
+    assert not os.path.exists(geo.pending_path) and len(calls) == 2
+
+
+def test_two_runs_at_once_wait_for_each_other(tmp_path):
+    """Each run removes the candidates a killed run left, so two runs must not overlap: without the lock one
+    of them lost its candidate to the other's clean-up ('could not bind-mount ... does not exist')."""
+    import threading
+    geo, dest = geo_for(tmp_path)
+    geo.sync(tiers(['198.51.100.1']))
+    outcomes = []
+
+    def one_run(address):
+        other, _dest = geo_for(tmp_path)
+        try:
+            outcomes.append(other.sync(tiers([address]))['changed'])
+        except SyncError as exc:
+            outcomes.append(str(exc))
+    for _round in range(4):
+        runs = [threading.Thread(target=one_run, args=('198.51.100.%d' % n,)) for n in (2, 3)]
+        for thread in runs:
+            thread.start()
+        for thread in runs:
+            thread.join(60)
+    # Every run succeeded (one that finds the file already holding its address changes nothing).
+    assert len(outcomes) == 8 and all(isinstance(outcome, bool) for outcome in outcomes), outcomes
+    assert outcomes.count(True) >= 5
+    assert parse_geo(dest.read_text(), str(dest)) in ({'198.51.100.2': 'block'}, {'198.51.100.3': 'block'})
+    assert sorted(os.listdir(dest.parent)) == ['.blocklist.geo.lock', 'blocklist.geo']
