@@ -12,8 +12,10 @@ version_added: 0.5.0
 author:
   - fleetwall.blocklist contributors (@fleetwall)
 description:
-  - Resolves the directory (following C(current)) and checks every file that its C(manifest.json) lists
-    against the sha256 the build recorded. Returns the resolved directory; fails naming the file and both
+  - Resolves the directory (following C(current), which must point at one of its own C(generations/)), refuses it
+    when it or any directory above it belongs to another user (not this one, not root) or is writable by others
+    (as ssh's StrictModes), and checks every file that its C(manifest.json) lists against the sha256 the build
+    recorded. Returns the resolved directory; fails naming the file and both
     hashes when one was edited, truncated or replaced after the build published it, so that nothing is pushed.
   - The push entry points of the C(shadow_copy) role use it before any host is touched.
 options:
@@ -35,18 +37,16 @@ _value:
   type: path
 '''
 
-import os
-
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
-    ShadowCopyError, verify_generation,
+    ShadowCopyError, trusted_generation_dir, verify_generation,
 )
 
 
 def verified_generation(path):
-    resolved = os.path.realpath(str(path))
     try:
+        resolved = trusted_generation_dir(str(path))
         verify_generation(resolved)
     except ShadowCopyError as exc:
         raise AnsibleFilterError(str(exc))

@@ -28,7 +28,7 @@ import stat
 import sys
 import tempfile
 
-from .files import acquire_lock, leftover_prefix, remove_leftovers, remove_write_leftovers
+from .files import acquire_lock, leftover_prefix, lock_holder, remove_leftovers, remove_write_leftovers
 from .sync import SyncError, canonicalize, compact_diff
 
 HEADER = '# Managed by fleetwall.blocklist (nginx_geo_file); every run rewrites this file.\n'
@@ -134,7 +134,7 @@ class GeoFile(object):
             os.makedirs(self.directory, 0o755)
         handle = acquire_lock(self.lock_path, self.lock_timeout)
         if handle is None:
-            raise SyncError('another run holds %s; waited %ss' % (self.lock_path, self.lock_timeout))
+            raise SyncError('%s; waited %ss' % (lock_holder(self.lock_path), self.lock_timeout))
         return handle
 
     def _sync(self, tiers, check_mode, want_diff, diff_sample, guard):

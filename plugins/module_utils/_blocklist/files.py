@@ -124,27 +124,60 @@ def scratch_file(chunks, directory=None, prefix='fleetwall-'):
             pass
 
 
+def trusted_owner(uid):
+    """Whether a file of ``uid`` may steer this run: this user's or root's, as ssh's StrictModes has it."""
+    return uid in (os.geteuid(), 0)
+
+
 def _open_lock(path):
-    """Open (or create, 0600) a lock file without following a link planted at its name."""
+    """Open (or create, 0600) a lock file without following a link planted at its name.
+
+    A lock file of another user would let that user hold every run back (a
+    flock needs only an open file), so it is refused with what to do.
+    """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise OSError(exc.errno, 'the lock file is a symlink; refusing to follow it (remove it)', path)
         raise
+    owner = os.fstat(fd).st_uid
+    if not trusted_owner(owner):
+        os.close(fd)
+        raise OSError(errno.EPERM, 'the lock file belongs to uid %d, not to this user or root; refusing it (remove '
+                      'it, and make its directory writable by this user only)' % owner, path)
     return os.fdopen(fd, 'a')
 
 
 def acquire_lock(path, timeout, poll=0.1):
-    """Return an open handle holding an exclusive flock on ``path``, or None after ``timeout`` seconds."""
+    """Return an open handle holding an exclusive flock on ``path``, or None after ``timeout`` seconds.
+
+    The holder writes its pid into the file, so that a run that waits can say
+    who it waits for (``lock_holder``).
+    """
     handle = _open_lock(path)
     deadline = time.monotonic() + timeout
     while True:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return handle
+            break
         except (IOError, OSError) as exc:
             if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
                 handle.close()
                 return None
             time.sleep(poll)
+    handle.truncate(0)
+    handle.write('%d\n' % os.getpid())
+    handle.flush()
+    return handle
+
+
+def lock_holder(path):
+    """'another run (pid N) holds PATH' for a lock someone holds, from the pid its holder wrote."""
+    try:
+        with open(path) as handle:
+            text = handle.read(32).strip()
+    except (IOError, OSError):
+        text = ''
+    who = 'another run (pid %s)' % text if text.isascii() and text.isdigit() else 'another run'
+    return '%s holds %s' % (who, path)

@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 import threading
 
@@ -39,7 +40,7 @@ from .addresses import (
     parse_range, insert_ranges, count_networks,
 )
 from .feeds import DEFAULT_MAX_ENTRIES, FeedError, ProviderError, parse_feed
-from .files import acquire_lock, write_atomic
+from .files import acquire_lock, lock_holder, trusted_owner, write_atomic
 from .fleet_local import (
     FEED_NAME as FLEET_LOCAL, GENERATION_FILE as FLEET_LOCAL_FILE, TIERS as FLEET_LOCAL_TIERS,
     FleetLocalError, feed_body, load_state as load_fleet_local, merge_harvest, offered_entries,
@@ -84,6 +85,52 @@ def parse_allowlist(entries):
     return {v: merge_ranges(r) for v, r in ranges.items()}
 
 
+def check_trusted_path(path):
+    """Refuse ``path`` when another user could change it, or replace it through a directory above it.
+
+    As ssh's StrictModes: the path and each directory above it must belong
+    to this user or root, and none may be writable by its group or others,
+    except a directory above with the sticky bit (/tmp), where others cannot
+    rename what they do not own.  A root run pushes what the shadow copy
+    says to every host's kernel: it must not trust what someone else wrote.
+    """
+    real = os.path.realpath(path)
+    current = real
+    while True:
+        info = os.stat(current)
+        if not trusted_owner(info.st_uid):
+            raise ShadowCopyError('%s belongs to uid %d, not to this user (uid %d) or root: another user could '
+                                  'change what every host blocks. Fix: chown %d %s (or use another shadow_copy_dir)'
+                                  % (current, info.st_uid, os.geteuid(), os.geteuid(), current))
+        others_write = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if others_write and (current == real or not info.st_mode & stat.S_ISVTX):
+            raise ShadowCopyError('%s is writable by its group or by everyone (mode %04o): another user could '
+                                  'change what every host blocks. Fix: chmod go-w %s'
+                                  % (current, stat.S_IMODE(info.st_mode), current))
+        parent = os.path.dirname(current)
+        if parent == current:
+            return real
+        current = parent
+
+
+def trusted_generation_dir(requested):
+    """The generation directory ``requested`` names, checked before anything is read from it.
+
+    ``current`` (a link) must point at a generation of its own shadow copy's
+    ``generations/``; a kept generation's path, or the controller's copy of a
+    remote build, is taken as it is.  Every directory on the way is checked
+    (check_trusted_path).
+    """
+    requested = requested.rstrip('/') or '/'
+    real = os.path.realpath(requested)
+    if os.path.basename(requested) == 'current' and os.path.islink(requested):
+        generations = os.path.realpath(os.path.join(os.path.dirname(requested), 'generations'))
+        if os.path.dirname(real) != generations:
+            raise ShadowCopyError('%s points at %s, outside %s: refusing it (a generation is only ever one of the '
+                                  'build\'s own)' % (requested, real, generations))
+    return check_trusted_path(real)
+
+
 class ShadowCopyStore(object):
     def __init__(self, root, file_mode=0o644):
         self.root = root
@@ -99,12 +146,41 @@ class ShadowCopyStore(object):
                 os.makedirs(path, 0o755)
 
     def lock(self, timeout=300):
-        """Serialise builds: two at once would race on generation numbers."""
+        """Serialise builds: two at once would race on generation numbers.
+
+        The tree is checked first (check_trust): nothing in it may be another
+        user's to change. Holding the lock, whatever temporary files are in it
+        were left by a killed or failed build, and are removed.
+        """
         self.ensure_dirs()
-        handle = acquire_lock(os.path.join(self.root, '.lock'), timeout, poll=0.2)
+        self.check_trust()
+        path = os.path.join(self.root, '.lock')
+        handle = acquire_lock(path, timeout, poll=0.2)
         if handle is None:
-            raise ShadowCopyError('another shadow copy build holds %s/.lock' % self.root)
+            raise ShadowCopyError('%s: another shadow copy build (waited %d s)' % (lock_holder(path), timeout))
         self._lock_handle = handle
+        self.remove_leftovers()
+
+    def check_trust(self):
+        """ssh's StrictModes for the shadow copy: its directories (and theirs, up to /) are this user's or
+        root's and writable by nobody else, and ``current`` points at one of its own generations."""
+        for path in (self.root, self.feeds_dir, self.generations_dir):
+            check_trusted_path(path)
+        if os.path.lexists(self.current_link):
+            trusted_generation_dir(self.current_link)
+
+    def remove_leftovers(self):
+        """What builds that died left: provenance files, half-written files, staging directories."""
+        for directory in (self.root, self.feeds_dir, self.generations_dir):
+            for name in os.listdir(directory):
+                path = os.path.join(directory, name)
+                if name.startswith('.staging-') and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                elif name.startswith('.provenance-') or (name.startswith('.') and '.tmp-' in name):
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
 
     def unlock(self):
         if self._lock_handle:
@@ -813,4 +889,6 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
             result['mirrored'] = publish_mirror(mirror_dir, final)
         return result
     finally:
+        # Whatever this build wrote and did not publish (a full disk, an error) goes, under its lock.
+        store.remove_leftovers()
         store.unlock()

@@ -33,7 +33,7 @@ from collections import deque
 from itertools import filterfalse, repeat
 
 from .addresses import AddressError, BITS, parse_network, format_network
-from .files import acquire_lock, remove_leftovers, remove_write_leftovers, write_atomic
+from .files import acquire_lock, lock_holder, remove_leftovers, remove_write_leftovers, write_atomic
 
 DEFAULT_DIFF_SAMPLE = 20
 DEFAULT_FULL_RELOAD_FRACTION = 0.2
@@ -181,7 +181,7 @@ class StateStore(object):
         self.ensure_dir()
         self._lock = acquire_lock(self.lock_path, timeout)
         if self._lock is None:
-            raise SyncError('another run holds %s; waited %ss' % (self.lock_path, timeout))
+            raise SyncError('%s; waited %ss' % (lock_holder(self.lock_path), timeout))
         self.leftovers_removed = (remove_leftovers(*self.scratch)
                                   + remove_write_leftovers(self.record_path, self.entries_path))
 
