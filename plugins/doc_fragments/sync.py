@@ -103,6 +103,28 @@ options:
     type: bool
     default: false
     version_added: 0.4.0
+  allow_empty:
+    description:
+      - Let a change empty what holds entries now. Without it such a change is refused (RV(refused)), whatever
+        the size of the set and whether or not O(max_change_percent) is set. The shadow copy never publishes an
+        empty generation over a non-empty one; an empty or truncated file arriving here means something
+        went wrong on the way.
+    type: bool
+    default: false
+    version_added: 0.5.0
+  min_prefix_v4:
+    description:
+      - Refuse the entries, and apply none of them, when one is an IPv4 network broader than this prefix
+        length, as the shadow copy's build refuses it (its O(fleetwall.blocklist.shadow_copy_build#module:min_prefix_v4)).
+        With O(src), the action plugin takes the value the generation's manifest records unless the task sets it.
+    type: int
+    default: 8
+    version_added: 0.5.0
+  min_prefix_v6:
+    description: The same for IPv6 networks.
+    type: int
+    default: 19
+    version_added: 0.5.0
 '''
 
     # Lockout protection, for every module that makes something hold exactly a list of entries.

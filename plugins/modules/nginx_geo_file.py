@@ -160,7 +160,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nginx import GeoFile
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
-    CHANGE_GUARD_ARGUMENT_SPEC, PROTECT_ARGUMENT_SPEC, change_guard, host_protection, report_protected,
+    CHANGE_GUARD_ARGUMENT_SPEC, PROTECT_ARGUMENT_SPEC, change_guard, host_protection, refuse_broad_entries,
+    report_protected,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
     SyncError, read_entries_source,
@@ -212,6 +213,7 @@ def main():
             lines = list(tier['entries'] or [])
             for path in tier['entries_files'] or []:
                 lines.extend(read_entries_source(entries_file=path)[0])
+            refuse_broad_entries(module, lines)
             lines, tier_findings = protection.carve(lines)
             findings.extend(tier_findings)
             tiers.append({'value': tier['value'], 'lines': lines})

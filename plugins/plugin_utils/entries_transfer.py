@@ -17,7 +17,8 @@ from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import write_atomic
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import combine_set_results
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import file_sha256, manifest_sha256
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
+    file_sha256, manifest_beside, manifest_min_prefix, manifest_sha256)
 
 
 def run_with_entries_transfer(action, module_name, task_vars):
@@ -58,11 +59,15 @@ def _prepare(action, task_vars, module_name, args, src, target):
         raise AnsibleActionFail('cannot read src %s: %s' % (src, to_text(exc)))
     except AnsibleError as exc:
         raise AnsibleActionFail('cannot find src %s: %s' % (src, to_text(exc)))
-    published = manifest_sha256(local)
+    manifest = manifest_beside(local)
+    published = manifest_sha256(manifest, local)
     if published is not None and published != target['entries_sha256']:
         # The play verified the generation before the push (verified_generation); this catches an edit since.
         raise AnsibleActionFail('%s has sha256 %s, but its manifest says %s: the file changed after the build '
                                 'published it; nothing sent' % (local, target['entries_sha256'], published))
+    for version, prefix in manifest_min_prefix(manifest).items():
+        # The host refuses what the build that wrote this generation refused, unless the task says otherwise.
+        args.setdefault('min_prefix_v%d' % version, prefix)
     # What this controller last saw the host accept. When the file differs
     # from it, the host cannot have these entries yet (unless another
     # controller pushed them), so they go with the first call: one round

@@ -114,7 +114,7 @@ class GeoFile(object):
             raise SyncError('cannot read %s: %s' % (self.dest, exc.strerror or exc))
 
     def sync(self, tiers, check_mode=False, want_diff=False, diff_sample=20, guard=None):
-        """Make the geo file map exactly the tiers' entries. ``guard(changes, before)`` may refuse the
+        """Make the geo file map exactly the tiers' entries. ``guard(changes, before, after)`` may refuse the
         change (module_support.change_guard): then the file is kept and the result says ``refused``.
 
         Two runs on one file serialise on its lock, as the set modules' runs do."""
@@ -152,7 +152,7 @@ class GeoFile(object):
         if want_diff:
             result['diff'] = compact_diff('nginx geo %s' % self.dest, len(before), len(desired), removed, added,
                                           diff_sample)
-        refusal = guard(len(added) + len(removed), len(before)) if guard else None
+        refusal = guard(len(added) + len(removed), len(before), len(desired)) if guard else None
         if refusal:
             result.update(changed=False, total=len(before), refused=refusal)
             return result

@@ -247,7 +247,7 @@ class UfwTaggedRules(object):
 
     def sync(self, lines, check_mode=False, want_diff=False, diff_sample=20, enable=False, ssh_port=None,
              allow_ssh=False, guard=None, vouched=True, withdraw=None):
-        """Make the tagged rules hold exactly ``lines``. ``guard(changes, before)`` may refuse the change
+        """Make the tagged rules hold exactly ``lines``. ``guard(changes, before, after)`` may refuse the change
         (module_support.change_guard): then nothing is written and the result says ``refused``.
 
         ``vouched``: a record says the last apply of these entries finished. Without it, files that
@@ -307,7 +307,8 @@ class UfwTaggedRules(object):
         if want_diff:
             result['diff'] = compact_diff('ufw rules tagged %r' % self.tag, before_all, result['total'],
                                           removed_all, added_all, diff_sample)
-        refusal = guard(len(added_all) + len(removed_all), before_all) if guard else None
+        refusal = guard(len(added_all) + len(removed_all), before_all,
+                        before_all - len(removed_all) + len(added_all)) if guard else None
         if refusal:
             result.update(total=before_all, refused=refusal)
             return result

@@ -47,6 +47,9 @@ SYNC_ARGUMENT_SPEC.update(METRICS_ARGUMENT_SPEC)
 CHANGE_GUARD_ARGUMENT_SPEC = dict(
     max_change_percent=dict(type='float'),
     force_change=dict(type='bool', default=False),
+    allow_empty=dict(type='bool', default=False),
+    min_prefix_v4=dict(type='int', default=8),
+    min_prefix_v6=dict(type='int', default=19),
 )
 SYNC_ARGUMENT_SPEC.update(CHANGE_GUARD_ARGUMENT_SPEC)
 # Lockout protection's options, shared by every module that makes something hold a list of entries.
@@ -292,6 +295,7 @@ def sync_one(module, build, protection, carried=None):
 
         def wanted():
             lines, kept_raw = resolve_entries(given, raw)
+            refuse_broad_entries(module, lines)
             if entry_filter is not None:
                 kept = entry_filter(lines)
                 if len(kept) != len(lines):
@@ -304,7 +308,8 @@ def sync_one(module, build, protection, carried=None):
                                diff_sample=params['diff_sample'],
                                verify_interval=params['verify_interval'],
                                max_change_percent=params['max_change_percent'],
-                               force_change=params['force_change'], protection=protection))
+                               force_change=params['force_change'], allow_empty=params['allow_empty'],
+                               protection=protection))
         report_protected(module, result, adapter.label, result.pop('protected', None))
         if result.get('refused'):
             module.warn('%s: %s' % (adapter.label, result['refused']))
@@ -367,8 +372,8 @@ def _locked(module, store, result, body):
 # file) rather than patching a kernel set: no listing to trust or verify.
 FILE_SYNC_ARGUMENT_SPEC = dict((key, SYNC_ARGUMENT_SPEC[key]) for key in (
     'entries_file', 'entries', 'src', 'entries_sha256', 'entries_zlib', 'diff_sample', 'state_dir',
-    'lock_timeout', 'max_change_percent', 'force_change', 'lockout_protection', 'protect',
-    'metrics_textfile', 'metrics_create_dir', 'metrics_generation'))
+    'lock_timeout', 'lockout_protection', 'protect', 'metrics_textfile', 'metrics_create_dir',
+    'metrics_generation') + tuple(CHANGE_GUARD_ARGUMENT_SPEC))
 
 
 def host_protection(module):
@@ -403,11 +408,38 @@ def report_protected(module, result, label, findings):
 
 
 def change_guard(module):
-    """The module's change-size guard: ``guard(changes, before)`` gives why a change is refused, or None."""
-    limit, force = module.params['max_change_percent'], module.params['force_change']
+    """The module's change guard: ``guard(changes, before, after)`` gives why a change is refused, or None.
+
+    The host repeats the build's cheap guards (the size of a change, and never
+    emptying what holds entries) whatever arrives: a file truncated or
+    replaced after the build must not empty every host's set.
+    """
+    params = module.params
+    limit, force, allow_empty = params['max_change_percent'], params['force_change'], params['allow_empty']
     if limit is not None and limit < 0:
         module.fail_json(msg='max_change_percent must not be negative')
-    return lambda changes, before: change_refusal(changes, before, limit, force)
+    if not 0 <= params['min_prefix_v4'] <= 32 or not 0 <= params['min_prefix_v6'] <= 128:
+        module.fail_json(msg='min_prefix_v4 must be 0-32 and min_prefix_v6 0-128')
+    return lambda changes, before, after: change_refusal(changes, before, limit, force, after, allow_empty)
+
+
+def refuse_broad_entries(module, lines):
+    """SyncError when an entry is a network broader than the module's min_prefix_v4/v6; nothing is applied.
+
+    The build refuses them; one arriving here was added on the way (a hand edit, a tampered file). Only
+    lines with a prefix are looked at, so a million bare addresses cost one pass in C.
+    """
+    minimum = {4: module.params['min_prefix_v4'], 6: module.params['min_prefix_v6']}
+    broad = []
+    for line in [line for line in lines if '/' in line]:
+        prefix = line.rpartition('/')[2].strip()
+        version = 6 if ':' in line else 4
+        if prefix.isascii() and prefix.isdigit() and int(prefix) < minimum[version]:
+            broad.append(line)
+    if broad:
+        raise SyncError('%d entries are broader than the minimum prefix (/%d for IPv4, /%d for IPv6; the build '
+                        'refuses them), first %s; nothing applied (min_prefix_v4/min_prefix_v6 allow them)'
+                        % (len(broad), minimum[4], minimum[6], ', '.join(repr(b) for b in broad[:5])))
 
 
 def run_file_sync(module, backend, name, sync):
@@ -435,6 +467,7 @@ def run_file_sync(module, backend, name, sync):
             return
         given, sha, raw = desired
         lines, raw = resolve_entries(given, raw)
+        refuse_broad_entries(module, lines)
         lines, findings = protection.carve(lines)
         record = store.load()
         result.update(sync(lines, guard, bool(record) and record.get('source_sha256') == sha, store.invalidate))

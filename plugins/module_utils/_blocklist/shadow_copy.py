@@ -551,15 +551,26 @@ def verify_generation(generation_dir):
     return manifest
 
 
-def manifest_sha256(path):
-    """The sha256 the manifest beside ``path`` lists for it, or None when no manifest lists it."""
+def manifest_beside(path):
+    """The manifest of the generation ``path`` belongs to, or None when it is not a generation's file."""
     try:
         with open(os.path.join(os.path.dirname(path), MANIFEST)) as handle:
             manifest = json.load(handle)
     except (IOError, OSError, ValueError):
         return None
-    info = (manifest.get('files') or {}).get(os.path.basename(path)) if isinstance(manifest, dict) else None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def manifest_sha256(manifest, path):
+    """The sha256 ``manifest`` lists for ``path``, or None when it does not list it."""
+    info = (manifest.get('files') or {}).get(os.path.basename(path)) if manifest else None
     return info.get('sha256') if isinstance(info, dict) else None
+
+
+def manifest_min_prefix(manifest):
+    """{4: n, 6: m}: the minimum prefix lengths the build that wrote ``manifest`` refused broader entries by."""
+    found = ((manifest or {}).get('policy') or {}).get('min_prefix') or {}
+    return dict((version, found['v%d' % version]) for version in (V4, V6) if isinstance(found.get('v%d' % version), int))
 
 
 def publish_mirror(mirror_dir, generation_dir, keep=2):

@@ -296,11 +296,14 @@ class _Plan(object):
         return self.desired
 
 
-def change_refusal(changes, before, max_change_percent, force_change):
-    """Why a change is too large to apply without force, or None.
+def change_refusal(changes, before, max_change_percent, force_change, after=None, allow_empty=True):
+    """Why a change may not be applied (too large without force, or emptying what holds entries), or None.
 
     A host whose object is empty takes any change: there is nothing to protect.
     """
+    if after == 0 and before and changes and not allow_empty:
+        return ('the change would remove all %d entries in place and leave none; nothing applied (an empty or '
+                'truncated list is more likely a fault on the way than the intent; allow_empty applies it)' % before)
     if max_change_percent is None or force_change or not before or not changes:
         return None
     share = changes * 100.0 / before
@@ -314,7 +317,7 @@ def change_refusal(changes, before, max_change_percent, force_change):
 def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff=False,
              verify=False, full_reload_fraction=DEFAULT_FULL_RELOAD_FRACTION,
              diff_sample=DEFAULT_DIFF_SAMPLE, verify_interval=None, max_change_percent=None,
-             force_change=False, protection=None):
+             force_change=False, protection=None, allow_empty=True):
     """Make the adapter's kernel object hold exactly ``lines``.
 
     With ``protection`` (protect.Protection), the protected addresses are taken
@@ -405,7 +408,7 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
     else:
         plan.prepare()
         changes, full = decide()
-        refusal = change_refusal(changes, plan.before, max_change_percent, force_change)
+        refusal = change_refusal(changes, plan.before, max_change_percent, force_change, plan.count, allow_empty)
         if refusal:
             plan.canonical()
             result.update(added=len(plan.added), removed=len(plan.removed), total=plan.before, refused=refusal)

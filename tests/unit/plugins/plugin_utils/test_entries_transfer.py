@@ -73,3 +73,19 @@ def test_a_generation_file_that_differs_from_its_manifest_is_not_sent(tmp_path, 
         handle.write(b'0.0.0.0/1\n')
     with pytest.raises(AnsibleActionFail, match='changed after the build published it; nothing sent'):
         entries_transfer._prepare(Action(), task_vars, 'ipset_sync', {}, path, {'name': 'bl4'})
+
+
+def test_the_builds_minimum_prefix_goes_with_the_entries_unless_the_task_sets_it(tmp_path, local_tmp):
+    path, sha = _file(tmp_path, 'blocklist_v4.txt', b'198.51.100.7\n')
+    (tmp_path / 'manifest.json').write_text('{"files": {"blocklist_v4.txt": {"sha256": "%s"}}, '
+                                            '"policy": {"min_prefix": {"v4": 12, "v6": 32}}}' % sha)
+
+    class Action(object):
+        def _find_needle(self, _kind, src):
+            return src
+    args = {'name': 'bl4'}
+    entries_transfer._prepare(Action(), {'inventory_hostname': 'h1'}, 'ipset_sync', args, path, args)
+    assert (args['min_prefix_v4'], args['min_prefix_v6']) == (12, 32)
+    args = {'name': 'bl4', 'min_prefix_v4': 4}
+    entries_transfer._prepare(Action(), {'inventory_hostname': 'h1'}, 'ipset_sync', args, path, args)
+    assert (args['min_prefix_v4'], args['min_prefix_v6']) == (4, 32)

@@ -218,3 +218,15 @@ def test_a_change_larger_than_max_change_percent_is_refused_unless_forced(netns,
         assert live(netns, 'bl4') == set(base[4:] + ['192.0.2.1'])
     r = sync(netns, tmp_path, wrong, max_change_percent=5, force_change=True)
     assert r['changed'] and 'refused' not in r and live(netns, 'bl4') == set(wrong)
+
+
+def test_an_empty_list_never_empties_a_set_unless_allowed(netns, tmp_path):
+    """The issue's row: a generation file truncated to 0 bytes emptied every host's set (+0 -70 =0), no warning.
+    The host refuses it whatever the set's size and with no max_change_percent set."""
+    sync(netns, tmp_path, ['198.51.100.1', '198.51.100.2'], allow_empty=False)
+    for check_mode in (True, False):
+        r = sync(netns, tmp_path, [], allow_empty=False, check_mode=check_mode)
+        assert r['refused'].startswith('the change would remove all 2 entries in place') and not r['changed']
+        assert live(netns, 'bl4') == {'198.51.100.1', '198.51.100.2'}
+    r = sync(netns, tmp_path, [], allow_empty=True)
+    assert (r['changed'], r['total']) == (True, 0) and live(netns, 'bl4') == set()

@@ -122,7 +122,7 @@ def test_change_guard_keeps_the_file(tmp_path):
     geo.sync(tiers(old))
     before = dest.read_bytes()
 
-    def guard(changes, count):
+    def guard(changes, count, _after):
         return change_refusal(changes, count, 50, False)
     # 19 of 20 entries gone: 95% of the file, above 50%.
     for check_mode in (True, False):
@@ -132,7 +132,7 @@ def test_change_guard_keeps_the_file(tmp_path):
         assert result['diff']['after'].startswith('nginx geo %s: 1 entries' % dest) and dest.read_bytes() == before
     # A small change passes the same guard, and force lifts it.
     assert not geo.sync(tiers(old + ['198.51.100.99']), guard=guard).get('refused')
-    forced = geo.sync(tiers(old[:1]), guard=lambda changes, count: change_refusal(changes, count, 50, True))
+    forced = geo.sync(tiers(old[:1]), guard=lambda changes, count, _after: change_refusal(changes, count, 50, True))
     assert forced['changed'] and not forced.get('refused') and parse_geo(dest.read_text(), 'x') == {
         '198.51.100.1': 'block'}
 

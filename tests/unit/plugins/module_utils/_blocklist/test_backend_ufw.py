@@ -252,7 +252,7 @@ def test_change_guard_keeps_the_rules(ufw_host):
     tagged(run, rules_dir).sync(entries)
     files = [(rules_dir / f).read_text() for f in ('user.rules', 'user6.rules')]
 
-    def guard(changes, before):
+    def guard(changes, before, _after):
         return change_refusal(changes, before, 25, False)
     # 30 of 40 rules gone: 75%, above 25%; refused in check mode and for real, nothing written or loaded.
     for check_mode in (True, False):
@@ -264,5 +264,5 @@ def test_change_guard_keeps_the_rules(ufw_host):
     assert out.count('-j DROP') == 40
     # A small change passes the same guard; force lifts it.
     assert not tagged(run, rules_dir).sync(entries + ['198.51.100.1'], guard=guard).get('refused')
-    r = tagged(run, rules_dir).sync(entries[30:], guard=lambda changes, before: change_refusal(changes, before, 25, True))
+    r = tagged(run, rules_dir).sync(entries[30:], guard=lambda changes, before, _after: change_refusal(changes, before, 25, True))
     assert (r['changed'], r['removed'], r['total']) == (True, 31, 10) and not r.get('refused')

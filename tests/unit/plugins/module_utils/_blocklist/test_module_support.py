@@ -64,3 +64,17 @@ def test_compressed_entries_that_expand_past_the_limit_are_refused_unexpanded(tm
         desired_entries(_Module(entries_zlib=base64.b64encode(bomb).decode()), store)
     with pytest.raises(SyncError, match='not base64 of zlib data'):
         desired_entries(_Module(entries_zlib=base64.b64encode(b'\x78\x9c' + b'\xff' * 40).decode()), store)
+
+
+def test_entries_broader_than_the_minimum_prefix_are_refused_whole():
+    """The issue's row: 0.0.0.0/1 appended to a published file reached the set. The host refuses the lot."""
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
+        refuse_broad_entries)
+    module = _Module(min_prefix_v4=8, min_prefix_v6=19)
+    tally('bad inputs tried: entry validation', 3)
+    refuse_broad_entries(module, ['198.51.100.7', '10.0.0.0/8', '2001:db8::/19', '2001:db8::1'])
+    with pytest.raises(SyncError, match=r"1 entries are broader than the minimum prefix .*'0.0.0.0/1'.*nothing"):
+        refuse_broad_entries(module, ['198.51.100.7', '0.0.0.0/1'])
+    with pytest.raises(SyncError, match=r"'2000::/3'"):
+        refuse_broad_entries(module, ['2000::/3'])
+    refuse_broad_entries(_Module(min_prefix_v4=1, min_prefix_v6=19), ['0.0.0.0/1'])

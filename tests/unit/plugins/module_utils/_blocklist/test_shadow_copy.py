@@ -232,12 +232,16 @@ def test_a_generation_edited_after_publication_fails_verification(tmp_path, tamp
 
 def test_the_push_refuses_a_file_that_differs_from_its_manifest(tmp_path):
     """The transfer compares the file it sends with the manifest beside it (an edit after the play verified)."""
-    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import manifest_sha256
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
+        manifest_beside, manifest_min_prefix, manifest_sha256)
     root = str(tmp_path / 'copy')
     feed = tmp_path / 'list.txt'
     feed.write_text('198.51.100.7\n')
     build_shadow_copy(root, [{'name': 'list', 'path': str(feed)}])
     path = os.path.join(root, 'current', 'blocklist_v4.txt')
     import hashlib
-    assert manifest_sha256(path) == hashlib.sha256(b'198.51.100.7\n').hexdigest()
-    assert manifest_sha256(str(feed)) is None        # no manifest beside it: not a generation's file
+    assert manifest_sha256(manifest_beside(path), path) == hashlib.sha256(b'198.51.100.7\n').hexdigest()
+    assert manifest_beside(str(feed)) is None        # no manifest beside it: not a generation's file
+    assert manifest_sha256(None, str(feed)) is None
+    # The build's minimum prefixes travel with the generation, for the hosts to repeat the check.
+    assert manifest_min_prefix(manifest_beside(path)) == {4: 8, 6: 19}
