@@ -23,6 +23,11 @@ options:
     description: A generation directory, or the shadow copy's C(current) link.
     type: path
     required: true
+  signing_key:
+    description:
+      - The key the build signs manifests with (its O(fleetwall.blocklist.shadow_copy_build#module:signing_key)).
+        When set, the manifest's signature (C(manifest.sig), HMAC-SHA256) must match, or nothing is pushed.
+    type: str
 '''
 
 EXAMPLES = r'''
@@ -44,10 +49,10 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sha
 )
 
 
-def verified_generation(path):
+def verified_generation(path, signing_key=None):
     try:
         resolved = trusted_generation_dir(str(path))
-        verify_generation(resolved)
+        verify_generation(resolved, signing_key or None)
     except ShadowCopyError as exc:
         raise AnsibleFilterError(str(exc))
     return resolved

@@ -249,6 +249,17 @@ options:
       - Also publish the current generation to this directory (same layout, same atomic C(current) switch,
         the last two generations kept), for other tools to read.
     type: path
+  signing_key:
+    description:
+      - A secret kept outside the shadow directory (an Ansible Vault variable, an AWX credential). Each published
+        generation then carries C(manifest.sig), the HMAC-SHA256 of its manifest, which lists every file's
+        sha256; the push (the C(verified_generation) filter) refuses a generation whose signature does not match.
+      - It protects against whoever can write the shadow directory but does not hold the key. It does not protect
+        against a build host or controller that holds the key, nor against a feed that is itself wrong.
+      - A current generation without a valid signature (the key was just set) is signed by the next build, once
+        its files match its manifest.
+    type: str
+    version_added: 0.5.0
   fleet_local:
     description:
       - Add the fleet's own fail2ban bans as the feed C(fleet_local), with the same refusals and allowlist as
@@ -430,6 +441,7 @@ def main():
             )),
             provenance=dict(type='bool', default=True),
             mirror_dir=dict(type='path'),
+            signing_key=dict(type='str', no_log=True),
             fleet_local=dict(type='dict', options=dict(
                 harvest=dict(type='dict'),
                 expiry=dict(type='int', default=86400),
@@ -473,7 +485,7 @@ def main():
             max_shrink_percent=p['max_shrink_percent'], force=p['force'],
             keep_generations=p['keep_generations'], check_mode=module.check_mode, file_mode=file_mode,
             presets=p['presets'], tiers=p['tiers'], provenance=p['provenance'], mirror_dir=p['mirror_dir'],
-            fleet_local=p['fleet_local'])
+            fleet_local=p['fleet_local'], signing_key=p['signing_key'])
     except ShadowCopyError as exc:
         module.fail_json(msg=str(exc))
     for warning in result.pop('warnings'):

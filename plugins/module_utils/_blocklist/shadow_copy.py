@@ -25,6 +25,7 @@ import datetime
 import gc
 import gzip
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -56,6 +57,8 @@ DEFAULT_TIERS = {'block': 90, 'challenge': 50}
 DEFAULT_MAX_GROWTH_FACTOR = 10
 TIERS = ('auto', 'block', 'challenge')
 MANIFEST = 'manifest.json'
+# HMAC-SHA256 of the manifest with a key kept outside the shadow directory (signing_key).
+SIGNATURE = 'manifest.sig'
 MANIFEST_FORMAT = 2
 FEED_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z')
 
@@ -518,12 +521,36 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
-def verify_generation(generation_dir):
+def manifest_signature(manifest, signing_key):
+    """HMAC-SHA256 of the manifest's canonical JSON (so a re-serialised copy, a mirror's, signs the same)."""
+    canonical = json.dumps(manifest, sort_keys=True, separators=(',', ':'), ensure_ascii=True).encode()
+    return hmac.new(signing_key.encode('utf-8'), canonical, hashlib.sha256).hexdigest()
+
+
+def check_signature(generation_dir, manifest, signing_key):
+    """ShadowCopyError unless ``manifest.sig`` is the manifest's HMAC under ``signing_key``."""
+    path = os.path.join(generation_dir, SIGNATURE)
+    try:
+        with open(path) as handle:
+            found = handle.read(200).strip()
+    except (IOError, OSError):
+        raise ShadowCopyError('%s has no signature (%s) but a signing key is set: it was not written by a build '
+                              'that holds the key; nothing pushed' % (generation_dir, SIGNATURE))
+    if not hmac.compare_digest(found, manifest_signature(manifest, signing_key)):
+        raise ShadowCopyError('the signature %s does not match the manifest under the signing key: the manifest '
+                              'was changed by someone without the key, or signed with another key; nothing pushed'
+                              % path)
+
+
+def verify_generation(generation_dir, signing_key=None):
     """Check every file the manifest lists against its sha256; return the manifest, or raise ShadowCopyError.
 
     The manifest is written last, by the build, from the bytes it wrote: a
     file edited, truncated or replaced afterwards no longer matches it, and
-    the push must send nothing rather than whatever is there now.
+    the push must send nothing rather than whatever is there now.  With a
+    ``signing_key``, the manifest itself must carry the build's signature:
+    whoever can write the shadow directory but does not hold the key cannot
+    rewrite the manifest to match an edit.
     """
     path = os.path.join(generation_dir, MANIFEST)
     try:
@@ -531,6 +558,8 @@ def verify_generation(generation_dir):
             manifest = json.load(handle)
     except (IOError, OSError, ValueError) as exc:
         raise ShadowCopyError('cannot read the manifest %s: %s; nothing pushed' % (path, exc))
+    if signing_key:
+        check_signature(generation_dir, manifest, signing_key)
     listed = dict((name, info.get('sha256')) for name, info in (manifest.get('files') or {}).items())
     provenance = manifest.get('provenance') or {}
     if provenance.get('file') and os.path.lexists(os.path.join(generation_dir, provenance['file'])):
@@ -664,10 +693,25 @@ def _fleet_local_feed(root, fleet_local, refusals, now, check_mode):
     return entries, {'status': status, 'summary': summary}, parsed
 
 
+def _sign_current(store, signing_key, warnings):
+    """Sign the current generation when it has no valid signature yet (a key set since it was published)."""
+    generation_dir = os.path.realpath(store.current_link)
+    manifest = verify_generation(generation_dir)
+    try:
+        check_signature(generation_dir, manifest, signing_key)
+        return
+    except ShadowCopyError:
+        pass
+    write_atomic(os.path.join(generation_dir, SIGNATURE),
+                 (manifest_signature(manifest, signing_key) + '\n').encode(), store.file_mode)
+    warnings.append('signed generation %s, which had no valid signature, after checking its files against its '
+                    'manifest' % manifest.get('generation'))
+
+
 def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_prefix=None,
                       max_shrink_percent=50, force=False, keep_generations=10, check_mode=False,
                       fetcher=fetch_response, file_mode=0o644, now=None, presets=None, tiers=None,
-                      provenance=True, mirror_dir=None, fleet_local=None):
+                      provenance=True, mirror_dir=None, fleet_local=None, signing_key=None):
     """Fetch every feed, build a generation and publish it if it is safe to.
 
     Returns a result dict for the module.  Nothing is published when the new
@@ -678,6 +722,10 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
     ``tier`` and ``jails``) adds the fleet's own fail2ban bans as one more
     feed; see fleet_local.py.  Its entries expire by design, so the empty and
     shrink guards count only what the other feeds contribute.
+
+    With ``signing_key``, every generation carries ``manifest.sig``, the
+    manifest's HMAC; a current generation without one (the key is new) is
+    signed once its files are checked against its manifest.
     """
     names = [spec.get('name') for spec in feeds]
     for name in names:
@@ -850,6 +898,8 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
                 result['warnings'].append('not published: ' + result['withheld'])
             if provenance_path:
                 os.unlink(provenance_path)
+            if signing_key and previous and not check_mode:
+                _sign_current(store, signing_key, result['warnings'])
             if mirror_dir and previous and not check_mode:
                 result['mirrored'] = publish_mirror(mirror_dir, os.path.realpath(store.current_link))
             return result
@@ -886,6 +936,8 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
         }
         if fleet_info:
             manifest['fleet_local'] = dict(fleet_info['summary'], file=FLEET_LOCAL_FILE)
+        if signing_key:
+            files[SIGNATURE] = (manifest_signature(manifest, signing_key) + '\n').encode()
         result.update(changed=True, published=not check_mode, generation=generation)
         if check_mode:
             # A preview must show hosts the diff of the copy this run would

@@ -245,3 +245,53 @@ def test_the_push_refuses_a_file_that_differs_from_its_manifest(tmp_path):
     assert manifest_sha256(None, str(feed)) is None
     # The build's minimum prefixes travel with the generation, for the hosts to repeat the check.
     assert manifest_min_prefix(manifest_beside(path)) == {4: 8, 6: 19}
+
+
+def test_a_signed_manifest_is_checked_with_the_key(tmp_path):
+    """Whoever can write the shadow directory can rewrite a file and its manifest's sha256 alike; without the
+    key they cannot make the signature match."""
+    import hashlib
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.fleetwall.blocklist.plugins.filter.verified_generation import verified_generation
+    root = str(tmp_path / 'copy')
+    feed = tmp_path / 'list.txt'
+    feed.write_text('198.51.100.7\n')
+    feeds = [{'name': 'list', 'path': str(feed)}]
+    key = 'kept-in-the-vault'
+    # A key set after the generation was published: the next build signs it, once its files match.
+    build_shadow_copy(root, feeds)
+    current = os.path.join(root, 'current')
+    with pytest.raises(ShadowCopyError, match='has no signature'):
+        verify_generation(current, key)
+    result = build_shadow_copy(root, feeds, signing_key=key)
+    assert result['changed'] is False and 'which had no valid signature' in ' '.join(result['warnings'])
+    verify_generation(current, key)
+    feed.write_text('198.51.100.8\n')
+    assert build_shadow_copy(root, feeds, signing_key=key)['generation'] == 2
+    assert verified_generation(current, key).endswith('generations/2')
+    with pytest.raises(AnsibleFilterError, match='does not match the manifest'):
+        verified_generation(current, 'another-key')
+    # The attacker edits the file and the manifest's sha256 to match: the sha256 check passes, the signature not.
+    tally('bad inputs tried: tampered generation')
+    path = os.path.join(current, 'blocklist_v4.txt')
+    tampered = b'198.51.100.8\n0.0.0.0/1\n'
+    os.unlink(path)
+    with open(path, 'wb') as handle:
+        handle.write(tampered)
+    with open(os.path.join(current, 'manifest.json')) as handle:
+        manifest = json.load(handle)
+    manifest['files']['blocklist_v4.txt']['sha256'] = hashlib.sha256(tampered).hexdigest()
+    os.unlink(os.path.join(current, 'manifest.json'))
+    with open(os.path.join(current, 'manifest.json'), 'w') as handle:
+        json.dump(manifest, handle)
+    verify_generation(current)                       # without the key, a consistent forgery passes
+    with pytest.raises(ShadowCopyError, match='signature .* does not match the manifest under the signing key'):
+        verify_generation(current, key)
+
+
+def test_a_mirror_carries_a_signature_that_still_verifies(tmp_path):
+    root, mirror = str(tmp_path / 'copy'), str(tmp_path / 'mirror')
+    feed = tmp_path / 'list.txt'
+    feed.write_text('198.51.100.7\n')
+    build_shadow_copy(root, [{'name': 'list', 'path': str(feed)}], signing_key='k' * 32, mirror_dir=mirror)
+    verify_generation(os.path.join(mirror, 'current'), 'k' * 32)
