@@ -190,9 +190,13 @@ options:
     description:
       - Special-purpose ranges that are refused, with every refusal counted in the manifest.
       - Add V(documentation) or V(benchmarking) to refuse those too.
+      - V(ipv4_embedded) judges an entry in an IPv6 prefix that carries an IPv4 address (6to4 C(2002::/16),
+        NAT64 C(64:ff9b::/96), IPv4-compatible C(::/96), Teredo C(2001::/32)) by the IPv4 rules on the network
+        it embeds, with O(min_prefix_v4) and these categories, and refuses an entry covering such a prefix
+        whole; C(2002:c0a8:101::1) is refused as C(6to4 of private 192.168.0.0/16).
     type: list
     elements: str
-    default: [unspecified, private, shared, loopback, link_local, multicast, reserved, ipv4_mapped]
+    default: [unspecified, private, shared, loopback, link_local, multicast, reserved, ipv4_mapped, ipv4_embedded]
   min_prefix_v4:
     description: IPv4 networks broader than this prefix length are refused.
     type: int
@@ -427,7 +431,7 @@ def main():
             allowlist=dict(type='list', elements='str', default=[]),
             refused_categories=dict(type='list', elements='str',
                                     default=['unspecified', 'private', 'shared', 'loopback', 'link_local',
-                                             'multicast', 'reserved', 'ipv4_mapped']),
+                                             'multicast', 'reserved', 'ipv4_mapped', 'ipv4_embedded']),
             min_prefix_v4=dict(type='int', default=8),
             min_prefix_v6=dict(type='int', default=19),
             max_shrink_percent=dict(type='float', default=50),

@@ -324,18 +324,77 @@ SPECIAL_RANGES = {
         ('ff00::/8', 'multicast'),
     ],
 }
+# IPv6 prefixes whose addresses carry an IPv4 address: 6to4 (RFC 3056), NAT64's well-known prefix
+# (RFC 6052), the deprecated IPv4-compatible addresses (RFC 4291) and Teredo (RFC 4380).  Blocking
+# 2002:c0a8:101::1 is blocking 192.168.1.1 by another name, so an entry in one of them is judged by the IPv4
+# rules on the network it embeds (category 'ipv4_embedded').  Each field is (label, offset of its 32 bits
+# from the top of the address, mask the address stores it XORed with): Teredo holds its server's IPv4 in
+# bits 32-63 and its client's, inverted, in the last 32.  ::ffff:0:0/96 (IPv4-mapped) is not here: it is
+# refused whole, as 'ipv4_mapped'.
+IPV4_EMBEDDINGS = (
+    ('IPv4-compatible', '::/96', (('IPv4-compatible', 96, 0),)),
+    ('NAT64', '64:ff9b::/96', (('NAT64', 96, 0),)),
+    ('Teredo', '2001::/32', (('Teredo server', 32, 0), ('Teredo client', 96, 0xffffffff))),
+    ('6to4', '2002::/16', (('6to4', 16, 0),)),
+)
+IPV4_EMBEDDED = 'ipv4_embedded'
 DEFAULT_REFUSED_CATEGORIES = (
     'unspecified', 'private', 'shared', 'loopback', 'link_local', 'multicast',
-    'reserved', 'ipv4_mapped',
+    'reserved', 'ipv4_mapped', IPV4_EMBEDDED,
 )
-ALL_CATEGORIES = tuple(sorted({c for table in SPECIAL_RANGES.values() for _n, c in table}))
+ALL_CATEGORIES = tuple(sorted({c for table in SPECIAL_RANGES.values() for _n, c in table} | {IPV4_EMBEDDED}))
+
+
+class _EmbeddingPrefix(object):
+    """One of IPV4_EMBEDDINGS, parsed: where its IPv4 fields sit in an address."""
+
+    def __init__(self, name, text, fields):
+        self.name = name
+        self.text = text
+        _version, self.start, self.prefixlen = parse_network(text)
+        self.end = self.start + (1 << (BITS[V6] - self.prefixlen)) - 1
+        self.fields = fields
+
+    def ipv4_networks(self, start, prefixlen):
+        """Yield (label, IPv4 start, IPv4 prefixlen) for each field of the IPv6 network ``start/prefixlen``.
+
+        The network fixes a field's top ``prefixlen - offset`` bits and leaves the rest free, so what it
+        embeds is an IPv4 network of that length (XOR with a constant maps a CIDR block to a CIDR block).
+        """
+        for label, offset, xor in self.fields:
+            ipv4_prefixlen = min(max(prefixlen - offset, 0), 32)
+            value = ((start >> (BITS[V6] - offset - 32)) & 0xffffffff) ^ xor
+            yield label, value & ~((1 << (32 - ipv4_prefixlen)) - 1), ipv4_prefixlen
+
+
+def _refusal_rows(version, categories):
+    """Sorted disjoint (start, end, verdict) rows: a verdict is a reason, or an _EmbeddingPrefix to judge by.
+
+    A special range inside an embedding prefix (::1 inside ::/96) keeps its own reason: the embedding's
+    row is cut around it.
+    """
+    rows = []
+    for text, category in SPECIAL_RANGES[version]:
+        if category in categories:
+            _v, start, prefixlen = parse_network(text)
+            rows.append((start, start + (1 << (BITS[version] - prefixlen)) - 1, '%s %s' % (category, text)))
+    if version == V6 and IPV4_EMBEDDED in categories:
+        specials = merge_ranges([(start, end) for start, end, _reason in rows])
+        for name, text, fields in IPV4_EMBEDDINGS:
+            prefix = _EmbeddingPrefix(name, text, fields)
+            uncovered, _removed = subtract_ranges([(prefix.start, prefix.end)], specials)
+            rows.extend((start, end, prefix) for start, end in uncovered)
+    rows.sort(key=itemgetter(0))
+    return rows
 
 
 class RefusalTable(object):
     """Decides whether a network must be refused, and says why.
 
     Lookups are a bisect over a handful of disjoint ranges, so checking every
-    entry of a million-line feed costs well under a second.
+    entry of a million-line feed costs well under a second.  The IPv6 prefixes
+    that embed IPv4 are rows of the same table: only an entry that falls in one
+    pays for judging what it embeds.
     """
 
     def __init__(self, categories=DEFAULT_REFUSED_CATEGORIES, min_prefix=None):
@@ -348,15 +407,8 @@ class RefusalTable(object):
         self.min_prefix.update(min_prefix or {})
         self._tables = {}
         self._v4_octets = None
-        for version, table in SPECIAL_RANGES.items():
-            rows = []
-            for text, category in table:
-                if category not in categories:
-                    continue
-                v, start, prefixlen = parse_network(text)
-                end = start + (1 << (BITS[v] - prefixlen)) - 1
-                rows.append((start, end, '%s %s' % (category, text)))
-            rows.sort()
+        for version in (V4, V6):
+            rows = _refusal_rows(version, self.categories)
             self._tables[version] = ([r[0] for r in rows], rows)
 
     def v4_octets_to_check(self):
@@ -376,9 +428,29 @@ class RefusalTable(object):
             return 'broader than /%d' % self.min_prefix[version]
         starts, rows = self._tables[version]
         end = start + (1 << (BITS[version] - prefixlen)) - 1
-        # The candidate is the last special range starting at or before our
-        # end; ranges are disjoint so no earlier one can overlap if it doesn't.
+        # The candidate is the last row starting at or before our end; rows
+        # are disjoint so no earlier one can overlap if it doesn't.
         idx = bisect_right(starts, end) - 1
-        if idx >= 0 and rows[idx][1] >= start:
-            return rows[idx][2]
+        while idx >= 0 and rows[idx][1] >= start:
+            verdict = rows[idx][2]
+            if isinstance(verdict, str):
+                return verdict
+            refused = self._embedded_reason(verdict, start, prefixlen)
+            if refused is not None:
+                return refused
+            # What it embeds may be blocked, but the network may still reach into a special range the
+            # embedding's row was cut around (::/126 covers ::1): look at the rows before it too.
+            idx -= 1
+        return None
+
+    def _embedded_reason(self, prefix, start, prefixlen):
+        """Judge an IPv6 network inside an embedding prefix by the IPv4 networks it embeds."""
+        if prefixlen <= prefix.prefixlen:
+            return 'whole %s prefix %s' % (prefix.name, prefix.text)
+        for label, ipv4_start, ipv4_prefixlen in prefix.ipv4_networks(start, prefixlen):
+            refused = self.reason(V4, ipv4_start, ipv4_prefixlen)
+            if refused is not None:
+                # 'broader than /8' and 'default route' say nothing of IPv4 on their own.
+                broad = ipv4_prefixlen == 0 or ipv4_prefixlen < self.min_prefix[V4]
+                return '%s of %s%s' % (label, 'IPv4 ' if broad else '', refused)
         return None

@@ -218,3 +218,181 @@ def test_count_networks_matches_the_written_lines(raw, version):
     ranges = A.merge_ranges(raw)
     lines = '\n'.join(A.networks_text(ranges, version)).split('\n') if ranges else []
     assert A.count_networks(ranges, A.BITS[version]) == len(lines)
+
+
+# -- IPv4 inside IPv6: 6to4, NAT64, IPv4-compatible and Teredo entries are judged by the IPv4 they embed
+
+def _teredo(server, client, flags_port=0x800063bf):
+    """A Teredo address: server IPv4 in bits 32-63, client IPv4 inverted in the last 32 bits."""
+    return A.format_address(6, (0x20010000 << 96) | (server << 64) | (flags_port << 32) | (client ^ 0xffffffff))
+
+
+_TEREDO_SERVER = A.parse_network('65.54.227.120')[1]
+
+
+@pytest.mark.parametrize('text, reason', [
+    # The issue's two examples.
+    ('2002:c0a8:101::1', '6to4 of private 192.168.0.0/16'),
+    ('64:ff9b::/96', 'whole NAT64 prefix 64:ff9b::/96'),
+    # 6to4, 2002::/16: the IPv4 is bits 16-47.
+    ('2002:7f00:1::/48', '6to4 of loopback 127.0.0.0/8'),
+    ('2002:a9fe::/32', '6to4 of link_local 169.254.0.0/16'),
+    ('2002:c000::/20', '6to4 of IPv4 broader than /8'),
+    ('2002::/20', '6to4 of IPv4 broader than /8'),
+    ('2002::/16', 'broader than /19'),
+    # NAT64's well-known prefix: the IPv4 is the last 32 bits.
+    ('64:ff9b::a00:1', 'NAT64 of private 10.0.0.0/8'),
+    ('64:ff9b::e000:0/104', 'NAT64 of multicast 224.0.0.0/4'),
+    ('64:ff9b::/100', 'NAT64 of IPv4 broader than /8'),
+    ('64:ff9b:1::/48', 'private 64:ff9b:1::/48'),
+    # IPv4-compatible, ::/96; its own special addresses keep their reasons.
+    ('::7f00:1', 'IPv4-compatible of loopback 127.0.0.0/8'),
+    ('::a00:0/104', 'IPv4-compatible of private 10.0.0.0/8'),
+    ('::/96', 'whole IPv4-compatible prefix ::/96'),
+    ('::2', 'IPv4-compatible of unspecified 0.0.0.0/8'),
+    ('::1', 'loopback ::1/128'),
+    ('::', 'unspecified ::/128'),
+    ('::ffff:0:0/96', 'ipv4_mapped ::ffff:0:0/96'),
+    # Teredo, 2001::/32: the server's IPv4 and the client's, inverted.
+    ('2001::/32', 'whole Teredo prefix 2001::/32'),
+    (_teredo(A.parse_network('10.0.0.1')[1], A.parse_network('8.8.8.8')[1]), 'Teredo server of private 10.0.0.0/8'),
+    (_teredo(_TEREDO_SERVER, A.parse_network('10.1.2.3')[1]), 'Teredo client of private 10.0.0.0/8'),
+    (_teredo(_TEREDO_SERVER, A.parse_network('192.168.1.1')[1]), 'Teredo client of private 192.168.0.0/16'),
+    ('2001:0:4136:e378::/64', 'Teredo client of IPv4 default route'),
+    ('2001:0:4136:e378:8000:63bf:f600:0/103', 'Teredo client of IPv4 broader than /8'),
+])
+def test_ipv4_embedded_in_ipv6_is_judged_by_the_ipv4_rules(text, reason):
+    assert A.RefusalTable().reason(*A.parse_network(text)) == reason
+
+
+@pytest.mark.parametrize('text', [
+    '2002:808:808::/48', '2002:808:808::1', '2002:808:800::/40', '64:ff9b::808:808', '64:ff9b::808:800/120',
+    '::808:808', _teredo(_TEREDO_SERVER, A.parse_network('8.8.8.8')[1]), '2001:0:4136:e378:8000:63bf:f700:0/104',
+    # Documentation is not refused by default, in IPv4 or embedded (RFC 4380's own example address).
+    '2002:c000:200::/40', '2001:0:4136:e378:8000:63bf:3fff:fdd2',
+    # Neighbours of the prefixes are plain IPv6.
+    '2001:1::/32', '2003::/19', '64:ff9b:0:0:1::/80', '::1:0:0/96',
+])
+def test_embedded_public_ipv4_is_an_ordinary_ipv6_entry(text):
+    assert A.RefusalTable().reason(*A.parse_network(text)) is None
+
+
+@pytest.mark.parametrize('text, reason', [
+    ('2002::/16', 'whole 6to4 prefix 2002::/16'),
+    ('2002::/15', 'whole 6to4 prefix 2002::/16'),
+    ('2000::/14', 'whole 6to4 prefix 2002::/16'),
+    ('2001::/16', 'whole Teredo prefix 2001::/32'),
+    ('::/88', 'whole IPv4-compatible prefix ::/96'),
+    ('64:ff9b::/64', 'whole NAT64 prefix 64:ff9b::/96'),
+])
+def test_an_entry_covering_an_embedding_prefix_is_refused_whole(text, reason):
+    """With the IPv6 minimum prefix lowered, an entry is refused for covering the prefix, not judged inside it."""
+    assert A.RefusalTable(min_prefix={6: 8}).reason(*A.parse_network(text)) == reason
+
+
+def test_embedded_checks_follow_the_categories():
+    # Opted out: the old behaviour; IPv4-mapped stays its own category.
+    table = A.RefusalTable(categories=[c for c in A.DEFAULT_REFUSED_CATEGORIES if c != 'ipv4_embedded'])
+    for text in ('2002:c0a8:101::1', '64:ff9b::/96', '2001::/32', '::7f00:1'):
+        assert table.reason(*A.parse_network(text)) is None
+    assert table.reason(*A.parse_network('::ffff:1.2.3.4')) == 'ipv4_mapped ::ffff:0:0/96'
+    # The embedded IPv4 meets the same IPv4 categories: documentation refused in one is refused in the other.
+    table = A.RefusalTable(categories=A.DEFAULT_REFUSED_CATEGORIES + ('documentation',))
+    assert table.reason(*A.parse_network('2002:c000:200::/40')) == '6to4 of documentation 192.0.2.0/24'
+    assert table.reason(*A.parse_network('2001:0:4136:e378:8000:63bf:3fff:fdd2')) \
+        == 'Teredo client of documentation 192.0.2.0/24'
+
+
+def test_a_special_range_inside_an_embedding_prefix_still_refuses():
+    """::1 is cut out of ::/96's row; an entry reaching into it from the row is still refused."""
+    table = A.RefusalTable(categories=('loopback', 'ipv4_embedded'))
+    assert table.reason(*A.parse_network('::2')) is None  # 0.0.0.2: 'unspecified' is not refused here
+    assert table.reason(*A.parse_network('::/126')) == 'loopback ::1/128'
+    assert table.reason(*A.parse_network('::1')) == 'loopback ::1/128'
+
+
+_ipv4_network = st.tuples(st.integers(0, 2 ** 32 - 1), st.integers(0, 32)).map(
+    lambda t: (t[0] & ~((1 << (32 - t[1])) - 1), t[1]))
+_categories = st.sets(st.sampled_from([c for c in A.ALL_CATEGORIES if c != 'ipv4_embedded'])).map(
+    lambda chosen: tuple(chosen) + ('ipv4_embedded',))
+_EMBEDDINGS = {
+    # name: (label, the IPv6 network that embeds IPv4 network start/prefixlen)
+    '6to4': ('6to4', lambda start, prefixlen: ((0x2002 << 112) | (start << 80), 16 + prefixlen)),
+    'NAT64': ('NAT64', lambda start, prefixlen: ((0x64ff9b << 96) | start, 96 + prefixlen)),
+    'IPv4-compatible': ('IPv4-compatible', lambda start, prefixlen: (start, 96 + prefixlen)),
+}
+
+
+def _overlaps_ipv6_special(categories, start, prefixlen):
+    """Independently, with netaddr: does the IPv6 network meet one of the refused IPv6 special ranges?"""
+    network = netaddr.IPSet([netaddr.IPNetwork('%s/%d' % (netaddr.IPAddress(start, 6), prefixlen))])
+    specials = netaddr.IPSet(text for text, category in A.SPECIAL_RANGES[6] if category in categories)
+    return bool(network & specials)
+
+
+def _expected_embedded_reason(table, label, start, prefixlen):
+    refused = table.reason(4, start, prefixlen)
+    if refused is None:
+        return None
+    broad = prefixlen == 0 or prefixlen < table.min_prefix[4]
+    return '%s of %s%s' % (label, 'IPv4 ' if broad else '', refused)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_ipv4_network, st.sampled_from(sorted(_EMBEDDINGS)), _categories, st.sampled_from([0, 8, 12, 16]))
+def test_an_embedded_network_gets_the_verdict_of_its_ipv4_network(network, embedding, categories, min_v4):
+    """Refused iff the IPv4 network is refused (or the IPv6 network meets an IPv6 special range: ::1 in
+    ::/96), and for the IPv4's reason.  The IPv6 minimum is lowered to /16 so that a 6to4 of an IPv4 /0-/2
+    is judged as 6to4, not first as broader than /19."""
+    tally('bad inputs tried: entry validation')
+    table = A.RefusalTable(categories=categories, min_prefix={4: min_v4, 6: 16})
+    label, embed = _EMBEDDINGS[embedding]
+    v6_start, v6_prefixlen = embed(*network)
+    got = table.reason(6, v6_start, v6_prefixlen)
+    if _overlaps_ipv6_special(categories, v6_start, v6_prefixlen):
+        assert got is not None
+    elif network[1] == 0:
+        assert got.startswith('whole %s prefix' % embedding)
+    else:
+        assert got == _expected_embedded_reason(table, label, *network)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2 ** 32 - 1), _ipv4_network, st.integers(0, 2 ** 32 - 1), _categories,
+       st.sampled_from([0, 8, 12, 16]))
+def test_a_teredo_network_gets_the_verdict_of_its_server_and_client(server, client, flags_port, categories, min_v4):
+    """A Teredo network naming one server and a client network is refused iff either IPv4 is, for its reason."""
+    tally('bad inputs tried: entry validation')
+    table = A.RefusalTable(categories=categories, min_prefix={4: min_v4, 6: 16})
+    client_start, client_prefixlen = client
+    client_field = (client_start ^ 0xffffffff) & ~((1 << (32 - client_prefixlen)) - 1)
+    v6_start = (0x20010000 << 96) | (server << 64) | (flags_port << 32) | client_field
+    want = (_expected_embedded_reason(table, 'Teredo server', server, 32)
+            or _expected_embedded_reason(table, 'Teredo client', client_start, client_prefixlen))
+    assert table.reason(6, v6_start, 96 + client_prefixlen) == want
+
+
+@settings(max_examples=100, deadline=None)
+@given(_ipv4_network.filter(lambda network: network[1] < 32), _categories, st.sampled_from([0, 8, 12, 16]))
+def test_a_teredo_network_open_in_its_server_is_always_refused(server, categories, min_v4):
+    """Short of /64 the client's 32 bits are open too: it embeds every client IPv4, 0.0.0.0/0."""
+    tally('bad inputs tried: entry validation')
+    table = A.RefusalTable(categories=categories, min_prefix={4: min_v4, 6: 16})
+    server_start, server_prefixlen = server
+    assert table.reason(6, (0x20010000 << 96) | (server_start << 64), 32 + server_prefixlen) is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2 ** 128 - 1), st.integers(1, 128), _categories)
+def test_outside_the_embedding_prefixes_nothing_changes(address, prefixlen, categories):
+    """The embedding rows judge only what falls in their prefixes: anywhere else, the verdict is the
+    plain table's."""
+    tally('bad inputs tried: entry validation')
+    start = address & ~((1 << (128 - prefixlen)) - 1)
+    network = netaddr.IPNetwork('%s/%d' % (netaddr.IPAddress(start, 6), prefixlen))
+    prefixes = netaddr.IPSet(text for _name, text, _fields in A.IPV4_EMBEDDINGS)
+    if netaddr.IPSet([network]) & prefixes:
+        return
+    plain = A.RefusalTable(categories=[c for c in categories if c != 'ipv4_embedded'], min_prefix={6: 1})
+    embedded = A.RefusalTable(categories=categories, min_prefix={6: 1})
+    assert embedded.reason(6, start, prefixlen) == plain.reason(6, start, prefixlen)

@@ -325,3 +325,71 @@ def test_only_line_feeds_and_carriage_returns_end_a_line(separator):
     result = parse_feed('45.33.0.9%s45.33.0.10\r\n198.51.100.7\r198.51.100.8\n' % separator, max_invalid_fraction=1.0)
     assert texts(result) == {'198.51.100.7', '198.51.100.8'}
     assert (result.lines, result.invalid) == (3, 1)
+
+
+# -- IPv4 inside IPv6 (6to4, NAT64, IPv4-compatible, Teredo): judged by the IPv4 it embeds, wherever a feed is read
+
+def test_ipv4_embedded_in_ipv6_is_refused_by_what_it_embeds():
+    tally('bad inputs tried: feed parser')
+    body = '\n'.join([
+        '2002:c0a8:101::1',                          # 6to4 of 192.168.1.1
+        '64:ff9b::/96',                              # the whole NAT64 prefix
+        '64:ff9b::7f00:1',                           # NAT64 of 127.0.0.1
+        '2001:0:4136:e378:8000:63bf:f5fe:fdfc',      # Teredo client 10.1.2.3
+        '::a9fe:101',                                # IPv4-compatible 169.254.1.1
+        '2002:808:808::/48',                         # 6to4 of 8.8.8.8: an ordinary entry
+        '64:ff9b::808:808',                          # NAT64 of 8.8.8.8
+    ]) + '\n'
+    result = parse_feed(body, max_invalid_fraction=1.0)
+    assert texts(result, 6) == {'2002:808:808::/48', '64:ff9b::808:808'}
+    assert result.refused == {
+        '6to4 of private 192.168.0.0/16': 1, 'whole NAT64 prefix 64:ff9b::/96': 1,
+        'NAT64 of loopback 127.0.0.0/8': 1, 'Teredo client of private 10.0.0.0/8': 1,
+        'IPv4-compatible of link_local 169.254.0.0/16': 1,
+    }
+    assert {r['entry'] for r in result.refused_entries} >= {'2002:c0a8:101::1', '64:ff9b::/96'}
+    # The JSON formats go through the same collector.
+    result = parse_feed('["2002:c0a8:101::1", "2002:808:808::1"]', fmt='json', query='[]')
+    assert texts(result, 6) == {'2002:808:808::1'} and result.refused == {'6to4 of private 192.168.0.0/16': 1}
+
+
+def test_a_range_line_in_an_embedding_prefix_is_judged_whole():
+    tally('bad inputs tried: feed parser')
+    # 6to4 of 172.31.255.255 (private) to 172.32.0.0 (public): one of its two /48s is refused, so all of it is.
+    mixed = '2002:ac1f:ffff::-2002:ac20:0:ffff:ffff:ffff:ffff:ffff'
+    result = parse_feed(mixed + '\n2002:808:808::-2002:808:809:ffff:ffff:ffff:ffff:ffff\n', max_invalid_fraction=1.0)
+    assert texts(result, 6) == {'2002:808:808::/47'}
+    assert result.refused == {'6to4 of private 172.16.0.0/12': 1}
+    assert result.refused_entries[0]['entry'] == mixed
+    # The whole of 2002::/16 as a range: broader than the IPv6 minimum, and with that lowered, the prefix whole.
+    whole = '2002::-2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff\n'
+    assert parse_feed(whole).refused == {'broader than /19': 1}
+    assert parse_feed(whole, refusals=A.RefusalTable(min_prefix={6: 8})).refused == {'whole 6to4 prefix 2002::/16': 1}
+    assert parse_feed('64:ff9b::-64:ff9b::ffff:ffff\n').refused == {'whole NAT64 prefix 64:ff9b::/96': 1}
+
+
+def _embedded_range(embedding, first, last):
+    """The IPv6 range line embedding IPv4 first..last (for Teredo, as clients of a public server)."""
+    if embedding == '6to4':
+        low, high = (0x2002 << 112) | (first << 80), (0x2002 << 112) | (last << 80) | ((1 << 80) - 1)
+    elif embedding == 'NAT64':
+        low, high = (0x64ff9b << 96) | first, (0x64ff9b << 96) | last
+    else:
+        # The client is stored inverted, so the range runs from the last client to the first.
+        base = (0x20010000 << 96) | (A.parse_network('65.54.227.120')[1] << 64) | (0x800063bf << 32)
+        low, high = base | (last ^ 0xffffffff), base | (first ^ 0xffffffff)
+    return '%s-%s' % (A.format_address(6, low), A.format_address(6, high))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_v4, st.integers(0, 1 << 26), st.sampled_from([8, 12, 16]), st.sampled_from(['6to4', 'NAT64', 'Teredo']))
+def test_an_embedded_range_line_gets_the_verdict_of_its_ipv4_range(first, size, min_prefix, embedding):
+    """Each CIDR of the IPv6 range's split embeds one CIDR of the IPv4 range's split, so the lines are
+    refused together, or accepted as the same number of networks."""
+    tally('bad inputs tried: feed parser')
+    last = min(first + size, (1 << 32) - 1)
+    refusals = A.RefusalTable(min_prefix={4: min_prefix})
+    ipv4 = parse_feed('%s-%s' % (A.format_address(4, first), A.format_address(4, last)), refusals=refusals,
+                      max_invalid_fraction=1.0)
+    ipv6 = parse_feed(_embedded_range(embedding, first, last), refusals=refusals, max_invalid_fraction=1.0)
+    assert (ipv6.refused_total, ipv6.accepted) == (ipv4.refused_total, ipv4.accepted)
