@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import re
 import socket
 
 from .addresses import (
@@ -43,6 +45,11 @@ DEFAULT_MAX_ENTRIES = 2000000
 SAMPLE_SIZE = 10
 REFUSED_LIST_LIMIT = 1000
 TOR_KEYWORDS = ('ExitNode', 'Published', 'LastStatus', 'ExitAddress')
+# A count (ipsum), a column number or a Content-Length: no real one has more digits, and int() raises past
+# 4300 of them.
+MAX_NUMBER_DIGITS = 18
+# A score given as text: a decimal number as JSON writes one, in ASCII digits.
+SCORE_TEXT = re.compile(r'[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z')
 
 
 class FeedError(Exception):
@@ -51,6 +58,17 @@ class FeedError(Exception):
 
 class ProviderError(FeedError):
     """The provider answered with an error document instead of data (bad key, quota, ...)."""
+
+
+def ascii_number(text):
+    """``text`` as a non-negative integer when it is a short run of ASCII digits, else None.
+
+    str.isdigit() also says yes to '²' (which int() refuses) and to '٣' (which int() reads as 3), and
+    int() raises past 4300 digits: in feed text only 0-9 are digits.
+    """
+    if text.isascii() and text.isdigit() and len(text) <= MAX_NUMBER_DIGITS:
+        return int(text)
+    return None
 
 
 class FeedParseResult(object):
@@ -152,7 +170,8 @@ def body_error_message(body):
         return None
     try:
         return provider_error_message(json.loads(text))
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: '{"a": [[[[...' nested past the interpreter's limit is no error document either.
         return None
 
 
@@ -174,10 +193,18 @@ class _Collector(object):
             if score is None or isinstance(score, bool):
                 result.add_invalid(line_no, raw, 'missing score')
                 return
+            # float() also reads '٣', '1_0', 'nan' and 'inf' from text, and raises OverflowError on an
+            # integer past 1e308 (JSON has no limit on digits); NaN passes every threshold test as false.
+            if isinstance(score, str) and not SCORE_TEXT.match(score.strip()):
+                result.add_invalid(line_no, raw, 'score is not a number')
+                return
             try:
                 score = float(score)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 result.add_invalid(line_no, raw, 'score is not a number')
+                return
+            if not math.isfinite(score):
+                result.add_invalid(line_no, raw, 'score is not a finite number')
                 return
             if self.min_score is not None and score < self.min_score:
                 result.below_min_score += 1
@@ -256,18 +283,17 @@ def _parse_text(lines, result, collector, refusals, want_count, min_count):
         if not tokens:
             comments += 1
             continue
-        if len(tokens) > 2 or (len(tokens) == 2 and not want_count
-                               and not (tokens[1].isascii() and tokens[1].isdigit())):
+        count = ascii_number(tokens[1]) if len(tokens) == 2 else None
+        if len(tokens) > 2 or (len(tokens) == 2 and not want_count and count is None):
             # An address, optionally a count (ipsum), then a comment: anything else is not a list line,
             # and taking its first word would turn '1.2.3.4 }; flush ruleset' into an entry.
             result.add_invalid(line_no, raw, 'unexpected text after the address')
             continue
-        if len(tokens) > 1 and (want_count or tokens[1].isdigit()):
-            # str.isdigit() also says yes to '²', which int() refuses: only ASCII digits are a count.
-            if not (tokens[1].isascii() and tokens[1].isdigit()):
+        if len(tokens) == 2:
+            if count is None:
                 result.add_invalid(line_no, raw, 'count column is not a number')
                 continue
-            if min_count is not None and int(tokens[1]) < min_count:
+            if min_count is not None and count < min_count:
                 result.below_min_count += 1
                 continue
         elif want_count and min_count is not None:
@@ -301,7 +327,8 @@ def _parse_jsonl(lines, result, collector, field, score_field):
             continue
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: a line of '[[[[...' nested past the interpreter's limit.
             result.add_invalid(line_no, raw, 'not a JSON object')
             continue
         if not isinstance(record, dict):
@@ -320,25 +347,39 @@ def _parse_jsonl(lines, result, collector, field, score_field):
     # truncated download, which must not pass for a shorter list.
     expected = metadata.get('records') if metadata else None
     data_lines = result.lines - result.comments
-    if isinstance(expected, int) and data_lines != expected:
+    if isinstance(expected, int) and not isinstance(expected, bool) and data_lines != expected:
         raise FeedError('feed %s: the metadata record announces %s records but the body has %s; truncated?'
                         % (result.name, expected, data_lines))
 
 
+def _csv_rows(lines):
+    """The csv rows of the data lines; a line the csv module refuses (a field past its limit of 128 KiB) comes
+    as its csv.Error instead of a row, so that it is one invalid row rather than the end of the feed."""
+    reader = csv.reader(line for line in lines if line.strip() and not line.lstrip().startswith('#'))
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # The reader starts afresh at the next line: it has consumed the one it refused.
+            yield exc
+
+
 def _parse_csv(lines, result, collector, field, score_field):
-    rows = csv.reader(line for line in lines if line.strip() and not line.lstrip().startswith('#'))
     header = None
     if field is None:
         raise FeedError('feed %s: the csv format needs field, the name (or 0-based number) of the address column'
                         % result.name)
-    by_index = str(field).isdigit()
-    column = int(field) if by_index else None
-    score_column = None
-    if score_field is not None and str(score_field).isdigit():
-        score_column = int(score_field)
+    column = ascii_number(str(field))
+    by_index = column is not None
+    score_column = ascii_number(str(score_field)) if score_field is not None else None
     row_no = 0
     skipped = 0
-    for row_no, row in enumerate(rows, 1):
+    for row_no, row in enumerate(_csv_rows(lines), 1):
+        if isinstance(row, csv.Error):
+            result.add_invalid(row_no, '', 'not a csv row: %s' % row)
+            continue
         if header is None and not by_index:
             header = [h.strip() for h in row]
             if field not in header:

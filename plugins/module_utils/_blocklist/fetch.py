@@ -23,6 +23,7 @@ message; 304 means "your copy is current".  Every message passes through
 from __future__ import annotations
 
 import email.utils
+import re
 import socket
 import threading
 import time
@@ -34,7 +35,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from ansible.module_utils.urls import open_url
 
 from .decode import CorruptBody, TooLarge, read_bounded
-from .feeds import body_error_message
+from .feeds import ascii_number, body_error_message
 
 DEFAULT_TIMEOUT = 30
 DEFAULT_RETRIES = 2
@@ -117,31 +118,43 @@ def _bounded_body(read, shown, max_bytes, encoding='', cancelled=None, length=No
     return body
 
 
+# The longest wait a 429 is taken at its word for: a monthly quota's reset.  A later one is a broken header, and
+# the time it names is remembered and shown by the next run, which cannot show a date past the year 9999.
+MAX_RETRY_AFTER_SECONDS = 31 * 86400
+# Seconds as a header gives them: ASCII digits, with a fraction for some X-RateLimit-Reset.  float() and int()
+# also read '٣', '1_000', 'nan' and 'inf', and int() raises past 4300 digits.
+HEADER_SECONDS = re.compile(r'[0-9]+(?:\.[0-9]+)?\Z')
+
+
+def _bounded_seconds(seconds):
+    # float('9' * 5000) is inf, which int() refuses: bound first.
+    return int(min(max(0, seconds), MAX_RETRY_AFTER_SECONDS))
+
+
 def retry_after_seconds(headers, now):
     """Seconds until a rate-limited provider accepts requests again, or None when it does not say.
 
     ``Retry-After`` is seconds or an HTTP date (RFC 9110).  ``X-RateLimit-Reset``
     is, depending on the provider, an epoch timestamp or seconds from now; a
-    value past 10^9 can only be the former.
+    value past 10^9 can only be the former.  Never more than MAX_RETRY_AFTER_SECONDS.
     """
     value = (headers.get('Retry-After') or '').strip()
     if value:
-        if value.isdigit():
-            return int(value)
+        if HEADER_SECONDS.match(value):
+            return _bounded_seconds(float(value))
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             when = None
         if when is not None and when.tzinfo is not None:
-            return max(0, int(when.timestamp() - now))
+            return _bounded_seconds(when.timestamp() - now)
     value = (headers.get('X-RateLimit-Reset') or headers.get('RateLimit-Reset') or '').strip()
-    try:
-        number = float(value)
-    except ValueError:
+    if not HEADER_SECONDS.match(value):
         return None
+    number = float(value)
     if number > 1e9:
-        return max(0, int(number - now))
-    return max(0, int(number))
+        return _bounded_seconds(number - now)
+    return _bounded_seconds(number)
 
 
 def fetch_response(url=None, path=None, headers=None, timeout=DEFAULT_TIMEOUT, retries=DEFAULT_RETRIES,
@@ -277,7 +290,7 @@ class _HttpFetch(object):
             length = response.headers.get('Content-Length')
             body = _bounded_body(getattr(response, 'read1', response.read), self.shown, self.max_bytes,
                                  response.headers.get('Content-Encoding', ''), self.cancelled,
-                                 int(length) if length and length.isdigit() else None)
+                                 ascii_number(length) if length else None)
         finally:
             response.close()
         return FetchResponse(body, etag=response.headers.get('ETag'),

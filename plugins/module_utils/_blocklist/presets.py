@@ -141,12 +141,17 @@ def _fill(template, values, what):
         return string.Formatter().vformat(str(template), (), values)
     except KeyError as exc:
         raise PresetError('%s needs a value for {%s}' % (what, exc.args[0]))
-    except (IndexError, ValueError) as exc:
+    except (IndexError, ValueError, AttributeError, TypeError) as exc:
+        # AttributeError, TypeError: '{api_key.x}', '{api_key[x]}' look into the value as str.format does.
         raise PresetError('%s is not a valid template: %s' % (what, exc))
 
 
-def _placeholders(template):
-    return {name for _text, name, _spec, _conv in string.Formatter().parse(str(template)) if name}
+def _placeholders(template, what):
+    try:
+        return {name for _text, name, _spec, _conv in string.Formatter().parse(str(template)) if name}
+    except ValueError as exc:
+        # A lone '{' or '}' in a URL.
+        raise PresetError('%s is not a valid template: %s' % (what, exc))
 
 
 def resolve_feed(spec, presets=None):
@@ -205,7 +210,7 @@ def resolve_feed(spec, presets=None):
     if spec.get('path'):
         url = None
     if url:
-        used = _placeholders(url)
+        used = _placeholders(url, 'feed %s: url' % spec.get('name'))
         fill = {k: v for k, v in params.items() if k in used}
         fill['api_key'] = values['api_key']
         url = _fill(url, fill, 'feed %s: url' % spec.get('name'))

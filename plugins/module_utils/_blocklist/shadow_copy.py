@@ -205,7 +205,7 @@ class ShadowCopyStore(object):
             return []
         # Only directories the build made: a link planted at a number is no generation (and publish replaces it).
         return sorted(int(n) for n in os.listdir(self.generations_dir)
-                      if n.isdigit() and not os.path.islink(os.path.join(self.generations_dir, n)))
+                      if n.isascii() and n.isdigit() and not os.path.islink(os.path.join(self.generations_dir, n)))
 
     def read_feed_cache(self, name):
         body_path = os.path.join(self.feeds_dir, name + '.body')
@@ -334,6 +334,8 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
     same_source = meta is not None and meta.get('fingerprint') in (None, fingerprint)
     if cached_body is not None and same_source and spec.get('url'):
         not_before = meta.get('not_before') or 0
+        if not isinstance(not_before, (int, float)) or not 0 <= not_before < 253402300800:
+            not_before = 0      # a cache written before resets were bounded: ask again rather than fail
         if now_epoch < not_before:
             return use_cache('the provider rate-limited this feed until %s; not asked again before then'
                              % datetime.datetime.fromtimestamp(not_before, datetime.timezone.utc).isoformat())
