@@ -182,7 +182,7 @@ def _ports(spec):
     out = set()
     for part in spec.split(','):
         low, _sep, high = part.partition(':')
-        if low.isdigit() and high.isdigit():
+        if low.isascii() and low.isdigit() and high.isascii() and high.isdigit():
             out.update(str(p) for p in range(int(low), int(high) + 1))
         else:
             out.add(low)

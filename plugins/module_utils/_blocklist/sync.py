@@ -117,7 +117,8 @@ def _bulk_canonical(candidates, version, host_only):
             packed = pton(family, addr)
             if version == 6 and ntop(family, packed) != addr:
                 return False
-            if not prefix.isdigit() or prefix[0] == '0' or not 0 < int(prefix) < bits:
+            # Only ASCII digits: int() also reads '２４' (fullwidth) as 24, which firewalld would then store.
+            if not (prefix.isascii() and prefix.isdigit()) or prefix[0] == '0' or not 0 < int(prefix) < bits:
                 return False
             if int.from_bytes(packed, 'big') & ((1 << (bits - int(prefix))) - 1):
                 return False

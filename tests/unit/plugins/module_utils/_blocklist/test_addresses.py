@@ -396,3 +396,14 @@ def test_outside_the_embedding_prefixes_nothing_changes(address, prefixlen, cate
     plain = A.RefusalTable(categories=[c for c in categories if c != 'ipv4_embedded'], min_prefix={6: 1})
     embedded = A.RefusalTable(categories=categories, min_prefix={6: 1})
     assert embedded.reason(6, start, prefixlen) == plain.reason(6, start, prefixlen)
+
+
+@pytest.mark.parametrize('neighbours', [[], ['10.0.1.0/24'], ['10.0.1.0/024']])
+def test_the_engine_refuses_non_ascii_digits_on_every_path(neighbours):
+    """'10.0.0.0/２４' (fullwidth digits) passed the engine's bulk check, int() reading it as 24: firewalld then
+    stored the text. Refused whether the batch takes the bulk path or the per-entry one (a non-canonical
+    neighbour sends it there)."""
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import SyncError, canonicalize
+    tally('bad inputs tried: entry validation')
+    with pytest.raises(SyncError, match=r"'10.0.0.0/２４'"):
+        canonicalize(['10.0.0.0/\uff12\uff14'] + neighbours, 4)
