@@ -465,6 +465,26 @@ def _split_lines(text):
     return lines
 
 
+# FireHOL's netsets say how many entries they hold: "# Entries         : 2892 subnets, 619304666 unique IPs".
+DECLARED_ENTRIES = re.compile(r'^#\s*Entries\s*:\s*([0-9]{1,12})\s+subnets\b')
+
+
+def _check_declared_entries(name, lines, result):
+    """FeedError when the body holds fewer entries than its header declares: a download cut short.
+
+    A cut at a line boundary with no Content-Length (a closed connection) is
+    otherwise a shorter list that passes for a real one.
+    """
+    for line in lines[:100]:
+        match = DECLARED_ENTRIES.match(line)
+        if match:
+            declared, found = int(match.group(1)), result.lines - result.comments
+            if found < declared:
+                raise FeedError('feed %s: its header declares %d entries but the body has %d; the download was cut '
+                                'short' % (name, declared, found))
+            return
+
+
 def _check_entry_count(name, count, max_entries, what):
     if max_entries and count > max_entries:
         raise FeedError('feed %s: the body has %d %s, more than max_entries (%d); refused whole, as a list that '
@@ -536,6 +556,7 @@ def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
             _parse_tor(lines, result, collector)
         else:
             _parse_text(lines, result, collector, refusals, fmt == 'ipsum', min_count)
+            _check_declared_entries(name, lines, result)
 
     considered = (result.accepted + result.invalid + result.refused_total + result.below_min_count
                   + result.below_min_score)
