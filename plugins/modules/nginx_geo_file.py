@@ -160,8 +160,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nginx import GeoFile
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
-    CHANGE_GUARD_ARGUMENT_SPEC, PROTECT_ARGUMENT_SPEC, change_guard, host_protection, refuse_broad_entries,
-    report_protected,
+    CHANGE_GUARD_ARGUMENT_SPEC, PROTECT_ARGUMENT_SPEC, change_guard, check_paths, host_protection,
+    refuse_broad_entries, report_protected,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
     SyncError, read_entries_source,
@@ -197,6 +197,7 @@ def main():
         module.fail_json(msg='diff_sample must not be negative')
     guard = change_guard(module)
     protection = host_protection(module)
+    check_paths(module)
     if params['lock_timeout'] < 0:
         module.fail_json(msg='lock_timeout must not be negative')
     nginx = {}

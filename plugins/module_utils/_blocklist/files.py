@@ -18,8 +18,27 @@ import errno
 import fcntl
 import glob
 import os
+import stat
 import tempfile
 import time
+
+
+def open_regular(path):
+    """Open ``path`` for reading in binary, only if it is a regular file.
+
+    A FIFO would block the read for ever and a device would never end, so
+    the file is opened without blocking and looked at before anything is
+    read. A path with a NUL byte is an OSError like any other bad path.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except ValueError:
+        raise OSError(errno.EINVAL, 'the path contains a NUL byte', repr(path))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, 'not a regular file (a directory, a FIFO or a device)', path)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, 'rb')
 
 
 def leftover_prefix(path):

@@ -90,8 +90,27 @@ def check_common_params(module):
                 module.fail_json(msg='port %d is out of range 1-65535' % port)
 
 
+# A path deeper than this makes os.makedirs recurse past Python's limit; no real path comes near it.
+MAX_PATH_DEPTH = 64
+
+
+def check_paths(module):
+    """Fail, before any lock or directory is made, on a path option no file can have: a NUL byte, more than
+    PATH_MAX bytes, or more than MAX_PATH_DEPTH directories (a traceback from deep in the standard library)."""
+    for name, spec in module.argument_spec.items():
+        value = module.params.get(name)
+        if spec.get('type') != 'path' or not isinstance(value, str):
+            continue
+        if '\x00' in value:
+            module.fail_json(msg='%s: the path contains a NUL byte' % name)
+        if len(value.encode('utf-8', 'surrogateescape')) > 4095 or value.count('/') > MAX_PATH_DEPTH:
+            module.fail_json(msg='%s: the path is longer than 4095 bytes or deeper than %d directories'
+                             % (name, MAX_PATH_DEPTH))
+
+
 def check_sample_and_lock(module):
-    """The checks every locking sync module makes of diff_sample and lock_timeout."""
+    """The checks every locking sync module makes of its paths, diff_sample and lock_timeout."""
+    check_paths(module)
     if module.params['diff_sample'] < 0 or module.params['lock_timeout'] < 0:
         module.fail_json(msg='diff_sample and lock_timeout must not be negative')
 

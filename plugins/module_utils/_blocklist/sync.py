@@ -33,7 +33,7 @@ from collections import deque
 from itertools import filterfalse, repeat
 
 from .addresses import AddressError, BITS, parse_network, format_network
-from .files import acquire_lock, lock_holder, remove_leftovers, remove_write_leftovers, write_atomic
+from .files import acquire_lock, lock_holder, open_regular, remove_leftovers, remove_write_leftovers, write_atomic
 
 DEFAULT_DIFF_SAMPLE = 20
 DEFAULT_FULL_RELOAD_FRACTION = 0.2
@@ -62,7 +62,7 @@ def read_entries_source(entries_file=None, entries=None, raw=None):
     """
     if raw is None and entries_file is not None:
         try:
-            with open(entries_file, 'rb') as handle:
+            with open_regular(entries_file) as handle:
                 raw = handle.read()
         except (IOError, OSError) as exc:
             raise SyncError('cannot read entries_file %s: %s' % (entries_file, exc.strerror or exc))

@@ -1,0 +1,69 @@
+"""Every argument gets an answer: a path no file can have (a NUL byte, thousands of directories deep) or a
+file that is not a regular one (a FIFO would block the read for ever) ends in a clean failure, in bounded
+time, before any lock or directory is made. Each module runs as Ansible runs it: a Python process reading
+its arguments from a file."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ansible_collections.fleetwall.blocklist.tests.helpers import COLLECTIONS, tally
+
+MODULES = {
+    'ipset_sync': {'name': 'fwtest-args'},
+    'nft_set_sync': {'name': 'fwtest_args'},
+    'firewalld_ipset_sync': {'name': 'fwtest-args'},
+    'ufw_tagged_rules': {},
+}
+
+
+def run_module(module, args, tmp_path):
+    path = tmp_path / 'args.json'
+    path.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
+    proc = subprocess.run([sys.executable, '-m', 'ansible_collections.fleetwall.blocklist.plugins.modules.' + module,
+                           str(path)], env=dict(os.environ, PYTHONPATH=COLLECTIONS), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    tally('bad inputs tried: module arguments')
+    return proc, json.loads(proc.stdout)
+
+
+def bad_arguments(tmp_path):
+    fifo = tmp_path / 'entries.fifo'
+    os.mkfifo(str(fifo))
+    state = tmp_path / 'state'
+    return [
+        ({'entries': ['198.51.100.7'], 'state_dir': str(state) + '\x00x'}, 'state_dir: the path contains a NUL byte'),
+        ({'entries': ['198.51.100.7'], 'state_dir': str(state) + '/d' * 2000}, 'state_dir: the path is longer'),
+        ({'entries_file': str(fifo), 'state_dir': str(state)}, 'not a regular file'),
+        ({'entries_file': str(tmp_path), 'state_dir': str(state)}, 'not a regular file'),
+    ]
+
+
+@pytest.mark.parametrize('module', sorted(MODULES))
+def test_a_bad_path_is_a_clean_failure_before_anything_is_made(module, tmp_path):
+    for args, message in bad_arguments(tmp_path):
+        proc, result = run_module(module, dict(MODULES[module], lockout_protection=False, **args), tmp_path)
+        assert proc.returncode == 1 and result['failed'], (args, result)
+        expected = [message]
+        if module == 'firewalld_ipset_sync' and 'not a regular file' in message:
+            # It asks firewalld first, which this machine may not run: a clean failure all the same.
+            expected.append('firewalld is not running')
+        assert any(text in result['msg'] for text in expected), (expected, result['msg'])
+        assert 'Traceback' not in proc.stderr + proc.stdout
+        if 'not a regular file' not in message:
+            # Refused before any lock or state directory was made.
+            assert not (tmp_path / 'state').exists()
+
+
+def test_nginx_geo_file_refuses_the_same(tmp_path):
+    fifo = tmp_path / 'tier.fifo'
+    os.mkfifo(str(fifo))
+    for args, message in [({'dest': str(tmp_path / 'x.geo') + '\x00'}, 'dest: the path contains a NUL byte'),
+                          ({'dest': str(tmp_path / 'x.geo'), 'validate': False,
+                            'tiers': [{'value': 'block', 'entries_files': [str(fifo)]}]}, 'not a regular file')]:
+        args = dict({'tiers': [{'value': 'block', 'entries': ['198.51.100.7']}], 'lockout_protection': False}, **args)
+        proc, result = run_module('nginx_geo_file', args, tmp_path)
+        assert proc.returncode == 1 and message in result['msg'], result
+        assert not (tmp_path / 'x.geo').exists()
