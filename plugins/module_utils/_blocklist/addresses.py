@@ -305,6 +305,7 @@ SPECIAL_RANGES = {
         ('172.16.0.0/12', 'private'),
         ('192.0.0.0/24', 'reserved'),
         ('192.0.2.0/24', 'documentation'),
+        ('192.88.99.0/24', 'reserved'),             # 6to4 relay anycast, deprecated (RFC 7526)
         ('192.168.0.0/16', 'private'),
         ('198.18.0.0/15', 'benchmarking'),
         ('198.51.100.0/24', 'documentation'),
@@ -317,8 +318,13 @@ SPECIAL_RANGES = {
         ('::1/128', 'loopback'),
         ('::ffff:0:0/96', 'ipv4_mapped'),
         ('64:ff9b:1::/48', 'private'),
-        ('100::/64', 'reserved'),
+        ('100::/64', 'reserved'),                   # discard-only (RFC 6666)
+        ('100:0:0:1::/64', 'reserved'),             # dummy prefix (RFC 9780)
+        ('2001:2::/48', 'benchmarking'),            # RFC 5180
+        ('2001:10::/28', 'reserved'),               # ORCHID, deprecated (RFC 4843)
         ('2001:db8::/32', 'documentation'),
+        ('3fff::/20', 'documentation'),             # RFC 9637
+        ('5f00::/16', 'reserved'),                  # SRv6 SIDs, not globally routable (RFC 9602)
         ('fc00::/7', 'private'),
         ('fe80::/10', 'link_local'),
         ('ff00::/8', 'multicast'),

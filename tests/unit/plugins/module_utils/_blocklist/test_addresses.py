@@ -281,7 +281,7 @@ def test_embedded_public_ipv4_is_an_ordinary_ipv6_entry(text):
     ('2002::/16', 'whole 6to4 prefix 2002::/16'),
     ('2002::/15', 'whole 6to4 prefix 2002::/16'),
     ('2000::/14', 'whole 6to4 prefix 2002::/16'),
-    ('2001::/16', 'whole Teredo prefix 2001::/32'),
+    ('2001::/28', 'whole Teredo prefix 2001::/32'),       # broader would cover ORCHID 2001:10::/28 too
     ('::/88', 'whole IPv4-compatible prefix ::/96'),
     ('64:ff9b::/64', 'whole NAT64 prefix 64:ff9b::/96'),
 ])
@@ -407,3 +407,18 @@ def test_the_engine_refuses_non_ascii_digits_on_every_path(neighbours):
     tally('bad inputs tried: entry validation')
     with pytest.raises(SyncError, match=r"'10.0.0.0/２４'"):
         canonicalize(['10.0.0.0/\uff12\uff14'] + neighbours, 4)
+
+
+@pytest.mark.parametrize('entry, reason', [
+    ('3fff:10::1', 'documentation 3fff::/20'),            # RFC 9637
+    ('2001:2::1', 'benchmarking 2001:2::/48'),            # RFC 5180
+    ('5f00::1', 'reserved 5f00::/16'),                    # RFC 9602
+    ('100:0:0:1::/64', 'reserved 100:0:0:1::/64'),        # RFC 9780
+    ('192.88.99.0/24', 'reserved 192.88.99.0/24'),        # RFC 7526
+    ('2001:10::1', 'reserved 2001:10::/28'),              # RFC 4843
+])
+def test_the_refusal_table_follows_the_iana_registries(entry, reason):
+    """Ranges the table lacked, all accepted before (with their category refused)."""
+    tally('bad inputs tried: entry validation')
+    version, start, prefixlen = A.parse_network(entry)
+    assert A.RefusalTable(categories=A.ALL_CATEGORIES).reason(version, start, prefixlen) == reason
