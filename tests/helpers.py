@@ -91,3 +91,186 @@ def child_env(tmpdir):
     """The environment of a child run whose TMPDIR is ``tmpdir``: what it leaves in a temporary directory shows."""
     os.makedirs(str(tmpdir), exist_ok=True)
     return dict(os.environ, TMPDIR=str(tmpdir))
+
+
+# Lab hosts and bookkeeping of the kill tests that run a real daemon (test_faults_firewalld.py); nothing here is
+# particular to one backend.
+
+# A host as lab/fleet.py makes one: private /run (so its own system bus), overlays on /etc, /var/lib and /var/log whose
+# upper and work dirs are under the directory given as $0. The holder sleeps, keeping the mount namespace alive.
+PRIVATE_HOST_INIT = r'''set -e
+mount --make-rprivate /
+mount -t tmpfs -o mode=755 tmpfs /run
+mkdir -p /run/dbus /run/lock
+for d in etc var/lib var/log; do
+  mkdir -p "$0/upper/$d" "$0/work/$d"
+  mount -t overlay overlay -o "lowerdir=/$d,upperdir=$0/upper/$d,workdir=$0/work/$d" "/$d"
+done
+exec sleep 3600
+'''
+
+
+def wait_until(ready, seconds, failure):
+    """Poll ``ready()`` every 0.1 s; RuntimeError(``failure``) once ``seconds`` have passed."""
+    import time
+    deadline = time.monotonic() + seconds
+    while not ready():
+        if time.monotonic() > deadline:
+            raise RuntimeError(failure)
+        time.sleep(0.1)
+
+
+def kill_namespace(ns, seconds=15):
+    """SIGKILL every process in the network namespace ``ns`` until none is left (at most ``seconds``), then delete
+    it. Works after a failed run too: whatever the namespace holds (daemons, buses, mounts of its processes) goes."""
+    import signal
+    import subprocess
+    import time
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pids = subprocess.run(['ip', 'netns', 'pids', ns], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True, check=False).stdout.split()
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.1)
+    subprocess.run(['ip', 'netns', 'del', ns], check=False)
+
+
+def fleetwall_in_tmp():
+    return set(name for name in os.listdir('/tmp') if name.startswith('fleetwall-'))
+
+
+def leftover_files(directory, kept, tmpdir, tmp_before):
+    """Temporary files runs left: in ``directory`` anything not named in ``kept``, anything in the child's own
+    ``tmpdir``, and ``fleetwall-*`` in /tmp that was not in ``tmp_before``."""
+    found = ['%s/%s' % (directory, name) for name in sorted(os.listdir(str(directory)))
+             if name not in kept] if os.path.isdir(str(directory)) else []
+    found += ['%s/%s' % (tmpdir, name) for name in sorted(os.listdir(str(tmpdir)))]
+    found += ['/tmp/%s' % name for name in sorted(fleetwall_in_tmp() - tmp_before)]
+    return found
+
+
+def child_result(proc, timeout=300):
+    """The JSON a child run printed, once it has ended with status 0."""
+    import json
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, (out[-2000:], err[-2000:])
+    return json.loads(out)
+
+
+def set_problem(seen, old, new):
+    """What is wrong with ``seen``, a look at a set while it changes from ``old`` to ``new`` (sets): None if it holds
+    every entry the two share and nothing of neither, and is not empty."""
+    if seen is None:
+        return 'could not be read'
+    if not seen:
+        return 'empty'
+    missing, foreign = (old & new) - seen, seen - old - new
+    if missing or foreign:
+        return '%d entries: %d of the %d shared entries missing, %d of neither generation' % (
+            len(seen), len(missing), len(old & new), len(foreign))
+    return None
+
+
+class PrivateHost(object):
+    """A network namespace and a private mount namespace (PRIVATE_HOST_INIT), named ``prefix`` and a random tail;
+    ``run`` runs a command inside both. ``close`` works after a failed start too."""
+
+    def __init__(self, root, prefix):
+        import uuid
+        self.root = root
+        self.ns = prefix + uuid.uuid4().hex[:8]
+        self.holder = None
+
+    def start(self, unshare='unshare'):
+        import subprocess
+        subprocess.run(['ip', 'netns', 'add', self.ns], check=True)
+        self.holder = subprocess.Popen(['ip', 'netns', 'exec', self.ns, unshare, '--mount', '--propagation',
+                                        'private', 'sh', '-c', PRIVATE_HOST_INIT, os.path.join(str(self.root), 'host')],
+                                       start_new_session=True)
+        wait_until(self._overlays_mounted, 10, 'the namespace did not come up')
+
+    def _overlays_mounted(self):
+        try:
+            with open('/proc/%d/mountinfo' % self.holder.pid) as handle:
+                return ' /etc ' in handle.read() and self.holder.poll() is None
+        except OSError:
+            return False
+
+    def enter(self, nsenter='nsenter'):
+        return [nsenter, '-t', str(self.holder.pid), '-n', '-m', '--']
+
+    def run(self, args, timeout=120):
+        import subprocess
+        proc = subprocess.run(self.enter() + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              timeout=timeout, check=False)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def close(self):
+        kill_namespace(self.ns)
+        if self.holder is not None:
+            self.holder.wait(timeout=15)
+
+
+class Watcher(object):
+    """Looks at what a run changes, over and over, while it runs: ``looks`` maps a name to ``(look, pause)``, where
+    ``look()`` returns a problem or None; each name looks in its own thread, ``pause`` seconds apart, until ``stop``
+    is set. ``counts`` and ``problems`` are per name. It has the ``start``, ``stop`` and ``join`` that
+    kill_while_watched uses."""
+
+    def __init__(self, looks):
+        import threading
+        self.looks = looks
+        self.counts = collections.Counter()
+        self.problems = collections.defaultdict(list)
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._watch, args=(name,), daemon=True) for name in looks]
+
+    def _watch(self, name):
+        look, pause = self.looks[name]
+        while not self.stop.is_set():
+            self.counts[name] += 1
+            problem = look()
+            if problem:
+                self.problems[name].append(problem)
+            self.stop.wait(pause)
+
+    def start(self):
+        for thread in self.threads:
+            thread.start()
+
+    def join(self, timeout=None):
+        for thread in self.threads:
+            thread.join(timeout)
+
+
+class KillCampaign(object):
+    """What a kill test's kills did and what broke, per guarantee: ``note`` a problem (None is no problem) under
+    what it breaks, ``broken(whats)`` lists them."""
+
+    def __init__(self):
+        self.killed = 0
+        self.looks = collections.Counter()
+        self.problems = collections.defaultdict(list)
+        self.left_by_kills = []
+        self.window = None
+
+    def note(self, what, attempt, problem):
+        if problem:
+            self.problems[what].append('attempt %d: %s' % (attempt, problem))
+
+    def take(self, watcher, attempt, during):
+        """A Watcher's looks and problems, each name's under '<name> <during>'."""
+        for name, count in watcher.counts.items():
+            self.looks[name] += count
+        for name, problems in watcher.problems.items():
+            for problem in problems:
+                self.note('%s %s' % (name, during), attempt, problem)
+
+    def broken(self, *whats):
+        return [problem for what in whats for problem in self.problems[what]]

@@ -13,13 +13,18 @@ version_added: 0.3.0
 description:
   - Makes one firewalld ipset (C(hash:net)) hold exactly the given entries, in both the permanent and the runtime
     configuration, and keeps the rule that enforces it, a source of the C(drop) zone or a rich rule.
-  - Entries are added and removed in bulk from files (C(--add-entries-from-file)), never one call per address,
-    and always added before removed, so no entry of either generation is unblocked while the change runs.
+  - A change goes to the permanent ipset first, in bulk from files (C(--permanent --add-entries-from-file), which
+    only rewrites firewalld's XML), then to the runtime ipset one entry at a time (C(--add-entry),
+    C(--remove-entry)), new entries before old ones go, so no entry of either generation is unblocked while the
+    change runs. firewalld's bulk runtime path would flush the kernel set and refill it in parts; its per-entry
+    path never does, and costs more as the set grows (tens of milliseconds an entry at 10,000 entries, about half
+    a second at 50,000).
   - The runtime set is changed without a reload. Only the first creation reloads firewalld, because firewalld
     creates runtime ipsets only from its permanent configuration. Services (SSH among them) are never touched
     and firewalld is never restarted.
   - A record of the last apply, checked against the permanent ipset file, stands in for listing the set;
-    O(verify) compares with the runtime listing and repairs drift.
+    O(verify) compares with the runtime listing and repairs drift. Whenever the runtime ipset is compared (no
+    record, as after an interrupted run, or O(verify)), the permanent ipset is compared too and made the same.
 author:
   - fleetwall.blocklist contributors (@fleetwall)
 extends_documentation_fragment:
