@@ -16,7 +16,8 @@ PLUGINS = [('module', 'ipset_sync'), ('module', 'shadow_copy_build'), ('lookup',
            ('role', 'ufw'), ('role', 'nginx'), ('role', 'firewalld'),
            ('module', 'fail2ban_bans'), ('filter', 'allowlist_networks'), ('role', 'fail2ban'),
            ('filter', 'sync_summary'), ('module', 'metrics_textfile'), ('filter', 'fleet_report'),
-           ('module', 'fleet_report_files'), ('filter', 'verified_generation')]
+           ('module', 'fleet_report_files'),
+           ('filter', 'verified_generation')]
 
 
 @pytest.mark.parametrize('kind, name', PLUGINS)

@@ -295,7 +295,8 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
     calling the provider or weakening the copy.
     """
     name = spec['name']
-    shown = redact_url(spec['url']) if spec.get('url') else spec.get('path')
+    # A preset may put the key in the URL's path; the query and user info are dropped by redact_url.
+    shown = redact(redact_url(spec['url']), secrets) if spec.get('url') else spec.get('path')
     status = {'name': name, 'source': shown, 'format': spec.get('format', 'auto'),
               'preset': spec.get('preset'), 'tier': spec.get('tier', 'auto'), 'requests': 0}
     fingerprint = hashlib.sha256(json.dumps(
@@ -315,21 +316,32 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
             raise FeedError('feed %s parsed to zero addresses; treated as a failed fetch' % name)
         return parsed
 
+    def redacted():
+        """This feed's status as it leaves (the result, warnings, manifest.json): what came from the provider, its
+        messages and the invalid lines quoted from a body, can echo a secret."""
+        for field in ('source', 'error', 'reason'):
+            if isinstance(status.get(field), str):
+                status[field] = redact(status[field], secrets)
+        if status.get('invalid_samples'):
+            status['invalid_samples'] = [dict(sample, text=redact(str(sample.get('text')), secrets))
+                                         for sample in status['invalid_samples']]
+        return status
+
     def use_cache(reason, error=None, kind=None):
         if cached_body is None:
             status.update(status='failed', error=error or reason, error_kind=kind)
-            return status, None, None
+            return redacted(), None, None
         try:
             parsed = parse(cached_body)
         except Exception as exc:  # pylint: disable=broad-except
             status.update(status='failed', error='%s; cached copy unusable: %s' % (error or reason, _said(exc)),
                           error_kind=kind)
-            return status, None, None
+            return redacted(), None, None
         status.update(status='cached', reason=reason, error=error, error_kind=kind,
                       fetched_at=meta.get('fetched_at'), age_seconds=_status_age(now, meta.get('fetched_epoch')),
                       body_sha256=meta.get('sha256'))
         status.update(parsed.summary())
-        return status, parsed, None
+        return redacted(), parsed, None
 
     same_source = meta is not None and meta.get('fingerprint') in (None, fingerprint)
     if cached_body is not None and same_source and spec.get('url'):
@@ -358,11 +370,11 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
         status['requests'] = response.attempts
         if response.not_modified:
             parsed = parse(cached_body)
-            new_meta = dict(meta, checked_epoch=now_epoch, checked_at=now.isoformat(), not_before=None)
+            new_meta = dict(meta, checked_epoch=now_epoch, checked_at=now.isoformat(), not_before=None, source=shown)
             status.update(status='fresh', not_modified=True, fetched_at=meta.get('fetched_at'),
                           age_seconds=0, body_sha256=meta.get('sha256'))
             status.update(parsed.summary())
-            return status, parsed, new_meta
+            return redacted(), parsed, new_meta
         body = response.body
         parsed = parse(body)
         growth = spec.get('max_growth_factor', DEFAULT_MAX_GROWTH_FACTOR)
@@ -377,7 +389,7 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
         result = use_cache('fetch failed', error=redact(str(exc), secrets), kind=exc.kind)
         if exc.retry_at and meta is not None and result[1] is not None:
             # Remember the provider's reset so that the next runs do not hammer it.
-            return result[0], result[1], dict(meta, not_before=exc.retry_at)
+            return result[0], result[1], dict(meta, not_before=exc.retry_at, source=shown)
         return result
     except FeedError as exc:
         return use_cache('fetch failed', error=redact(str(exc), secrets),
@@ -394,7 +406,7 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
     if response.rate_remaining is not None:
         status['rate_remaining'] = response.rate_remaining
     status.update(parsed.summary())
-    return status, parsed, ('body', body, new_meta)
+    return redacted(), parsed, ('body', body, new_meta)
 
 
 def _said(exc):
@@ -601,7 +613,8 @@ def manifest_sha256(manifest, path):
 def manifest_min_prefix(manifest):
     """{4: n, 6: m}: the minimum prefix lengths the build that wrote ``manifest`` refused broader entries by."""
     found = ((manifest or {}).get('policy') or {}).get('min_prefix') or {}
-    return dict((version, found['v%d' % version]) for version in (V4, V6) if isinstance(found.get('v%d' % version), int))
+    return dict((version, found['v%d' % version]) for version in (V4, V6)
+                if isinstance(found.get('v%d' % version), int))
 
 
 def publish_mirror(mirror_dir, generation_dir, keep=2):

@@ -264,5 +264,6 @@ def test_change_guard_keeps_the_rules(ufw_host):
     assert out.count('-j DROP') == 40
     # A small change passes the same guard; force lifts it.
     assert not tagged(run, rules_dir).sync(entries + ['198.51.100.1'], guard=guard).get('refused')
-    r = tagged(run, rules_dir).sync(entries[30:], guard=lambda changes, before, _after: change_refusal(changes, before, 25, True))
+    r = tagged(run, rules_dir).sync(entries[30:],
+                                    guard=lambda changes, before, _after: change_refusal(changes, before, 25, True))
     assert (r['changed'], r['removed'], r['total']) == (True, 31, 10) and not r.get('refused')

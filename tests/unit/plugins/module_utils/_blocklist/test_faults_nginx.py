@@ -18,7 +18,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ import uuid
 import pytest
 
 from ansible_collections.fleetwall.blocklist.tests.helpers import (
-    COLLECTIONS, ROOT, generation, kill_while_watched, next_generation, tally)
+    COLLECTIONS, ROOT, generation, kill_namespace, kill_while_watched, next_generation, tally)
 
 SEARCH_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 TOOLS = dict((name, shutil.which(name, path=SEARCH_PATH)) for name in ('nginx', 'curl', 'unshare', 'mount'))
@@ -225,19 +224,7 @@ class WebHost(object):
         return found
 
     def close(self):
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            pids = subprocess.run(['ip', 'netns', 'pids', self.ns], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                  text=True, check=False).stdout.split()
-            if not pids:
-                break
-            for pid in pids:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except OSError:
-                    pass
-            time.sleep(0.1)
-        subprocess.run(['ip', 'netns', 'del', self.ns], check=False)
+        kill_namespace(self.ns)
 
 
 class Monitor(threading.Thread):
