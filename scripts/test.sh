@@ -14,6 +14,9 @@ echo "== ansible-core 2.19 / Python 3.11"
 FLEETWALL_VENV=.venv .venv/bin/python -m pytest -p no:cacheprovider tests/unit tests/integration "$@" || status=$?
 if [ -x .venv312/bin/python ]; then
   echo "== ansible-core 2.21 / Python 3.12"
-  FLEETWALL_VENV=.venv312 .venv312/bin/python -m pytest -p no:cacheprovider tests/unit tests/integration "$@" || status=$?
+  # The files that test nothing of ansible-core (the kill campaigns, the bounded decoder, the parser's
+  # property tests) ran in the first pass; the second leaves them out (tests/conftest.py).
+  FLEETWALL_SECOND_PASS=1 FLEETWALL_VENV=.venv312 .venv312/bin/python -m pytest -p no:cacheprovider \
+    tests/unit tests/integration "$@" || status=$?
 fi
 exit $status

@@ -53,3 +53,18 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line('lost protection: %d (of %d looks at a set while its apply was killed, and '
                                 '%d feed faults that had to keep the last good copy)'
                                 % (TALLY['lost protection'], TALLY['protection checks'], TALLY['feed fallbacks']))
+
+
+def pytest_collection_modifyitems(config, items):
+    """The suite's second pass (scripts/test.sh, with ansible-core 2.21) leaves out the files that say
+    ``CORE_INDEPENDENT = True``: they test the kernel, the tools and our own code on the standard library,
+    the same under any ansible-core, and they are the slowest (the kill campaigns). Deselected, not skipped."""
+    if os.environ.get('FLEETWALL_SECOND_PASS') != '1':
+        return
+    kept, left_out = [], []
+    for item in items:
+        module = getattr(item, 'module', None)
+        (left_out if getattr(module, 'CORE_INDEPENDENT', False) else kept).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
