@@ -45,11 +45,26 @@ whose big bodies are streamed in chunks, never built whole here:
     bad_bytes_few          the same, every 20th line: below the default invalid threshold (10%)
     deep_json              a JSON array nested 1,000,000 levels deep
 
+And the echoing ones, a provider that repeats what it was sent (every header, Basic credentials
+decoded into user and password, the query as sent and each of its values decoded), credentials first:
+
+    echo_reason            400 with all of it in the reason phrase, and in a plain body
+    echo_json              401 with all of it in {"errors": [{"detail", "status"}]}
+    echo_body              200: a line of it per item, then 1000 addresses (below the 10 % invalid limit)
+    echo_redirect          302 to ftp://<user>:<password>@127.0.0.1:1/<each item>?<the query>
+                           (a scheme the fetcher refuses, naming the target)
+
+A request that carries no credentials at all (no header beyond the ones any client sends) is first
+answered 401 with ``WWW-Authenticate: Basic`` and the same echo in a JSON error, as a provider asks
+for them, so that the user and password of a URL are sent and echoed too.
+
 trickle, stall and overlong serve the file at <path> when there is one, a list of 1000 addresses
 otherwise; the rest ignore <path>.
 """
 
 import argparse
+import base64
+import binascii
 import email.utils
 import functools
 import gzip
@@ -65,7 +80,7 @@ import sys
 import threading
 import time
 import zlib
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 
 LAB_KEYS = {
     'abuseipdb': 'lab-abuseipdb-key-0123456789abcdef',
@@ -96,6 +111,10 @@ REDIRECT_TARGETS = {
     'redirect_ftp': 'ftp://127.0.0.1:1/x',
     'redirect_gopher': 'gopher://127.0.0.1:1/x',
 }
+ECHO_FAULTS = ('echo_reason', 'echo_json', 'echo_body', 'echo_redirect')
+# The headers any client sends: a request with no other one carries no credentials.
+CLIENT_HEADERS = ('host', 'user-agent', 'accept', 'accept-encoding', 'connection', 'if-none-match',
+                  'if-modified-since', 'content-length', 'content-type')
 # Each bad line is an address of 45.33.0.0/16 with invalid UTF-8 or NUL bytes in or around it, so a
 # reader can tell that none of them was taken for an entry.
 BAD_LINE_FORMS = (
@@ -358,6 +377,60 @@ class FeedHandler(http.server.SimpleHTTPRequestHandler):
             return False
         return True
 
+    def _basic_credentials(self):
+        """(user, password) of a Basic Authorization header, or None."""
+        scheme, _sep, credentials = self.headers.get('Authorization', '').partition(' ')
+        if scheme.lower() != 'basic':
+            return None
+        try:
+            user, _sep, password = base64.b64decode(credentials).decode('utf-8', 'replace').partition(':')
+        except (binascii.Error, ValueError):
+            return None
+        return user, password
+
+    def _echoed(self):
+        """What the request carried, as 'name: value' items: Basic credentials decoded, every other header,
+        the query as sent and each of its values decoded, then the headers any client sends."""
+        items = []
+        basic = self._basic_credentials()
+        if basic:
+            items += ['user: %s' % basic[0], 'password: %s' % basic[1]]
+        own = [(name, value) for name, value in self.headers.items() if name.lower() not in CLIENT_HEADERS]
+        items += ['%s: %s' % pair for pair in own]
+        query = urlsplit(self.path).query
+        if query:
+            items.append('query: %s' % query)
+            items += ['%s=%s' % pair for pair in parse_qsl(query, keep_blank_values=True)]
+        items += ['%s: %s' % pair for pair in self.headers.items() if pair not in own]
+        return items
+
+    def _echo(self, kind):
+        """The echoing faults (see the module's docstring)."""
+        echoed = self._echoed()
+        said = '; '.join(echoed)
+        if not any(name.lower() not in CLIENT_HEADERS for name in self.headers):
+            return self._json(401, {'errors': [{'detail': 'credentials required; received %s' % said,
+                                                'status': 401}]}, {'WWW-Authenticate': 'Basic realm="echo"'})
+        if kind == 'echo_reason':
+            # A status line is one line of latin-1.
+            reason = ' '.join(said.split()).encode('latin-1', 'replace').decode('latin-1')
+            body = ''.join(item + '\n' for item in echoed).encode()
+            self.send_response(400, 'Bad request: %s' % reason)
+            self.send_header('Content-Type', 'text/plain')
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return None
+        if kind == 'echo_json':
+            return self._json(401, {'errors': [{'detail': 'not accepted: %s' % said, 'status': 401}]})
+        if kind == 'echo_body':
+            return self._send(200, ''.join(item + '\n' for item in echoed).encode() + DEFAULT_LIST)
+        basic = self._basic_credentials()
+        userinfo = '%s:%s@' % (quote(basic[0], safe=''), quote(basic[1], safe='')) if basic else ''
+        query = urlsplit(self.path).query
+        path = '/'.join(quote(item, safe='') for item in echoed)
+        return self._redirect('ftp://%s127.0.0.1:1/%s%s' % (userinfo, path, '?' + query if query else ''))
+
     def _fault(self, kind, rest):
         state = self.server.state
         if kind == '500':
@@ -392,6 +465,8 @@ class FeedHandler(http.server.SimpleHTTPRequestHandler):
         if kind == 'slow':
             time.sleep(state.slow_seconds)
             return self._route(rest)
+        if kind in ECHO_FAULTS:
+            return self._echo(kind)
         if self._hostile(kind, rest):
             return None
         return self._send(400, 'unknown fault %s\n' % kind)

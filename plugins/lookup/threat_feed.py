@@ -33,10 +33,13 @@ options:
     description: A variant of the preset, e.g. V(plaintext) for V(abuseipdb).
     type: str
   api_key:
-    description: The provider's API key; it is redacted from every error message.
+    description: The provider's API key; it is redacted from every error message, however short it is.
     type: str
   params:
-    description: Query parameters merged over the preset's; URL C({placeholders}) are filled from them.
+    description:
+      - Query parameters merged over the preset's; URL C({placeholders}) are filled from them.
+      - Query values that are not plain numbers or booleans, and the URL's user info, are redacted from every error
+        message, as keys may travel there.
     type: dict
   format:
     description: Feed format; V(ipsum) requires the count column. Defaults to the preset's, else V(auto).
@@ -58,7 +61,9 @@ options:
     description: For ipsum-style lines, skip entries with a lower count.
     type: int
   headers:
-    description: Extra HTTP headers (for example an API key).
+    description:
+      - Extra HTTP headers (for example an API key). Every value is redacted from every error message, whatever the
+        header's name.
     type: dict
     default: {}
   timeout:
@@ -133,7 +138,9 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fee
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fetch import (
     FetchError, fetch, redact, redact_url,
 )
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.presets import PresetError, resolve_feed
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.presets import (
+    PresetError, resolve_feed, spec_secrets,
+)
 
 
 class LookupModule(LookupBase):
@@ -153,14 +160,16 @@ class LookupModule(LookupBase):
                     'min_count': self.get_option('min_count'), 'headers': self.get_option('headers')}
             if term is not None:
                 spec['url' if '://' in term else 'path'] = term
-            secrets = [self.get_option('api_key')]
+            spec = {k: v for k, v in spec.items() if v is not None}
+            # What the operator wrote, until the resolved feed says more (the preset's query, its headers).
+            secrets = spec_secrets(spec)
             try:
-                feed, secrets = resolve_feed({k: v for k, v in spec.items() if v is not None})
+                feed, secrets = resolve_feed(spec)
                 body = fetch(url=feed.get('url'), path=feed.get('path'), headers=feed.get('headers'),
                              timeout=self.get_option('timeout'), retries=self.get_option('retries'),
                              validate_certs=self.get_option('validate_certs'), secrets=secrets,
                              deadline=self.get_option('deadline'), max_bytes=self.get_option('max_bytes'))
-                shown = redact_url(feed['url']) if feed.get('url') else feed.get('path')
+                shown = redact(redact_url(feed['url']), secrets) if feed.get('url') else feed.get('path')
                 parsed = parse_feed(body, name=shown, fmt=feed.get('format') or 'auto',
                                     min_count=feed.get('min_count'), query=feed.get('query'),
                                     field=feed.get('field'), score_field=feed.get('score_field'),
@@ -168,7 +177,12 @@ class LookupModule(LookupBase):
                                     max_invalid_fraction=self.get_option('max_invalid_fraction'),
                                     max_entries=self.get_option('max_entries'))
             except (FetchError, FeedError, PresetError) as exc:
-                raise AnsibleLookupError('threat_feed: %s' % redact(str(exc), secrets))
+                # from None: the exception under this one (urllib's HTTPError) may quote the provider's echo.
+                raise AnsibleLookupError('threat_feed: %s' % redact(str(exc), secrets)) from None
+            except Exception as exc:  # pylint: disable=broad-except
+                # Anything else may quote the URL or a header; its message is shown, redacted, never its chain.
+                raise AnsibleLookupError('threat_feed: %s: %s' % (type(exc).__name__, redact(str(exc), secrets))
+                                         ) from None
             for version in versions:
                 keys[version].extend(parsed.keys[version])
         out = []

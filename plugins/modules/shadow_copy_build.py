@@ -60,15 +60,24 @@ options:
         description: A variant of the preset, e.g. V(plaintext) for V(abuseipdb), V(v6) or V(text) for V(spamhaus_drop).
         type: str
       api_key:
-        description: The provider's API key, put where the preset says (a header, usually). Never logged.
+        description:
+          - The provider's API key, put where the preset says (a header, usually). Never logged, and replaced by
+            C(********) in every message, status and file, however short it is, also where the provider echoes it.
         type: str
       params:
         description:
           - Query parameters, merged over the preset's (null drops one). Parameters named in the URL as
             C({placeholder}) fill it instead, e.g. C(list_id) for V(bearer_list).
+          - A query value that is not a plain number or boolean is treated as a secret and redacted from every
+            message (see C(docs/feeds.md), Secrets); numbers and booleans (V(90), V(true)) are shown.
         type: dict
       url:
-        description: HTTP(S) or C(file://) URL. Overrides a preset's URL (e.g. to use an internal mirror).
+        description:
+          - HTTP(S) or C(file://) URL. Overrides a preset's URL (e.g. to use an internal mirror).
+          - Its user info (user and password) and its query values that are not plain numbers or booleans are
+            secrets, and messages show the URL without them. They are logged to the building host's journal at the
+            module's start, as every module argument that is not C(no_log); prefer O(feeds[].api_key) or
+            O(feeds[].headers) for a key.
         type: str
       path:
         description: Local file on the host that builds the copy. Mutually exclusive with O(feeds[].url).
@@ -112,7 +121,11 @@ options:
         description: For the V(ipsum) preset, the same as O(feeds[].min_count).
         type: int
       headers:
-        description: Extra HTTP headers. Values of auth headers are redacted from every message. Never logged.
+        description:
+          - Extra HTTP headers, sent only to the URL's origin (not after a redirect to another host).
+          - Every value is a secret, whatever the header's name (V(X-Custom-Token) as much as V(Authorization)), and
+            so is the token after a scheme (V(Bearer), V(Basic) decoded). Never logged, and replaced by C(********) in
+            every message, status and file.
         type: dict
       min_interval:
         description:
@@ -387,12 +400,30 @@ fleet_local:
   version_added: 0.4.0
 '''
 
+from typing import NoReturn
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feeds import FORMATS
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fetch import SHORT_SECRET, Redactor
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.presets import (
+    PresetError, preset_secrets, resolve_feed, spec_secrets,
+)
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
     ShadowCopyError, build_shadow_copy,
 )
+
+
+def feed_secrets(feeds, presets):
+    """Every secret of the feeds (presets.resolve_feed says which) and the literal tokens of the operator's presets."""
+    secrets = preset_secrets(presets)
+    for feed in feeds:
+        try:
+            secrets.extend(resolve_feed(feed, presets)[1])
+        except PresetError:
+            # The build refuses this feed and says why; what the operator wrote in it is secret all the same.
+            secrets.extend(spec_secrets(feed))
+    return secrets
 
 
 def main():
@@ -457,31 +488,42 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    # Unset options must not mask a preset's defaults.
+    feeds = [{key: value for key, value in feed.items() if value is not None} for feed in p['feeds']]
+    secrets = feed_secrets(feeds, p['presets'])
+    redactor = Redactor(secrets)
+    # Ansible masks these as substrings of everything the module returns, so only secrets long enough not to occur
+    # by chance (a 3-character one would be masked inside paths the role reads); the statuses mask every secret
+    # themselves, as whole tokens. api_key's and headers' values are Ansible's already (no_log).
+    module.no_log_values.update(secret for secret in secrets if len(secret) >= SHORT_SECRET)
+    # What -vvv shows of the arguments: url and params carry query keys and user info that no option's no_log
+    # covers, and an operator's preset may carry a literal token.
+    invocation = {'module_args': dict(p, feeds=redactor.data(p['feeds']), presets=redactor.data(p['presets']))}
+
+    def fail(msg) -> NoReturn:
+        module.fail_json(msg=redactor(msg), invocation=invocation)
+
     if not 0 <= p['min_prefix_v4'] <= 32 or not 0 <= p['min_prefix_v6'] <= 128:
-        module.fail_json(msg='min_prefix_v4 must be 0-32 and min_prefix_v6 0-128')
+        fail('min_prefix_v4 must be 0-32 and min_prefix_v6 0-128')
     if not 0 <= p['max_shrink_percent'] <= 100:
-        module.fail_json(msg='max_shrink_percent must be between 0 and 100')
+        fail('max_shrink_percent must be between 0 and 100')
     if p['keep_generations'] < 1:
-        module.fail_json(msg='keep_generations must be at least 1')
-    feeds = []
+        fail('keep_generations must be at least 1')
     for feed in p['feeds']:
-        # Unset options must not mask a preset's defaults.
-        feeds.append({key: value for key, value in feed.items() if value is not None})
         if (feed['min_interval'] or 0) < 0 or (feed['max_wait'] or 0) < 0:
-            module.fail_json(msg='feed %s: min_interval and max_wait must not be negative' % feed['name'])
+            fail('feed %s: min_interval and max_wait must not be negative' % feed['name'])
         if feed['timeout'] <= 0 or feed['retries'] < 0:
-            module.fail_json(msg='feed %s: timeout must be positive and retries not negative' % feed['name'])
+            fail('feed %s: timeout must be positive and retries not negative' % feed['name'])
         if feed['deadline'] < 0 or feed['max_bytes'] <= 0 or feed['max_entries'] <= 0:
-            module.fail_json(msg='feed %s: deadline must not be negative, max_bytes and max_entries must be positive'
-                             % feed['name'])
+            fail('feed %s: deadline must not be negative, max_bytes and max_entries must be positive' % feed['name'])
         if not 0 <= feed['max_invalid_fraction'] <= 1:
-            module.fail_json(msg='feed %s: max_invalid_fraction must be between 0 and 1' % feed['name'])
+            fail('feed %s: max_invalid_fraction must be between 0 and 1' % feed['name'])
         if feed['max_growth_factor'] < 0:
-            module.fail_json(msg='feed %s: max_growth_factor must not be negative' % feed['name'])
+            fail('feed %s: max_growth_factor must not be negative' % feed['name'])
     try:
         file_mode = int(str(p['file_mode']), 8)
     except ValueError:
-        module.fail_json(msg='file_mode must be an octal mode such as 0644')
+        fail('file_mode must be an octal mode such as 0644')
     try:
         result = build_shadow_copy(
             p['dest'], feeds, allowlist=p['allowlist'], refused_categories=p['refused_categories'],
@@ -491,10 +533,10 @@ def main():
             presets=p['presets'], tiers=p['tiers'], provenance=p['provenance'], mirror_dir=p['mirror_dir'],
             fleet_local=p['fleet_local'], signing_key=p['signing_key'])
     except ShadowCopyError as exc:
-        module.fail_json(msg=str(exc))
+        fail(str(exc))
     for warning in result.pop('warnings'):
-        module.warn(warning)
-    module.exit_json(**result)
+        module.warn(redactor(warning))
+    module.exit_json(invocation=invocation, **result)
 
 
 if __name__ == '__main__':

@@ -161,3 +161,82 @@ def test_every_failure_mode_keeps_protection_and_says_what_happened(setup, fault
     for host in HOSTS:
         assert not reachable('attacker', host, ATTACKER[0], 4)
         assert reachable('friend', host, FRIEND[0], 4)
+
+
+# -- secrets: none in the output at -vvv nor in any file, however the provider echoes them -------------------------
+
+import base64  # noqa: E402
+from urllib.parse import quote, quote_plus  # noqa: E402
+
+ECHO_TOKEN = 'hand-written-X7'      # X-Custom-Token, a header the operator wrote
+ECHO_KEY = 'Zq9'                    # a 3-character api_key, sent as Authorization: Bearer Zq9 (bearer_list)
+ECHO_QUERY = 'Qk-5/x y'             # a key in the URL's query
+ECHO_USER, ECHO_PASSWORD = 'Usr7x', 'Pw:9/q'
+
+
+def echo_secret_forms():
+    """Each secret as configured, as sent and as it could be echoed: raw, URL-encoded, Basic-encoded."""
+    raw = [ECHO_TOKEN, ECHO_KEY, ECHO_QUERY, ECHO_USER, ECHO_PASSWORD,
+           base64.b64encode(('%s:%s' % (ECHO_USER, ECHO_PASSWORD)).encode()).decode()]
+    return sorted({form for secret in raw for form in (secret, quote(secret, safe=''), quote_plus(secret))})
+
+
+def echo_url(feeds, kind):
+    """A URL of the echoing fault with the user info and a key in the query."""
+    return 'http://%s:%s@127.0.0.1:%d/fault/%s/list.txt?token=%s&limit=10' % (
+        quote(ECHO_USER), quote(ECHO_PASSWORD, safe=''), feeds.server_address[1], kind, quote_plus(ECHO_QUERY))
+
+
+def test_no_secret_reaches_the_output_at_vvv_or_any_file_however_the_provider_echoes_it(setup, tmp_path):
+    """Every kind of secret, each to a provider that echoes it in the reason phrase, a JSON error, a 200 body and
+    a redirect's Location: the build at -vvv and the lookup's errors show none of them, nor does any file the build
+    wrote (the feed cache's bodies, the provider's bytes verbatim, are 0600), and both still say what failed."""
+    feeds = setup['feeds']
+    echo_feeds = []
+    for kind in feed_server.ECHO_FAULTS:
+        path = '/fault/%s/list.txt' % kind
+        echo_feeds += [
+            {'name': kind + '-header', 'url': feeds.url + path, 'headers': {'X-Custom-Token': ECHO_TOKEN}},
+            {'name': kind + '-key', 'preset': 'bearer_list', 'api_key': ECHO_KEY, 'url': feeds.url + path},
+            {'name': kind + '-url', 'url': echo_url(feeds, kind)},
+        ]
+    shadow = str(tmp_path / 'copy')
+    extra = dict(setup['vars'], shadow_copy_dir=shadow, shadow_copy_mirror_dir=None, shadow_copy_mirror_host=None,
+                 shadow_copy_feeds=echo_feeds)
+    build = ansible('ansible-playbook', ['playbooks/shadow_copy.yml', '-vvv'], extra_vars=extra, tmp_path=tmp_path)
+    # Published from the echo_body feeds, whose 1000 addresses outweigh the echoed lines.
+    assert build.rc == 0, build.out[-3000:]
+    assert 'feed echo_reason-header: failed: ' in build.out and 'HTTP 400 Bad request: X-Custom-Token: ********' \
+        in build.out
+    assert 'feed echo_json-key: failed: ' in build.out and 'not accepted: Authorization: ********' in build.out
+    assert 'user: ********; password: ********; Authorization: Basic ********; query: token=********&limit=10' \
+        in build.out
+    assert 'feed echo_redirect-url: failed: ' in build.out and 'redirects to ftp://127.0.0.1:1/user%3A%20********' \
+        in build.out
+
+    lookups = ["lookup('fleetwall.blocklist.threat_feed', echo_url_%d, errors='warn')" % index
+               for index in range(len(feed_server.ECHO_FAULTS))]
+    lookups += ["lookup('fleetwall.blocklist.threat_feed', '%s/fault/%s/list.txt', preset='bearer_list', "
+                "api_key=echo_key, headers={'X-Custom-Token': echo_token}, errors='warn')" % (feeds.url, kind)
+                for kind in feed_server.ECHO_FAULTS]
+    lookup_vars = dict({'echo_url_%d' % index: echo_url(feeds, kind) for index, kind in
+                        enumerate(feed_server.ECHO_FAULTS)}, echo_key=ECHO_KEY, echo_token=ECHO_TOKEN)
+    lookup = ansible('ansible', ['localhost', '-m', 'ansible.builtin.debug', '-a', 'msg={{ [%s] | length }}'
+                                 % ', '.join(lookups), '-vvv'], extra_vars=lookup_vars, tmp_path=tmp_path)
+    assert lookup.rc == 0, lookup.out[-3000:]
+    assert lookup.out.count('threat_feed: http://127.0.0.1:') == 2 * 3    # every kind but echo_body, twice
+    assert 'Bad request: Authorization: ********; X-Custom-Token: ********' in lookup.out
+
+    for form in echo_secret_forms():
+        assert form not in build.out, form
+        assert form not in lookup.out, form
+    for directory, _dirs, names in os.walk(shadow):
+        for name in names:
+            path = os.path.join(directory, name)
+            if directory == os.path.join(shadow, 'feeds') and name.endswith('.body'):
+                assert os.stat(path).st_mode & 0o777 == 0o600, path
+                continue
+            with (gzip.open if name.endswith('.gz') else open)(path, 'rb') as handle:
+                content = handle.read().decode('utf-8', 'replace')
+            for form in echo_secret_forms():
+                assert form not in content, (path, form)

@@ -17,7 +17,9 @@ What a provider says is honoured: 429 waits for ``Retry-After`` /
 ``X-RateLimit-Reset`` only when the run can afford it, otherwise it reports
 when to come back; 401/403 and JSON error bodies carry the provider's own
 message; 304 means "your copy is current".  Every message passes through
-``redact`` first, so API keys never reach output or logs.
+``redact`` first, with the secrets ``presets.resolve_feed`` collected, so
+keys, tokens and passwords never reach output or logs, even when the
+provider echoes them.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import time
 import http.client as http_client
 
 from urllib.error import HTTPError, URLError
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urljoin, urlsplit, urlunsplit
 from ansible.module_utils.urls import open_url
 
 from .decode import CorruptBody, TooLarge, read_bounded
@@ -88,11 +90,74 @@ def redact_url(url):
     return urlunsplit((parts.scheme, netloc, parts.path, 'REDACTED' if parts.query else '', ''))
 
 
+MASK = '********'
+# A secret this long is masked wherever it occurs; a shorter one only as a whole token, so that a 3-character
+# key is masked without cutting every word and number that happens to contain those 3 characters.
+SHORT_SECRET = 8
+# What a whole token must not touch on either side: a letter or a digit (any script).
+_WORD_CHAR = r'[^\W_]'
+# Where a token may start: after no letter or digit, or right after a %XX escape ('%20abc' in an encoded URL).
+_TOKEN_START = r'(?:(?<=%%[0-9A-Fa-f]{2})|(?<!%s))' % _WORD_CHAR
+_ESCAPE = re.compile(r'%[0-9A-F]{2}')
+
+
+def _secret_forms(secret):
+    """The secret as given and as a URL carries it (providers echo the URL): quote, quote_plus, lowercase escapes."""
+    forms = {secret, quote(secret), quote(secret, safe=''), quote_plus(secret, safe='')}
+    return forms | {_ESCAPE.sub(lambda match: match.group().lower(), form) for form in forms}
+
+
+class Redactor(object):
+    """Masks the secrets of a feed in text; built once per set of secrets (see ``redact``)."""
+
+    def __init__(self, secrets):
+        forms = set()
+        for secret in secrets or ():
+            secret = '' if secret is None else str(secret)
+            if secret.strip():
+                forms |= _secret_forms(secret)
+        # Longest first, so that 'Bearer abc' goes whole before 'abc' is looked for.
+        ordered = sorted(forms, key=lambda form: (-len(form), form))
+        self.long = [form for form in ordered if len(form) >= SHORT_SECRET]
+        short = [form for form in ordered if len(form) < SHORT_SECRET]
+        self.short = re.compile('%s(?:%s)(?!%s)' % (_TOKEN_START, '|'.join(map(re.escape, short)), _WORD_CHAR)
+                                ) if short else None
+
+    def __call__(self, text):
+        if not text or not isinstance(text, str):
+            return text
+        for form in self.long:
+            text = text.replace(form, MASK)
+        if self.short is not None:
+            text = self.short.sub(MASK, text)
+        return text
+
+    def data(self, value):
+        """``value`` with every string in it, in dicts and lists at any depth, redacted (keys stay)."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return dict((key, self.data(item)) for key, item in value.items())
+        if isinstance(value, (list, tuple)):
+            return [self.data(item) for item in value]
+        return value
+
+
 def redact(text, secrets):
-    for secret in secrets or ():
-        if secret and len(str(secret)) >= 4:
-            text = text.replace(str(secret), '********')
-    return text
+    """``text`` with every secret, and its URL-encoded forms, replaced by ``********``.
+
+    A secret of SHORT_SECRET characters or more is replaced wherever it
+    occurs; a shorter one only where it stands as a whole token (no letter
+    or digit right before or after it). Longest first.
+    """
+    if isinstance(secrets, Redactor):
+        return secrets(text)
+    return Redactor(secrets)(text)
+
+
+def redact_data(value, secrets):
+    """Every string in ``value`` (a dict, a list, a string, at any depth) redacted as ``redact`` does."""
+    return (secrets if isinstance(secrets, Redactor) else Redactor(secrets)).data(value)
 
 
 def _read_file(path, max_bytes=MAX_BODY_BYTES):
@@ -221,11 +286,13 @@ class _HttpFetch(object):
     def __init__(self, url, headers, timeout, retries, validate_certs, backoff, sleep, max_wait, secrets, clock,
                  max_bytes):
         self.url = url
-        self.shown = redact_url(url)
+        # Built once: every message of this fetch goes through it, the provider's words included.
+        self.redact = Redactor(secrets)
+        self.shown = self.redact(redact_url(url))
         self.headers = {'Accept-Encoding': 'gzip'}
         self.headers.update(headers or {})
         self.timeout, self.retries, self.validate_certs = timeout, retries, validate_certs
-        self.backoff, self.sleep, self.max_wait, self.secrets, self.clock = backoff, sleep, max_wait, secrets, clock
+        self.backoff, self.sleep, self.max_wait, self.clock = backoff, sleep, max_wait, clock
         self.max_bytes = max_bytes
         self.cancelled = threading.Event()
 
@@ -235,6 +302,10 @@ class _HttpFetch(object):
             self.headers['If-None-Match'] = etag
         if last_modified:
             self.headers['If-Modified-Since'] = last_modified
+
+    def _failure(self, message, kind, status=None, retry_at=None):
+        """A FetchError whose whole message is redacted: a reason phrase or a target may echo a secret."""
+        return FetchError(self.redact(message), kind=kind, status=status, retry_at=retry_at)
 
     def run(self):
         attempt = 0
@@ -255,16 +326,23 @@ class _HttpFetch(object):
         url, headers, seen = self.url, self.headers, [self.url]
         while True:
             try:
-                response = open_url(url, headers=headers, timeout=self.timeout, validate_certs=self.validate_certs,
-                                    http_agent='fleetwall.blocklist', decompress=False, follow_redirects='none')
+                response = self._open(url, headers)
                 return self._body(response, attempt)
             except HTTPError as exc:
                 if exc.code not in REDIRECT_CODES:
                     return self._http_error(exc, attempt)
                 url, headers = self._redirect(url, headers, exc, seen)
             except (URLError, socket.timeout, http_client.HTTPException, OSError) as exc:
-                reason = redact(str(getattr(exc, 'reason', exc)), self.secrets)
-                raise FetchError('%s: %s (after %d attempts)' % (self.shown, reason, attempt), kind='retry')
+                raise self._failure('%s: %s (after %d attempts)' % (self.shown, getattr(exc, 'reason', exc), attempt),
+                                    kind='retry')
+
+    def _open(self, url, headers):
+        try:
+            return open_url(url, headers=headers, timeout=self.timeout, validate_certs=self.validate_certs,
+                            http_agent='fleetwall.blocklist', decompress=False, follow_redirects='none')
+        except ValueError as exc:
+            # A URL urllib cannot use, a header value with a newline: its message quotes the URL or the value.
+            raise self._failure('%s: cannot send this request: %s' % (self.shown, exc), kind='http')
 
     def _redirect(self, url, headers, exc, seen):
         """Follow a redirect by hand: http(s) only, no loops, and credentials only to the same origin."""
@@ -272,12 +350,12 @@ class _HttpFetch(object):
         target = urljoin(url, location)
         scheme = urlsplit(target).scheme.lower()
         if not location or scheme not in ('http', 'https'):
-            raise FetchError('%s: HTTP %d redirects to %s, which is not http(s); not followed'
-                             % (self.shown, exc.code, redact_url(target) if location else 'nowhere'),
-                             kind='http', status=exc.code)
+            raise self._failure('%s: HTTP %d redirects to %s, which is not http(s); not followed'
+                                % (self.shown, exc.code, redact_url(target) if location else 'nowhere'),
+                                kind='http', status=exc.code)
         if target in seen or len(seen) > MAX_REDIRECTS:
-            raise FetchError('%s: redirect loop or more than %d redirects (last to %s)'
-                             % (self.shown, MAX_REDIRECTS, redact_url(target)), kind='http', status=exc.code)
+            raise self._failure('%s: redirect loop or more than %d redirects (last to %s)'
+                                % (self.shown, MAX_REDIRECTS, redact_url(target)), kind='http', status=exc.code)
         seen.append(target)
         if _origin(target) != _origin(url):
             # An API key sent to whatever host a redirect names would be given away.
@@ -306,11 +384,13 @@ class _HttpFetch(object):
             error_body = exc.read(65536) or b''
         except (OSError, http_client.HTTPException):
             error_body = b''
-        said = body_error_message(error_body)
-        said = ': %s' % redact(said, self.secrets) if said else ''
+        # Redacted before the provider's message is taken from it, which cuts it to 300 characters: a cut
+        # through a secret would leave its start, which no redaction afterwards recognises.
+        said = body_error_message(self.redact(error_body.decode('utf-8', 'replace')))
+        said = ': %s' % said if said else ''
         if exc.code in (401, 403):
-            raise FetchError('%s: authentication failed (HTTP %d)%s' % (self.shown, exc.code, said),
-                             kind='auth', status=exc.code)
+            raise self._failure('%s: authentication failed (HTTP %d)%s' % (self.shown, exc.code, said),
+                                kind='auth', status=exc.code)
         if exc.code == 429:
             now = self.clock()
             delay = retry_after_seconds(exc.headers, now)
@@ -318,11 +398,12 @@ class _HttpFetch(object):
                 self.sleep(max(delay, 1))
                 return self._attempt(attempt + 1)
             retry_at = now + (delay if delay is not None else UNKNOWN_RESET_SECONDS)
-            raise FetchError('%s: rate limited (HTTP 429)%s; the provider accepts requests again in %s'
-                             % (self.shown, said, '%d s' % delay if delay is not None else 'an unknown time'),
-                             kind='rate_limited', retry_at=int(retry_at), status=429)
-        raise FetchError('%s: HTTP %d %s%s' % (self.shown, exc.code, exc.reason, said),
-                         kind='retry' if exc.code >= 500 else 'http', status=exc.code)
+            raise self._failure('%s: rate limited (HTTP 429)%s; the provider accepts requests again in %s'
+                                % (self.shown, said, '%d s' % delay if delay is not None else 'an unknown time'),
+                                kind='rate_limited', retry_at=int(retry_at), status=429)
+        # The reason phrase is the provider's text like the body: it may echo what was sent.
+        raise self._failure('%s: HTTP %d %s%s' % (self.shown, exc.code, exc.reason, said),
+                            kind='retry' if exc.code >= 500 else 'http', status=exc.code)
 
 
 def _origin(url):

@@ -29,13 +29,25 @@ anything else
 
 Operators add their own with the role's ``shadow_copy_presets`` (the same
 shape); theirs win over these.
+
+Secrets (what ``resolve_feed`` returns beside the feed, for ``fetch.redact``):
+the API key; every header value the operator wrote, in a feed or in a preset
+of theirs, and every preset header that carries the key, with the
+credentials after its scheme (``Bearer t`` gives ``t``; ``Basic`` ones are
+decoded too); the user and password of the URL; every query value that is
+not a plain number or boolean.  A built-in preset's constant header
+(``Accept: application/json``) and values that fill the URL's path
+(``list_id``) are settings, not secrets.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
+import re
 import string
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 HOUR = 3600
 
@@ -131,6 +143,10 @@ PRESETS = {
 # Feed settings a preset may default; everything else in a preset is structure.
 STRUCTURE_KEYS = ('url', 'params', 'headers', 'requires', 'aliases', 'modes', 'quota')
 
+# A query value that is a plain number or boolean (a score, a limit, plaintext=true) is a setting, not a secret:
+# masking '90' would mask every 90 in every message. Any other query value may be a key.
+PLAIN_SETTING = re.compile(r'(?:[+-]?[0-9]+(?:\.[0-9]+)?|true|false|yes|no|on|off)\Z', re.IGNORECASE)
+
 
 class PresetError(ValueError):
     pass
@@ -152,6 +168,79 @@ def _placeholders(template, what):
     except ValueError as exc:
         # A lone '{' or '}' in a URL.
         raise PresetError('%s is not a valid template: %s' % (what, exc))
+
+
+def header_secrets(value):
+    """A header value and what a provider may echo of it: the credentials after its scheme (``Bearer t``
+    gives ``t``), and for ``Basic`` the decoded ``user:password``, the user and the password."""
+    value = str(value)
+    found = [value]
+    scheme, _sep, credentials = value.strip().partition(' ')
+    credentials = credentials.strip()
+    if credentials:
+        found.append(credentials)
+        if scheme.lower() == 'basic':
+            try:
+                decoded = base64.b64decode(credentials, validate=True).decode('utf-8')
+            except (binascii.Error, ValueError):
+                decoded = ''
+            if decoded:
+                user, _sep, password = decoded.partition(':')
+                found.extend([decoded, user, password])
+    return found
+
+
+def url_secrets(url):
+    """The user and password of a URL (and their Basic encoding), and its query values that are not plain numbers
+    or booleans (a bare ``?token`` too), each as written and decoded. A URL that cannot be parsed is the secret."""
+    try:
+        parts = urlsplit(str(url))
+        username, password = parts.username, parts.password
+    except ValueError:
+        return [str(url)]
+    found = []
+    for written in (username, password):
+        if written:
+            found.extend([written, unquote(written)])
+    if username:
+        # What urllib sends for them, and a provider may echo: Basic base64('user:password').
+        credentials = '%s:%s' % (unquote(username), unquote(password or ''))
+        found.append(base64.b64encode(credentials.encode('utf-8')).decode('ascii'))
+    for pair in parts.query.split('&'):
+        name, sep, written = pair.partition('=')
+        if not sep:
+            written = name
+        for value in (written, unquote_plus(written)):
+            if value.strip() and not PLAIN_SETTING.match(value.strip()):
+                found.append(value)
+    return found
+
+
+def spec_secrets(spec):
+    """The secrets of a feed as the operator wrote it (api_key, header values, the url's userinfo and query
+    values), for what is said about a feed that ``resolve_feed`` refused."""
+    found = [str(spec['api_key'])] if spec.get('api_key') else []
+    for value in (spec.get('headers') or {}).values():
+        found.extend(header_secrets(value))
+    if spec.get('url'):
+        found.extend(url_secrets(spec['url']))
+    return [secret for secret in found if secret]
+
+
+def preset_secrets(presets):
+    """The header values written in the operator's presets (and their modes) that need no key, e.g. a literal
+    token: secrets whether or not a feed uses that preset. Values with ``{api_key}`` are filled per feed."""
+    found = []
+    for preset in (presets or {}).values():
+        if not isinstance(preset, dict):
+            continue
+        overlays = [preset] + [mode for mode in (preset.get('modes') or {}).values() if isinstance(mode, dict)]
+        for overlay in overlays:
+            headers = overlay.get('headers')
+            for value in (headers.values() if isinstance(headers, dict) else ()):
+                if value is not None and '{' not in str(value):
+                    found.extend(header_secrets(value))
+    return [secret for secret in found if secret]
 
 
 def resolve_feed(spec, presets=None):
@@ -201,7 +290,7 @@ def resolve_feed(spec, presets=None):
 
     resolved = {key: value for key, value in preset.items() if key not in STRUCTURE_KEYS and value is not None}
     resolved.update({key: value for key, value in spec.items() if value is not None})
-    secrets = [api_key] if api_key else []
+    secrets = [str(api_key)] if api_key else []
     values = {'api_key': api_key or ''}
 
     params = dict(preset.get('params') or {})
@@ -225,15 +314,20 @@ def resolve_feed(spec, presets=None):
         raise PresetError('feed %s: params need a url' % spec.get('name'))
 
     headers = {}
-    for key, value in (preset.get('headers') or {}).items():
-        headers[key] = _fill(value, values, 'feed %s: header %s' % (spec.get('name'), key))
-    headers.update(spec.get('headers') or {})
-    # Auth headers the operator wrote by hand are secrets too.
-    for key, value in headers.items():
-        if key.lower() in ('authorization', 'key', 'x-api-key', 'api-key', 'x-auth-token'):
-            secrets.append(value)
-            if ' ' in str(value):
-                secrets.append(str(value).split(' ', 1)[1])
+    # Which header is an auth header cannot be told from its name (X-Custom-Token, X-Tenant-Secret): every value
+    # the operator wrote is a secret, in a feed or in a preset of theirs, and so is every one that carries the key.
+    # Only a built-in preset's constants (Accept: application/json) are public.
+    operator_preset = bool(preset_name) and preset_name in (presets or {})
+    for key, template in (preset.get('headers') or {}).items():
+        what = 'feed %s: header %s' % (spec.get('name'), key)
+        headers[key] = _fill(template, values, what)
+        if operator_preset or _placeholders(template, what):
+            secrets.extend(header_secrets(headers[key]))
+    for key, value in (spec.get('headers') or {}).items():
+        headers[key] = value
+        secrets.extend(header_secrets(value))
+    if url:
+        secrets.extend(url_secrets(url))
     resolved['headers'] = headers
     if preset_name:
         resolved['preset'] = preset_name

@@ -99,3 +99,139 @@ def test_no_shell_anywhere_in_the_collection():
                                 isinstance(keyword.value, ast.Constant) and keyword.value.value is False):
                             offenders.append('%s:%d %s=' % (path, call.lineno, keyword.arg))
     assert not offenders, offenders
+
+
+# -- secrets: redacted however the provider echoes them -------------------------------------------------------------
+
+import base64  # noqa: E402
+import gzip  # noqa: E402
+import json  # noqa: E402
+from urllib.parse import quote, quote_plus  # noqa: E402
+
+import feed_server  # noqa: E402
+
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fetch import (  # noqa: E402
+    MASK, FetchError, fetch_response, redact, redact_data,
+)
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.presets import resolve_feed  # noqa: E402
+
+
+@pytest.mark.parametrize('text, expected', [
+    # A short secret is masked as a whole token only: not inside a longer word or number.
+    ('key=Zq9&limit=10', 'key=%s&limit=10' % MASK),
+    ('Zq9 "Zq9" (Zq9) /Zq9/ Zq9: x', '{0} "{0}" ({0}) /{0}/ {0}: x'.format(MASK)),
+    ('aZq9 Zq9b 1Zq9 Zq91 Zq9Zq9', 'aZq9 Zq9b 1Zq9 Zq91 Zq9Zq9'),
+    # ... also right after a %XX escape of an encoded URL, and in its own encoded forms.
+    ('x%20Zq9%3B', 'x%%20%s%%3B' % MASK),
+    ('q=Qk-5%2Fx+y q=Qk-5%2Fx%20y q=Qk-5%2fx%20y q=Qk-5/x y', 'q={0} q={0} q={0} q={0}'.format(MASK)),
+    # A long one anywhere, before the shorter ones it contains.
+    ('HTTP 400 tokenBearer Zq9-long-secret-valueX', 'HTTP 400 token%sX' % MASK),
+    ('limit 10, score 90', 'limit 10, score 90'),
+])
+def test_redact_short_secrets_as_tokens_long_ones_anywhere(text, expected):
+    assert redact(text, ['Zq9', 'Qk-5/x y', 'Bearer Zq9-long-secret-value', None, '']) == expected
+
+
+def test_redact_data_reaches_every_string_and_keeps_keys():
+    data = {'Zq9': ['a Zq9', {'b': 'Zq9'}], 'n': 90, 'ok': True}
+    assert redact_data(data, ['Zq9']) == {'Zq9': ['a ' + MASK, {'b': MASK}], 'n': 90, 'ok': True}
+
+
+# Every kind of secret, short ones included, each sent to a provider that echoes it in every way it can.
+ECHO_TOKEN = 'hand-written-X7'           # X-Custom-Token, written by the operator
+ECHO_KEY = 'Zq9'                         # a 3-character api_key (bearer_list: Authorization: Bearer Zq9)
+ECHO_QUERY = 'Qk-5/x y'                  # a key in the URL's query
+ECHO_USER, ECHO_PASSWORD = 'Usr7x', 'Pw:9/q'
+
+
+def echo_secret_forms():
+    """Each secret as it was configured, sent and could be echoed: raw, URL-encoded, Basic-encoded."""
+    raw = [ECHO_TOKEN, ECHO_KEY, ECHO_QUERY, ECHO_USER, ECHO_PASSWORD,
+           base64.b64encode(('%s:%s' % (ECHO_USER, ECHO_PASSWORD)).encode()).decode()]
+    return sorted({form for secret in raw for form in (secret, quote(secret, safe=''), quote_plus(secret))})
+
+
+def echo_feeds(base, port):
+    """For each echo fault, a feed per kind of secret; plus a body with the echo refused as broken."""
+    feeds = []
+    for kind in feed_server.ECHO_FAULTS:
+        path = '/fault/%s/list.txt' % kind
+        feeds += [
+            {'name': kind + '-header', 'url': base + path, 'headers': {'X-Custom-Token': ECHO_TOKEN}},
+            {'name': kind + '-key', 'preset': 'bearer_list', 'api_key': ECHO_KEY, 'url': base + path},
+            {'name': kind + '-url', 'url': 'http://%s:%s@127.0.0.1:%d%s?token=%s&limit=10'
+             % (quote(ECHO_USER), quote(ECHO_PASSWORD, safe=''), port, path, quote_plus(ECHO_QUERY))},
+        ]
+    # No credentials but the query's: asked for some (401, WWW-Authenticate) with the query echoed.
+    feeds.append({'name': 'query-only', 'url': base + '/fault/echo_json/list.txt?token=' + quote_plus(ECHO_QUERY)})
+    feeds.append(dict(feeds[8], name='echo_body-broken', max_invalid_fraction=0.001))
+    return feeds
+
+
+def files_under(root):
+    for directory, _dirs, names in os.walk(root):
+        for name in names:
+            yield os.path.join(directory, name)
+
+
+def test_an_echoing_provider_gets_no_secret_into_the_result_or_any_file(tmp_path):
+    server = feed_server.serve(str(tmp_path))
+    try:
+        port = server.server_address[1]
+        root = tmp_path / 'copy'
+        result = build_shadow_copy(str(root), echo_feeds('http://127.0.0.1:%d' % port, port))
+    finally:
+        server.shutdown()
+    # The provider did receive each secret: the header, the key, the URL's user info (Basic) and its query.
+    sent = [headers for _path, _status, headers in server.state.requests]
+    assert any(headers.get('X-Custom-Token') == ECHO_TOKEN for headers in sent)
+    assert any(headers.get('Authorization') == 'Bearer ' + ECHO_KEY for headers in sent)
+    assert any(headers.get('Authorization', '').startswith('Basic ') for headers in sent)
+    assert any(quote_plus(ECHO_QUERY) in hit for hit in server.hits)
+    said = json.dumps(result)
+    for form in echo_secret_forms():
+        assert form not in said, form
+    statuses = {feed['name']: feed for feed in result['feeds']}
+    # And the build still says what failed, and how.
+    for name in ('-header', '-key', '-url'):
+        assert 'HTTP 400 Bad request: ' in statuses['echo_reason' + name]['error']
+        assert 'authentication failed (HTTP 401): not accepted: ' in statuses['echo_json' + name]['error']
+        assert 'redirects to ftp://127.0.0.1:1/' in statuses['echo_redirect' + name]['error']
+        assert statuses['echo_body' + name]['status'] == 'fresh'
+        assert statuses['echo_body' + name]['invalid_samples'][0]['text'].endswith(MASK)
+    assert 'credentials required' in statuses['query-only']['error']
+    assert "looks broken" in statuses['echo_body-broken']['error'] and MASK in statuses['echo_body-broken']['error']
+    assert 'X-Custom-Token: %s' % MASK in statuses['echo_reason-header']['error']
+    assert 'Authorization: %s' % MASK in statuses['echo_json-key']['error']
+    assert 'user: {0}; password: {0}; Authorization: Basic {0}; query: token={0}&limit=10'.format(MASK) in \
+        statuses['echo_reason-url']['error']
+    assert result['published'] and any('echo_json-key: failed' in warning for warning in result['warnings'])
+    for path in files_under(str(root)):
+        if path.startswith(str(root / 'feeds')) and path.endswith('.body'):
+            # What the provider sent, kept verbatim (its sha256 is the cache's check): root's alone.
+            assert mode(path) == 0o600, path
+            continue
+        opener = gzip.open if path.endswith('.gz') else open
+        with opener(path, 'rb') as handle:
+            content = handle.read().decode('utf-8', 'replace')
+        for form in echo_secret_forms():
+            assert form not in content, (path, form)
+
+
+def test_an_echoed_secret_is_redacted_before_the_providers_message_is_cut(tmp_path):
+    server = feed_server.serve(str(tmp_path))
+    base = 'http://127.0.0.1:%d' % server.server_address[1]
+    try:
+        # The provider's message is cut to 300 characters: a secret straddling the cut must not leave its start.
+        # Without credentials the echo is 'credentials required; received query: pad=<digits>&token=<secret>&...',
+        # and a number is no secret: the secret starts at 290.
+        digits = '7' * (290 - len('credentials required; received query: pad=&token='))
+        feed, secrets = resolve_feed({'name': 'f', 'url': base + '/fault/echo_json/list.txt',
+                                      'params': {'pad': digits, 'token': 'straddling-secret-0123456789'}})
+        with pytest.raises(FetchError) as caught:
+            fetch_response(url=feed['url'], headers=feed['headers'], secrets=secrets, retries=0)
+    finally:
+        server.shutdown()
+    message = str(caught.value)
+    assert 'straddl' not in message and 'authentication failed (HTTP 401)' in message
+    assert digits + '&token=' + MASK in message
