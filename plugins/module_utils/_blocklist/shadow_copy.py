@@ -208,12 +208,15 @@ class ShadowCopyStore(object):
                       if n.isascii() and n.isdigit() and not os.path.islink(os.path.join(self.generations_dir, n)))
 
     def read_feed_cache(self, name):
+        """(body, meta) of a feed's last good copy; (None, meta) for a feed rate-limited before it ever had one."""
         body_path = os.path.join(self.feeds_dir, name + '.body')
         meta_path = os.path.join(self.feeds_dir, name + '.json')
-        if not (os.path.exists(body_path) and os.path.exists(meta_path)):
+        if not os.path.exists(meta_path):
             return None, None
         with open(meta_path) as handle:
             meta = json.load(handle)
+        if not os.path.exists(body_path):
+            return None, (meta if isinstance(meta, dict) and meta.get('no_copy') else None)
         with open(body_path, 'rb') as handle:
             body = handle.read()
         if hashlib.sha256(body).hexdigest() != meta.get('sha256'):
@@ -344,13 +347,17 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
         return redacted(), parsed, None
 
     same_source = meta is not None and meta.get('fingerprint') in (None, fingerprint)
-    if cached_body is not None and same_source and spec.get('url'):
+    if same_source and spec.get('url'):
         not_before = meta.get('not_before') or 0
         if not isinstance(not_before, (int, float)) or not 0 <= not_before < 253402300800:
             not_before = 0      # a cache written before resets were bounded: ask again rather than fail
         if now_epoch < not_before:
-            return use_cache('the provider rate-limited this feed until %s; not asked again before then'
-                             % datetime.datetime.fromtimestamp(not_before, datetime.timezone.utc).isoformat())
+            # Remembered with or without a copy: a provider's reset holds on the first fetch too.
+            return use_cache('the provider rate-limited this feed until %s; not asked again before then%s'
+                             % (datetime.datetime.fromtimestamp(not_before, datetime.timezone.utc).isoformat(),
+                                '' if cached_body is not None else '; the feed has no copy yet'),
+                             kind=None if cached_body is not None else 'rate_limited')
+    if cached_body is not None and same_source and spec.get('url'):
         min_interval = spec.get('min_interval') or 0
         checked = meta.get('checked_epoch', meta.get('fetched_epoch', 0))
         if min_interval and now_epoch - checked < min_interval:
@@ -390,6 +397,10 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
         if exc.retry_at and meta is not None and result[1] is not None:
             # Remember the provider's reset so that the next runs do not hammer it.
             return result[0], result[1], dict(meta, not_before=exc.retry_at, source=shown)
+        if exc.retry_at and cached_body is None:
+            # No copy yet: the reset is remembered all the same, in a record that holds nothing else.
+            return result[0], result[1], {'no_copy': True, 'not_before': exc.retry_at, 'fingerprint': fingerprint,
+                                          'source': shown}
         return result
     except FeedError as exc:
         return use_cache('fetch failed', error=redact(str(exc), secrets),

@@ -251,3 +251,24 @@ def test_a_feed_a_hundred_times_its_size_keeps_its_last_good_copy_alone(tmp_path
     feeds[0]['max_growth_factor'] = 0
     result = build_shadow_copy(root, feeds, now=NOW + datetime.timedelta(hours=2))
     assert result['feeds'][0]['status'] == 'fresh' and len(read_list(root, 'blocklist_v4.txt')) > 10000
+
+
+def test_a_429_on_the_first_fetch_is_remembered_too(tmp_path, provider):
+    """Before, a reset was stored only beside a cached body: a feed rate-limited on its first fetch was asked
+    again on every run, one request each, however far the reset."""
+    url, state = provider
+    root = str(tmp_path / 'copy')
+    state.retry_after = 3600
+    state.faults['/abuseipdb/'] = '429'
+    feeds = feeds_for(url, retries=0)
+    tally('faults injected: feed 429 on the first fetch')
+    first = build(root, url, feeds=feeds)['feeds'][0]
+    assert (first['status'], first['error_kind'], first['requests']) == ('failed', 'rate_limited', 1)
+    later = build(root, url, feeds=feeds, now=NOW + datetime.timedelta(minutes=30))['feeds'][0]
+    assert (later['status'], later['error_kind'], later['requests']) == ('failed', 'rate_limited', 0)
+    assert 'not asked again before then; the feed has no copy yet' in later['error']
+    # After the reset, it is asked, and the copy is made.
+    state.faults.clear()
+    done = build(root, url, feeds=feeds, now=datetime.datetime.now(datetime.timezone.utc)
+                 + datetime.timedelta(hours=2))['feeds'][0]
+    assert (done['status'], done['requests']) == ('fresh', 1)
