@@ -117,7 +117,7 @@ options:
       - Refuse the entries, and apply none of them, when one is an IPv4 network broader than this prefix
         length, as the shadow copy's build refuses it
         (its O(fleetwall.blocklist.shadow_copy_build#module:min_prefix_v4)).
-        With O(src), the action plugin takes the value the generation's manifest records unless the task sets it.
+        With C(src), the action plugin takes the value the generation's manifest records unless the task sets it.
     type: int
     default: 8
     version_added: 0.5.0

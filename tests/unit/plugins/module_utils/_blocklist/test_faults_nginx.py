@@ -162,10 +162,11 @@ class WebHost(object):
         challenge = self.entries_dir / 'challenge.txt'
         challenge.write_text('\n'.join(CHALLENGE) + '\n')
         args = self.entries_dir / ('args-%d.json' % random.getrandbits(32))
+        tiers = [{'value': 'block', 'entries_files': [str(path)]},
+                 {'value': 'challenge', 'entries_files': [str(challenge)]}]
         args.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': {
             'dest': str(self.dest), 'nginx_config': str(self.config), 'reload': reload,
-            'pid_file': str(self.pid_file), 'tiers': [{'value': 'block', 'entries_files': [str(path)]},
-                      {'value': 'challenge', 'entries_files': [str(challenge)]}]}}))
+            'pid_file': str(self.pid_file), 'tiers': tiers}}))
         environment = ['PATH=' + SEARCH_PATH, 'PYTHONPATH=' + COLLECTIONS, 'TMPDIR=%s' % self.tmpdir,
                        'LANG=C.UTF-8']
         command = [sys.executable, '-c', CHILD, str(args), MODULE]

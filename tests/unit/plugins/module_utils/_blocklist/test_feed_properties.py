@@ -188,7 +188,7 @@ def text_cases(draw, fmt=None):
     """plain / netset / spamhaus_drop / ipsum lines: an entry, maybe a count, maybe a comment."""
     fmt = fmt or draw(st.sampled_from(['plain', 'netset', 'spamhaus_drop', 'ipsum', 'ipsum']))
     lines = []
-    for _ in range(draw(st.integers(0, 12))):
+    for _line in range(draw(st.integers(0, 12))):
         line = draw(_entry)
         if draw(st.booleans()):
             line += draw(_count_sep) + draw(_count)
@@ -292,7 +292,7 @@ def csv_cases(draw, odd_columns=False):
     quoting = st.sampled_from(['plain'] * 4 + ['quoted', 'broken'])
     header = draw(st.sampled_from(['id,ip,score', 'ip', 'id,IP,score', ' id , ip , score ', 'id,ip,ip,score', '']))
     rows = [header]
-    for _ in range(draw(st.integers(0, 10))):
+    for _row in range(draw(st.integers(0, 10))):
         # Mostly whole rows (id, address, score), so that the address and score are what gets read.
         cells = [draw(_number_text), draw(_entry), draw(_number_text)][:draw(st.sampled_from([3, 3, 3, 2, 1, 0]))]
         if not draw(st.integers(0, 4)):
@@ -555,7 +555,7 @@ def test_a_far_rate_limit_reset_leaves_the_next_build_working(tmp_path, retry_af
     feeds = [{'name': 'limited', 'url': 'https://feeds.example/list.txt'}]
     root = str(tmp_path / 'copy')
     fetched, limited, waiting = [build_shadow_copy(root, feeds, fetcher=fetcher, now=now)['feeds'][0]
-                                 for _ in range(3)]
+                                 for _run in range(3)]
     assert (fetched['status'], limited['status'], limited['error_kind']) == ('fresh', 'cached', 'rate_limited')
     # The third run does not ask, and says until when it will not.
     assert waiting['status'] == 'cached' and waiting['requests'] == 0
