@@ -22,10 +22,13 @@ MODULES = {
 def run_module(module, args, tmp_path):
     path = tmp_path / 'args.json'
     path.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
+    # The collection first; what the runner put on the path (ansible-test finds ansible there) after it.
+    python_path = os.pathsep.join(filter(None, [COLLECTIONS, os.environ.get('PYTHONPATH')]))
     proc = subprocess.run([sys.executable, '-m', 'ansible_collections.fleetwall.blocklist.plugins.modules.' + module,
-                           str(path)], env=dict(os.environ, PYTHONPATH=COLLECTIONS), stdout=subprocess.PIPE,
+                           str(path)], env=dict(os.environ, PYTHONPATH=python_path), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, timeout=60, check=False)
     tally('bad inputs tried: module arguments')
+    assert proc.stdout.strip(), 'the module printed no result: %s' % proc.stderr[-2000:]
     return proc, json.loads(proc.stdout)
 
 
