@@ -274,3 +274,19 @@ class KillCampaign(object):
 
     def broken(self, *whats):
         return [problem for what in whats for problem in self.problems[what]]
+
+
+# The secrets of the echo tests (test_security.py, test_feeds_playbook.py): every kind, short ones included.
+ECHO_TOKEN = 'hand-written-X7'           # X-Custom-Token, written by the operator
+ECHO_KEY = 'Zq9'                         # a 3-character api_key (bearer_list: Authorization: Bearer Zq9)
+ECHO_QUERY = 'Qk-5/x y'                  # a key in the URL's query
+ECHO_USER, ECHO_PASSWORD = 'Usr7x', 'Pw:9/q'
+
+
+def echo_secret_forms():
+    """Each secret as it was configured, sent and could be echoed: raw, URL-encoded, Basic-encoded."""
+    import base64
+    from urllib.parse import quote, quote_plus
+    raw = [ECHO_TOKEN, ECHO_KEY, ECHO_QUERY, ECHO_USER, ECHO_PASSWORD,
+           base64.b64encode(('%s:%s' % (ECHO_USER, ECHO_PASSWORD)).encode()).decode()]
+    return sorted({form for secret in raw for form in (secret, quote(secret, safe=''), quote_plus(secret))})

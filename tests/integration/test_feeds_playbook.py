@@ -165,21 +165,10 @@ def test_every_failure_mode_keeps_protection_and_says_what_happened(setup, fault
 
 # -- secrets: none in the output at -vvv nor in any file, however the provider echoes them -------------------------
 
-import base64  # noqa: E402
 from urllib.parse import quote, quote_plus  # noqa: E402
 
-ECHO_TOKEN = 'hand-written-X7'      # X-Custom-Token, a header the operator wrote
-ECHO_KEY = 'Zq9'                    # a 3-character api_key, sent as Authorization: Bearer Zq9 (bearer_list)
-ECHO_QUERY = 'Qk-5/x y'             # a key in the URL's query
-ECHO_USER, ECHO_PASSWORD = 'Usr7x', 'Pw:9/q'
-
-
-def echo_secret_forms():
-    """Each secret as configured, as sent and as it could be echoed: raw, URL-encoded, Basic-encoded."""
-    raw = [ECHO_TOKEN, ECHO_KEY, ECHO_QUERY, ECHO_USER, ECHO_PASSWORD,
-           base64.b64encode(('%s:%s' % (ECHO_USER, ECHO_PASSWORD)).encode()).decode()]
-    return sorted({form for secret in raw for form in (secret, quote(secret, safe=''), quote_plus(secret))})
-
+from ansible_collections.fleetwall.blocklist.tests.helpers import (  # noqa: E402
+    ECHO_KEY, ECHO_PASSWORD, ECHO_QUERY, ECHO_TOKEN, ECHO_USER, echo_secret_forms)
 
 def echo_url(feeds, kind):
     """A URL of the echoing fault with the user info and a key in the query."""

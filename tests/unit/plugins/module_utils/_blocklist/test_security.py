@@ -103,7 +103,6 @@ def test_no_shell_anywhere_in_the_collection():
 
 # -- secrets: redacted however the provider echoes them -------------------------------------------------------------
 
-import base64  # noqa: E402
 import gzip  # noqa: E402
 import json  # noqa: E402
 from urllib.parse import quote, quote_plus  # noqa: E402
@@ -114,6 +113,8 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fet
     MASK, FetchError, fetch_response, redact, redact_data,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.presets import resolve_feed  # noqa: E402
+from ansible_collections.fleetwall.blocklist.tests.helpers import (  # noqa: E402
+    ECHO_KEY, ECHO_PASSWORD, ECHO_QUERY, ECHO_TOKEN, ECHO_USER, echo_secret_forms)
 
 
 @pytest.mark.parametrize('text, expected', [
@@ -137,18 +138,8 @@ def test_redact_data_reaches_every_string_and_keeps_keys():
     assert redact_data(data, ['Zq9']) == {'Zq9': ['a ' + MASK, {'b': MASK}], 'n': 90, 'ok': True}
 
 
-# Every kind of secret, short ones included, each sent to a provider that echoes it in every way it can.
-ECHO_TOKEN = 'hand-written-X7'           # X-Custom-Token, written by the operator
-ECHO_KEY = 'Zq9'                         # a 3-character api_key (bearer_list: Authorization: Bearer Zq9)
-ECHO_QUERY = 'Qk-5/x y'                  # a key in the URL's query
-ECHO_USER, ECHO_PASSWORD = 'Usr7x', 'Pw:9/q'
-
-
-def echo_secret_forms():
-    """Each secret as it was configured, sent and could be echoed: raw, URL-encoded, Basic-encoded."""
-    raw = [ECHO_TOKEN, ECHO_KEY, ECHO_QUERY, ECHO_USER, ECHO_PASSWORD,
-           base64.b64encode(('%s:%s' % (ECHO_USER, ECHO_PASSWORD)).encode()).decode()]
-    return sorted({form for secret in raw for form in (secret, quote(secret, safe=''), quote_plus(secret))})
+# Every kind of secret, short ones included (tests/helpers.py), each sent to a provider that echoes it in every
+# way it can.
 
 
 def echo_feeds(base, port):
