@@ -141,8 +141,13 @@ def kill_namespace(ns, seconds=15):
     subprocess.run(['ip', 'netns', 'del', ns], check=False)
 
 
+# What the sync modules used to leave in /tmp (their batch files now go to the state directory); not the
+# /tmp/fleetwall-ansible-test.* or fleetwall-bench-* of a test run or benchmark going on beside.
+OLD_BATCH_PREFIXES = ('fleetwall-ipset-', 'fleetwall-nft-', 'fleetwall-firewalld-', 'fleetwall-mem-')
+
+
 def fleetwall_in_tmp():
-    return set(name for name in os.listdir('/tmp') if name.startswith('fleetwall-'))
+    return set(name for name in os.listdir('/tmp') if name.startswith(OLD_BATCH_PREFIXES))
 
 
 def leftover_files(directory, kept, tmpdir, tmp_before):

@@ -89,3 +89,19 @@ def test_the_builds_minimum_prefix_goes_with_the_entries_unless_the_task_sets_it
     args = {'name': 'bl4', 'min_prefix_v4': 4}
     entries_transfer._prepare(Action(), {'inventory_hostname': 'h1'}, 'ipset_sync', args, path, args)
     assert (args['min_prefix_v4'], args['min_prefix_v6']) == (4, 32)
+
+
+def test_the_push_cache_is_never_written_through_a_link(tmp_path):
+    """A planted link at the predictable name the cache used ('<path>.<pid>') is never written through; the decoy
+    stands in for /etc/passwd."""
+    decoy = tmp_path / 'passwd'
+    decoy.write_bytes(b'root:x:0:0:root:/root:/bin/bash\n')
+    cache = tmp_path / 'pushed' / 'host-key'
+    # A predictable candidate name used to be '<path>.<pid>': plant links at every pid near ours.
+    for pid in range(os.getpid() - 2, os.getpid() + 3):
+        os.makedirs(str(cache.parent), exist_ok=True)
+        os.symlink(str(decoy), '%s.%d' % (cache, pid))
+    entries_transfer._write(str(cache), hashlib.sha256(b'x').hexdigest())
+    assert cache.read_text() == hashlib.sha256(b'x').hexdigest()
+    assert oct(cache.stat().st_mode & 0o777) == '0o600'
+    assert decoy.read_bytes() == b'root:x:0:0:root:/root:/bin/bash\n'

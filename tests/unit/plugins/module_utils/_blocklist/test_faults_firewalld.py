@@ -98,7 +98,9 @@ class FirewalldHost(PrivateHost):
         if rules:
             options['rules'] = [{'mode': 'zone_source', 'target': 'drop'}]
         args.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': options}))
-        environment = ['PATH=' + SEARCH_PATH, 'PYTHONPATH=' + COLLECTIONS, 'TMPDIR=%s' % self.tmpdir,
+        # The collection first; what the runner put on the path (ansible-test finds ansible there) after it.
+        python_path = os.pathsep.join(filter(None, [COLLECTIONS, os.environ.get('PYTHONPATH')]))
+        environment = ['PATH=' + SEARCH_PATH, 'PYTHONPATH=' + python_path, 'TMPDIR=%s' % self.tmpdir,
                        'LANG=C.UTF-8']
         return subprocess.Popen(self.enter() + ['env', '-i'] + environment + [sys.executable, '-m', MODULE, str(args)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)

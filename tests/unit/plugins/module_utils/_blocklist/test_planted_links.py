@@ -1,7 +1,6 @@
 """Symlinks planted where a run writes (the host's state, the shadow copy's generations and caches, the
-controller's push cache, temporary files), each pointing at a decoy that stands in for /etc/passwd: never
+controller's push cache: tests/unit/plugins/plugin_utils, temporary files), each pointing at a decoy that stands in for /etc/passwd: never
 followed for writing. The decoy's bytes and mode must come out as they went in."""
-import hashlib
 import os
 
 import pytest
@@ -115,17 +114,6 @@ def test_the_shadow_copy_never_writes_through_a_link(tmp_path, decoy):
     plant(root / '.lock', decoy.path)
     with pytest.raises(Exception, match='symlink'):
         build_shadow_copy(str(root), feeds)
-
-
-def test_the_controllers_push_cache_is_never_written_through_a_link(tmp_path, decoy):
-    from ansible_collections.fleetwall.blocklist.plugins.plugin_utils import entries_transfer
-    cache = tmp_path / 'pushed' / 'host-key'
-    # A predictable candidate name used to be '<path>.<pid>': plant links at every pid near ours.
-    for pid in range(os.getpid() - 2, os.getpid() + 3):
-        plant('%s.%d' % (cache, pid), decoy.path)
-    entries_transfer._write(str(cache), hashlib.sha256(b'x').hexdigest())
-    assert cache.read_text() == hashlib.sha256(b'x').hexdigest()
-    assert oct(cache.stat().st_mode & 0o777) == '0o600'
 
 
 def test_acquire_lock_refuses_a_dangling_link(tmp_path):

@@ -4,7 +4,7 @@ import os
 import pytest
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
-    ShadowCopyError, build_shadow_copy, verify_generation,
+    ShadowCopyError, build_shadow_copy, trusted_generation_dir, verify_generation,
 )
 
 from ansible_collections.fleetwall.blocklist.tests.helpers import FEEDS, tally
@@ -15,6 +15,13 @@ def feed_dir(tmp_path):
     d = tmp_path / 'feeds'
     d.mkdir()
     return d
+
+
+def pushed_generation(path, signing_key=None):
+    """What the push does (the verified_generation filter, tests/unit/plugins/filter): trust, then verify."""
+    resolved = trusted_generation_dir(path)
+    verify_generation(resolved, signing_key)
+    return resolved
 
 
 def write(path, lines):
@@ -205,14 +212,12 @@ def test_provenance_from_the_forked_child_is_what_the_inline_writer_gives(tmp_pa
 
 @pytest.mark.parametrize('tamper', ['append', 'truncate', 'replace', 'remove'])
 def test_a_generation_edited_after_publication_fails_verification(tmp_path, tamper):
-    from ansible_collections.fleetwall.blocklist.plugins.filter.verified_generation import verified_generation
-    from ansible.errors import AnsibleFilterError
     root = str(tmp_path / 'copy')
     feed = tmp_path / 'list.txt'
     feed.write_text('198.51.100.7\n2001:db8:1::/48\n')
     build_shadow_copy(root, [{'name': 'list', 'path': str(feed)}])
     generation = os.path.realpath(os.path.join(root, 'current'))
-    assert verified_generation(os.path.join(root, 'current')) == generation
+    assert pushed_generation(os.path.join(root, 'current')) == generation
     path = os.path.join(generation, 'blocklist_v4.txt')
     tally('bad inputs tried: tampered generation')
     if tamper == 'remove':
@@ -224,8 +229,8 @@ def test_a_generation_edited_after_publication_fails_verification(tmp_path, tamp
             handle.write({'append': '198.51.100.7\n0.0.0.0/1\n8.8.8.8\n', 'truncate': '',
                           'replace': '203.0.113.9\n'}[tamper])
         message = 'blocklist_v4.txt has sha256 [0-9a-f]{64}, but the manifest says [0-9a-f]{64}'
-    with pytest.raises(AnsibleFilterError, match=message):
-        verified_generation(os.path.join(root, 'current'))
+    with pytest.raises(ShadowCopyError, match=message):
+        pushed_generation(os.path.join(root, 'current'))
     with pytest.raises(ShadowCopyError, match='nothing pushed'):
         verify_generation(generation)
 
@@ -251,8 +256,6 @@ def test_a_signed_manifest_is_checked_with_the_key(tmp_path):
     """Whoever can write the shadow directory can rewrite a file and its manifest's sha256 alike; without the
     key they cannot make the signature match."""
     import hashlib
-    from ansible.errors import AnsibleFilterError
-    from ansible_collections.fleetwall.blocklist.plugins.filter.verified_generation import verified_generation
     root = str(tmp_path / 'copy')
     feed = tmp_path / 'list.txt'
     feed.write_text('198.51.100.7\n')
@@ -268,9 +271,9 @@ def test_a_signed_manifest_is_checked_with_the_key(tmp_path):
     verify_generation(current, key)
     feed.write_text('198.51.100.8\n')
     assert build_shadow_copy(root, feeds, signing_key=key)['generation'] == 2
-    assert verified_generation(current, key).endswith('generations/2')
-    with pytest.raises(AnsibleFilterError, match='does not match the manifest'):
-        verified_generation(current, 'another-key')
+    assert pushed_generation(current, key).endswith('generations/2')
+    with pytest.raises(ShadowCopyError, match='does not match the manifest'):
+        pushed_generation(current, 'another-key')
     # The attacker edits the file and the manifest's sha256 to match: the sha256 check passes, the signature not.
     tally('bad inputs tried: tampered generation')
     path = os.path.join(current, 'blocklist_v4.txt')

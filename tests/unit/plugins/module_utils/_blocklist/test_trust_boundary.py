@@ -6,12 +6,9 @@ import subprocess
 
 import pytest
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.fleetwall.blocklist.plugins.filter.verified_generation import verified_generation
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import acquire_lock
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
-    ShadowCopyError, build_shadow_copy)
+    ShadowCopyError, build_shadow_copy, trusted_generation_dir, verify_generation)
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import StateStore, SyncError
 from ansible_collections.fleetwall.blocklist.tests.helpers import tally
 
@@ -34,12 +31,19 @@ def built(tmp_path):
     return build
 
 
+def pushed_generation(path, signing_key=None):
+    """What the push does (the verified_generation filter, tests/unit/plugins/filter): trust, then verify."""
+    resolved = trusted_generation_dir(path)
+    verify_generation(resolved, signing_key)
+    return resolved
+
+
 def refused_by_build_and_push(built, match):
     tally('bad inputs tried: untrusted shadow copy')
     with pytest.raises(ShadowCopyError, match=match):
         built()
-    with pytest.raises(AnsibleFilterError, match=match):
-        verified_generation(str(built.root / 'current'))
+    with pytest.raises(ShadowCopyError, match=match):
+        pushed_generation(str(built.root / 'current'))
 
 
 @pytest.mark.parametrize('where', ['.', 'generations', 'feeds'])
@@ -52,7 +56,7 @@ def test_a_directory_others_can_write_is_refused(built, where):
         return
     refused_by_build_and_push(built, r'writable by its group or by everyone \(mode 0777\).*chmod go-w')
     os.chmod(str(path), 0o755)
-    assert verified_generation(str(built.root / 'current')).endswith('/generations/1')
+    assert pushed_generation(str(built.root / 'current')).endswith('/generations/1')
 
 
 def test_a_directory_another_user_owns_is_refused(built):

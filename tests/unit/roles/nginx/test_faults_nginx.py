@@ -27,7 +27,7 @@ import uuid
 import pytest
 
 from ansible_collections.fleetwall.blocklist.tests.helpers import (
-    COLLECTIONS, ROOT, generation, kill_namespace, kill_while_watched, next_generation, tally)
+    COLLECTIONS, ROOT, fleetwall_in_tmp, generation, kill_namespace, kill_while_watched, next_generation, tally)
 
 # Nothing of ansible-core is under test here (the kernel, the tools, our own code on the standard library):
 # the suite's second pass, with another ansible-core, leaves this file out (tests/conftest.py, scripts/test.sh).
@@ -167,7 +167,9 @@ class WebHost(object):
         args.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': {
             'dest': str(self.dest), 'nginx_config': str(self.config), 'reload': reload,
             'pid_file': str(self.pid_file), 'tiers': tiers}}))
-        environment = ['PATH=' + SEARCH_PATH, 'PYTHONPATH=' + COLLECTIONS, 'TMPDIR=%s' % self.tmpdir,
+        # The collection first; what the runner put on the path (ansible-test finds ansible there) after it.
+        python_path = os.pathsep.join(filter(None, [COLLECTIONS, os.environ.get('PYTHONPATH')]))
+        environment = ['PATH=' + SEARCH_PATH, 'PYTHONPATH=' + python_path, 'TMPDIR=%s' % self.tmpdir,
                        'LANG=C.UTF-8']
         command = [sys.executable, '-c', CHILD, str(args), MODULE]
         return subprocess.Popen(['ip', 'netns', 'exec', self.ns, 'env', '-i'] + environment + command,
@@ -217,7 +219,7 @@ class WebHost(object):
         return rc == 0, err.strip()[-300:]
 
     def fleetwall_in_tmp(self):
-        return set(name for name in os.listdir('/tmp') if name.startswith('fleetwall-'))
+        return fleetwall_in_tmp()
 
     def leftovers(self):
         """Temporary files a run left: beside the geo file (anything but the file and its lock: a reload marker
