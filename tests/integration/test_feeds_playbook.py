@@ -170,6 +170,7 @@ from urllib.parse import quote, quote_plus  # noqa: E402
 from ansible_collections.fleetwall.blocklist.tests.helpers import (  # noqa: E402
     ECHO_KEY, ECHO_PASSWORD, ECHO_QUERY, ECHO_TOKEN, ECHO_USER, echo_secret_forms)
 
+
 def echo_url(feeds, kind):
     """A URL of the echoing fault with the user info and a key in the query."""
     return 'http://%s:%s@127.0.0.1:%d/fault/%s/list.txt?token=%s&limit=10' % (
