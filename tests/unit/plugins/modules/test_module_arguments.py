@@ -50,6 +50,9 @@ def test_a_bad_path_is_a_clean_failure_before_anything_is_made(module, tmp_path)
         proc, result = run_module(module, dict(MODULES[module], lockout_protection=False, **args), tmp_path)
         assert proc.returncode == 1 and result['failed'], (args, result)
         expected = [message]
+        if 'NUL byte' in message:
+            # ansible-core 2.21 logs the arguments to syslog before the module runs, and fails cleanly there.
+            expected.append('Failed to log to syslog (embedded null character)')
         if module == 'firewalld_ipset_sync' and 'not a regular file' in message:
             # It asks firewalld first, which this machine may not run: a clean failure all the same.
             expected.append('firewalld is not running')
@@ -68,5 +71,7 @@ def test_nginx_geo_file_refuses_the_same(tmp_path):
                             'tiers': [{'value': 'block', 'entries_files': [str(fifo)]}]}, 'not a regular file')]:
         args = dict({'tiers': [{'value': 'block', 'entries': ['198.51.100.7']}], 'lockout_protection': False}, **args)
         proc, result = run_module('nginx_geo_file', args, tmp_path)
-        assert proc.returncode == 1 and message in result['msg'], result
+        # ansible-core 2.21 fails on the NUL byte itself, cleanly, while logging the arguments to syslog.
+        expected = [message, 'Failed to log to syslog (embedded null character)']
+        assert proc.returncode == 1 and any(text in result['msg'] for text in expected), result
         assert not (tmp_path / 'x.geo').exists()
