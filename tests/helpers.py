@@ -295,3 +295,12 @@ def echo_secret_forms():
     raw = [ECHO_TOKEN, ECHO_KEY, ECHO_QUERY, ECHO_USER, ECHO_PASSWORD,
            base64.b64encode(('%s:%s' % (ECHO_USER, ECHO_PASSWORD)).encode()).decode()]
     return sorted({form for secret in raw for form in (secret, quote(secret, safe=''), quote_plus(secret))})
+
+
+def pushed_generation(path, signing_key=None):
+    """What the push does (the verified_generation filter, tests/unit/plugins/filter): trust, then verify."""
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
+        trusted_generation_dir, verify_generation)
+    resolved = trusted_generation_dir(path)
+    verify_generation(resolved, signing_key)
+    return resolved

@@ -4,10 +4,10 @@ import os
 import pytest
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
-    ShadowCopyError, build_shadow_copy, trusted_generation_dir, verify_generation,
+    ShadowCopyError, build_shadow_copy, verify_generation,
 )
 
-from ansible_collections.fleetwall.blocklist.tests.helpers import FEEDS, tally
+from ansible_collections.fleetwall.blocklist.tests.helpers import FEEDS, pushed_generation, tally
 
 
 @pytest.fixture
@@ -15,13 +15,6 @@ def feed_dir(tmp_path):
     d = tmp_path / 'feeds'
     d.mkdir()
     return d
-
-
-def pushed_generation(path, signing_key=None):
-    """What the push does (the verified_generation filter, tests/unit/plugins/filter): trust, then verify."""
-    resolved = trusted_generation_dir(path)
-    verify_generation(resolved, signing_key)
-    return resolved
 
 
 def write(path, lines):

@@ -8,9 +8,9 @@ import pytest
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import acquire_lock
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
-    ShadowCopyError, build_shadow_copy, trusted_generation_dir, verify_generation)
+    ShadowCopyError, build_shadow_copy)
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import StateStore, SyncError
-from ansible_collections.fleetwall.blocklist.tests.helpers import tally
+from ansible_collections.fleetwall.blocklist.tests.helpers import pushed_generation, tally
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='gives files to another user')
 
@@ -29,13 +29,6 @@ def built(tmp_path):
     assert build()['generation'] == 1
     build.root, build.feed = root, feed
     return build
-
-
-def pushed_generation(path, signing_key=None):
-    """What the push does (the verified_generation filter, tests/unit/plugins/filter): trust, then verify."""
-    resolved = trusted_generation_dir(path)
-    verify_generation(resolved, signing_key)
-    return resolved
 
 
 def refused_by_build_and_push(built, match):
