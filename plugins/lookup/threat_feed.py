@@ -188,7 +188,7 @@ class LookupModule(LookupBase):
         out = []
         for version in versions:
             if self.get_option('aggregate'):
-                ranges = merge_keys(keys[version])
+                ranges = merge_keys(keys[version], version)
                 out.extend(format_network(version, start, prefixlen)
                            for start, prefixlen in ranges_to_networks(ranges, BITS[version]))
             else:

@@ -108,6 +108,21 @@ class FeedParseResult(object):
         else:
             self.refused_truncated = True
 
+    def sort_keys(self):
+        """Sort each family's keys, and their scores with them.
+
+        Sorted, a feed's keys cost the merge one pass, and the provenance
+        file is written from them in order without a dictionary of them all.
+        """
+        for version in (V4, V6):
+            keys = self.keys[version]
+            if self.scores is None:
+                keys.sort()
+            elif keys:
+                pairs = sorted(zip(keys, self.scores[version]))
+                self.keys[version] = [key for key, _score in pairs]
+                self.scores[version] = [score for _key, score in pairs]
+
     def summary(self):
         out = {
             'lines': self.lines,
@@ -450,6 +465,24 @@ def _parse_json(text, result, collector, query, scored, max_entries):
     result.lines = len(found)
 
 
+def _iter_lines(text, chunk_chars=1 << 20):
+    """The lines of ``_split_lines``, split about a mebibyte of text at a time.
+
+    A list of ten million line strings costs a gigabyte; the text formats
+    read their lines once, in order, and need only the current chunk's.
+    """
+    if '\r' in text:
+        text = text.replace('\r\n', '\n').replace('\r', '\n')
+    position = 0
+    while True:
+        end = text.find('\n', position + chunk_chars)
+        if end < 0:
+            yield from _split_lines(text[position:])
+            return
+        yield from text[position:end].split('\n')
+        position = end + 1
+
+
 def _split_lines(text):
     """Lines split at LF, CRLF and CR only.
 
@@ -543,7 +576,7 @@ def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
         _parse_json(text, result, collector, query, scored, max_entries)
     else:
         _check_entry_count(name, text.count('\n') + 1 - text.endswith('\n'), max_entries, 'lines')
-        lines = _split_lines(text)
+        lines = _split_lines(text) if fmt in ('jsonl', 'csv', 'tor_exits') else None
         if fmt == 'jsonl':
             if len(lines) == 1 and lines[0].lstrip().startswith('{'):
                 message = body_error_message(text)
@@ -555,8 +588,8 @@ def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
         elif fmt == 'tor_exits':
             _parse_tor(lines, result, collector)
         else:
-            _parse_text(lines, result, collector, refusals, fmt == 'ipsum', min_count)
-            _check_declared_entries(name, lines, result)
+            _parse_text(_iter_lines(text), result, collector, refusals, fmt == 'ipsum', min_count)
+            _check_declared_entries(name, _split_lines(text[:65536]), result)
 
     considered = (result.accepted + result.invalid + result.refused_total + result.below_min_count
                   + result.below_min_score)
@@ -565,4 +598,5 @@ def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
             'feed %s looks broken: %d of %d entries are invalid (limit %.0f%%); first: %s'
             % (name, result.invalid, considered, max_invalid_fraction * 100,
                '; '.join('line %(line)d %(text)r: %(reason)s' % s for s in result.invalid_samples[:3])))
+    result.sort_keys()
     return result

@@ -47,12 +47,15 @@ def leftover_prefix(path):
 
 
 def write_atomic(path, data, mode=0o644):
-    """Write beside the target, fsync, then rename over it."""
+    """Write ``data`` (bytes, or an iterable of bytes chunks) beside the target, fsync, then rename over it."""
     directory = os.path.dirname(path) or '.'
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=leftover_prefix(path))
     try:
         with os.fdopen(fd, 'wb') as handle:
-            handle.write(data)
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                handle.write(data)
+            else:
+                handle.writelines(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime
 import gc
-import gzip
 import hashlib
 import hmac
 import json
@@ -34,10 +33,13 @@ import socket
 import stat
 import tempfile
 import threading
+import zlib
+from bisect import bisect_left
+from itertools import chain
 
 from .addresses import (
     V4, V6, BITS, AF, AddressError, RefusalTable, parse_network, merge_keys,
-    merge_ranges, subtract_ranges, networks_text, count_addresses,
+    merge_ranges, subtract_ranges, networks_file, count_addresses,
     parse_range, insert_ranges, count_networks,
 )
 from .feeds import DEFAULT_MAX_ENTRIES, FeedError, ProviderError, parse_feed
@@ -449,49 +451,94 @@ def split_tiers(parsed, tier, thresholds):
     return block, challenge, dropped
 
 
-def provenance_bytes(names, parsed_feeds):
-    """Gzipped TSV: every distinct network any feed listed, which feeds listed it, its best score.
+PROVENANCE_CHUNK = 65536
+
+
+def _provenance_rows(parsed_feeds, version):
+    """(sorted keys with repeats, base mask, masks, best scores) for one family.
+
+    Each feed's keys come sorted (parse_feed sorts them).  The largest
+    unscored feed is the base: its keys are walked as they are, and only the
+    other feeds' keys (the fleet's bans, a scored API's few thousand) go into
+    a dictionary of feed masks, where a key not in it is the base's alone.
+    A dictionary of ten million keys would cost the writer more than the
+    build's merge.
+    """
+    listed = [(1 << index, parsed) for index, parsed in enumerate(parsed_feeds)
+              if parsed is not None and parsed.keys[version]]
+    unscored = [item for item in listed if item[1].scores is None]
+    base_bit, base = max(unscored, key=lambda item: len(item[1].keys[version])) if unscored else (0, None)
+    masks, best = {}, {}
+    for bit, parsed in listed:
+        if parsed is base:
+            continue
+        keys = parsed.keys[version]
+        get = masks.get
+        for key in keys:
+            masks[key] = get(key, 0) | bit
+        if parsed.scores is not None:
+            best_get = best.get
+            for key, score in zip(keys, parsed.scores[version]):
+                if score > best_get(key, -1.0):
+                    best[key] = score
+    if base is None:
+        return sorted(masks), base_bit, masks, best
+    base_keys = base.keys[version]
+    rows, position = [], 0
+    for key in sorted(masks):
+        index = bisect_left(base_keys, key)
+        if index < len(base_keys) and base_keys[index] == key:
+            masks[key] |= base_bit
+            continue
+        rows.extend(base_keys[position:index])
+        rows.append(key)
+        position = index
+    if not rows:
+        return base_keys, base_bit, masks, best
+    rows.extend(base_keys[position:])
+    return rows, base_bit, masks, best
+
+
+def provenance_chunks(names, parsed_feeds):
+    """Gzipped TSV, in chunks: every distinct network any feed listed, which feeds listed it, its best score.
 
     Networks are as the feeds listed them, before aggregation and the
     allowlist: that is what an auditor asking "why is X blocked" needs.
-    IPv4 first, then in the order the feeds listed them.
+    IPv4 first, each family sorted by network.  Written a chunk at a time:
+    the lines of ten million entries at once cost gigabytes.
     """
-    out = ['# entry\tfeeds\tbest_score']
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)      # 31: a gzip stream, its mtime 0
+    yield compressor.compress(b'# entry\tfeeds\tbest_score\n')
     for version in (V4, V6):
-        masks, best = {}, {}
-        for index, parsed in enumerate(parsed_feeds):
-            if parsed is None:
-                continue
-            bit = 1 << index
-            keys = parsed.keys[version]
-            if not masks:
-                masks = dict.fromkeys(keys, bit)
-            else:
-                get = masks.get
-                for key in keys:
-                    masks[key] = get(key, 0) | bit
-            if parsed.scores is not None:
-                best_get = best.get
-                for key, score in zip(keys, parsed.scores[version]):
-                    if score > best_get(key, -1.0):
-                        best[key] = score
-        suffixes = {}
-        for mask in set(masks.values()):
-            suffixes[mask] = '\t' + ','.join(n for i, n in enumerate(names) if mask >> i & 1) + '\t'
+        keys, base_bit, masks, best = _provenance_rows(parsed_feeds, version)
+        suffixes = {mask: '\t' + ','.join(n for i, n in enumerate(names) if mask >> i & 1) + '\t'
+                    for mask in set(masks.values()) | {base_bit}}
         ntop, family, width, bits = socket.inet_ntop, AF[version], BITS[version] // 8, BITS[version]
 
         def network(key):
-            return '%s/%d' % (ntop(family, (key >> 8).to_bytes(width, 'big')), bits - (key & 0xff))
+            if key & 0xff:
+                return '%s/%d' % (ntop(family, (key >> 8).to_bytes(width, 'big')), bits - (key & 0xff))
+            return ntop(family, (key >> 8).to_bytes(width, 'big'))
 
-        # In the order the feeds listed them: no sort and no random access,
-        # which keeps this child's work well inside the parent's merge.
-        lines = [(network(key) if key & 0xff else ntop(family, (key >> 8).to_bytes(width, 'big')))
-                 + suffixes[mask] for key, mask in masks.items()]
-        if best:
-            out.extend(line + ('%g' % best[key] if key in best else '-') for line, key in zip(lines, masks))
-        else:
-            out.extend(line + '-' for line in lines)
-    return gzip.compress(('\n'.join(out) + '\n').encode(), compresslevel=1, mtime=0)
+        mask_of, base_suffix = masks.get, suffixes[base_bit]
+        for first in range(0, len(keys), PROVENANCE_CHUNK):
+            chunk = keys[first:first + PROVENANCE_CHUNK]
+            # Sorted, so a repeat follows its first: a key is kept only where it differs from the one before.
+            fresh = [key for key, previous in zip(chunk, chain((keys[first - 1] if first else None,), chunk))
+                     if key != previous]
+            if not masks:
+                lines = [network(key) + base_suffix + '-' for key in fresh]
+            else:
+                lines = [network(key) + suffixes[mask_of(key, base_bit)] + ('%g' % best[key] if key in best else '-')
+                         for key in fresh]
+            if lines:
+                lines.append('')
+                yield compressor.compress('\n'.join(lines).encode())
+    yield compressor.flush()
+
+
+def provenance_bytes(names, parsed_feeds):
+    return b''.join(provenance_chunks(names, parsed_feeds))
 
 
 def _start_provenance(path, names, parsed_feeds):
@@ -503,7 +550,7 @@ def _start_provenance(path, names, parsed_feeds):
     it is written inline.
     """
     def write():
-        write_atomic(path, provenance_bytes(names, parsed_feeds), 0o644)
+        write_atomic(path, provenance_chunks(names, parsed_feeds), 0o644)
     if threading.active_count() > 1 or not hasattr(os, 'fork'):
         # A fork while another thread may hold a lock can deadlock the child;
         # the module process has one thread, a library caller may not.
@@ -659,6 +706,8 @@ class _Tier(object):
 def _tier_files(keys, allow_ranges, block=None, extra_keys=None):
     """Merge one tier's keys, subtract the allowlist (and for challenge, the ``block`` tier); return a _Tier.
 
+    ``keys`` maps each family to the key lists of the feeds, and is emptied.
+
     ``extra_keys`` (the fleet-local bans for this tier) join the feeds' merged
     ranges afterwards, so that what the feeds alone publish is counted exactly
     for the guards, at the cost of one more subtraction and count, not a
@@ -666,7 +715,10 @@ def _tier_files(keys, allow_ranges, block=None, extra_keys=None):
     """
     tier = _Tier()
     for version in (V4, V6):
-        merged = merge_keys(keys[version])
+        # Consumed: the keys (most of a big build's memory) go once merged.
+        parts = keys.pop(version)
+        merged = merge_keys(parts[0] if len(parts) == 1 else list(chain.from_iterable(parts)), version)
+        del parts
         if extra_keys is not None:
             feeds_only, _removed = subtract_ranges(merged, allow_ranges[version])
             if block is not None:
@@ -674,14 +726,13 @@ def _tier_files(keys, allow_ranges, block=None, extra_keys=None):
             tier.feeds_ranges[version] = feeds_only
             tier.feeds_entries += count_networks(feeds_only, BITS[version])
             if extra_keys[version]:
-                merged = insert_ranges(merged, merge_keys(list(extra_keys[version])))
+                merged = insert_ranges(merged, merge_keys(list(extra_keys[version]), version))
         remaining, removed_count = subtract_ranges(merged, allow_ranges[version])
         if block is not None:
             remaining, _overlap = subtract_ranges(remaining, block.ranges[version])
         tier.ranges[version] = remaining
         tier.removed['v%d' % version] = removed_count
-        lines = networks_text(remaining, version)
-        data = ('\n'.join(lines) + '\n').encode() if lines else b''
+        data = networks_file(remaining, version)
         tier.files[version] = data
         tier.info[version] = {'sha256': hashlib.sha256(data).hexdigest(), 'entries': data.count(b'\n'),
                               'addresses': count_addresses(remaining)}
@@ -801,6 +852,7 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
         previous = store.current_manifest()
         statuses = []
         parsed_feeds = []
+        # Each family's key lists, one a feed: a single feed's list is merged as it is, never copied.
         block_keys = {V4: [], V6: []}
         challenge_keys = {V4: [], V6: []}
         refusal_counts = {}
@@ -815,6 +867,7 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
                     store.write_feed_cache(feed['name'], cache_update[1], cache_update[2])
                 else:
                     store.write_feed_meta(feed['name'], cache_update)
+            cache_update = None     # the body: as large as the feed, and not needed again
             if parsed is None:
                 continue
             block, challenge, dropped = split_tiers(parsed, feed.get('tier', 'auto'), thresholds)
@@ -822,8 +875,9 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
             status['challenge'] = len(challenge[V4]) + len(challenge[V6])
             status['below_challenge_score'] = dropped
             for version in (V4, V6):
-                block_keys[version].extend(block[version])
-                challenge_keys[version].extend(challenge[version])
+                for keys, tier_keys in ((block_keys, block), (challenge_keys, challenge)):
+                    if tier_keys[version]:
+                        keys[version].append(tier_keys[version])
             for reason, count in parsed.refused.items():
                 refusal_counts[reason] = refusal_counts.get(reason, 0) + count
             refused_entries.extend(parsed.refused_entries)
@@ -847,6 +901,9 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
         if provenance and not all(p is None for p in parsed_feeds):
             provenance_path = os.path.join(root, '.provenance-%d.tmp' % os.getpid())
             provenance_pid = _start_provenance(provenance_path, names, parsed_feeds)
+        # The provenance has what it needs (a forked child has its own copy); dropped here, the feeds'
+        # keys are freed as each tier is merged.
+        parsed_feeds = parsed = block = challenge = None
         try:
             block_tier = _tier_files(block_keys, allow_ranges, extra_keys=fleet_keys['block'])
             challenge_tier = _tier_files(challenge_keys, allow_ranges, block_tier, extra_keys=fleet_keys['challenge'])

@@ -1,4 +1,5 @@
 import random
+from array import array
 
 import netaddr
 import pytest
@@ -188,14 +189,24 @@ def test_bulk_validation_agrees_with_the_parser(candidates, version, host_only):
 def test_fast_paths_match_the_plain_algorithms(seed, count):
     rng = random.Random(seed)
     nets = _random_networks(rng, count) + [(rng.getrandbits(32), 32) for _index in range(count)]
-    merged = A.merge_keys([A.network_key(4, s, p) for s, p in nets])
+    keys = [A.network_key(4, s, p) for s, p in nets]
+    merged = A.merge_keys(list(keys))
+    # The compact (array) columns an IPv4 merge makes hold what the list columns hold.
+    compact = A.merge_keys(list(keys), 4)
+    assert isinstance(compact.starts, array) and compact == merged and len(compact) == len(merged)
+    assert A.merge_ranges([(s, s + (1 << (32 - p)) - 1) for s, p in nets]) == merged
     holes = A.merge_ranges([(s, s + (1 << (32 - p)) - 1) for s, p in _random_networks(rng, rng.randrange(0, 20))])
-    # Bisection windows and the plain sweep agree.
-    assert A.subtract_ranges(merged, holes) == A._subtract_sweep(merged, holes)
-    # networks_text is ranges_to_networks, formatted.
+    # Bisection windows (from either side: few holes or few ranges) and the plain sweep agree.
+    want_rest = A._subtract_sweep(merged, holes)
+    assert A.subtract_ranges(merged, holes) == want_rest
+    assert A.subtract_ranges(compact, holes) == want_rest
+    assert A.subtract_ranges(holes, merged) == A._subtract_sweep(holes, merged)
+    # networks_text is ranges_to_networks, formatted; networks_file the same lines, in chunks.
     want = [A.format_network(4, s, p) for s, p in A.ranges_to_networks(merged, 32)]
     lines = A.networks_text(merged, 4)
     assert '\n'.join(lines).split('\n') == (want or [''])
+    assert A.networks_file(compact, 4, chunk=rng.randrange(1, 8)) == ''.join(line + '\n' for line in want).encode()
+    assert A.count_addresses(compact) == A.count_addresses(list(merged))
 
 
 def test_merge_of_nothing():
@@ -211,6 +222,10 @@ _small_ranges = st.lists(st.tuples(st.integers(0, 400), st.integers(0, 40)).map(
 def test_inserting_a_few_ranges_equals_merging_everything(base, extra):
     merged = A.merge_ranges(base)
     assert A.insert_ranges(merged, extra) == A.merge_ranges(base + extra)
+    compact = A.RangeList(compact=True)
+    for start, end in merged:
+        compact.append(start, end)
+    assert A.insert_ranges(compact, extra) == A.merge_ranges(base + extra)
 
 
 @given(_small_ranges, st.sampled_from([4, 6]))

@@ -327,6 +327,23 @@ def test_only_line_feeds_and_carriage_returns_end_a_line(separator):
     assert (result.lines, result.invalid) == (3, 1)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet='ab\r\n', max_size=40), st.integers(min_value=1, max_value=6))
+def test_lines_read_a_chunk_at_a_time_are_the_lines_split_at_once(text, chunk_chars):
+    # The text formats read a big body a mebibyte at a time; a chunk may end anywhere, also inside a CRLF.
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist import feeds
+    assert list(feeds._iter_lines(text, chunk_chars)) == feeds._split_lines(text)
+
+
+def test_each_feeds_keys_come_sorted_with_their_scores():
+    # Sorted, one feed's keys cost the merge one pass and the provenance no dictionary.
+    result = parse_feed('198.51.100.9\n2001:db8::1\n198.51.100.7\n203.0.113.0/24\n198.51.100.9\n')
+    assert result.keys[4] == sorted(result.keys[4]) and len(result.keys[4]) == 4
+    result = parse_feed('[["198.51.100.9", 50], ["198.51.100.7", 90], ["198.51.100.8", 70]]', fmt='json', query='@')
+    assert [(A.format_network(4, key >> 8, 32), score) for key, score in zip(result.keys[4], result.scores[4])] \
+        == [('198.51.100.7', 90.0), ('198.51.100.8', 70.0), ('198.51.100.9', 50.0)]
+
+
 # -- IPv4 inside IPv6 (6to4, NAT64, IPv4-compatible, Teredo): judged by the IPv4 it embeds, wherever a feed is read
 
 def test_ipv4_embedded_in_ipv6_is_refused_by_what_it_embeds():

@@ -1,3 +1,4 @@
+import gzip
 import json
 import os
 
@@ -7,6 +8,7 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sha
     ShadowCopyError, build_shadow_copy, verify_generation,
 )
 
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feeds import parse_feed
 from ansible_collections.fleetwall.blocklist.tests.helpers import FEEDS, pushed_generation, tally
 
 
@@ -199,8 +201,27 @@ def test_provenance_from_the_forked_child_is_what_the_inline_writer_gives(tmp_pa
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
-        '# entry\tfeeds\tbest_score', '198.51.100.7\ta,b\t80', '203.0.113.0/24\ta\t-',
-        '198.51.100.9\tb\t95', '2001:db8:1::/48\ta\t-']
+        '# entry\tfeeds\tbest_score', '198.51.100.7\ta,b\t80', '198.51.100.9\tb\t95',
+        '203.0.113.0/24\ta\t-', '2001:db8:1::/48\ta\t-']
+
+
+@pytest.mark.parametrize('chunk', [1, 2, 65536])
+def test_provenance_of_one_feed_lists_each_network_once_in_order(monkeypatch, chunk):
+    # One unscored feed takes the path without a dictionary: repeats are dropped as they follow their first,
+    # also across the chunks the file is written in.
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist import shadow_copy
+    monkeypatch.setattr(shadow_copy, 'PROVENANCE_CHUNK', chunk)
+    parsed = parse_feed(b'198.51.100.9\n198.51.100.7\n198.51.100.9\n198.51.100.9\n203.0.113.0/24\n198.51.100.7\n'
+                        b'2001:db8::1\n2001:db8::1\n')
+    lines = gzip.decompress(shadow_copy.provenance_bytes(['only'], [parsed])).decode().splitlines()
+    assert lines == ['# entry\tfeeds\tbest_score', '198.51.100.7\tonly\t-', '198.51.100.9\tonly\t-',
+                     '203.0.113.0/24\tonly\t-', '2001:db8::1\tonly\t-']
+    # A smaller feed beside it (the fleet's bans, say): its keys are slotted into the big feed's, in order.
+    bans = parse_feed(b'198.51.100.9\n198.51.100.1\n198.51.100.8\n203.0.113.77\n')
+    lines = gzip.decompress(shadow_copy.provenance_bytes(['only', 'bans'], [parsed, bans])).decode().splitlines()
+    assert lines == ['# entry\tfeeds\tbest_score', '198.51.100.1\tbans\t-', '198.51.100.7\tonly\t-',
+                     '198.51.100.8\tbans\t-', '198.51.100.9\tonly,bans\t-', '203.0.113.0/24\tonly\t-',
+                     '203.0.113.77\tbans\t-', '2001:db8::1\tonly\t-']
 
 
 @pytest.mark.parametrize('tamper', ['append', 'truncate', 'replace', 'remove'])
