@@ -174,14 +174,16 @@ class RangeList(object):
         return 'RangeList(%r)' % (list(self)[:10],)
 
 
-def merge_keys(keys, version=None):
+def merge_keys(keys, version=None, presorted=False):
     """Merge encoded networks into sorted, disjoint, non-adjacent ranges.
 
     ``keys`` may be in any order and contain duplicates; it is sorted in
-    place (a sorted list, as parse_feed leaves each feed's, costs one pass).
+    place, unless the caller knows it is sorted already (``presorted``: one
+    feed's keys, as parse_feed leaves them; checking costs a pass).
     Returns a RangeList, compact for IPv4 (``version`` 4).
     """
-    keys.sort()
+    if not presorted:
+        keys.sort()
     ranges = RangeList(compact=version == V4)
     if not keys:
         return ranges
@@ -378,6 +380,10 @@ def networks_text(ranges, version):
     ntop, family, width, bits = socket.inet_ntop, AF[version], BITS[version] // 8, BITS[version]
 
     def split(start, end):
+        size = end - start + 1
+        if not size & (size - 1) and not start & (size - 1):
+            # One aligned block, as most of a feed's CIDRs stay: no generator for it.
+            return '%s/%d' % (ntop(family, start.to_bytes(width, 'big')), bits + 1 - size.bit_length())
         return '\n'.join(
             ntop(family, net.to_bytes(width, 'big')) if prefixlen == bits
             else '%s/%d' % (ntop(family, net.to_bytes(width, 'big')), prefixlen)

@@ -22,7 +22,6 @@ generation, never a mixture.
 from __future__ import annotations
 
 import datetime
-import gc
 import hashlib
 import hmac
 import json
@@ -32,7 +31,6 @@ import shutil
 import socket
 import stat
 import tempfile
-import threading
 import zlib
 from bisect import bisect_left
 from itertools import chain
@@ -44,6 +42,7 @@ from .addresses import (
 )
 from .feeds import DEFAULT_MAX_ENTRIES, FeedError, ProviderError, parse_feed
 from .files import acquire_lock, lock_holder, trusted_owner, write_atomic
+from .forking import fork_child
 from .fleet_local import (
     FEED_NAME as FLEET_LOCAL, GENERATION_FILE as FLEET_LOCAL_FILE, TIERS as FLEET_LOCAL_TIERS,
     FleetLocalError, feed_body, load_state as load_fleet_local, merge_harvest, offered_entries,
@@ -524,13 +523,15 @@ def provenance_chunks(names, parsed_feeds):
         for first in range(0, len(keys), PROVENANCE_CHUNK):
             chunk = keys[first:first + PROVENANCE_CHUNK]
             # Sorted, so a repeat follows its first: a key is kept only where it differs from the one before.
-            fresh = [key for key, previous in zip(chunk, chain((keys[first - 1] if first else None,), chunk))
-                     if key != previous]
+            before = chain((keys[first - 1] if first else None,), chunk)
             if not masks:
-                lines = [network(key) + base_suffix + '-' for key in fresh]
+                # One feed, ten million keys: most are single addresses, formatted without a call of network().
+                tail = base_suffix + '-'
+                lines = [(network(key) if key & 0xff else ntop(family, (key >> 8).to_bytes(width, 'big'))) + tail
+                         for key, previous in zip(chunk, before) if key != previous]
             else:
                 lines = [network(key) + suffixes[mask_of(key, base_bit)] + ('%g' % best[key] if key in best else '-')
-                         for key in fresh]
+                         for key, previous in zip(chunk, before) if key != previous]
             if lines:
                 lines.append('')
                 yield compressor.compress('\n'.join(lines).encode())
@@ -546,34 +547,13 @@ def _start_provenance(path, names, parsed_feeds):
 
     The audit trail costs as much as the blocklist itself at a million
     entries; forked, it runs on another core and the build's critical path
-    does not wait for it.  Without fork, or in a process with other threads,
-    it is written inline.
+    does not wait for it.  Where no child can be forked, it is written inline.
     """
     def write():
         write_atomic(path, provenance_chunks(names, parsed_feeds), 0o644)
-    if threading.active_count() > 1 or not hasattr(os, 'fork'):
-        # A fork while another thread may hold a lock can deadlock the child;
-        # the module process has one thread, a library caller may not.
+    pid = fork_child(write)
+    if pid is None:
         write()
-        return None
-    # Freezing moves every object out of the collector's reach, so neither
-    # process's collections write to (and copy) the other's shared pages.
-    gc.freeze()
-    try:
-        pid = os.fork()
-    except (AttributeError, OSError):
-        gc.unfreeze()
-        write()
-        return None
-    if pid != 0:
-        gc.unfreeze()
-    if pid == 0:
-        code = 1
-        try:
-            write()
-            code = 0
-        finally:
-            os._exit(code)
     return pid
 
 
@@ -717,7 +697,9 @@ def _tier_files(keys, allow_ranges, block=None, extra_keys=None):
     for version in (V4, V6):
         # Consumed: the keys (most of a big build's memory) go once merged.
         parts = keys.pop(version)
-        merged = merge_keys(parts[0] if len(parts) == 1 else list(chain.from_iterable(parts)), version)
+        # One feed's keys come sorted from parse_feed (split_tiers keeps their order); several need the sort.
+        merged = merge_keys(parts[0] if len(parts) == 1 else list(chain.from_iterable(parts)), version,
+                            presorted=len(parts) == 1)
         del parts
         if extra_keys is not None:
             feeds_only, _removed = subtract_ranges(merged, allow_ranges[version])

@@ -308,6 +308,9 @@ def test_more_lines_than_max_entries_is_refused_before_parsing():
     with pytest.raises(FeedError, match=r'1001 lines, more than max_entries \(1000\)'):
         parse_feed(body, max_entries=1000)
     assert parse_feed(body[:-13 * 1], max_entries=1000).accepted == 1000
+    # Lines ended by CR alone are lines too: they were not counted, and such a body passed any max_entries.
+    with pytest.raises(FeedError, match=r'1001 lines, more than max_entries \(1000\)'):
+        parse_feed(body.replace(b'\n', b'\r'), max_entries=1000)
     with pytest.raises(FeedError, match=r'3 entries, more than max_entries \(2\)'):
         parse_feed('["198.51.100.1", "198.51.100.2", "198.51.100.3"]', fmt='json', query='[]', max_entries=2)
 
@@ -332,7 +335,7 @@ def test_only_line_feeds_and_carriage_returns_end_a_line(separator):
 def test_lines_read_a_chunk_at_a_time_are_the_lines_split_at_once(text, chunk_chars):
     # The text formats read a big body a mebibyte at a time; a chunk may end anywhere, also inside a CRLF.
     from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist import feeds
-    assert list(feeds._iter_lines(text, chunk_chars)) == feeds._split_lines(text)
+    assert list(feeds._iter_lines(feeds._lf_only(text), chunk_chars=chunk_chars)) == feeds._split_lines(text)
 
 
 def test_each_feeds_keys_come_sorted_with_their_scores():
@@ -422,3 +425,83 @@ def test_a_netset_cut_short_of_its_declared_entries_is_a_failed_fetch():
     cut = cut[:cut.rindex(b'\n') + 1]
     with pytest.raises(FeedError, match=r'declares 2892 entries but the body has \d+; the download was cut short'):
         parse_feed(cut)
+
+
+# -- A big line-format body is parsed in two processes: the result is the one a single process gives
+
+PARALLEL_CHECK = r"""
+import random, sys, threading, time
+sys.path.insert(0, %r)
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist import feeds
+assert threading.active_count() == 1
+rng = random.Random(7)
+lines = ['# Entries         : 1 subnets', '']
+for index in range(8000):   # 1,200 refused: past REFUSED_LIST_LIMIT, across both halves
+    kind = rng.random()
+    if kind < 0.5:
+        lines.append('%%d.%%d.%%d.%%d' %% (rng.randrange(1, 223), rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    elif kind < 0.6:
+        lines.append('%%d.%%d.%%d.0/24' %% (rng.randrange(1, 223), rng.randrange(256), rng.randrange(256)))
+    elif kind < 0.75:
+        lines.append('10.%%d.%%d.%%d' %% (rng.randrange(256), rng.randrange(256), rng.randrange(256)))   # refused
+    elif kind < 0.8:
+        lines.append('2001:db8:%%x::/48' %% rng.randrange(65536))
+    elif kind < 0.83:
+        lines.append('not an address %%d' %% index)                                                    # invalid
+    elif kind < 0.9:
+        lines.append('# a comment')
+    else:
+        lines.append('198.51.100.%%d' %% rng.randrange(4))                                            # repeats
+body = '\r\n'.join(lines[:3000]) + '\n' + '\n'.join(lines[3000:]) + '\n'
+ipsum = ''.join('%%d.%%d.%%d.%%d\t%%d\n' %% (rng.randrange(1, 223), rng.randrange(256), rng.randrange(256),
+                                         rng.randrange(256), rng.randrange(1, 9)) for _ in range(3000))
+
+def parse(text, **options):
+    result = feeds.parse_feed(text, max_invalid_fraction=0.5, **options)
+    return (result.summary(), result.keys, result.refused_entries, result.refused_truncated)
+
+forks = []
+fork_child = feeds.fork_child
+def counting_fork(*args):
+    pid = fork_child(*args)
+    forks.append(pid)
+    return pid
+feeds.fork_child = counting_fork
+
+for text, options in ((body, {}), (ipsum, {'fmt': 'ipsum', 'min_count': 3})):
+    feeds.PARALLEL_MIN_LINES = 10 ** 9
+    alone = parse(text, **options)
+    feeds.PARALLEL_MIN_LINES = 10
+    assert parse(text, **options) == alone, 'two processes disagree with one'
+    assert forks and forks[-1] is not None, 'the fork path was not taken'
+    assert options or (alone[0]['invalid'] and alone[3] and len(alone[2]) == feeds.REFUSED_LIST_LIMIT)
+
+# A child that fails, or hangs past the timeout, leaves the parent to parse its half: the same result.
+feeds.PARALLEL_MIN_LINES = 10 ** 9
+alone = parse(body)
+feeds.PARALLEL_MIN_LINES = 10
+def failing(self):
+    raise RuntimeError('the child fails')
+feeds.FeedParseResult.transferable = failing
+assert parse(body) == alone
+def hanging(self):
+    time.sleep(120)
+feeds.FeedParseResult.transferable = hanging
+feeds.PARALLEL_TIMEOUT = 1
+started = time.monotonic()
+assert parse(body) == alone
+assert time.monotonic() - started < 30
+print(len(forks))
+"""
+
+
+def test_a_big_body_parsed_in_two_processes_gives_what_one_gives(tmp_path):
+    # In a fresh interpreter: the fork is (rightly) taken only in a single-threaded process.
+    import subprocess
+    import sys
+    from ansible_collections.fleetwall.blocklist.tests.helpers import COLLECTIONS
+    tally('bad inputs tried: feed parser')
+    proc = subprocess.run([sys.executable, '-c', PARALLEL_CHECK % COLLECTIONS], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == '4'
