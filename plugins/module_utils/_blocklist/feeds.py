@@ -359,50 +359,66 @@ def _parse_text(lines, result, collector, refusals, want_count, min_count, first
 
 
 def _parse_text_body(text, line_count, result, collector, refusals, want_count, min_count):
-    """``_parse_text`` over a whole body; from PARALLEL_MIN_LINES lines on, the second half in a forked child.
+    """``_parse_text`` over a whole body; from PARALLEL_MIN_LINES lines on, its second part in a forked child.
 
-    Each process parses and sorts its half; the parent adds the child's
+    Each process parses and sorts its part; the parent adds the child's
     counts, samples, refusals and keys to its own, in line order, and the
     final sort merges two sorted runs.  Where no child can be forked, or it
-    fails or hangs, the parent parses the second half itself: the result is
+    fails or hangs, the parent parses the second part itself: the result is
     the same either way.
+    """
+    args = (refusals, want_count, min_count)
+    child = _start_second_part(text, line_count, result, collector, args)
+    if child is None:
+        _parse_text(_iter_lines(text), result, collector, *args)
+        return
+    pid, read_end, split, first_line = child
+    parsed_first_part = False
+    try:
+        _parse_text(_iter_lines(text, 0, split), result, collector, *args)
+        result.sort_keys()
+        parsed_first_part = True
+    finally:
+        # Reaped in every case; killed at once when the parent's part failed.
+        payload = read_child(pid, read_end, PARALLEL_TIMEOUT if parsed_first_part else 0)
+    if payload is None:
+        _parse_text(_iter_lines(text, split), result, collector, *args, first_line=first_line)
+    else:
+        result.absorb(pickle.loads(payload))
+
+
+def _start_second_part(text, line_count, result, collector, args):
+    """(pid, pipe's read end, split offset, split's line number) of a child parsing the body's second part.
+
+    None when one process should parse it all: a small or scored body, no
+    file descriptor for a pipe, or no child forked.
     """
     middle = text.find('\n', int(len(text) * PARENT_SHARE)) if line_count >= PARALLEL_MIN_LINES else -1
     if middle < 0 or result.scores is not None:
-        _parse_text(_iter_lines(text), result, collector, refusals, want_count, min_count)
-        return
+        return None
+    try:
+        read_end, write_end = os.pipe()
+    except OSError:
+        return None
     split = middle + 1
     first_line = text.count('\n', 0, split) + 1
-    read_end, write_end = os.pipe()
 
-    def second_half():
+    def second_part():
         os.close(read_end)
         part = FeedParseResult(result.name)
-        _parse_text(_iter_lines(text, split), part, _Collector(part, refusals, collector.min_score),
-                    refusals, want_count, min_count, first_line)
+        _parse_text(_iter_lines(text, split), part, _Collector(part, args[0], collector.min_score), *args,
+                    first_line=first_line)
         part.sort_keys()
         with os.fdopen(write_end, 'wb', closefd=False) as out:
             # Pickled: the reader is this child's own parent, through a pipe nobody else holds.
             out.write(pickle.dumps(part.transferable(), protocol=pickle.HIGHEST_PROTOCOL))
 
-    pid = fork_child(second_half, write_end)
+    pid = fork_child(second_part, write_end)
     os.close(write_end)
     if pid is None:
         os.close(read_end)
-        _parse_text(_iter_lines(text), result, collector, refusals, want_count, min_count)
-        return
-    parsed_first_half = False
-    try:
-        _parse_text(_iter_lines(text, 0, split), result, collector, refusals, want_count, min_count)
-        result.sort_keys()
-        parsed_first_half = True
-    finally:
-        # Reaped in every case; killed at once when the parent's half failed.
-        payload = read_child(pid, read_end, PARALLEL_TIMEOUT if parsed_first_half else 0)
-    if payload is None:
-        _parse_text(_iter_lines(text, split), result, collector, refusals, want_count, min_count, first_line)
-    else:
-        result.absorb(pickle.loads(payload))
+        return None
+    return pid, read_end, split, first_line
 
 
 def _parse_tor(lines, result, collector):
