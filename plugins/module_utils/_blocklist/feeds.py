@@ -32,6 +32,7 @@ import os
 import pickle
 import re
 import socket
+import time
 from array import array
 
 from .addresses import (
@@ -50,7 +51,9 @@ SAMPLE_SIZE = 10
 # A line-format body of this many lines or more is parsed in two processes, its second half in a forked child
 # on the other core: at ten million lines the parse and the sort are half the build.
 PARALLEL_MIN_LINES = 1000000
-# The child only parses and sorts half a body (seconds); past this it has hung and the parent does it itself.
+# The child parses and sorts less than the parent does; it is late at ten times the parent's own time, at
+# least PARALLEL_MIN_WAIT and at most PARALLEL_TIMEOUT seconds, and the parent then parses its part itself.
+PARALLEL_MIN_WAIT = 30
 PARALLEL_TIMEOUT = 600
 # The parent's share of the body: the child's half also pays for the fork and for sending its keys back
 # (measured: at an even split the parent waited a fifth of its own time).
@@ -99,6 +102,8 @@ class FeedParseResult(object):
         self.refused = {}
         self.refused_entries = []
         self.refused_truncated = False
+        # Why a big body's second part was parsed in this process after all (its child failed or ran late).
+        self.parse_fallback = None
 
     @property
     def accepted(self):
@@ -135,20 +140,20 @@ class FeedParseResult(object):
                 self.keys[version] = [key for key, _score in pairs]
                 self.scores[version] = [score for _key, score in pairs]
 
+    # What absorb adds up, and what else it joins: the counts, the samples and the refusals.
+    COUNTERS = ('comments', 'invalid', 'below_min_count', 'below_min_score')
+    MERGED = COUNTERS + ('invalid_samples', 'refused', 'refused_entries', 'refused_truncated')
+
     def transferable(self):
         """This result as plain data for a pipe: IPv4 keys as the bytes of a machine-word array."""
         state = {name: getattr(self, name) for name in self.MERGED}
         state.update(lines=self.lines, v4=array('Q', self.keys[V4]).tobytes(), v6=self.keys[V6])
         return state
 
-    # What absorb adds up: the counts, the samples and the refusals.
-    MERGED = ('comments', 'invalid', 'invalid_samples', 'below_min_count', 'below_min_score', 'refused',
-              'refused_entries', 'refused_truncated')
-
     def absorb(self, state):
         """Add the ``transferable`` state of the lines after this result's (an unscored result's) to it."""
         self.lines = state['lines']
-        for name in ('comments', 'invalid', 'below_min_count', 'below_min_score'):
+        for name in self.COUNTERS:
             setattr(self, name, getattr(self, name) + state[name])
         self.invalid_samples = (self.invalid_samples + state['invalid_samples'])[:SAMPLE_SIZE]
         for reason, count in state['refused'].items():
@@ -176,6 +181,8 @@ class FeedParseResult(object):
             'refused': dict(self.refused),
             'scored': self.scores is not None,
         }
+        if self.parse_fallback:
+            out['parse_fallback'] = self.parse_fallback
         return out
 
 
@@ -363,51 +370,60 @@ def _parse_text_body(text, line_count, result, collector, refusals, want_count, 
 
     Each process parses and sorts its part; the parent adds the child's
     counts, samples, refusals and keys to its own, in line order, and the
-    final sort merges two sorted runs.  Where no child can be forked, or it
-    fails or hangs, the parent parses the second part itself: the result is
-    the same either way.
+    final sort merges two sorted runs.  Where no child can be forked, the
+    whole body is parsed here; where the child fails or runs late, its part
+    is, and ``parse_fallback`` says so: the result is the same either way.
     """
     args = (refusals, want_count, min_count)
-    child = _start_second_part(text, line_count, result, collector, args)
+    middle = text.find('\n', int(len(text) * PARENT_SHARE)) if line_count >= PARALLEL_MIN_LINES else -1
+    split = middle + 1
+    first_line = text.count('\n', 0, split) + 1 if split else 0
+
+    def parse_second_part(into, into_collector):
+        _parse_text(_iter_lines(text, split), into, into_collector, *args, first_line=first_line)
+
+    child = _start_child(parse_second_part, result, collector, refusals) if split else None
     if child is None:
         _parse_text(_iter_lines(text), result, collector, *args)
         return
-    pid, read_end, split, first_line = child
+    pid, read_end = child
+    started = time.monotonic()
     parsed_first_part = False
     try:
         _parse_text(_iter_lines(text, 0, split), result, collector, *args)
         result.sort_keys()
         parsed_first_part = True
     finally:
-        # Reaped in every case; killed at once when the parent's part failed.
-        payload = read_child(pid, read_end, PARALLEL_TIMEOUT if parsed_first_part else 0)
+        # Reaped in every case; killed at once when the parent's part failed.  The child's part is smaller
+        # than the parent's: ten times the parent's own time is late.
+        late = min(max(PARALLEL_MIN_WAIT, 10 * (time.monotonic() - started)), PARALLEL_TIMEOUT)
+        payload = read_child(pid, read_end, late if parsed_first_part else 0)
     if payload is None:
-        _parse_text(_iter_lines(text, split), result, collector, *args, first_line=first_line)
+        result.parse_fallback = ('the child parsing lines %d on failed or took longer than %.0f s; this process '
+                                 'parsed them' % (first_line, late))
+        parse_second_part(result, collector)
     else:
         result.absorb(pickle.loads(payload))
 
 
-def _start_second_part(text, line_count, result, collector, args):
-    """(pid, pipe's read end, split offset, split's line number) of a child parsing the body's second part.
+def _start_child(parse_second_part, result, collector, refusals):
+    """(pid, pipe's read end) of a forked child that parses the second part and sends it back; None if none.
 
-    None when one process should parse it all: a small or scored body, no
-    file descriptor for a pipe, or no child forked.
+    None means one process parses it all: a scored body (the text formats
+    have no score; a body that asks for one is all invalid lines), no file
+    descriptor for a pipe, or no child forked.
     """
-    middle = text.find('\n', int(len(text) * PARENT_SHARE)) if line_count >= PARALLEL_MIN_LINES else -1
-    if middle < 0 or result.scores is not None:
+    if result.scores is not None:
         return None
     try:
         read_end, write_end = os.pipe()
     except OSError:
         return None
-    split = middle + 1
-    first_line = text.count('\n', 0, split) + 1
 
     def second_part():
         os.close(read_end)
         part = FeedParseResult(result.name)
-        _parse_text(_iter_lines(text, split), part, _Collector(part, args[0], collector.min_score), *args,
-                    first_line=first_line)
+        parse_second_part(part, _Collector(part, refusals, collector.min_score))
         part.sort_keys()
         with os.fdopen(write_end, 'wb', closefd=False) as out:
             # Pickled: the reader is this child's own parent, through a pipe nobody else holds.
@@ -418,7 +434,7 @@ def _start_second_part(text, line_count, result, collector, args):
     if pid is None:
         os.close(read_end)
         return None
-    return pid, read_end, split, first_line
+    return pid, read_end
 
 
 def _parse_tor(lines, result, collector):
@@ -584,6 +600,12 @@ def _iter_lines(text, start=0, stop=None, chunk_chars=1 << 20):
         position = end + 1
 
 
+def _head(text, size=65536):
+    """The first ``size`` characters of ``text`` and the rest of the line they end in (up to 4 KiB more)."""
+    end = text.find('\n', size, size + 4096)
+    return text[:end] if end >= 0 else text[:size]
+
+
 def _lf_only(text):
     """CRLF and CR line ends as LF."""
     if '\r' in text:
@@ -637,7 +659,7 @@ def detect_format(text, query=None):
         return 'json'
     # The first 50 lines, from the first 64 KiB: splitting a 10M-line body to look at 50 of them
     # cost a gigabyte.
-    for line in _split_lines(text[:65536])[:50]:
+    for line in _split_lines(_head(text))[:50]:
         line = line.strip()
         if not line or line[0] in '#;':
             continue
@@ -681,10 +703,12 @@ def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
     if fmt == 'json':
         _parse_json(text, result, collector, query, scored, max_entries)
     else:
-        # Line ends as LF before counting: a body of ten million CR-ended lines is ten million lines too.
-        text = _lf_only(text)
-        line_count = text.count('\n') + 1 - text.endswith('\n')
+        # Lines as the parser splits them (at LF, CRLF and CR), counted before the body is copied or split:
+        # a body of ten million CR-ended lines is ten million lines too.
+        ends = text.count('\n') + text.count('\r') - text.count('\r\n')
+        line_count = ends + 1 - text.endswith(('\n', '\r'))
         _check_entry_count(name, line_count, max_entries, 'lines')
+        text = _lf_only(text)
         lines = _split_lines(text) if fmt in ('jsonl', 'csv', 'tor_exits') else None
         if fmt == 'jsonl':
             if len(lines) == 1 and lines[0].lstrip().startswith('{'):
@@ -698,7 +722,7 @@ def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
             _parse_tor(lines, result, collector)
         else:
             _parse_text_body(text, line_count, result, collector, refusals, fmt == 'ipsum', min_count)
-            _check_declared_entries(name, _split_lines(text[:65536]), result)
+            _check_declared_entries(name, _split_lines(_head(text)), result)
 
     considered = (result.accepted + result.invalid + result.refused_total + result.below_min_count
                   + result.below_min_score)

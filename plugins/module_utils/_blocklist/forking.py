@@ -21,12 +21,18 @@ import threading
 import time
 
 
+# Signals that would raise in Python code: blocked across the fork, so that neither process is interrupted
+# between the fork and the code that cleans up after it (the child must never run the caller's code).
+INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
+
+
 def fork_child(work, output=None):
     """Run ``work()`` in a forked child; return its pid, or None when it cannot be forked safely.
 
     ``output``, a pipe's write end, is the child's to keep; ``work`` writes
     to it.  The child exits 0 when ``work`` returned, 1 otherwise, and never
-    returns into the caller.  None means: do it inline.
+    returns into the caller, whatever interrupts it.  None means: do it
+    inline.
     """
     if threading.active_count() > 1 or not hasattr(os, 'fork'):
         # A fork while another thread may hold a lock can deadlock the child;
@@ -35,48 +41,60 @@ def fork_child(work, output=None):
     # Freezing moves every object out of the collector's reach, so neither
     # process's collections write to (and copy) the other's shared pages.
     gc.freeze()
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
     try:
         pid = os.fork()
     except OSError:
-        gc.unfreeze()
-        return None
+        pid = None
     if pid != 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         gc.unfreeze()
         return pid
     code = 1
     try:
-        work()
-        code = 0
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            work()
+            code = 0
+        finally:
+            if output is not None:
+                os.close(output)
+    except BaseException:  # pylint: disable=broad-except
+        code = 1
     finally:
-        if output is not None:
-            os.close(output)
         os._exit(code)
 
 
 def read_child(pid, fd, timeout):
-    """The bytes a forked child wrote to the pipe ``fd``, once it exited 0; None otherwise.
+    """The bytes (a bytearray) a forked child wrote to the pipe ``fd``, once it exited 0; None otherwise.
 
     The child is always reaped: killed first when it takes longer than
     ``timeout`` seconds or when the parent is interrupted.  None means the
     child failed, was killed or ran late: the caller then does the work
     itself.
     """
-    chunks = []
+    received = bytearray()
     deadline = time.monotonic() + timeout
     finished = False
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
     try:
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            if left <= 0 or not poller.poll(left * 1000):
                 return None
             chunk = os.read(fd, 1 << 20)
             if not chunk:
                 finished = True
                 break
-            chunks.append(chunk)
+            received += chunk
     finally:
         os.close(fd)
         if not finished:
             os.kill(pid, signal.SIGKILL)
-        _pid, status = os.waitpid(pid, 0)
-    return b''.join(chunks) if status == 0 else None
+        try:
+            _pid, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            # Reaped by someone else (SIGCHLD ignored): its exit status is unknown, so its data is not used.
+            status = None
+    return received if status == 0 else None

@@ -38,7 +38,7 @@ from itertools import chain
 from .addresses import (
     V4, V6, BITS, AF, AddressError, RefusalTable, parse_network, merge_keys,
     merge_ranges, subtract_ranges, networks_file, count_addresses,
-    parse_range, insert_ranges, count_networks,
+    parse_range, insert_ranges, count_networks, format_network,
 )
 from .feeds import DEFAULT_MAX_ENTRIES, FeedError, ProviderError, parse_feed
 from .files import acquire_lock, lock_holder, trusted_owner, write_atomic
@@ -515,9 +515,7 @@ def provenance_chunks(names, parsed_feeds):
         ntop, family, width, bits = socket.inet_ntop, AF[version], BITS[version] // 8, BITS[version]
 
         def network(key):
-            if key & 0xff:
-                return '%s/%d' % (ntop(family, (key >> 8).to_bytes(width, 'big')), bits - (key & 0xff))
-            return ntop(family, (key >> 8).to_bytes(width, 'big'))
+            return format_network(version, key >> 8, bits - (key & 0xff))
 
         mask_of, base_suffix = masks.get, suffixes[base_bit]
         for first in range(0, len(keys), PROVENANCE_CHUNK):
@@ -525,7 +523,7 @@ def provenance_chunks(names, parsed_feeds):
             # Sorted, so a repeat follows its first: a key is kept only where it differs from the one before.
             before = chain((keys[first - 1] if first else None,), chunk)
             if not masks:
-                # One feed, ten million keys: most are single addresses, formatted without a call of network().
+                # One feed, ten million keys: most are single addresses, formatted here without two calls.
                 tail = base_suffix + '-'
                 lines = [(network(key) if key & 0xff else ntop(family, (key >> 8).to_bytes(width, 'big'))) + tail
                          for key, previous in zip(chunk, before) if key != previous]

@@ -456,9 +456,12 @@ body = '\r\n'.join(lines[:3000]) + '\n' + '\n'.join(lines[3000:]) + '\n'
 ipsum = ''.join('%%d.%%d.%%d.%%d\t%%d\n' %% (rng.randrange(1, 223), rng.randrange(256), rng.randrange(256),
                                          rng.randrange(256), rng.randrange(1, 9)) for _ in range(3000))
 
+fallbacks = []
 def parse(text, **options):
     result = feeds.parse_feed(text, max_invalid_fraction=0.5, **options)
-    return (result.summary(), result.keys, result.refused_entries, result.refused_truncated)
+    summary = result.summary()
+    fallbacks.append(summary.pop('parse_fallback', None))
+    return (summary, result.keys, result.refused_entries, result.refused_truncated)
 
 forks = []
 fork_child = feeds.fork_child
@@ -474,6 +477,7 @@ for text, options in ((body, {}), (ipsum, {'fmt': 'ipsum', 'min_count': 3})):
     feeds.PARALLEL_MIN_LINES = 10
     assert parse(text, **options) == alone, 'two processes disagree with one'
     assert forks and forks[-1] is not None, 'the fork path was not taken'
+    assert fallbacks[-1] is None, fallbacks[-1]
     assert options or (alone[0]['invalid'] and alone[3] and len(alone[2]) == feeds.REFUSED_LIST_LIMIT)
 
 # A child that fails, or hangs past the timeout, leaves the parent to parse its half: the same result.
@@ -484,13 +488,14 @@ def failing(self):
     raise RuntimeError('the child fails')
 feeds.FeedParseResult.transferable = failing
 assert parse(body) == alone
+assert 'failed or took longer' in fallbacks[-1], fallbacks[-1]
 def hanging(self):
     time.sleep(120)
 feeds.FeedParseResult.transferable = hanging
-feeds.PARALLEL_TIMEOUT = 1
+feeds.PARALLEL_MIN_WAIT = feeds.PARALLEL_TIMEOUT = 1
 started = time.monotonic()
 assert parse(body) == alone
-assert time.monotonic() - started < 30
+assert time.monotonic() - started < 30 and 'took longer than 1 s' in fallbacks[-1], fallbacks[-1]
 print(len(forks))
 """
 
