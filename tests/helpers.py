@@ -37,6 +37,20 @@ def provider_oracle(block_score=90, challenge_score=50, extra_block=()):
 TALLY = collections.Counter()
 
 
+# Where the lab's tools are, whatever PATH the runner was given (a non-login shell may lack sbin).
+SEARCH_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+
+
+def lab_tools(*names):
+    """(path of each tool, pytest marks that skip a module without root or without one of the tools)."""
+    import shutil
+    import pytest
+    tools = dict((name, shutil.which(name, path=SEARCH_PATH)) for name in names)
+    missing = [name for name, path in tools.items() if not path]
+    return tools, [pytest.mark.skipif(os.geteuid() != 0, reason='needs root for namespaces'),
+                   pytest.mark.skipif(bool(missing), reason='needs %s' % ', '.join(missing))]
+
+
 def tally(what, count=1):
     TALLY[what] += count
 

@@ -17,7 +17,6 @@ import json
 import os
 import random
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -27,17 +26,14 @@ import uuid
 import pytest
 
 from ansible_collections.fleetwall.blocklist.tests.helpers import (
-    COLLECTIONS, ROOT, fleetwall_in_tmp, generation, kill_namespace, kill_while_watched, next_generation, tally)
+    COLLECTIONS, ROOT, SEARCH_PATH, fleetwall_in_tmp, generation, kill_namespace, kill_while_watched, lab_tools,
+    next_generation, tally)
 
 # Nothing of ansible-core is under test here (the kernel, the tools, our own code on the standard library):
 # the suite's second pass, with another ansible-core, leaves this file out (tests/conftest.py, scripts/test.sh).
 CORE_INDEPENDENT = True
 
-SEARCH_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
-TOOLS = dict((name, shutil.which(name, path=SEARCH_PATH)) for name in ('nginx', 'curl', 'unshare', 'mount'))
-pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason='needs root for namespaces'),
-              pytest.mark.skipif(not all(TOOLS.values()), reason='needs %s' % ', '.join(
-                  name for name, path in TOOLS.items() if not path))]
+TOOLS, pytestmark = lab_tools('nginx', 'curl', 'unshare', 'mount')
 
 KILLS = 10
 SIZE = 20000

@@ -20,7 +20,6 @@ import collections
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import time
@@ -29,18 +28,13 @@ import pytest
 
 from ansible_collections.fleetwall.blocklist.tests.helpers import (
     COLLECTIONS, KillCampaign, PrivateHost, Watcher, child_result, fleetwall_in_tmp, generation, kill_while_watched,
-    leftover_files, set_problem, tally, wait_until)
+    SEARCH_PATH, lab_tools, leftover_files, set_problem, tally, wait_until)
 
 # Nothing of ansible-core is under test here (the kernel, the tools, our own code on the standard library):
 # the suite's second pass, with another ansible-core, leaves this file out (tests/conftest.py, scripts/test.sh).
 CORE_INDEPENDENT = True
 
-SEARCH_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
-TOOLS = dict((name, shutil.which(name, path=SEARCH_PATH))
-             for name in ('firewalld', 'firewall-cmd', 'dbus-daemon', 'nsenter', 'unshare', 'nft'))
-pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason='needs root for namespaces'),
-              pytest.mark.skipif(not all(TOOLS.values()), reason='needs %s' % ', '.join(
-                  name for name, path in TOOLS.items() if not path))]
+TOOLS, pytestmark = lab_tools('firewalld', 'firewall-cmd', 'dbus-daemon', 'nsenter', 'unshare', 'nft')
 
 KILLS = 6
 # More than the 1,000 elements of one setEntries transaction, so that a flush and refill would show as a partial set.
