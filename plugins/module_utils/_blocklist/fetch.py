@@ -38,6 +38,7 @@ from ansible.module_utils.urls import open_url
 
 from .decode import CorruptBody, TooLarge, read_bounded
 from .feeds import ascii_number, body_error_message
+from .files import open_regular
 
 DEFAULT_TIMEOUT = 30
 DEFAULT_RETRIES = 2
@@ -161,9 +162,12 @@ def redact_data(value, secrets):
 
 
 def _read_file(path, max_bytes=MAX_BODY_BYTES):
-    """A feed file's bytes (gunzipped when it is gzip), bounded like an HTTP body."""
+    """A feed file's bytes (gunzipped when it is gzip), bounded like an HTTP body.
+
+    Only a regular file is read: a FIFO would hold the build for ever and a device would never end.
+    """
     try:
-        with open(path, 'rb') as handle:
+        with open_regular(path) as handle:
             return _bounded_body(handle.read, path, max_bytes)
     except (IOError, OSError) as exc:
         raise FetchError('cannot read %s: %s' % (path, exc.strerror or exc), kind='network')

@@ -1,5 +1,6 @@
 """The fetcher against a real HTTP server on loopback (lab/feed_server.py)."""
 import gzip
+import os
 import time
 
 import pytest
@@ -63,6 +64,26 @@ def test_file_sources(tmp_path):
     assert fetch(url='file://' + str(path)) == b'198.51.100.9\n'
     with pytest.raises(FetchError, match='cannot read'):
         fetch(path=str(tmp_path / 'missing'))
+
+
+def test_file_sources_gzip_by_magic_bytes(tmp_path):
+    # docs/feeds.md: a gzip body is recognised by its magic bytes, whatever the file is called.
+    path = tmp_path / 'list.txt'
+    path.write_bytes(gzip.compress(b'198.51.100.9\n'))
+    assert fetch(path=str(path)) == b'198.51.100.9\n'
+    assert fetch(url='file://' + str(path)) == b'198.51.100.9\n'
+
+
+def test_file_sources_refuse_what_is_not_a_regular_file(tmp_path):
+    # A FIFO held every run for ever; a NUL byte was a ValueError traceback.
+    fifo = tmp_path / 'feed.fifo'
+    os.mkfifo(str(fifo))
+    for source in ({'path': str(fifo)}, {'url': 'file://' + str(fifo)}, {'path': str(tmp_path)},
+                   {'path': '/dev/zero'}):
+        with pytest.raises(FetchError, match='not a regular file'):
+            fetch(**source)
+    with pytest.raises(FetchError, match='NUL byte'):
+        fetch(path=str(tmp_path / 'a\x00b'))
 
 
 def test_error_messages_never_show_the_query_or_credentials():
