@@ -26,8 +26,10 @@ Provider APIs (data from ``providers/`` under the directory):
 
 Faults, for any path: ``/fault/<kind>/<path>``, or ``server.state.faults[prefix] = kind``
 (optionally a number of times in ``server.state.fault_times[prefix]``):
-500, 404, 401, 403, 429, html, empty, slow, truncated, json_error, garbage, and the hostile ones,
-whose big bodies are streamed in chunks, never built whole here:
+500, 404, 401, 403, 429, html, empty, slow, truncated, json_error, garbage; cut_short (the path's
+answer cut at a line break near its middle, sent without a Content-Length or compression, and the
+connection closed: a shorter list as far as the transport can tell); and the hostile ones, whose big
+bodies are streamed in chunks, never built whole here:
 
     bomb_gzip, bomb_zlib   Content-Encoding gzip / deflate (zlib): about 3 MB that expands to 2 GiB
                            of "1.2.3.4\n" (compressed once per process, then cached)
@@ -267,6 +269,8 @@ class FeedHandler(http.server.SimpleHTTPRequestHandler):
     def _send(self, status, body, ctype='text/plain', headers=None, compress=True):
         if isinstance(body, str):
             body = body.encode()
+        if getattr(self, 'cut_short', False) and status == 200:
+            return self._send_cut_short(body, ctype, headers)
         headers = dict(headers or {})
         if compress and body and 'gzip' in self.headers.get('Accept-Encoding', '') and status == 200:
             body = gzip.compress(body, mtime=0)
@@ -278,6 +282,21 @@ class FeedHandler(http.server.SimpleHTTPRequestHandler):
             self.send_header(key, str(value))
         self.end_headers()
         self.wfile.write(body)
+
+    def _send_cut_short(self, body, ctype, headers):
+        """The first half of ``body``, ended at a line break where it has one, with no Content-Length and no
+        compression, and the connection closed: to the client, a complete answer of a shorter list."""
+        middle = len(body) // 2
+        cut = body.rfind(b'\n', 0, middle) + 1 or middle
+        self.send_response(200)
+        self.send_header('Content-Type', ctype)
+        for key, value in (headers or {}).items():
+            self.send_header(key, str(value))
+        self.send_header('Connection', 'close')
+        self.end_headers()
+        self.wfile.write(body[:cut])
+        self.wfile.flush()
+        self.close_connection = True
 
     def _json(self, status, document, headers=None):
         self._send(status, json.dumps(document), 'application/json', headers)
@@ -465,6 +484,9 @@ class FeedHandler(http.server.SimpleHTTPRequestHandler):
         if kind == 'slow':
             time.sleep(state.slow_seconds)
             return self._route(rest)
+        if kind == 'cut_short':
+            self.cut_short = True
+            return self._route(rest)
         if kind in ECHO_FAULTS:
             return self._echo(kind)
         if self._hostile(kind, rest):
@@ -561,6 +583,10 @@ class FeedHandler(http.server.SimpleHTTPRequestHandler):
         mtime = int(os.stat(full).st_mtime)
         last_modified = email.utils.formatdate(mtime, usegmt=True)
         headers = {'ETag': etag, 'Last-Modified': last_modified}
+        compress = not path.endswith('.gz')
+        if getattr(self, 'cut_short', False):
+            # The cut answer stands for a new version of the file, which a conditional request would not skip.
+            return self._send(200, body, headers=headers, compress=compress)
         if self.headers.get('If-None-Match') == etag:
             return self._send(304, b'', headers=headers, compress=False)
         since = self.headers.get('If-Modified-Since')
@@ -570,7 +596,6 @@ class FeedHandler(http.server.SimpleHTTPRequestHandler):
                     return self._send(304, b'', headers=headers, compress=False)
             except (TypeError, ValueError):
                 pass
-        compress = not path.endswith('.gz')
         return self._send(200, body, headers=headers, compress=compress)
 
     def _provider_data(self, filename):

@@ -54,6 +54,12 @@ options:
   score_field:
     description: For V(csv) and V(jsonl), the score column or key.
     type: str
+  require_metadata:
+    description:
+      - For V(jsonl), the body must end with its C({"type": "metadata", "records": N}) record and hold N records;
+        without it the download was cut short and the lookup fails. Defaults to the preset's.
+    type: bool
+    version_added: 0.5.0
   min_score:
     description: Drop scored entries below this score.
     type: float
@@ -157,7 +163,8 @@ class LookupModule(LookupBase):
                     'api_key': self.get_option('api_key'), 'params': self.get_option('params'),
                     'format': self.get_option('format'), 'query': self.get_option('query'),
                     'field': self.get_option('field'), 'score_field': self.get_option('score_field'),
-                    'min_count': self.get_option('min_count'), 'headers': self.get_option('headers')}
+                    'min_count': self.get_option('min_count'), 'headers': self.get_option('headers'),
+                    'require_metadata': self.get_option('require_metadata')}
             if term is not None:
                 spec['url' if '://' in term else 'path'] = term
             spec = {k: v for k, v in spec.items() if v is not None}
@@ -175,7 +182,8 @@ class LookupModule(LookupBase):
                                     field=feed.get('field'), score_field=feed.get('score_field'),
                                     min_score=self.get_option('min_score'),
                                     max_invalid_fraction=self.get_option('max_invalid_fraction'),
-                                    max_entries=self.get_option('max_entries'))
+                                    max_entries=self.get_option('max_entries'),
+                                    require_metadata=bool(feed.get('require_metadata')))
             except (FetchError, FeedError, PresetError) as exc:
                 # from None: the exception under this one (urllib's HTTPError) may quote the provider's echo.
                 raise AnsibleLookupError('threat_feed: %s' % redact(str(exc), secrets)) from None

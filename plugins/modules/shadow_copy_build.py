@@ -104,6 +104,14 @@ options:
       score_field:
         description: For V(csv) and V(jsonl), the score column or key.
         type: str
+      require_metadata:
+        description:
+          - For V(jsonl), the body must end with its C({"type": "metadata", "records": N}) record, as Spamhaus's
+            files do, and hold N records; a body without it was cut short and is a failed fetch.
+          - The P(fleetwall.blocklist.spamhaus_drop#preset) preset sets it. A record count is checked whenever the
+            record is there.
+        type: bool
+        version_added: 0.5.0
       min_score:
         description: Drop scored entries below this score.
         type: float
@@ -442,6 +450,7 @@ def main():
                 query=dict(type='str'),
                 field=dict(type='str'),
                 score_field=dict(type='str'),
+                require_metadata=dict(type='bool'),
                 min_score=dict(type='float'),
                 tier=dict(type='str', choices=['auto', 'block', 'challenge']),
                 min_count=dict(type='int'),

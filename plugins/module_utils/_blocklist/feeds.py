@@ -450,7 +450,7 @@ def _parse_tor(lines, result, collector):
     result.lines = line_no
 
 
-def _parse_jsonl(lines, result, collector, field, score_field):
+def _parse_jsonl(lines, result, collector, field, score_field, require_metadata=False):
     metadata = None
     line_no = 0
     for line_no, raw in enumerate(lines, 1):
@@ -476,11 +476,20 @@ def _parse_jsonl(lines, result, collector, field, score_field):
             continue
         collector.add(record[field], line_no, raw, record.get(score_field) if score_field else None)
     result.lines = line_no
-    # Spamhaus's metadata record says how many records it wrote: fewer is a
-    # truncated download, which must not pass for a shorter list.
+    _check_metadata_count(result, metadata, require_metadata)
+
+
+def _check_metadata_count(result, metadata, required):
+    """Spamhaus's metadata record, its last line, says how many records it wrote: fewer is a truncated download,
+    which must not pass for a shorter list.  Where the feed requires the record, a body without it was cut before
+    its last line, whatever the transport said."""
     expected = metadata.get('records') if metadata else None
+    has_count = isinstance(expected, int) and not isinstance(expected, bool)
+    if required and not has_count:
+        raise FeedError('feed %s: the body ends without its metadata record and its record count (require_metadata); '
+                        'truncated?' % result.name)
     data_lines = result.lines - result.comments
-    if isinstance(expected, int) and not isinstance(expected, bool) and data_lines != expected:
+    if has_count and data_lines != expected:
         raise FeedError('feed %s: the metadata record announces %s records but the body has %s; truncated?'
                         % (result.name, expected, data_lines))
 
@@ -675,7 +684,8 @@ def detect_format(text, query=None):
 
 def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
                max_invalid_fraction=DEFAULT_MAX_INVALID_FRACTION, query=None, field=None,
-               score_field=None, scored=None, min_score=None, max_entries=DEFAULT_MAX_ENTRIES):
+               score_field=None, scored=None, min_score=None, max_entries=DEFAULT_MAX_ENTRIES,
+               require_metadata=False):
     """Parse a feed body (bytes or text).
 
     ``min_count`` applies to the count column of ipsum-style lines; lines whose
@@ -685,7 +695,8 @@ def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
     for a body that is HTML, an error document, or mostly garbage, and for
     one of more than ``max_entries`` entries (lines, in the line formats:
     counted before anything is split, so such a body costs no more memory
-    than its text).
+    than its text).  ``require_metadata`` (``jsonl``) makes a body without
+    its metadata record a truncated one.
     """
     if fmt not in FORMATS:
         raise FeedError('unknown feed format %r (known: %s)' % (fmt, ', '.join(FORMATS)))
@@ -715,7 +726,7 @@ def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
                 message = body_error_message(text)
                 if message:
                     raise ProviderError('feed %s: the provider answered with an error: %s' % (name, message))
-            _parse_jsonl(lines, result, collector, field or 'cidr', score_field)
+            _parse_jsonl(lines, result, collector, field or 'cidr', score_field, require_metadata)
         elif fmt == 'csv':
             _parse_csv(lines, result, collector, field, score_field)
         elif fmt == 'tor_exits':

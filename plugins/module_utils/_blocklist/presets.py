@@ -76,10 +76,13 @@ PRESETS = {
         'url': 'https://www.spamhaus.org/drop/drop_v4.json',
         'format': 'jsonl',
         'field': 'cidr',
+        # The last line says how many records came: a body without it was cut short.
+        'require_metadata': True,
         'min_interval': HOUR,
         'modes': {
             'v6': {'url': 'https://www.spamhaus.org/drop/drop_v6.json'},
-            'text': {'url': 'https://www.spamhaus.org/drop/drop.txt', 'format': 'spamhaus_drop', 'field': None},
+            'text': {'url': 'https://www.spamhaus.org/drop/drop.txt', 'format': 'spamhaus_drop', 'field': None,
+                     'require_metadata': None},
         },
         'quota': ('Spamhaus asks for at most one download an hour; the lists change a few times a day. '
                   'DROP and EDROP were merged in 2024; use mode v6 for drop_v6.json.'),

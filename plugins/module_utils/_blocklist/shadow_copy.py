@@ -315,7 +315,8 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
                             max_invalid_fraction=spec.get('max_invalid_fraction', 0.1),
                             query=spec.get('query'), field=spec.get('field'),
                             score_field=spec.get('score_field'), min_score=spec.get('min_score'),
-                            max_entries=spec.get('max_entries', DEFAULT_MAX_ENTRIES))
+                            max_entries=spec.get('max_entries', DEFAULT_MAX_ENTRIES),
+                            require_metadata=bool(spec.get('require_metadata')))
         if parsed.accepted == 0 and parsed.refused_total == 0 and not spec.get('allow_empty'):
             raise FeedError('feed %s parsed to zero addresses; treated as a failed fetch' % name)
         return parsed

@@ -163,6 +163,20 @@ def test_spamhaus_json_lines_cut_short_is_an_error():
         parse_feed(b''.join(lines[:900] + lines[-1:]))
 
 
+def test_spamhaus_json_lines_without_their_metadata_record():
+    # Cut before the last line, the body has no count to check: only a feed that requires the record notices.
+    lines = read('providers', 'drop_v4.json').splitlines(True)
+    assert len(parse_feed(b''.join(lines[:538])).keys[4]) == 538
+    with pytest.raises(FeedError, match='ends without its metadata record'):
+        parse_feed(b''.join(lines[:538]), require_metadata=True)
+    # A metadata record without an integer count is no count either.
+    for record in (b'{"type": "metadata"}\n', b'{"type": "metadata", "records": "989"}\n',
+                   b'{"type": "metadata", "records": true}\n'):
+        with pytest.raises(FeedError, match='ends without its metadata record'):
+            parse_feed(b''.join(lines[:-1]) + record, require_metadata=True)
+    assert len(parse_feed(read('providers', 'drop_v4.json'), require_metadata=True).keys[4]) == 989
+
+
 def test_abuseipdb_json_with_scores():
     import json
     body = read('providers', 'abuseipdb_blacklist.json')

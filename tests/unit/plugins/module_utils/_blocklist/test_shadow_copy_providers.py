@@ -272,3 +272,36 @@ def test_a_429_on_the_first_fetch_is_remembered_too(tmp_path, provider):
     done = build(root, url, feeds=feeds, now=datetime.datetime.now(datetime.timezone.utc)
                  + datetime.timedelta(hours=2))['feeds'][0]
     assert (done['status'], done['requests']) == ('fresh', 1)
+
+
+# A download cut at a line break, with no Content-Length and the connection closed, looks complete to the
+# transport.  Before, the Spamhaus list cut so (no metadata line) and the FireHOL netset cut so (fewer entries than
+# its '# Entries' header) were published as shorter lists; a JSON document cut so does not parse.
+@pytest.mark.parametrize('feed, message', [
+    ({'name': 'spamhaus_drop', 'preset': 'spamhaus_drop', 'path': '/providers/drop_v4.json'},
+     'the body ends without its metadata record'),
+    ({'name': 'spamhaus_drop_v6', 'preset': 'spamhaus_drop', 'mode': 'v6', 'path': '/providers/drop_v6.json'},
+     'the body ends without its metadata record'),
+    ({'name': 'firehol_level1', 'preset': 'firehol_level1', 'path': '/firehol/firehol_level1.netset'},
+     'its header declares'),
+    ({'name': 'abuseipdb', 'preset': 'abuseipdb', 'api_key': KEY, 'path': '/abuseipdb/api/v2/blacklist'},
+     'not valid JSON'),
+])
+def test_a_download_cut_short_is_a_failed_fetch(tmp_path, provider, feed, message):
+    url, state = provider
+    root = str(tmp_path / 'copy')
+    feed = dict(feed, url=url + feed.pop('path'), retries=0)
+    other = {'name': 'ipsum', 'preset': 'ipsum', 'level': 3, 'url': url + '/ipsum/ipsum.txt'}
+    build(root, url, feeds=[feed, other])
+    first = manifest(root)
+    state.faults[feed['url'][len(url):]] = 'cut_short'
+    tally('faults injected: feed cut short at a line break (%s)' % feed['name'])
+    result = build(root, url, now=NOW + datetime.timedelta(hours=7), feeds=[feed, other])
+    status = result['feeds'][0]
+    assert state.count(feed['url'][len(url):]) == 2          # the cut answer was really served
+    tally('feed fallbacks', status['status'] == 'cached')
+    assert status['status'] == 'cached' and status['error_kind'] == 'content', status
+    assert message in status['error'], status['error']
+    assert status['block'] == first['feeds'][0]['block']
+    assert result['generation'] == 1 and manifest(root)['content_sha256'] == first['content_sha256']
+    assert any(feed['name'] in w for w in result['warnings'])
