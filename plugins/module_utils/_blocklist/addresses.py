@@ -111,6 +111,30 @@ def network_key(version, start, prefixlen):
     return (start << 8) | (BITS[version] - prefixlen)
 
 
+def nested_pair(entries):
+    """``(outer, inner)``: two of ``entries`` (canonical or not) of which the second lies inside the first, or None.
+
+    Two CIDR blocks are nested or disjoint, so sorted by start, the widest first, an entry that starts before the
+    end of the widest block seen so far lies inside it.  Invalid entries are passed over: others say what is wrong
+    with them.
+    """
+    spans = []
+    for text in entries:
+        try:
+            version, start, prefixlen = parse_network(text)
+        except AddressError:
+            continue
+        spans.append((version, start, start + (1 << (BITS[version] - prefixlen)) - 1, text))
+    spans.sort(key=lambda span: (span[0], span[1], -span[2]))
+    outer = None
+    for span in spans:
+        if outer is not None and span[0] == outer[0] and span[1] <= outer[2]:
+            return outer[3], span[3]
+        if outer is None or span[0] != outer[0] or span[2] > outer[2]:
+            outer = span
+    return None
+
+
 class RangeList(object):
     """Sorted, disjoint, inclusive ``(start, end)`` ranges, kept as two columns.
 

@@ -29,14 +29,20 @@ none of it, so no packet sees an empty or half-filled set.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import re
 import threading
 
-from .addresses import V4, V6, BITS, AddressError, parse_network, parse_range, ranges_to_networks, format_network
+from .addresses import (
+    V4, V6, BITS, AddressError, format_network, nested_pair, parse_network, parse_range, ranges_to_networks,
+)
 from .files import scratch_file
 from .sync import LiveInfo, SyncError
+
+# nft's words for an element that overlaps another of the same transaction, or one already in the set.
+OVERLAP_ERRORS = ('conflicting intervals specified', 'interval overlaps with an existing one')
 
 TYPES = {'ipv4_addr': V4, 'ipv6_addr': V6}
 FAMILIES = ('inet', 'ip', 'ip6')
@@ -253,6 +259,10 @@ class NftAdapter(object):
         with its temporary set).  An existing set is live, so it is validated
         first and replaced in one transaction.
         """
+        with self._overlaps_named(lambda: desired):
+            return self._apply_full(desired, live, validate)
+
+    def _apply_full(self, desired, live, validate):
         chunks = itertools.chain(['add table %s %s\n' % (self.family, self.table), self._set_definition(),
                                   'flush set %s\n' % self.ref], self._elements('add', desired))
         if validate is None:
@@ -303,8 +313,28 @@ class NftAdapter(object):
 
     def apply_incremental(self, added, removed):
         # Deletions and additions in one transaction; the kernel applies
-        # both or neither.
-        self._apply(itertools.chain(self._elements('delete', removed), self._elements('add', added)), 'update')
+        # both or neither, and checks the additions against the set without the deletions.
+        with self._overlaps_named(lambda: (self.read_entries() - set(removed)) | set(added)):
+            self._apply(itertools.chain(self._elements('delete', removed), self._elements('add', added)), 'update')
+
+    @contextlib.contextmanager
+    def _overlaps_named(self, entries):
+        """An interval set holds no two entries of which one lies inside the other: nft refuses the transaction
+        with its own words and a column number.  The refusal then names the pair, from ``entries()`` (called only
+        then: for an update it lists the live set).  nft_set_sync refuses rather than folds such a pair, so that the
+        set holds exactly the list it was given (docs/backends.md)."""
+        try:
+            yield
+        except SyncError as exc:
+            if not self.interval or not any(text in str(exc) for text in OVERLAP_ERRORS):
+                raise
+            pair = nested_pair(entries())
+            if pair is None:
+                raise
+            raise SyncError('%s cannot hold both %s and %s, which lies inside it: an interval set holds no '
+                            'overlapping entries, and nothing was applied. List the wider entry alone (the shadow '
+                            "copy's lists are aggregated and never overlap), or use ipset_sync, whose hash:net set "
+                            'holds both' % (self.label, pair[0], pair[1]))
 
     def destroy(self):
         live = self.probe()

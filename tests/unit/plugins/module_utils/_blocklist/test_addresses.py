@@ -437,3 +437,26 @@ def test_the_refusal_table_follows_the_iana_registries(entry, reason):
     tally('bad inputs tried: entry validation')
     version, start, prefixlen = A.parse_network(entry)
     assert A.RefusalTable(categories=A.ALL_CATEGORIES).reason(version, start, prefixlen) == reason
+
+
+def test_nested_pair_names_the_outer_and_the_inner_entry():
+    assert A.nested_pair(['198.51.100.7', '203.0.113.0/24', '198.51.100.0/24']) == ('198.51.100.0/24', '198.51.100.7')
+    assert A.nested_pair(['2001:db8::1', '2001:db8::/32', '10.0.0.0/8']) == ('2001:db8::/32', '2001:db8::1')
+    # Adjacent, disjoint, the two families apart, and invalid entries: no pair.
+    assert A.nested_pair(['10.0.0.0/25', '10.0.0.128/25', '::a00:0/104', 'nonsense', '10.0.1.0/24']) is None
+    # The same network twice is a pair too (nft refuses it the same way).
+    assert A.nested_pair(['10.0.0.0/24', '10.0.0.0/24']) == ('10.0.0.0/24', '10.0.0.0/24')
+    # A wide block found past a narrower one that starts at the same address.
+    assert A.nested_pair(['10.0.0.0/25', '10.0.0.0/8']) == ('10.0.0.0/8', '10.0.0.0/25')
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2 ** 16 - 1), st.integers(16, 32)), max_size=30))
+def test_nested_pair_agrees_with_netaddr(blocks):
+    texts = [str(netaddr.IPNetwork((start << 16, prefix)).cidr) for start, prefix in blocks]
+    nets = [netaddr.IPNetwork(t) for t in texts]
+    nested = any(i != j and a in b for i, a in enumerate(nets) for j, b in enumerate(nets))
+    pair = A.nested_pair([t.replace('/32', '') for t in texts])
+    assert (pair is not None) == nested
+    if pair:
+        assert netaddr.IPNetwork(pair[1]) in netaddr.IPNetwork(pair[0])

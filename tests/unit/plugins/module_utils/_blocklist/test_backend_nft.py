@@ -96,9 +96,38 @@ def test_plain_set_takes_addresses_only_and_ipv6(netns, tmp_path):
 def test_a_failed_transaction_leaves_the_set_as_it_was(netns, tmp_path):
     sync(netns, tmp_path, ['198.51.100.0/24'])
     # Overlapping intervals are refused by the kernel: the whole transaction goes, nothing half-applied.
-    with pytest.raises(SyncError, match='live set is unchanged'):
+    with pytest.raises(SyncError, match='cannot hold both 198.51.100.0/24 and 198.51.100.0/25, which lies inside it'):
         sync(netns, tmp_path, ['198.51.100.0/24', '198.51.100.0/25', '203.0.113.9'], verify=True)
     assert live(netns) == {'198.51.100.0/24'}
+
+
+@pytest.mark.parametrize('first, then, pair', [
+    # A new set: nft says 'conflicting intervals specified' with a column number.
+    ([], ['203.0.113.9', '198.51.100.0/24', '198.51.100.77'], ('198.51.100.0/24', '198.51.100.77')),
+    # An address added inside a network already in the set: 'interval overlaps with an existing one'.
+    (['198.51.100.0/24'], ['198.51.100.0/24', '198.51.100.77'], ('198.51.100.0/24', '198.51.100.77')),
+    # A network added around an address already in the set, and the same in IPv6.
+    (['198.51.100.77'], ['198.51.100.77', '198.51.100.0/24'], ('198.51.100.0/24', '198.51.100.77')),
+    (['2001:db8::/48'], ['2001:db8::/48', '2001:db8:0:1::/64'], ('2001:db8::/48', '2001:db8:0:1::/64')),
+])
+def test_nested_entries_are_refused_naming_the_pair(netns, tmp_path, first, then, pair):
+    """Before, nft's own 'conflicting intervals specified' was all the operator saw; ipset holds both."""
+    v6 = ':' in then[0]
+    adapter = adapter_for(netns, elem_type='ipv6_addr' if v6 else 'ipv4_addr')
+    if first:
+        sync(netns, tmp_path, first, adapter=adapter)
+    with pytest.raises(SyncError) as caught:
+        sync(netns, tmp_path, then, adapter=adapter)
+    assert 'cannot hold both %s and %s, which lies inside it' % pair in str(caught.value)
+    assert 'nothing was applied' in str(caught.value)
+    rc, _out, _err = netns(['nft', 'list', 'set', 'inet', 'fleetwall', 'bl4'])
+    assert (adapter_for(netns, elem_type='ipv6_addr' if v6 else 'ipv4_addr').read_entries() == set(first)) if first \
+        else rc != 0
+    # One transaction deletes before it adds: an entry replaced by one around it or inside it is no overlap.
+    if first:
+        other = pair[1] if pair[0] in first else pair[0]
+        r = sync(netns, tmp_path, [other], adapter=adapter)
+        assert r['changed'] and adapter.read_entries() == {other}
 
 
 def test_rules_in_chains_of_their_own(netns, tmp_path):
