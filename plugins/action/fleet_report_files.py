@@ -12,7 +12,9 @@ import datetime
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-from ansible_collections.fleetwall.blocklist.plugins.plugin_utils.fleet_report_files import write_report
+from ansible_collections.fleetwall.blocklist.plugins.plugin_utils.fleet_report_files import (
+    directory_problem, report_problem, write_report,
+)
 
 
 class ActionModule(ActionBase):
@@ -30,11 +32,17 @@ class ActionModule(ActionBase):
         try:
             mode = int(str(args['mode']), 8)
         except ValueError:
+            mode = -1
+        if not 0 <= mode <= 0o7777:
             raise AnsibleActionFail('mode must be an octal mode such as 0644, not %r' % (args['mode'],))
         for key in ('hosts', 'totals'):
             if key not in args['report']:
                 raise AnsibleActionFail('report has no %r: pass the fleetwall.blocklist.fleet_report filter\'s result'
                                         % key)
+        problem = report_problem(args['report']) or directory_problem(args['dir'])
+        if problem:
+            raise AnsibleActionFail('%s; pass the fleetwall.blocklist.fleet_report filter\'s result' % problem
+                                    if problem.startswith('report') else problem)
         # The report is the run's output, like its log: rewriting it is not a change.
         result.update(changed=False, written=False, files=[])
         if self._task.check_mode:

@@ -35,6 +35,74 @@ def _number(value):
     return '-' if value is None else _text(value)
 
 
+_TEXT_FIELDS = ('host', 'state', 'backend')
+# A path deeper than this makes os.makedirs recurse past Python's limit; no real path comes near it.
+_MAX_PATH_DEPTH = 64
+
+
+def _kind(value):
+    """What ``value`` is, in the playbook's words (Ansible's own str and dict subclasses are text and mappings)."""
+    for kind, name in ((bool, 'a boolean'), (str, 'a text'), ((int, float), 'a number'), (dict, 'a mapping'),
+                       ((list, tuple), 'a list'), (type(None), 'null')):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+def _is_count(value):
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1e18)
+
+
+def report_problem(report):
+    """Why ``report`` is not what the fleet_report filter returns, or None.
+
+    The page is drawn from it: a host list that is a string, a row that is not a mapping or a count that is text
+    would end in a raw Python error halfway through, so the shape is checked first.
+    """
+    if not isinstance(report, dict):
+        return 'report must be a mapping, got %s' % _kind(report)
+    hosts, totals = report.get('hosts'), report.get('totals')
+    if not isinstance(hosts, list):
+        return 'report.hosts must be a list of per-host mappings, got %s' % _kind(hosts)
+    if not isinstance(totals, dict):
+        return 'report.totals must be a mapping, got %s' % _kind(totals)
+    for index, row in enumerate(hosts):
+        problem = _row_problem(row)
+        if problem:
+            return 'report.hosts[%d]: %s' % (index, problem)
+    for key in ('hosts',) + _COLUMNS:
+        if not _is_count(totals.get(key)):
+            return 'report.totals.%s must be a count, got %r' % (key, totals.get(key))
+    if not isinstance(report.get('generation'), (int, str, type(None))) or isinstance(report.get('generation'), bool):
+        return 'report.generation must be a number or a text, got %r' % (report.get('generation'),)
+    try:
+        json.dumps(report, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return 'report cannot be written as JSON: %s' % exc
+    return None
+
+
+def _row_problem(row):
+    if not isinstance(row, dict):
+        return 'a host row must be a mapping, got %s' % _kind(row)
+    for key in _TEXT_FIELDS:
+        if not isinstance(row.get(key), (str, int, type(None))) or isinstance(row.get(key), bool):
+            return '%s must be a text, got %r' % (key, row.get(key))
+    for key in _COLUMNS:
+        if not _is_count(row.get(key)):
+            return '%s must be a count or null, got %r' % (key, row.get(key))
+    return None
+
+
+def directory_problem(directory):
+    """Why no directory can be at ``directory`` (a NUL byte, past PATH_MAX, deeper than any real one), or None."""
+    if '\x00' in directory:
+        return 'dir: the path contains a NUL byte'
+    if len(directory.encode('utf-8', 'surrogateescape')) > 4095 or directory.count('/') > _MAX_PATH_DEPTH:
+        return 'dir: the path is longer than 4095 bytes or deeper than %d directories' % _MAX_PATH_DEPTH
+    return None
+
+
 def render_json(report):
     return json.dumps(report, indent=4, sort_keys=True) + '\n'
 
