@@ -146,4 +146,3 @@ def test_a_report_directory_no_file_can_have_is_refused():
     assert directory_problem('/tmp/reports') is None
     assert directory_problem('/tmp/re\x00ports') == 'dir: the path contains a NUL byte'
     assert 'deeper than 64 directories' in directory_problem('/tmp' + '/d' * 2000)
-
