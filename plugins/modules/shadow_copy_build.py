@@ -408,12 +408,15 @@ fleet_local:
   version_added: 0.4.0
 '''
 
+import os
+
 from typing import NoReturn
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feeds import FORMATS
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fetch import SHORT_SECRET, Redactor
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import path_problem
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.presets import (
     PresetError, preset_secrets, resolve_feed, spec_secrets,
 )
@@ -432,6 +435,20 @@ def feed_secrets(feeds, presets):
             # The build refuses this feed and says why; what the operator wrote in it is secret all the same.
             secrets.extend(spec_secrets(feed))
     return secrets
+
+
+def check_paths(params, fail):
+    """Before anything is fetched or written: every path must be one a file can have, and the mirror a directory
+    or nothing yet (a FIFO or a link loop there failed after the generation was published)."""
+    named = [('dest', params['dest']), ('mirror_dir', params['mirror_dir'])]
+    named += [('feed %s: path' % feed['name'], feed['path']) for feed in params['feeds']]
+    for name, path in named:
+        if path is not None and path_problem(path):
+            fail('%s: %s' % (name, path_problem(path)))
+    for name in ('dest', 'mirror_dir'):
+        path = params[name]
+        if path and os.path.lexists(path) and not os.path.isdir(path):
+            fail('%s %s exists and is not a directory (or is a link that leads to none)' % (name, path))
 
 
 def main():
@@ -532,7 +549,10 @@ def main():
     try:
         file_mode = int(str(p['file_mode']), 8)
     except ValueError:
+        file_mode = -1
+    if not 0 <= file_mode <= 0o7777:
         fail('file_mode must be an octal mode such as 0644')
+    check_paths(p, fail)
     try:
         result = build_shadow_copy(
             p['dest'], feeds, allowlist=p['allowlist'], refused_categories=p['refused_categories'],
@@ -543,6 +563,10 @@ def main():
             fleet_local=p['fleet_local'], signing_key=p['signing_key'])
     except ShadowCopyError as exc:
         fail(str(exc))
+    except OSError as exc:
+        # Everything after the publish that can fail is a warning (the mirror), so this came before it.
+        fail('the shadow copy in %s was not written: %s: %s; the previous generation is still current'
+             % (p['dest'], exc.filename or 'I/O error', exc.strerror or exc))
     for warning in result.pop('warnings'):
         module.warn(redactor(warning))
     module.exit_json(invocation=invocation, **result)

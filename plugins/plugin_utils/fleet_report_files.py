@@ -15,6 +15,8 @@ import os
 import tempfile
 from html import escape
 
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import path_problem
+
 _STYLE = '''body { font-family: sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin-top: 1em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
@@ -36,8 +38,6 @@ def _number(value):
 
 
 _TEXT_FIELDS = ('host', 'state', 'backend')
-# A path deeper than this makes os.makedirs recurse past Python's limit; no real path comes near it.
-_MAX_PATH_DEPTH = 64
 
 
 def _kind(value):
@@ -95,12 +95,9 @@ def _row_problem(row):
 
 
 def directory_problem(directory):
-    """Why no directory can be at ``directory`` (a NUL byte, past PATH_MAX, deeper than any real one), or None."""
-    if '\x00' in directory:
-        return 'dir: the path contains a NUL byte'
-    if len(directory.encode('utf-8', 'surrogateescape')) > 4095 or directory.count('/') > _MAX_PATH_DEPTH:
-        return 'dir: the path is longer than 4095 bytes or deeper than %d directories' % _MAX_PATH_DEPTH
-    return None
+    """Why no directory can be at ``directory`` (files.path_problem), or None."""
+    problem = path_problem(directory)
+    return 'dir: %s' % problem if problem else None
 
 
 def render_json(report):

@@ -23,6 +23,26 @@ import tempfile
 import time
 
 
+# A path deeper than this makes os.makedirs recurse past Python's limit; no real path comes near it.
+MAX_PATH_DEPTH = 64
+
+
+def path_problem(path):
+    """Why no file can be at ``path`` (a NUL byte, past PATH_MAX or NAME_MAX, deeper than MAX_PATH_DEPTH), or None.
+
+    Each would end deep in the standard library (a ValueError, a RecursionError from os.makedirs, ENAMETOOLONG
+    halfway through a change), so an option is checked before anything is made.
+    """
+    if '\x00' in path:
+        return 'the path contains a NUL byte'
+    encoded = path.encode('utf-8', 'surrogateescape')
+    if len(encoded) > 4095 or path.count('/') > MAX_PATH_DEPTH:
+        return 'the path is longer than 4095 bytes or deeper than %d directories' % MAX_PATH_DEPTH
+    if any(len(name) > 255 for name in encoded.split(b'/')):
+        return 'a name in the path is longer than 255 bytes'
+    return None
+
+
 def open_regular(path):
     """Open ``path`` for reading in binary, only if it is a regular file.
 

@@ -17,7 +17,7 @@ import base64
 import os
 
 from .decode import CorruptBody, TooLarge, decode_bounded
-from .files import ensure_unit, remove_write_leftovers, write_atomic
+from .files import ensure_unit, path_problem, remove_write_leftovers, write_atomic
 from .metrics import write_textfile
 from .addresses import AddressError
 from .protect import Protection, findings_warning, host_addresses, ssh_client_addresses
@@ -90,22 +90,12 @@ def check_common_params(module):
                 module.fail_json(msg='port %d is out of range 1-65535' % port)
 
 
-# A path deeper than this makes os.makedirs recurse past Python's limit; no real path comes near it.
-MAX_PATH_DEPTH = 64
-
-
 def check_paths(module):
-    """Fail, before any lock or directory is made, on a path option no file can have: a NUL byte, more than
-    PATH_MAX bytes, or more than MAX_PATH_DEPTH directories (a traceback from deep in the standard library)."""
+    """Fail, before any lock or directory is made, on a path option no file can have (files.path_problem)."""
     for name, spec in module.argument_spec.items():
         value = module.params.get(name)
-        if spec.get('type') != 'path' or not isinstance(value, str):
-            continue
-        if '\x00' in value:
-            module.fail_json(msg='%s: the path contains a NUL byte' % name)
-        if len(value.encode('utf-8', 'surrogateescape')) > 4095 or value.count('/') > MAX_PATH_DEPTH:
-            module.fail_json(msg='%s: the path is longer than 4095 bytes or deeper than %d directories'
-                             % (name, MAX_PATH_DEPTH))
+        if spec.get('type') == 'path' and isinstance(value, str) and path_problem(value):
+            module.fail_json(msg='%s: %s' % (name, path_problem(value)))
 
 
 def check_sample_and_lock(module):

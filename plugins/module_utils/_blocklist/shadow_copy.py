@@ -654,6 +654,19 @@ def manifest_min_prefix(manifest):
                 if isinstance(found.get('v%d' % version), int))
 
 
+def _mirror(result, mirror_dir, generation_dir):
+    """publish_mirror, after the generation is published: a mirror that cannot be written is a warning beside the
+    change that was made, never a failure that hides it."""
+    try:
+        result['mirrored'] = publish_mirror(mirror_dir, generation_dir)
+    except (OSError, ValueError, ShadowCopyError) as exc:
+        result['mirror_error'] = '%s: %s' % (getattr(exc, 'filename', None) or mirror_dir,
+                                             getattr(exc, 'strerror', None) or exc)
+        result['warnings'].append('generation %s is published in %s, but the mirror %s was not updated and still '
+                                  'serves what it held: %s' % (result.get('generation'), os.path.dirname(
+                                      os.path.dirname(generation_dir)), mirror_dir, result['mirror_error']))
+
+
 def publish_mirror(mirror_dir, generation_dir, keep=2):
     """Copy a published generation to a mirror directory, with the same atomic ``current`` switch."""
     mirror = ShadowCopyStore(mirror_dir)
@@ -965,7 +978,7 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
             if signing_key and previous and not check_mode:
                 _sign_current(store, signing_key, result['warnings'])
             if mirror_dir and previous and not check_mode:
-                result['mirrored'] = publish_mirror(mirror_dir, os.path.realpath(store.current_link))
+                _mirror(result, mirror_dir, os.path.realpath(store.current_link))
             return result
 
         existing = store.generation_numbers()
@@ -1013,7 +1026,7 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
         result['generation_path'] = final
         result['pruned'] = store.prune(keep_generations)
         if mirror_dir:
-            result['mirrored'] = publish_mirror(mirror_dir, final)
+            _mirror(result, mirror_dir, final)
         return result
     finally:
         # Whatever this build wrote and did not publish (a full disk, an error) goes, under its lock.

@@ -75,3 +75,35 @@ def test_nginx_geo_file_refuses_the_same(tmp_path):
         expected = [message, 'Failed to log to syslog (embedded null character)']
         assert proc.returncode == 1 and any(text in result['msg'] for text in expected), result
         assert not (tmp_path / 'x.geo').exists()
+
+
+def test_shadow_copy_build_refuses_paths_before_it_builds(tmp_path):
+    """A mirror_dir that was a FIFO, a link loop or a name of 300 characters was a traceback after the generation
+    was published; now each is refused before any feed is read or anything is written."""
+    fifo = tmp_path / 'mirror.fifo'
+    os.mkfifo(str(fifo))
+    loop = tmp_path / 'loop'
+    os.symlink(str(loop), str(loop))
+    feed = tmp_path / 'feed.txt'
+    feed.write_text('198.51.100.7\n')
+    dest = tmp_path / 'copy'
+    cases = [
+        ({'mirror_dir': str(fifo)}, 'mirror_dir %s exists and is not a directory' % fifo),
+        ({'mirror_dir': str(loop)}, 'mirror_dir %s exists and is not a directory' % loop),
+        ({'mirror_dir': str(tmp_path / ('m' * 300))}, 'mirror_dir: a name in the path is longer than 255 bytes'),
+        ({'mirror_dir': str(tmp_path / 'm') + '/d' * 2000}, 'mirror_dir: the path is longer'),
+        ({'dest': str(fifo)}, 'dest %s exists and is not a directory' % fifo),
+        ({'dest': str(dest) + '\x00'}, 'dest: the path contains a NUL byte'),
+        ({'feeds': [{'name': 'f', 'path': str(feed) + '\x00'}]}, 'feed f: path: the path contains a NUL byte'),
+        ({'file_mode': '77777'}, 'file_mode must be an octal mode'),
+    ]
+    for args, message in cases:
+        args = dict({'dest': str(dest), 'feeds': [{'name': 'f', 'path': str(feed)}]}, **args)
+        proc, result = run_module('shadow_copy_build', args, tmp_path)
+        expected = [message, 'Failed to log to syslog (embedded null character)']
+        assert proc.returncode == 1 and any(text in result['msg'] for text in expected), (args, result)
+        assert 'Traceback' not in proc.stderr + proc.stdout
+        assert not dest.exists()
+    proc, result = run_module('shadow_copy_build', {'dest': str(dest), 'feeds': [{'name': 'f', 'path': str(feed)}],
+                                                    'mirror_dir': str(tmp_path / 'mirror')}, tmp_path)
+    assert result['published'] and result['mirrored'], result

@@ -305,3 +305,21 @@ def test_a_download_cut_short_is_a_failed_fetch(tmp_path, provider, feed, messag
     assert status['block'] == first['feeds'][0]['block']
     assert result['generation'] == 1 and manifest(root)['content_sha256'] == first['content_sha256']
     assert any(feed['name'] in w for w in result['warnings'])
+
+
+def test_a_mirror_that_cannot_be_written_is_a_warning_beside_the_published_generation(tmp_path, provider):
+    """Before, a traceback came after the generation was published and 'current' switched: the play said
+    failed for a change that was made."""
+    url, _state = provider
+    root = str(tmp_path / 'copy')
+    blocker = tmp_path / 'a-file'
+    blocker.write_text('not a directory\n')
+    for attempt, mirror in enumerate([str(blocker / 'mirror'), str(tmp_path / ('m' * 300))], 1):
+        tally('faults injected: mirror_dir that cannot be written')
+        result = build(root, url, mirror_dir=mirror, now=NOW + datetime.timedelta(days=attempt),
+                       feeds=feeds_for(url)[1:2] if attempt == 1 else feeds_for(url)[1:3])
+        assert result['published'] and result['generation'] == attempt and not result['mirrored']
+        assert manifest(root)['generation'] == attempt
+        assert ('Not a directory' if attempt == 1 else 'File name too long') in result['mirror_error']
+        assert any('generation %d is published in %s, but the mirror' % (attempt, root) in w
+                   for w in result['warnings']), result['warnings']
