@@ -21,7 +21,7 @@ from .files import ensure_unit, path_problem, remove_write_leftovers, write_atom
 from .metrics import write_textfile
 from .addresses import AddressError
 from .protect import Protection, findings_warning, host_addresses, ssh_client_addresses
-from .sync import SyncError, StateStore, change_refusal, read_entries_source, sync_set
+from .sync import SyncError, StateStore, change_refusal, entries_are_canonical, read_entries_source, sync_set
 
 SYNC_ARGUMENT_SPEC = dict(
     entries_file=dict(type='path'),
@@ -296,29 +296,18 @@ def sync_one(module, build, protection, carried=None):
                     os.unlink(params['persist_file'])
             return
 
-        desired = desired_entries(module, store, carried)
         if desired is None:
             result['upload_required'] = True
             return
-        given, sha, raw = desired
-
-        def wanted():
-            lines, kept_raw = resolve_entries(given, raw)
-            refuse_broad_entries(module, lines)
-            if entry_filter is not None:
-                kept = entry_filter(lines)
-                if len(kept) != len(lines):
-                    lines = kept
-                    kept_raw = ('\n'.join(lines) + '\n').encode() if lines else b''
-            return lines, kept_raw
-        result.update(sync_set(adapter, store, wanted, sha, None, check_mode=module.check_mode,
+        source, sha, raw, canonical = desired
+        result.update(sync_set(adapter, store, source, sha, raw, check_mode=module.check_mode,
                                want_diff=module._diff, verify=params['verify'],
                                full_reload_fraction=params['full_reload_fraction'],
                                diff_sample=params['diff_sample'],
                                verify_interval=params['verify_interval'],
                                max_change_percent=params['max_change_percent'],
                                force_change=params['force_change'], allow_empty=params['allow_empty'],
-                               protection=protection))
+                               protection=protection, canonical_lines=canonical))
         report_protected(module, result, adapter.label, result.pop('protected', None))
         if result.get('refused'):
             module.warn('%s: %s' % (adapter.label, result['refused']))
@@ -355,8 +344,44 @@ def sync_one(module, build, protection, carried=None):
                     'could not install %s: %s; the live set is in place but will not be restored at boot'
                     % (unit, exc.strerror or exc))
 
+    try:
+        desired = _desired_before_lock(module, store, carried, adapter, entry_filter)
+    except SyncError as exc:
+        result.update(failed=True, msg=str(exc))
+        return result
     _locked(module, store, result, sync)
     return result
+
+
+def _desired_before_lock(module, store, carried, adapter, entry_filter):
+    """``(lines, sha, raw, canonical)`` for sync_set, read before the lock; None when there are none to apply
+    (``state: absent``) or the action plugin must upload them.
+
+    ``lines`` is a function, called only when the engine needs them (see desired_entries), except on a host where
+    this set has no lock file yet: a call whose entries are refused must leave nothing behind there (no state_dir,
+    no lock), so they are read and validated now, and the engine need not check them again (``canonical``).
+    Elsewhere the engine validates only what is new, under the lock.
+    """
+    if module.params['state'] == 'absent':
+        return None
+    desired = desired_entries(module, store, carried)
+    if desired is None:
+        return None
+    given, sha, raw = desired
+
+    def wanted():
+        lines, kept_raw = resolve_entries(given, raw)
+        refuse_broad_entries(module, lines)
+        if entry_filter is not None:
+            kept = entry_filter(lines)
+            if len(kept) != len(lines):
+                lines = kept
+                kept_raw = ('\n'.join(lines) + '\n').encode() if lines else b''
+        return lines, kept_raw
+    if os.path.exists(store.lock_path):
+        return wanted, sha, None, False
+    lines, kept_raw = wanted()
+    return lines, sha, kept_raw, entries_are_canonical(lines, adapter.version, adapter.host_only)
 
 
 def _locked(module, store, result, body):
@@ -470,13 +495,10 @@ def run_file_sync(module, backend, name, sync):
     result = {'changed': False, 'name': name}
 
     def body():
-        desired = desired_entries(module, store)
         if desired is None:
             result['upload_required'] = True
             return
-        given, sha, raw = desired
-        lines, raw = resolve_entries(given, raw)
-        refuse_broad_entries(module, lines)
+        lines, sha, raw = desired
         lines, findings = protection.carve(lines)
         record = store.load()
         result.update(sync(lines, guard, bool(record) and record.get('source_sha256') == sha, store.invalidate))
@@ -489,9 +511,32 @@ def run_file_sync(module, backend, name, sync):
             if not record or record.get('source_sha256') != sha:
                 store.save({'source_sha256': sha, 'count': result.get('total')}, raw=raw)
 
-    _locked(module, store, result, body)
+    try:
+        desired = _file_entries_before_lock(module, store)
+    except SyncError as exc:
+        result.update(failed=True, msg=str(exc))
+    else:
+        _locked(module, store, result, body)
     write_metrics(module, result)
     finish(module, result)
+
+
+def _file_entries_before_lock(module, store):
+    """``(lines, sha, raw)`` of a file backend's entries, read before the lock, or None to ask for an upload.
+
+    Where this file has no lock yet, they are validated now too (both families), so that a call whose entries are
+    refused leaves no state_dir and no lock behind; the backend validates them again as it writes.
+    """
+    desired = desired_entries(module, store)
+    if desired is None:
+        return None
+    given, sha, raw = desired
+    lines, raw = resolve_entries(given, raw)
+    refuse_broad_entries(module, lines)
+    if not os.path.exists(store.lock_path):
+        for version in (4, 6):
+            entries_are_canonical([line for line in lines if (':' in line) == (version == 6)], version)
+    return lines, sha, raw
 
 
 def write_metrics(module, result):

@@ -159,6 +159,15 @@ def canonicalize(candidates, version, host_only=False, max_errors=5):
     return out
 
 
+def entries_are_canonical(lines, version, host_only=False):
+    """True when every line is a canonical entry, False when all are valid but some are not canonical; SyncError
+    (canonicalize's message) when any is invalid."""
+    if _bulk_canonical(lines, version, host_only):
+        return True
+    canonicalize(lines, version, host_only)
+    return False
+
+
 class StateStore(object):
     """What this engine last applied to one kernel object, on the target."""
 
@@ -261,11 +270,13 @@ class _Plan(object):
     than the kernel update of a 1% change.
     """
 
-    def __init__(self, lines, baseline, version, host_only):
+    def __init__(self, lines, baseline, version, host_only, canonical_lines=False):
         self.lines = lines
         self.baseline = baseline
         self.version = version
         self.host_only = host_only
+        # Every line was found canonical before the lock was taken (entries_are_canonical): nothing to check again.
+        self.canonical_lines = canonical_lines
 
     def prepare(self):
         baseline, lines = self.baseline, self.lines
@@ -281,6 +292,8 @@ class _Plan(object):
 
     def canonical(self):
         """Validate the new entries; True if the plan stands, False if it was redone."""
+        if self.canonical_lines:
+            return True
         canonical_new = canonicalize(self.added, self.version, self.host_only)
         if canonical_new is self.added or canonical_new == self.added:
             return True
@@ -318,7 +331,7 @@ def change_refusal(changes, before, max_change_percent, force_change, after=None
 def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff=False,
              verify=False, full_reload_fraction=DEFAULT_FULL_RELOAD_FRACTION,
              diff_sample=DEFAULT_DIFF_SAMPLE, verify_interval=None, max_change_percent=None,
-             force_change=False, protection=None, allow_empty=True):
+             force_change=False, protection=None, allow_empty=True, canonical_lines=False):
     """Make the adapter's kernel object hold exactly ``lines``.
 
     With ``protection`` (protect.Protection), the protected addresses are taken
@@ -328,6 +341,7 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
 
     ``lines`` may be a function returning ``(lines, raw)``: it is called only
     when the record cannot show that the object already holds them.
+    ``canonical_lines`` says that they were all found canonical already.
 
     Returns the common result shape of every sync module: changed, added,
     removed, total, and diff when asked for.  With ``max_change_percent``, a
@@ -385,7 +399,7 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
             # All of them: the module reports a sample and warns with the count (report_protected).
             result['protected'] = findings
             result['protected_count'] = len(findings)
-    plan = _Plan(lines, baseline, adapter.version, adapter.host_only)
+    plan = _Plan(lines, baseline, adapter.version, adapter.host_only, canonical_lines)
 
     def decide():
         changes = len(plan.added) + len(plan.removed)

@@ -19,13 +19,14 @@ MODULES = {
 }
 
 
-def run_module(module, args, tmp_path):
+def run_module(module, args, tmp_path, prefix=()):
     path = tmp_path / 'args.json'
     path.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
     # The collection first; what the runner put on the path (ansible-test finds ansible there) after it.
     python_path = os.pathsep.join(filter(None, [COLLECTIONS, os.environ.get('PYTHONPATH')]))
-    proc = subprocess.run([sys.executable, '-m', 'ansible_collections.fleetwall.blocklist.plugins.modules.' + module,
-                           str(path)], env=dict(os.environ, PYTHONPATH=python_path), stdout=subprocess.PIPE,
+    command = list(prefix) + [sys.executable, '-m', 'ansible_collections.fleetwall.blocklist.plugins.modules.' + module,
+                              str(path)]
+    proc = subprocess.run(command, env=dict(os.environ, PYTHONPATH=python_path), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, timeout=60, check=False)
     tally('bad inputs tried: module arguments')
     assert proc.stdout.strip(), 'the module printed no result: %s' % proc.stderr[-2000:]
@@ -107,3 +108,17 @@ def test_shadow_copy_build_refuses_paths_before_it_builds(tmp_path):
     proc, result = run_module('shadow_copy_build', {'dest': str(dest), 'feeds': [{'name': 'f', 'path': str(feed)}],
                                                     'mirror_dir': str(tmp_path / 'mirror')}, tmp_path)
     assert result['published'] and result['mirrored'], result
+
+
+@pytest.mark.parametrize('module', sorted(MODULES))
+def test_refused_entries_leave_no_state_directory_and_no_lock(module, tmp_path, netns):
+    """Before, a call whose entries were refused made state_dir and left its lock there (47 of 2,516 calls)."""
+    state = tmp_path / 'state'
+    for entries, message in [(['198.51.100.7', '10.0.0.0/\uff12\uff14'], 'invalid entries, nothing applied'),
+                             (['198.51.100.7', 'not-an-address'], 'invalid entries, nothing applied'),
+                             (['0.0.0.0/1'], 'broader than the minimum prefix')]:
+        args = dict(MODULES[module], entries=entries, state_dir=str(state), lockout_protection=False)
+        _proc, result = run_module(module, args, tmp_path, prefix=['ip', 'netns', 'exec', netns.ns])
+        expected = [message, 'firewalld is not running'] if module == 'firewalld_ipset_sync' else [message]
+        assert result.get('failed') and any(text in result['msg'] for text in expected), (entries, result)
+        assert not state.exists(), (entries, sorted(os.listdir(str(state))))
