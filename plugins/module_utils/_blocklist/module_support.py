@@ -91,9 +91,13 @@ def check_common_params(module):
 
 
 def check_paths(module):
-    """Fail, before any lock or directory is made, on a path option no file can have (files.path_problem)."""
-    for name, spec in module.argument_spec.items():
-        value = module.params.get(name)
+    """Fail, before any lock or directory is made, on a path option no file can have (files.path_problem), the
+    options of each of ``sets`` included."""
+    named = [(name, spec, module.params.get(name)) for name, spec in module.argument_spec.items()]
+    set_options = (module.argument_spec.get('sets') or {}).get('options') or {}
+    for index, item in enumerate(module.params.get('sets') or []):
+        named += [('sets[%d].%s' % (index, name), spec, item.get(name)) for name, spec in set_options.items()]
+    for name, spec, value in named:
         if spec.get('type') == 'path' and isinstance(value, str) and path_problem(value):
             module.fail_json(msg='%s: %s' % (name, path_problem(value)))
 

@@ -64,6 +64,20 @@ def test_a_bad_path_is_a_clean_failure_before_anything_is_made(module, tmp_path)
             assert not (tmp_path / 'state').exists()
 
 
+@pytest.mark.parametrize('module', ['ipset_sync', 'nft_set_sync', 'firewalld_ipset_sync'])
+def test_a_bad_path_in_one_of_sets_is_refused_the_same(module, tmp_path):
+    # A NUL byte in a set's persist_file was a ValueError from os.makedirs after the set was applied.
+    state = tmp_path / 'state'
+    option = 'entries_file' if module == 'firewalld_ipset_sync' else 'persist_file'
+    item = {'name': MODULES[module]['name'], 'entries': ['198.51.100.7'], option: str(state) + '/p\x00'}
+    if option == 'entries_file':
+        del item['entries']
+    proc, result = run_module(module, {'sets': [item], 'state_dir': str(state), 'lockout_protection': False}, tmp_path)
+    expected = ['sets[0].%s: the path contains a NUL byte' % option, 'Failed to log to syslog (embedded null character)']
+    assert proc.returncode == 1 and any(text in result['msg'] for text in expected), result
+    assert not state.exists()
+
+
 def test_nginx_geo_file_refuses_the_same(tmp_path):
     fifo = tmp_path / 'tier.fifo'
     os.mkfifo(str(fifo))
