@@ -66,11 +66,17 @@ RESTORE_UNIT = """# Installed by fleetwall.blocklist (nft_set_sync restore_unit)
 # Loads the blocklist sets and their chains (table inet fleetwall) after
 # nftables.service, whose 'flush ruleset' would otherwise remove them. Each
 # script recreates one set with its elements and chains in one transaction.
+# Early boot, as nftables.service itself: without DefaultDependencies=no it
+# would wait for sysinit.target while ordered before network-pre.target, a
+# cycle with ifupdown's networking.service and cloud-init's network stage,
+# which systemd breaks by dropping one of the jobs.
 [Unit]
 Description=Restore fleetwall.blocklist nftables sets
+DefaultDependencies=no
 After=nftables.service local-fs.target
 Wants=network-pre.target
-Before=network-pre.target
+Before=network-pre.target shutdown.target
+Conflicts=shutdown.target
 
 [Service]
 Type=oneshot

@@ -1,8 +1,14 @@
 import os
+import shutil
+import subprocess
+
+import pytest
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import ensure_unit
+
+SYSTEMD_ANALYZE = shutil.which('systemd-analyze')
 
 
 def test_unit_is_installed_and_enabled_once(tmp_path):
@@ -23,3 +29,34 @@ def test_unit_is_installed_and_enabled_once(tmp_path):
     assert ensure_unit(unit, other) is True
     assert 'ipset -exist restore -file' in open(unit).read() and os.readlink(str(wants)) == unit
     assert ensure_unit(unit, other) is False
+
+
+# Debian 12's nftables.service, and stand-ins with the [Unit] sections of its ifupdown networking.service and of
+# cloud-init's network stage (tests/data/systemd): their ordering lines are what makes a boot-time cycle.
+SYSTEMD_STAND_INS = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'data', 'systemd')
+
+
+def verify_units(tmp_path, unit_name, text):
+    """``systemd-analyze verify`` of our unit beside the stand-ins, as systemd would order them at boot."""
+    for name in os.listdir(SYSTEMD_STAND_INS):
+        shutil.copy(os.path.join(SYSTEMD_STAND_INS, name), str(tmp_path / name))
+    (tmp_path / unit_name).write_text(text)
+    proc = subprocess.run([SYSTEMD_ANALYZE, 'verify', '--man=no', unit_name, 'networking.service',
+                           'cloud-init.service', 'nftables.service'], cwd=str(tmp_path),
+                          env=dict(os.environ, SYSTEMD_UNIT_PATH=str(tmp_path) + ':'), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=60, check=False)
+    return proc.returncode, proc.stdout
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason='systemd-analyze is not installed')
+@pytest.mark.parametrize('unit_name, text', [
+    ('fleetwall-nft-restore.service', NftAdapter.restore_unit('/var/lib/fleetwall/nft')),
+    ('fleetwall-ipset-restore.service', IpsetAdapter.restore_unit('/var/lib/fleetwall/ipset')),
+])
+def test_restore_units_make_no_ordering_cycle_at_boot(tmp_path, unit_name, text):
+    rc, out = verify_units(tmp_path, unit_name, text)
+    assert rc == 0 and 'cycle' not in out, out
+    # The check can fail: the nft unit as it was (default dependencies, so after sysinit.target) makes the cycle
+    # that systemd breaks by deleting a job, ours or cloud-init's.
+    rc, out = verify_units(tmp_path, unit_name, text.replace('DefaultDependencies=no\n', ''))
+    assert rc != 0 and 'Found ordering cycle' in out, out
