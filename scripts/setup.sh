@@ -14,7 +14,7 @@ need=()
 for pair in sshd:openssh-server ssh:openssh-client ipset:ipset iptables:iptables ip:iproute2 \
             nsenter:util-linux unshare:util-linux nft:nftables ufw:ufw nginx:nginx \
             firewalld:firewalld dbus-daemon:dbus-daemon fail2ban-client:fail2ban \
-            shellcheck:shellcheck; do
+            shellcheck:shellcheck iprange:iprange; do
   tool=${pair%%:*}; pkg=${pair#*:}
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || need+=("$pkg")
 done
