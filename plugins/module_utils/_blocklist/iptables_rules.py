@@ -14,13 +14,29 @@ moment where the old rules are gone and the new ones not yet in.
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
 
 from .sync import SyncError
 
 CHAINS = ('INPUT', 'OUTPUT', 'FORWARD', 'DOCKER-USER')
 TARGETS = ('DROP', 'REJECT')
 REJECT_WITH = {4: 'icmp-port-unreachable', 6: 'icmp6-port-unreachable'}
+# Chains that see a forwarded packet after Docker's DNAT (-p 8080:80 reaches FORWARD with port 80): a port is
+# matched there by the connection's original destination, as the client sent it.
+AFTER_DNAT = ('FORWARD', 'DOCKER-USER')
+# The same tool in the other netfilter backend, where a chain it cannot find may live (Docker 20.10 on a host whose
+# iptables is nf_tables still writes with iptables-legacy, and the reverse).
+OTHER_VARIANT = {'iptables': ('iptables-legacy', 'iptables-nft'), 'ip6tables': ('ip6tables-legacy', 'ip6tables-nft')}
+
+
+class RuleChanges(list):
+    """The changes ensure_rules made (human-readable), and ``warnings`` for what it could not do and left."""
+
+    def __init__(self, changes=(), warnings=()):
+        super(RuleChanges, self).__init__(changes)
+        self.warnings = list(warnings)
 
 
 def tag_for(set_name):
@@ -33,30 +49,39 @@ def build_rules(set_name, version, rules):
     Tokens follow the order in which ``iptables -S`` prints a rule, so the
     desired rules compare equal to the live ones without a second parser.
     """
-    tag = tag_for(set_name)
     by_chain = {}
     for rule in rules:
         chain = rule.get('chain') or 'INPUT'
-        direction = rule.get('direction') or ('dst' if chain == 'OUTPUT' else 'src')
-        match = []
-        ports = rule.get('ports') or []
-        if ports:
-            match += ['-p', rule.get('protocol') or 'tcp']
-        match += ['-m', 'set', '--match-set', set_name, direction]
-        if ports:
-            match += ['-m', 'multiport', '--dports', ','.join(str(p) for p in ports)]
-        match += ['-m', 'comment', '--comment', tag]
         out = by_chain.setdefault(chain, [])
-        if rule.get('log'):
-            out.append(match + ['-m', 'limit', '--limit', rule.get('log_limit') or '5/min',
-                                '--limit-burst', '10', '-j', 'LOG', '--log-prefix',
-                                rule.get('log_prefix') or 'fleetwall-drop: '])
-        target = rule.get('target') or 'DROP'
-        action = ['-j', target]
-        if target == 'REJECT':
-            action += ['--reject-with', REJECT_WITH[version]]
-        out.append(match + action)
+        for match in _matches(set_name, chain, rule):
+            if rule.get('log'):
+                out.append(match + ['-m', 'limit', '--limit', rule.get('log_limit') or '5/min',
+                                    '--limit-burst', '10', '-j', 'LOG', '--log-prefix',
+                                    rule.get('log_prefix') or 'fleetwall-drop: '])
+            target = rule.get('target') or 'DROP'
+            action = ['-j', target]
+            if target == 'REJECT':
+                action += ['--reject-with', REJECT_WITH[version]]
+            out.append(match + action)
     return by_chain
+
+
+def _matches(set_name, chain, rule):
+    """The match part of each rule one wanted rule takes: one, or one per port where ports are matched after DNAT
+    (conntrack's --ctorigdstport takes one port, where multiport takes a list).  Tokens in the order iptables -S
+    prints them."""
+    direction = rule.get('direction') or ('dst' if chain == 'OUTPUT' else 'src')
+    ports = rule.get('ports') or []
+    head = (['-p', rule.get('protocol') or 'tcp'] if ports else []) + ['-m', 'set', '--match-set', set_name, direction]
+    if chain == 'OUTPUT':
+        # The connections this host opens: a reply to a listed client that the inbound ports let in still goes.
+        head += ['-m', 'conntrack', '--ctstate', 'NEW']
+    tail = ['-m', 'comment', '--comment', tag_for(set_name)]
+    if not ports:
+        return [head + tail]
+    if chain in AFTER_DNAT:
+        return [head + ['-m', 'conntrack', '--ctorigdstport', str(port)] + tail for port in ports]
+    return [head + ['-m', 'multiport', '--dports', ','.join(str(p) for p in ports)] + tail]
 
 
 def _parse_listing(text):
@@ -83,6 +108,33 @@ def _is_ours(tokens, tag):
     return False
 
 
+def _other_variant_holding(run, cmd, chain):
+    """', but it does in iptables-legacy' (or -nft) when the other netfilter backend's tool lists ``chain``."""
+    family = 'ip6tables' if 'ip6tables' in os.path.basename(cmd) else 'iptables'
+    search = os.pathsep.join([os.environ.get('PATH', ''), '/usr/sbin', '/sbin'])
+    own = os.path.realpath(shutil.which(cmd, path=search) or cmd)
+    for other in OTHER_VARIANT[family]:
+        tool = shutil.which(other, path=search)
+        if tool is None or os.path.realpath(tool) == own or not _variant_in_use(other, family):
+            continue
+        rc, out, _err = run([tool, '-w', '-S', chain])
+        if rc == 0 and ('-N %s' % chain) in out:
+            return ', but it does in %s (Docker writes its chains with that variant of iptables here)' % other
+    return ' (is Docker installed, and does it write %s rules?)' % family
+
+
+def _variant_in_use(tool, family):
+    """Whether ``tool``'s tables can hold a chain at all.  The legacy tools load the kernel's x_tables filter
+    table just to list it; with no legacy table in this network namespace, there is nothing to look at."""
+    if not tool.endswith('-legacy'):
+        return True
+    try:
+        with open('/proc/net/%s_names' % ('ip6_tables' if family == 'ip6tables' else 'ip_tables')) as handle:
+            return 'filter' in handle.read().split()
+    except (IOError, OSError):
+        return False
+
+
 def ensure_rules(run, binaries, version, set_name, rules, check_mode=False):
     """Make our tagged rules for ``set_name`` exactly ``rules``, at the top.
 
@@ -96,10 +148,14 @@ def ensure_rules(run, binaries, version, set_name, rules, check_mode=False):
     live = _parse_listing(out)
     tag = tag_for(set_name)
     desired = build_rules(set_name, version, rules)
-    for chain in desired:
-        if chain not in live and chain not in ('INPUT', 'OUTPUT', 'FORWARD'):
-            raise SyncError('chain %s does not exist on this host (is Docker installed?)' % chain)
-    changes = []
+    warnings = []
+    for chain in [c for c in desired if c not in live and c not in ('INPUT', 'OUTPUT', 'FORWARD')]:
+        # Docker 20.10 writes no ip6tables chains, and may write with the other iptables variant: this family's
+        # other rules are still written, and the warning says where the chain is, if anywhere.
+        del desired[chain]
+        warnings.append('%s: chain %s does not exist in %s%s; its rules were not written, the other chains\' were'
+                        % (set_name, chain, cmd, _other_variant_holding(run, cmd, chain)))
+    changes = RuleChanges(warnings=warnings)
     script = ['*filter']
     for chain in sorted(set(live) | set(desired)):
         current = live.get(chain, [])

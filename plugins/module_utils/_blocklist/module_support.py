@@ -317,7 +317,9 @@ def sync_one(module, build, protection, carried=None):
             module.warn('%s: %s' % (adapter.label, result['refused']))
         if params.get('rules') is not None:
             changes = apply_rules(params['rules'], module.check_mode, result.get('verified', False))
-            result['rules_changed'] = changes
+            if getattr(changes, 'warnings', None):
+                result.setdefault('warnings', []).extend(changes.warnings)
+            result['rules_changed'] = list(changes)
             if changes:
                 result['changed'] = True
                 if module._diff and 'diff' in result:

@@ -47,20 +47,35 @@ def build(adapter, rules):
         hook = rule.get('chain') or 'input'
         if hook not in HOOKS:
             raise SyncError('chain must be one of %s' % ', '.join(HOOKS))
-        direction = rule.get('direction') or ('dst' if hook == 'output' else 'src')
-        match = '%s %saddr @%s' % (proto, 's' if direction == 'src' else 'd', adapter.name)
-        ports = rule.get('ports') or []
-        if ports:
-            match += ' %s dport { %s }' % (rule.get('protocol') or 'tcp', ', '.join(str(int(p)) for p in ports))
         statements = by_chain.setdefault(chain_name(adapter.name, hook), [])
-        if rule.get('log'):
-            prefix = rule.get('log_prefix') or 'fleetwall-drop: '
-            if not PREFIX_OK.match(prefix):
-                raise SyncError('log_prefix %r may use letters, digits, space and _ : . - only' % prefix)
-            statements.append('%s limit rate %s log prefix "%s"' % (match, rule.get('log_limit') or '5/minute', prefix))
-        verdict = 'reject' if (rule.get('target') or 'drop').lower() == 'reject' else 'drop'
-        statements.append('%s counter name "%s" %s' % (match, counter_name(adapter.name), verdict))
+        for match in _matches(adapter, proto, hook, rule):
+            if rule.get('log'):
+                prefix = rule.get('log_prefix') or 'fleetwall-drop: '
+                if not PREFIX_OK.match(prefix):
+                    raise SyncError('log_prefix %r may use letters, digits, space and _ : . - only' % prefix)
+                statements.append('%s limit rate %s log prefix "%s"'
+                                  % (match, rule.get('log_limit') or '5/minute', prefix))
+            verdict = 'reject' if (rule.get('target') or 'drop').lower() == 'reject' else 'drop'
+            statements.append('%s counter name "%s" %s' % (match, counter_name(adapter.name), verdict))
     return by_chain
+
+
+def _matches(adapter, proto, hook, rule):
+    """The match of each rule one wanted rule takes.  On forward, a port is the connection's original destination
+    port: Docker's DNAT (-p 8080:80) has made the packet's own port 80 by then.  nft cannot type an anonymous set
+    of ``ct original proto-dst`` values, so that is one rule per port."""
+    direction = rule.get('direction') or ('dst' if hook == 'output' else 'src')
+    match = '%s %saddr @%s' % (proto, 's' if direction == 'src' else 'd', adapter.name)
+    if hook == 'output':
+        # The connections this host opens: a reply to a listed client that the inbound ports let in still goes.
+        match += ' ct state new'
+    ports = [int(port) for port in rule.get('ports') or []]
+    protocol = rule.get('protocol') or 'tcp'
+    if not ports:
+        return [match]
+    if hook == 'forward':
+        return ['%s meta l4proto %s ct original proto-dst %d' % (match, protocol, port) for port in ports]
+    return ['%s %s dport { %s }' % (match, protocol, ', '.join(str(port) for port in ports))]
 
 
 class RuleManager(object):

@@ -144,12 +144,6 @@ def test_rules_are_tagged_kept_on_top_and_idempotent(netns, tmp_path):
     assert ensure_rules(netns, bins, 4, 'bl4', []) and 'fleetwall' not in netns(['iptables', '-S'])[1]
 
 
-def test_missing_docker_chain_is_a_clear_error(netns, tmp_path):
-    sync(netns, tmp_path, ['198.51.100.1'])
-    with pytest.raises(SyncError, match='chain DOCKER-USER does not exist'):
-        ensure_rules(netns, ('iptables', 'iptables-restore'), 4, 'bl4', [{'chain': 'DOCKER-USER'}])
-
-
 def test_invalid_first_load_creates_nothing(netns, tmp_path):
     # The kernel starts loading while the entries are validated; an invalid
     # entry must leave no set behind, neither the live name nor the temporary one.
@@ -230,3 +224,14 @@ def test_an_empty_list_never_empties_a_set_unless_allowed(netns, tmp_path):
         assert live(netns, 'bl4') == {'198.51.100.1', '198.51.100.2'}
     r = sync(netns, tmp_path, [], allow_empty=True)
     assert (r['changed'], r['total']) == (True, 0) and live(netns, 'bl4') == set()
+
+
+def test_outbound_rules_match_new_connections_and_read_back(netns, tmp_path):
+    sync(netns, tmp_path, ['198.51.100.1'])
+    bins = ('iptables', 'iptables-restore')
+    rules = [{'chain': 'INPUT', 'ports': [22]}, {'chain': 'OUTPUT', 'target': 'REJECT'}]
+    assert ensure_rules(netns, bins, 4, 'bl4', rules)
+    assert ensure_rules(netns, bins, 4, 'bl4', rules) == []
+    assert netns(['iptables', '-S', 'OUTPUT'])[1].splitlines()[1] == (
+        '-A OUTPUT -m set --match-set bl4 dst -m conntrack --ctstate NEW -m comment --comment "fleetwall:bl4" '
+        '-j REJECT --reject-with icmp-port-unreachable')
