@@ -9,6 +9,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -89,3 +91,25 @@ def set_count(host, name):
 
 def reachable(ns, host, source, version=4):
     return fleet.connect(ns, ADDR[host][0 if version == 4 else 1], 22, source=source, timeout=2.0)
+
+
+def listen(ns, address, port):
+    """A TCP listener in the namespace ``ns`` (for two minutes), returned once it accepts connections."""
+    process = subprocess.Popen(['ip', 'netns', 'exec', ns, sys.executable, '-c',
+                                'import socket,time\n'
+                                's=socket.socket(socket.AF_INET6 if ":" in "%s" else socket.AF_INET)\n'
+                                's.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n'
+                                's.bind(("%s", %d)); s.listen(50); time.sleep(120)' % (address, address, port)])
+    deadline = time.monotonic() + 10
+    while not fleet.connect(ns[len(fleet.NS_PREFIX):], address, port, timeout=1.0):
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            raise RuntimeError('no listener on %s port %d in %s' % (address, port, ns))
+        time.sleep(0.1)
+    return process
+
+
+def rejected_at_once(ns, address, port):
+    """A connect that fails within a second: REJECT answers it, where DROP leaves it to its 3 s timeout."""
+    started = time.monotonic()
+    return not fleet.connect(ns, address, port, timeout=3.0) and time.monotonic() - started < 2.5

@@ -5,12 +5,10 @@ one starts from, as successive scheduled runs would.
 """
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from .conftest import HOSTS, ansible, host_sh, reachable, set_count
+from .conftest import HOSTS, ansible, host_sh, listen, reachable, rejected_at_once, set_count
 
 import fleet
 
@@ -159,23 +157,31 @@ def test_07_rollback_to_an_earlier_generation_and_forward_again(fleetvars):
     assert_friend_served()
 
 
-def test_08_port_scoped_block_with_log_rule(fleetvars):
-    listener = subprocess.Popen(['ip', 'netns', 'exec', 'fw-h1', sys.executable, '-c',
-                                 'import socket,time\n'
-                                 's=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n'
-                                 's.bind(("%s", 8080)); s.listen(50); time.sleep(120)' % fleet.host_addresses(1)[0]])
+def test_08_port_scoped_block_with_log_rule_and_an_outbound_block(fleetvars):
+    listener = listen('fw-h1', fleet.host_addresses(1)[0], 8080)
+    outside = listen('fw-attacker', ATTACKER_EXTRA[0], 9000)
     try:
-        run = play(fleetvars, '-e', '{"ipset_ports": [22], "ipset_log": true}')
+        run = play(fleetvars, '-e', '{"ipset_ports": [22], "ipset_log": true, "ipset_log_limit": "2/second", '
+                                    '"ipset_block_output": true}')
         assert run.rc == 0, run.out
         web = fleet.host_addresses(1)[0]
         assert not reachable('attacker', 'h1', ATTACKER_EXTRA[0], 4)           # port 22: blocked
         assert fleet.connect('attacker', web, 8080, source=ATTACKER_EXTRA[0])   # other ports: served
         rc, out, _err = host_sh('h1', 'iptables -S INPUT')
         assert '-m multiport --dports 22' in out and '-j LOG --log-prefix "fleetwall-drop: "' in out
+        # The role's log_limit reaches the rule (it was the module's 5/min whatever the role was given).
+        assert '-m limit --limit 2/sec' in out, out
+        # The outbound block is not narrowed to the inbound ports, and rejects as documented: the host's own
+        # client to a listed address on :9000 fails at once (it was DROP on --dports 22 only, and connected).
+        assert rejected_at_once('h1', ATTACKER_EXTRA[0], 9000)
+        rc, out, _err = host_sh('h1', 'iptables -S OUTPUT')
+        assert '--dports' not in out and '-j REJECT --reject-with icmp-port-unreachable' in out, out
         run = play(fleetvars)
         assert run.rc == 0, run.out
         assert not fleet.connect('attacker', web, 8080, source=ATTACKER_EXTRA[0])
         assert 'LOG' not in host_sh('h1', 'iptables -S INPUT')[1]
+        assert 'fleetwall' not in host_sh('h1', 'iptables -S OUTPUT')[1]
     finally:
-        listener.kill()
-        listener.wait()
+        for process in (listener, outside):
+            process.kill()
+            process.wait()

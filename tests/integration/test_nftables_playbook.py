@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from .conftest import HOSTS, ansible, host_sh, reachable
+from .conftest import HOSTS, ansible, host_sh, listen, reachable, rejected_at_once
 
 import fleet
 
@@ -110,6 +110,25 @@ def test_05_boot_script_restores_everything(nftvars):
     assert not reachable('attacker', 'h3', ATTACKER[0], 4)
     assert not reachable('attacker', 'h3', ATTACKER_EXTRA[0], 4)
     assert reachable('friend', 'h3', FRIEND[0], 4)
+
+
+def test_05b_outbound_block_rejects_on_every_port_and_log_limit_reaches_the_rule(nftvars):
+    """The outbound block was the inbound rule again: drop, on the inbound ports only, so the host still reached
+    a listed address on any other port, and a local client that did match waited for its timeout."""
+    outside = listen('fw-attacker', ATTACKER_EXTRA[0], 9000)
+    try:
+        run = play(nftvars, '-e', '{"nftables_ports": [22], "nftables_block_output": true, "nftables_log": true, '
+                                  '"nftables_log_limit": "2/second"}')
+        assert run.rc == 0, run.out[-3000:]
+        assert rejected_at_once('h1', ATTACKER_EXTRA[0], 9000)
+        rc, out, _err = host_sh('h1', 'nft list chain inet fleetwall fleetwall_v4_nets_output')
+        assert rc == 0 and 'dport' not in out and 'reject' in out, out
+        rc, out, _err = host_sh('h1', 'nft list chain inet fleetwall fleetwall_v4_nets_input')
+        assert 'tcp dport 22' in out and 'limit rate 2/second' in out, out
+        assert not reachable('attacker', 'h1', ATTACKER_EXTRA[0], 4)
+    finally:
+        outside.kill()
+        outside.wait()
 
 
 def test_06_absent_removes_our_table_content_only(nftvars):

@@ -146,7 +146,7 @@ def test_rules_in_chains_of_their_own(netns, tmp_path):
     assert 'ip saddr @bl4 tcp dport { 22, 80 } limit rate 5/minute log prefix "fleetwall-drop: "' in out
     assert 'counter name "bl4_drops" drop' in out
     _rc, out, _err = netns(['nft', 'list', 'chain', 'inet', 'fleetwall', 'bl4_output'])
-    assert 'ip daddr @bl4 counter name "bl4_drops" drop' in out
+    assert 'ip daddr @bl4 ct state new counter name "bl4_drops" drop' in out
     # A chain removed by hand is noticed cheaply and put back.
     netns(['nft', 'flush', 'chain', 'inet', 'fleetwall', 'bl4_output'])
     netns(['nft', 'delete', 'chain', 'inet', 'fleetwall', 'bl4_output'])
