@@ -318,3 +318,25 @@ def pushed_generation(path, signing_key=None):
     resolved = trusted_generation_dir(path)
     verify_generation(resolved, signing_key)
     return resolved
+
+
+def run_module(module, args, workdir, prefix=(), counted_as='bad inputs tried: module arguments'):
+    """(process, result) of one of the collection's modules run as Ansible runs it on a host: a Python process
+    reading ``{"ANSIBLE_MODULE_ARGS": args}`` from a file, here in ``workdir``; ``prefix`` runs it elsewhere
+    (``ip netns exec NS``, ``PrivateHost.enter()``)."""
+    import json
+    import subprocess
+    import sys
+    path = os.path.join(str(workdir), 'args.json')
+    with open(path, 'w') as handle:
+        json.dump({'ANSIBLE_MODULE_ARGS': args}, handle)
+    # The collection first; what the runner put on the path (ansible-test finds ansible there) after it.
+    python_path = os.pathsep.join(filter(None, [COLLECTIONS, os.environ.get('PYTHONPATH')]))
+    command = list(prefix) + [sys.executable, '-m', 'ansible_collections.fleetwall.blocklist.plugins.modules.' + module,
+                              path]
+    proc = subprocess.run(command, env=dict(os.environ, PYTHONPATH=python_path), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    if counted_as:
+        tally(counted_as)
+    assert proc.stdout.strip(), 'the module printed no result: %s' % proc.stderr[-2000:]
+    return proc, json.loads(proc.stdout)

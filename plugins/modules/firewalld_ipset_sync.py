@@ -142,6 +142,14 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+removed_files:
+  description:
+    - With O(state=absent), the files removed with the set (its record and entries). The lock file and the state
+      directory, if then empty, go too.
+  returned: with O(state=absent)
+  type: list
+  elements: str
+  version_added: 0.5.0
 sets:
   description: With O(sets), each set's result (C(name), C(changed), C(added), C(removed), C(total) and the rest).
   returned: with O(sets)

@@ -84,7 +84,9 @@ options:
   state:
     description:
       - V(present) makes the set hold exactly the entries.
-      - V(absent) removes the rules this module manages for the set, then the set and its records.
+      - V(absent) removes the rules this module manages for the set, then the set, its records, its save file and
+        the boot unit once no other set's save file is left (C(removed_files)). It warns when a ruleset the host
+        restores at boot (C(/etc/iptables/rules.v4) of netfilter-persistent) still names the set.
     type: str
     choices: [present, absent]
     default: present
@@ -195,6 +197,15 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+removed_files:
+  description:
+    - With O(state=absent), the files removed with the set (its record and entries, its save file, and the boot unit
+      of O(restore_unit) once no other set's save file is beside it; its C(multi-user.target.wants) link with it).
+      The lock file and the state directory, if then empty, go too.
+  returned: with O(state=absent)
+  type: list
+  elements: str
+  version_added: 0.5.0
 restore_unit_changed:
   description: The unit of O(restore_unit) was installed or updated (or would be, in check mode).
   returned: when it was

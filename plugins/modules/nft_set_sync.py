@@ -111,7 +111,9 @@ options:
     description: Seconds after which the kernel removes each element; set at creation (it cannot change later).
     type: int
   state:
-    description: V(absent) removes the set's chains and the set.
+    description:
+      - V(absent) removes the set's chains, its drop counter and the set, the table once nothing else is in it, the
+        set's records, its save file and the boot unit once no other set's save file is left (C(removed_files)).
     type: str
     default: present
     choices: [present, absent]
@@ -200,6 +202,15 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+removed_files:
+  description:
+    - With O(state=absent), the files removed with the set (its record and entries, its save file, and the boot unit
+      of O(restore_unit) once no other set's save file is beside it; its C(multi-user.target.wants) link with it).
+      The lock file and the state directory, if then empty, go too.
+  returned: with O(state=absent)
+  type: list
+  elements: str
+  version_added: 0.5.0
 restore_unit_changed:
   description: The unit of O(restore_unit) was installed or updated (or would be, in check mode).
   returned: when it was

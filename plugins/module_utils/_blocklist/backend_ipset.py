@@ -79,6 +79,12 @@ WantedBy=multi-user.target
 """
 
 
+# Where netfilter-persistent (Debian's iptables-persistent) and the RHEL iptables-services keep the rulesets they
+# restore at boot, per family.
+SAVED_RULESETS = {'inet': ('/etc/iptables/rules.v4', '/etc/sysconfig/iptables'),
+                  'inet6': ('/etc/iptables/rules.v6', '/etc/sysconfig/ip6tables')}
+
+
 class IpsetAdapter(object):
     backend = 'ipset'
     replaces_whole = True
@@ -274,6 +280,22 @@ class IpsetAdapter(object):
                             % (self.name, live.detail['references']))
         self._ipset(['destroy', self.name])
         return True
+
+    def saved_rulesets_naming(self):
+        """The host's saved iptables rulesets (netfilter-persistent's, restored at boot) whose rules name this set.
+
+        Such a file fails to restore as a whole once the set is gone: every rule in it is lost at the next boot.
+        """
+        found = []
+        needle = '--match-set %s ' % self.name
+        for path in SAVED_RULESETS[self.family]:
+            try:
+                with open(path) as handle:
+                    if any(needle in line for line in handle):
+                        found.append(path)
+            except (IOError, OSError, UnicodeDecodeError):
+                continue
+        return found
 
     @staticmethod
     def restore_unit(save_dir):

@@ -343,11 +343,19 @@ class NftAdapter(object):
                             'holds both' % (self.label, pair[0], pair[1]))
 
     def destroy(self):
-        live = self.probe()
-        if not live.exists:
-            return False
-        self._apply(['delete set %s\n' % self.ref], 'removal')
-        return True
+        """Delete the set, and our table once nothing is left in it (the last set's chains and counter went
+        before); True if anything was deleted."""
+        deleted = False
+        if self.probe().exists:
+            self._apply(['delete set %s\n' % self.ref], 'removal')
+            deleted = True
+        held = [item for item in self.listing() for kind, body in item.items()
+                if kind != 'table' and isinstance(body, dict) and body.get('table') == self.table]
+        has_table = any((item.get('table') or {}).get('name') == self.table for item in self.listing())
+        if has_table and not held:
+            self._apply(['delete table %s %s\n' % (self.family, self.table)], 'removal')
+            deleted = True
+        return deleted
 
     @staticmethod
     def restore_unit(save_dir):

@@ -119,6 +119,17 @@ def ensure_unit(path, text, check_mode=False):
     return changed
 
 
+def remove_unit(path, check_mode=False):
+    """Take back what ensure_unit installed: the unit and its multi-user.target.wants link; True if anything was
+    there.  The link goes first, so that a unit is never enabled without its file."""
+    wants = os.path.join(os.path.dirname(path), 'multi-user.target.wants', os.path.basename(path))
+    present = [name for name in (wants, path) if os.path.lexists(name)]
+    if not check_mode:
+        for name in present:
+            os.unlink(name)
+    return bool(present)
+
+
 def remove_leftovers(directory, prefix):
     """Remove the files named ``prefix*`` in ``directory``: what killed runs left. Returns how many.
 

@@ -17,7 +17,7 @@ import base64
 import os
 
 from .decode import CorruptBody, TooLarge, decode_bounded
-from .files import ensure_unit, path_problem, remove_write_leftovers, write_atomic
+from .files import ensure_unit, path_problem, remove_unit, remove_write_leftovers, write_atomic
 from .metrics import write_textfile
 from .addresses import AddressError
 from .protect import Protection, findings_warning, host_addresses, ssh_client_addresses
@@ -284,20 +284,7 @@ def sync_one(module, build, protection, carried=None):
 
     def sync():
         if params['state'] == 'absent':
-            changes = apply_rules([], module.check_mode, False)
-            live = adapter.probe()
-            # nft and firewalld cannot count cheaply; the record says how many we put there.
-            count = live.count if live.count is not None else (store.load() or {}).get('count') or 0
-            result.update(changed=bool(changes) or live.exists, removed=count if live.exists else 0, added=0,
-                          total=0, rules_changed=changes)
-            if module._diff:
-                result['diff'] = {'before': '%s: %d entries\n' % (adapter.label, count) if live.exists else '',
-                                  'after': ''}
-            if not module.check_mode:
-                adapter.destroy()
-                store.clear()
-                if params.get('persist_file') and os.path.exists(params['persist_file']):
-                    os.unlink(params['persist_file'])
+            remove_set(module, adapter, store, apply_rules, result)
             return
 
         if desired is None:
@@ -356,7 +343,70 @@ def sync_one(module, build, protection, carried=None):
         result.update(failed=True, msg=str(exc))
         return result
     _locked(module, store, result, sync)
+    if params['state'] == 'absent' and not result.get('failed') and not module.check_mode:
+        remove_state_files(store, params.get('persist_file'))
     return result
+
+
+def remove_set(module, adapter, store, apply_rules, result):
+    """``state: absent``, under the set's lock: its rules, the set (and nft's table once empty), its record, its
+    save file, and the boot unit once no save file is left beside it; the result says what went."""
+    params = module.params
+    changes = list(apply_rules([], module.check_mode, False))
+    live = adapter.probe()
+    # nft and firewalld cannot count cheaply; the record says how many we put there.
+    count = live.count if live.count is not None else (store.load() or {}).get('count') or 0
+    result.update(changed=bool(changes) or live.exists, removed=count if live.exists else 0, added=0,
+                  total=0, rules_changed=changes, removed_files=[])
+    if module._diff:
+        result['diff'] = {'before': '%s: %d entries\n' % (adapter.label, count) if live.exists else '',
+                          'after': ''}
+    persist, unit = params.get('persist_file'), params.get('restore_unit')
+    files = [path for path in (store.record_path, store.entries_path, persist) if path and os.path.exists(path)]
+    if persist and unit and os.path.lexists(unit) and not _other_save_files(persist):
+        files.append(unit)
+    result['removed_files'] = files
+    result['changed'] = result['changed'] or bool(files)
+    naming = getattr(adapter, 'saved_rulesets_naming', lambda: [])()
+    if naming:
+        result.setdefault('warnings', []).append(
+            '%s is removed, but is still named in %s: restoring that saved ruleset at boot (netfilter-persistent) '
+            'will fail as a whole; save the ruleset again (netfilter-persistent save) or edit it'
+            % (adapter.label, ' and '.join(naming)))
+    if module.check_mode:
+        return
+    if adapter.destroy():
+        result['changed'] = True
+    store.clear()
+    if persist and os.path.exists(persist):
+        os.unlink(persist)
+    if unit in files:
+        remove_unit(unit)
+
+
+def _other_save_files(persist):
+    """The save files beside ``persist`` of the other sets the boot unit still restores."""
+    directory, extension = os.path.dirname(persist), os.path.splitext(persist)[1]
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    return [name for name in names if name.endswith(extension) and name != os.path.basename(persist)]
+
+
+def remove_state_files(store, persist):
+    """After a removal, once the lock is let go: the lock file, and the state and save directories if nothing
+    else is in them.  A run that waited on this lock goes on with the file it opened, and writes a new one."""
+    for path in (store.lock_path,):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    for directory in filter(None, (os.path.dirname(persist) if persist else None, store.state_dir)):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            pass        # not empty: another set's files, or the operator's
 
 
 def _desired_before_lock(module, store, carried, adapter, entry_filter):

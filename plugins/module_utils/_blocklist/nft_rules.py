@@ -159,13 +159,19 @@ class RuleManager(object):
         self.adapter._apply(lines, 'rule update')
 
     def remove(self, check_mode=False):
+        """Delete the set's chains and its drop counter; a list of what went."""
+        adapter = self.adapter
         live = self._live_chains()
-        ours = [name for name in live if name in {chain_name(self.adapter.name, h) for h in HOOKS}]
-        if ours and not check_mode:
-            ref = '%s %s' % (self.adapter.family, self.adapter.table)
-            self._apply(['flush chain %s %s\ndelete chain %s %s\n' % (ref, c, ref, c) for c in ours])
+        ours = [name for name in live if name in {chain_name(adapter.name, h) for h in HOOKS}]
+        counter = counter_name(adapter.name)
+        has_counter = any((item.get('counter') or {}).get('name') == counter
+                          and item['counter'].get('table') == adapter.table for item in adapter.listing())
+        if (ours or has_counter) and not check_mode:
+            ref = '%s %s' % (adapter.family, adapter.table)
+            self._apply(['flush chain %s %s\ndelete chain %s %s\n' % (ref, c, ref, c) for c in ours]
+                        + (['delete counter %s %s\n' % (ref, counter)] if has_counter else []))
             try:
                 os.unlink(self.path)
             except OSError:
                 pass
-        return ['%s: removed' % c for c in ours]
+        return ['%s: removed' % c for c in ours] + (['counter %s: removed' % counter] if has_counter else [])

@@ -2,14 +2,11 @@
 file that is not a regular one (a FIFO would block the read for ever) ends in a clean failure, in bounded
 time, before any lock or directory is made. Each module runs as Ansible runs it: a Python process reading
 its arguments from a file."""
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from ansible_collections.fleetwall.blocklist.tests.helpers import COLLECTIONS, tally
+from ansible_collections.fleetwall.blocklist.tests.helpers import run_module
 
 MODULES = {
     'ipset_sync': {'name': 'fwtest-args'},
@@ -17,20 +14,6 @@ MODULES = {
     'firewalld_ipset_sync': {'name': 'fwtest-args'},
     'ufw_tagged_rules': {},
 }
-
-
-def run_module(module, args, tmp_path, prefix=()):
-    path = tmp_path / 'args.json'
-    path.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
-    # The collection first; what the runner put on the path (ansible-test finds ansible there) after it.
-    python_path = os.pathsep.join(filter(None, [COLLECTIONS, os.environ.get('PYTHONPATH')]))
-    command = list(prefix) + [sys.executable, '-m', 'ansible_collections.fleetwall.blocklist.plugins.modules.' + module,
-                              str(path)]
-    proc = subprocess.run(command, env=dict(os.environ, PYTHONPATH=python_path), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, timeout=60, check=False)
-    tally('bad inputs tried: module arguments')
-    assert proc.stdout.strip(), 'the module printed no result: %s' % proc.stderr[-2000:]
-    return proc, json.loads(proc.stdout)
 
 
 def bad_arguments(tmp_path):
