@@ -155,6 +155,10 @@ options:
       - Install this systemd unit, which restores every save file in the directory of O(persist_file) at boot, and
         enable it (the link C(systemctl enable) makes, written directly, so it works where systemd is not
         running). Written with the save file, in the same call; rewritten only when it differs.
+      - The unit restores the sets, then the rules of O(rules) saved beside each (C(<set>.rules)): each rule is
+        added where it is missing, never twice. Drop-ins in the same directory run those rules again after
+        C(netfilter-persistent.service) and C(docker.service) start (C(<service>.d/fleetwall-ipset.conf)), since a
+        ruleset restored later replaces the chains it names, and Docker creates DOCKER-USER when it starts.
       - The roles pass C(/etc/systemd/system/fleetwall-ipset-restore.service).
     type: path
     version_added: 0.5.0
@@ -288,7 +292,7 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.mod
     SET_OPTIONS, SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, rules_argument_spec, run_sync, sets_argument_spec,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.iptables_rules import ensure_rules
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.iptables_rules import boot_script, ensure_rules
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import SyncError
 
 
@@ -327,8 +331,11 @@ def main():
         def apply_rules(rules, check_mode, _verify):
             if rule_binaries is None:
                 return []
-            return ensure_rules(module.run_command, rule_binaries, adapter.version, params['name'],
-                                rules, check_mode=check_mode)
+            changes = ensure_rules(module.run_command, rule_binaries, adapter.version, params['name'],
+                                   rules, check_mode=check_mode)
+            # What the boot unit puts back where a restored ruleset or Docker replaced the chains.
+            adapter.boot_rules = boot_script(rule_binaries[0], params['name'], adapter.version, rules) if rules else ''
+            return changes
 
         return adapter, apply_rules, None
 

@@ -122,6 +122,8 @@ options:
       - Install this systemd unit, which restores every save file in the directory of O(persist_file) at boot, and
         enable it (the link C(systemctl enable) makes, written directly, so it works where systemd is not
         running). Written with the save file, in the same call; rewritten only when it differs.
+      - A drop-in in the same directory (C(nftables.service.d/fleetwall-nft.conf)) loads the save files again after
+        C(nftables.service)'s ExecStart and ExecReload, whose C(/etc/nftables.conf) begins with C(flush ruleset).
       - The roles pass C(/etc/systemd/system/fleetwall-nft-restore.service).
     type: path
     version_added: 0.5.0

@@ -15,6 +15,7 @@ present while the batch runs.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 
@@ -61,9 +62,12 @@ def validate_name(name):
 RESTORE_UNIT = """# Installed by fleetwall.blocklist (ipset_sync restore_unit).
 # Loads the saved blocklist sets before any firewall ruleset that references
 # them is restored, so those rules never point at a missing set. -exist makes
-# it safe on a host whose sets are already loaded.
+# it safe on a host whose sets are already loaded. Then puts the rules that
+# enforce them at the top of their chains where they are missing; the
+# drop-ins for netfilter-persistent and Docker do that again after those
+# start, since a ruleset restored later replaces the chains it names.
 [Unit]
-Description=Restore fleetwall.blocklist ipsets
+Description=Restore fleetwall.blocklist ipsets and their rules
 DefaultDependencies=no
 Before=network-pre.target netfilter-persistent.service iptables.service ip6tables.service ufw.service firewalld.service
 Wants=network-pre.target
@@ -72,17 +76,31 @@ After=local-fs.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/bin/sh -c 'rc=0; for f in %s/*.save; do [ -e "$$f" ] || continue; ipset -exist restore -file "$$f" || rc=1; done; exit $$rc'
+ExecStart=/bin/sh -c 'rc=0; for f in %(dir)s/*.save; do [ -e "$$f" ] || continue; ipset -exist restore -file "$$f" || rc=1; done; exit $$rc'
+ExecStart=%(rules)s
 
 [Install]
 WantedBy=multi-user.target
 """
+# Each saved rules script, run by the unit and after the services that replace or create the chains they use.
+RULES_COMMAND = """-/bin/sh -c 'for f in %s/*.rules; do [ -e "$$f" ] || continue; sh "$$f"; done'"""
+RULES_DROPIN = """# Installed by fleetwall.blocklist (ipset_sync restore_unit): after %s starts, the
+# blocklist's rules go back where it replaced or created the chains.
+[Service]
+ExecStartPost=%s
+"""
+DROPIN_SERVICES = ('netfilter-persistent.service', 'docker.service')
 
 
 # Where netfilter-persistent (Debian's iptables-persistent) and the RHEL iptables-services keep the rulesets they
 # restore at boot, per family.
 SAVED_RULESETS = {'inet': ('/etc/iptables/rules.v4', '/etc/sysconfig/iptables'),
                   'inet6': ('/etc/iptables/rules.v6', '/etc/sysconfig/ip6tables')}
+
+
+def rules_path(persist):
+    """The rules script saved beside the set's save file ``persist``."""
+    return os.path.splitext(persist)[0] + '.rules'
 
 
 class IpsetAdapter(object):
@@ -104,6 +122,9 @@ class IpsetAdapter(object):
         self.host_only = set_type == 'hash:ip'
         self.timeout = timeout
         self.label = 'ipset %s' % name
+        # The script of the rules that enforce the set (iptables_rules.boot_script), set once they are applied:
+        # save_to writes it beside the set, '' removes it, None leaves it as it is.
+        self.boot_rules = None
         # A stable temporary name, so a run killed mid-load leaves one
         # leftover that the next run removes, not a growing pile.
         self.tmp_name = 'fwtmp-' + hashlib.sha1(name.encode()).hexdigest()[:12]
@@ -299,8 +320,19 @@ class IpsetAdapter(object):
 
     @staticmethod
     def restore_unit(save_dir):
-        """The boot unit that restores every save file in ``save_dir``."""
-        return RESTORE_UNIT % save_dir
+        """The boot unit that restores every save file in ``save_dir``, then the rules of each."""
+        return RESTORE_UNIT % {'dir': save_dir, 'rules': RULES_COMMAND % save_dir}
+
+    @staticmethod
+    def restore_dropins(save_dir):
+        """{drop-in path relative to the unit directory: text}: the rules again after the services that replace
+        or create the chains (netfilter-persistent's restore, Docker's DOCKER-USER)."""
+        return dict(('%s.d/fleetwall-ipset.conf' % service, RULES_DROPIN % (service, RULES_COMMAND % save_dir))
+                    for service in DROPIN_SERVICES)
+
+    def save_paths(self, persist):
+        """The files save_to writes for ``persist``: the set, and the script of its rules when it has rules."""
+        return [persist] + ([rules_path(persist)] if self.boot_rules else [])
 
     def save_to(self, path, write_atomic, _store=None):
         _rc, out, _err = self._ipset(['save', self.name])
@@ -308,3 +340,7 @@ class IpsetAdapter(object):
         lines = [line.split(' initval ')[0] if line.startswith('create ') else line
                  for line in out.splitlines()]
         write_atomic(path, ('\n'.join(lines) + '\n').encode(), 0o600)
+        if self.boot_rules:
+            write_atomic(rules_path(path), self.boot_rules.encode(), 0o600)
+        elif self.boot_rules is not None and os.path.exists(rules_path(path)):
+            os.unlink(rules_path(path))

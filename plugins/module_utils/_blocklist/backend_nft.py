@@ -88,6 +88,17 @@ WantedBy=multi-user.target
 """
 
 
+# Every saved set script, loaded again where the host's own ruleset was just loaded over ours.
+LOAD_COMMAND = """-/bin/sh -c 'for f in %s/*.nft; do [ -e "$$f" ] || continue; nft -f "$$f"; done'"""
+RELOAD_DROPIN = """# Installed by fleetwall.blocklist (nft_set_sync restore_unit): nftables.service's
+# ExecStart and ExecReload load /etc/nftables.conf, whose 'flush ruleset' removes
+# the blocklist's table; it is loaded again right after, in the same job.
+[Service]
+ExecStartPost=%s
+ExecReload=%s
+"""
+
+
 class NftAdapter(object):
     backend = 'nft'
     replaces_whole = True
@@ -356,6 +367,13 @@ class NftAdapter(object):
             self._apply(['delete table %s %s\n' % (self.family, self.table)], 'removal')
             deleted = True
         return deleted
+
+    @staticmethod
+    def restore_dropins(save_dir):
+        """{drop-in path relative to the unit directory: text}: the table again after nftables.service restarts or
+        reloads (Debian's ExecReload and ExecStart run /etc/nftables.conf, which begins with 'flush ruleset')."""
+        load = LOAD_COMMAND % save_dir
+        return {'nftables.service.d/fleetwall-nft.conf': RELOAD_DROPIN % (load, load)}
 
     @staticmethod
     def restore_unit(save_dir):

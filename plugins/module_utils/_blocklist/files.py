@@ -119,15 +119,41 @@ def ensure_unit(path, text, check_mode=False):
     return changed
 
 
-def remove_unit(path, check_mode=False):
-    """Take back what ensure_unit installed: the unit and its multi-user.target.wants link; True if anything was
-    there.  The link goes first, so that a unit is never enabled without its file."""
-    wants = os.path.join(os.path.dirname(path), 'multi-user.target.wants', os.path.basename(path))
-    present = [name for name in (wants, path) if os.path.lexists(name)]
+def ensure_dropins(unit_dir, dropins, check_mode=False):
+    """Install each drop-in (``{path relative to unit_dir: text}``, such as ``nftables.service.d/x.conf``); True if
+    any changed.  Written whether or not that service is installed: a drop-in of a missing unit does nothing."""
+    changed = False
+    for relative, text in sorted(dropins.items()):
+        path = os.path.join(unit_dir, relative)
+        try:
+            with open(path, 'rb') as handle:
+                current = handle.read()
+        except (IOError, OSError):
+            current = None
+        if current != text.encode():
+            changed = True
+            if not check_mode:
+                os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
+                write_atomic(path, text.encode(), 0o644)
+    return changed
+
+
+def remove_unit(path, dropins=(), check_mode=False):
+    """Take back what ensure_unit and ensure_dropins installed: the unit's multi-user.target.wants link, the unit
+    and its drop-ins (paths relative to its directory), and the drop-in directories once empty; the paths that
+    were there.  The link goes first, so that a unit is never enabled without its file."""
+    unit_dir = os.path.dirname(path)
+    wants = os.path.join(unit_dir, 'multi-user.target.wants', os.path.basename(path))
+    present = [name for name in [wants, path] + [os.path.join(unit_dir, d) for d in dropins] if os.path.lexists(name)]
     if not check_mode:
         for name in present:
             os.unlink(name)
-    return bool(present)
+        for relative in dropins:
+            try:
+                os.rmdir(os.path.dirname(os.path.join(unit_dir, relative)))
+            except OSError:
+                pass        # another drop-in of the operator's is there
+    return present
 
 
 def remove_leftovers(directory, prefix):

@@ -175,3 +175,25 @@ def ensure_rules(run, binaries, version, set_name, rules, check_mode=False):
     if rc != 0:
         raise SyncError('%s failed, rules left as they were: %s' % (restore_cmd, (err or out).strip()))
     return changes
+
+
+def boot_script(cmd, set_name, version, rules):
+    """A POSIX shell script that puts ``rules`` back at the top of their chains where they are missing.
+
+    Run by the boot unit after the sets are loaded, and again after netfilter-persistent or Docker starts
+    (their drop-ins): a ruleset restored after ours replaces the chain it names, and Docker creates DOCKER-USER
+    only when it starts. A rule already in place (a saved ruleset that holds it) is left: no duplicates. A chain
+    that does not exist yet is passed over, for the next of those runs.
+    """
+    name = os.path.basename(cmd)
+    lines = ['#!/bin/sh', '# Written by fleetwall.blocklist (ipset_sync): the rules that enforce %s %s.'
+             % ('ipset', set_name), 'rc=0']
+    for chain, rule_list in sorted(build_rules(set_name, version, rules).items()):
+        lines.append('if %s -w -S %s >/dev/null 2>&1; then' % (name, shlex.quote(chain)))
+        for position, tokens in enumerate(rule_list, 1):
+            quoted = ' '.join(shlex.quote(token) for token in tokens)
+            lines.append('  %s -w -C %s %s 2>/dev/null || %s -w -I %s %d %s || rc=1'
+                         % (name, shlex.quote(chain), quoted, name, shlex.quote(chain), position, quoted))
+        lines.append('fi')
+    lines.append('exit $rc')
+    return '\n'.join(lines) + '\n'

@@ -17,7 +17,7 @@ import base64
 import os
 
 from .decode import CorruptBody, TooLarge, decode_bounded
-from .files import ensure_unit, path_problem, remove_unit, remove_write_leftovers, write_atomic
+from .files import ensure_dropins, ensure_unit, path_problem, remove_unit, remove_write_leftovers, write_atomic
 from .metrics import write_textfile
 from .addresses import AddressError
 from .protect import Protection, findings_warning, host_addresses, ssh_client_addresses
@@ -311,31 +311,7 @@ def sync_one(module, build, protection, carried=None):
                 result['changed'] = True
                 if module._diff and 'diff' in result:
                     result['diff']['before'] += ''.join('# rules: %s\n' % c for c in changes)
-        persist = params.get('persist_file')
-        if persist and not module.check_mode and (result['changed'] or not os.path.exists(persist)):
-            result['persist_created'] = not os.path.exists(persist)
-            try:
-                if not os.path.isdir(os.path.dirname(persist)):
-                    os.makedirs(os.path.dirname(persist), 0o700)
-                remove_write_leftovers(persist)  # the set's lock is held: a leftover is a killed run's
-                adapter.save_to(persist, write_atomic, store)
-            except (IOError, OSError) as exc:
-                # The live set is already right; a failed save must not
-                # hide that, but it must be seen.
-                result.setdefault('warnings', []).append(
-                    'could not write %s: %s; the live set is in place but will not survive a reboot'
-                    % (persist, exc.strerror or exc))
-        unit = params.get('restore_unit')
-        if unit and persist:
-            # In the same call as the save file: a copy task and a link task
-            # would cost every host three more round trips on a first push.
-            try:
-                if ensure_unit(unit, adapter.restore_unit(os.path.dirname(persist)), module.check_mode):
-                    result.update(changed=True, restore_unit_changed=True)
-            except (IOError, OSError) as exc:
-                result.setdefault('warnings', []).append(
-                    'could not install %s: %s; the live set is in place but will not be restored at boot'
-                    % (unit, exc.strerror or exc))
+        save_for_boot(module, adapter, store, result)
 
     try:
         desired = _desired_before_lock(module, store, carried, adapter, entry_filter)
@@ -346,6 +322,41 @@ def sync_one(module, build, protection, carried=None):
     if params['state'] == 'absent' and not result.get('failed') and not module.check_mode:
         remove_state_files(store, params.get('persist_file'))
     return result
+
+
+def save_for_boot(module, adapter, store, result):
+    """With ``persist_file``: what the boot unit restores (the set, and what save_paths adds), written after a
+    change or when missing; with ``restore_unit`` too: the unit and the adapter's drop-ins.  A failure here is a
+    warning beside the applied set, never a failure that hides it."""
+    params = module.params
+    persist, unit = params.get('persist_file'), params.get('restore_unit')
+    saved = getattr(adapter, 'save_paths', lambda path: [path])(persist) if persist else []
+    if saved and not module.check_mode and (result['changed'] or not all(os.path.exists(p) for p in saved)):
+        result['persist_created'] = not os.path.exists(persist)
+        try:
+            if not os.path.isdir(os.path.dirname(persist)):
+                os.makedirs(os.path.dirname(persist), 0o700)
+            remove_write_leftovers(persist)  # the set's lock is held: a leftover is a killed run's
+            adapter.save_to(persist, write_atomic, store)
+        except (IOError, OSError) as exc:
+            result.setdefault('warnings', []).append(
+                'could not write %s: %s; the live set is in place but will not survive a reboot'
+                % (persist, exc.strerror or exc))
+    if unit and persist:
+        # In the same call as the save file: a copy task and a link task
+        # would cost every host three more round trips on a first push.
+        save_dir = os.path.dirname(persist)
+        try:
+            installed = ensure_unit(unit, adapter.restore_unit(save_dir), module.check_mode)
+            installed = ensure_dropins(os.path.dirname(unit), adapter.restore_dropins(save_dir),
+                                       module.check_mode) or installed
+        except (IOError, OSError) as exc:
+            result.setdefault('warnings', []).append(
+                'could not install %s: %s; the live set is in place but will not be restored at boot'
+                % (unit, exc.strerror or exc))
+        else:
+            if installed:
+                result.update(changed=True, restore_unit_changed=True)
 
 
 def remove_set(module, adapter, store, apply_rules, result):
@@ -362,9 +373,11 @@ def remove_set(module, adapter, store, apply_rules, result):
         result['diff'] = {'before': '%s: %d entries\n' % (adapter.label, count) if live.exists else '',
                           'after': ''}
     persist, unit = params.get('persist_file'), params.get('restore_unit')
-    files = [path for path in (store.record_path, store.entries_path, persist) if path and os.path.exists(path)]
-    if persist and unit and os.path.lexists(unit) and not _other_save_files(persist):
-        files.append(unit)
+    saved = [persist, os.path.splitext(persist)[0] + '.rules'] if persist else []
+    files = [path for path in [store.record_path, store.entries_path] + saved if os.path.exists(path)]
+    dropins = sorted(adapter.restore_dropins(os.path.dirname(persist))) if persist and unit else []
+    if persist and unit and not _other_save_files(persist):
+        files += remove_unit(unit, dropins, check_mode=True)
     result['removed_files'] = files
     result['changed'] = result['changed'] or bool(files)
     naming = getattr(adapter, 'saved_rulesets_naming', lambda: [])()
@@ -378,10 +391,11 @@ def remove_set(module, adapter, store, apply_rules, result):
     if adapter.destroy():
         result['changed'] = True
     store.clear()
-    if persist and os.path.exists(persist):
-        os.unlink(persist)
-    if unit in files:
-        remove_unit(unit)
+    for path in saved:
+        if os.path.exists(path):
+            os.unlink(path)
+    if persist and unit and not _other_save_files(persist):
+        remove_unit(unit, dropins)
 
 
 def _other_save_files(persist):
