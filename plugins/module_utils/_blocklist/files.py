@@ -97,17 +97,7 @@ def ensure_unit(path, text, check_mode=False):
     The link is the one ``systemctl enable`` makes, written directly so that
     it works where systemd is not running (images, containers, the lab).
     """
-    changed = False
-    try:
-        with open(path, 'rb') as handle:
-            current = handle.read()
-    except (IOError, OSError):
-        current = None
-    if current != text.encode():
-        changed = True
-        if not check_mode:
-            os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
-            write_atomic(path, text.encode(), 0o644)
+    changed = _ensure_file(path, text, check_mode)
     wants = os.path.join(os.path.dirname(path), 'multi-user.target.wants', os.path.basename(path))
     if not (os.path.islink(wants) and os.readlink(wants) == path):
         changed = True
@@ -119,23 +109,27 @@ def ensure_unit(path, text, check_mode=False):
     return changed
 
 
+def _ensure_file(path, text, check_mode):
+    """Write ``text`` to ``path`` (mode 0644, atomically) unless it holds it already; True if it did not."""
+    try:
+        with open(path, 'rb') as handle:
+            current = handle.read()
+    except (IOError, OSError):
+        current = None
+    if current == text.encode():
+        return False
+    if not check_mode:
+        os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
+        write_atomic(path, text.encode(), 0o644)
+    return True
+
+
 def ensure_dropins(unit_dir, dropins, check_mode=False):
     """Install each drop-in (``{path relative to unit_dir: text}``, such as ``nftables.service.d/x.conf``); True if
     any changed.  Written whether or not that service is installed: a drop-in of a missing unit does nothing."""
-    changed = False
-    for relative, text in sorted(dropins.items()):
-        path = os.path.join(unit_dir, relative)
-        try:
-            with open(path, 'rb') as handle:
-                current = handle.read()
-        except (IOError, OSError):
-            current = None
-        if current != text.encode():
-            changed = True
-            if not check_mode:
-                os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
-                write_atomic(path, text.encode(), 0o644)
-    return changed
+    changed = [_ensure_file(os.path.join(unit_dir, relative), text, check_mode)
+               for relative, text in sorted(dropins.items())]
+    return any(changed)
 
 
 def remove_unit(path, dropins=(), check_mode=False):
