@@ -56,8 +56,9 @@ options:
     type: str
   require_metadata:
     description:
-      - For V(jsonl), the body must end with its C({"type": "metadata", "records": N}) record and hold N records;
-        without it the download was cut short and the lookup fails. Defaults to the preset's.
+      - For V(jsonl), the body must end with its metadata record (C(type) C(metadata), with the count of records in
+        C(records)) and hold that many records; without it the download was cut short and the lookup fails.
+        Defaults to the preset's.
     type: bool
     version_added: 0.5.0
   min_score:

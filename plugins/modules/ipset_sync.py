@@ -155,7 +155,7 @@ options:
       - Install this systemd unit, which restores every save file in the directory of O(persist_file) at boot, and
         enable it (the link C(systemctl enable) makes, written directly, so it works where systemd is not
         running). Written with the save file, in the same call; rewritten only when it differs.
-      - The unit restores the sets, then the rules of O(rules) saved beside each (C(<set>.rules)): each rule is
+      - The unit restores the sets, then the rules of O(rules) saved beside each (C(<set>.rules)); each rule is
         added where it is missing, never twice. Drop-ins in the same directory run those rules again after
         C(netfilter-persistent.service) and C(docker.service) start (C(<service>.d/fleetwall-ipset.conf)), since a
         ruleset restored later replaces the chains it names, and Docker creates DOCKER-USER when it starts.

@@ -106,10 +106,10 @@ options:
         type: str
       require_metadata:
         description:
-          - For V(jsonl), the body must end with its C({"type": "metadata", "records": N}) record, as Spamhaus's
-            files do, and hold N records; a body without it was cut short and is a failed fetch.
-          - The P(fleetwall.blocklist.spamhaus_drop#preset) preset sets it. A record count is checked whenever the
-            record is there.
+          - For V(jsonl), the body must end with its metadata record (C(type) C(metadata), with the count of
+            records in C(records)), as Spamhaus's files do, and hold that many records; a body without it was cut
+            short and is a failed fetch.
+          - The C(spamhaus_drop) preset sets it. A record count is checked whenever the record is there.
         type: bool
         version_added: 0.5.0
       min_score:
