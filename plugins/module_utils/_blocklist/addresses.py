@@ -135,6 +135,43 @@ def nested_pair(entries):
     return None
 
 
+def overlapping(entries, others):
+    """The entries (texts) that overlap any of ``others``: contain one, or lie inside one.  Invalid texts are passed
+    over.  Two CIDR blocks are nested or disjoint, so an entry overlaps another exactly when one contains the
+    other: found by bisection over the others sorted by start, with the widest end reached so far."""
+    spans = {}
+    for text in others:
+        try:
+            version, start, prefixlen = parse_network(text)
+        except AddressError:
+            continue
+        spans.setdefault(version, []).append((start, start + (1 << (BITS[version] - prefixlen)) - 1))
+    tables = {}
+    for version, rows in spans.items():
+        rows.sort()
+        starts, reach, widest = [], [], -1
+        for start, end in rows:
+            widest = max(widest, end)
+            starts.append(start)
+            reach.append(widest)
+        tables[version] = (starts, reach)
+    found = set()
+    for text in entries:
+        try:
+            version, start, prefixlen = parse_network(text)
+        except AddressError:
+            continue
+        if version not in tables:
+            continue
+        starts, reach = tables[version]
+        end = start + (1 << (BITS[version] - prefixlen)) - 1
+        before = bisect_right(starts, start) - 1        # others starting at or before this one: one contains it?
+        inside = bisect_right(starts, end) - 1          # others starting within this one: it contains them
+        if (before >= 0 and reach[before] >= start) or inside > before:
+            found.add(text)
+    return found
+
+
 class RangeList(object):
     """Sorted, disjoint, inclusive ``(start, end)`` ranges, kept as two columns.
 

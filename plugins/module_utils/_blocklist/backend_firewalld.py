@@ -16,7 +16,8 @@ kernel set).  firewalld's bulk runtime path (setEntries, behind
 transactions of 1,000 elements, so the rules would match an empty, then a
 partial set; the per-entry path costs more and never does that.  New entries
 go in before old ones come out, so every entry of both generations is
-blocked while the change runs.  The runtime set changes without a reload;
+blocked while the change runs; only an old entry that a new one overlaps
+(firewalld refuses overlapping entries) comes out just before it goes in.  The runtime set changes without a reload;
 only the very first creation needs one, because firewalld creates runtime
 ipsets only from the permanent configuration.  The enforcing rule is a zone
 source (``ipset:NAME`` in the ``drop`` zone) or a rich rule with ``drop`` or
@@ -29,7 +30,7 @@ from __future__ import annotations
 import os
 import re
 
-from .addresses import V4, V6
+from .addresses import V4, V6, overlapping
 from .files import scratch_file
 from .sync import LiveInfo, SyncError
 
@@ -154,8 +155,10 @@ class FirewalldAdapter(object):
             return self.cmd(args + [path], ' '.join(args[:2]) + ' (%d entries)' % len(entries))
 
     def _change_permanent(self, added, removed):
-        """In bulk from files: the permanent ipset is firewalld's XML file, the kernel is not touched."""
-        for entries, verb in ((added, 'add'), (removed, 'remove')):
+        """In bulk from files: the permanent ipset is firewalld's XML file, the kernel is not touched.  The old
+        entries that a new one overlaps go first: firewalld refuses an entry that overlaps one in the ipset."""
+        clearing = overlapping(removed, added)
+        for entries, verb in ((clearing, 'remove'), (added, 'add'), (set(removed) - clearing, 'remove')):
             if entries:
                 self._with_file(sorted(entries), ['--permanent', '--ipset=' + self.name,
                                                   '--%s-entries-from-file' % verb])
@@ -223,7 +226,8 @@ class FirewalldAdapter(object):
         return True
 
     def apply_incremental(self, added, removed):
-        """The permanent ipset first, then the runtime one, adds before removes in each.
+        """The permanent ipset first, then the runtime one, adds before removes in each (but for the old entries
+        that a new one overlaps, which go just before it).
 
         A run killed in between leaves the runtime ipset behind, never ahead: the next run finds no record, compares
         both ipsets and finishes the change (the permanent part repeats harmlessly, firewall-cmd skipping entries
@@ -231,8 +235,13 @@ class FirewalldAdapter(object):
         looks, until a reload or a reboot made it live.
         """
         self._change_permanent(*self._permanent_change(added, removed))
+        # firewalld refuses an entry that overlaps one in the ipset (INVALID_ENTRY), as aggregation makes between
+        # generations (203.0.113.5 then 203.0.113.0/24): the old entries a new one overlaps go just before it.
+        # Only they are out for a moment, the D-Bus call between; every other entry of both generations stays in.
+        clearing = overlapping(removed, added)
+        self._change_runtime(sorted(clearing), 'remove')
         self._change_runtime(sorted(added), 'add')
-        self._change_runtime(sorted(removed), 'remove')
+        self._change_runtime(sorted(set(removed) - clearing), 'remove')
 
     def destroy(self):
         live = self.probe()

@@ -460,3 +460,18 @@ def test_nested_pair_agrees_with_netaddr(blocks):
     assert (pair is not None) == nested
     if pair:
         assert netaddr.IPNetwork(pair[1]) in netaddr.IPNetwork(pair[0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2 ** 12 - 1), st.integers(20, 32)), max_size=20),
+       st.lists(st.tuples(st.integers(0, 2 ** 12 - 1), st.integers(20, 32)), max_size=20))
+def test_overlapping_agrees_with_netaddr(entries, others):
+    def texts(blocks):
+        return [str(netaddr.IPNetwork(((start << 20) | (1 << 31), prefix)).cidr) for start, prefix in blocks]
+    entries, others = texts(entries), texts(others)
+    expected = {e for e in entries if any(netaddr.IPNetwork(e) in netaddr.IPNetwork(o) or
+                                          netaddr.IPNetwork(o) in netaddr.IPNetwork(e) for o in others)}
+    assert A.overlapping(entries, others) == expected
+    assert A.overlapping(['198.51.100.5'], ['198.51.100.0/24', '2001:db8::/32', 'junk']) == {'198.51.100.5'}
+    assert A.overlapping(['198.51.100.0/24'], ['198.51.100.5']) == {'198.51.100.0/24'}
+    assert A.overlapping(['198.51.100.0/25'], ['198.51.100.128/25', '::c633:6400/120']) == set()

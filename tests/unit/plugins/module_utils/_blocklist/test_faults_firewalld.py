@@ -359,7 +359,7 @@ def test_no_temporary_file_of_a_killed_run_outlives_the_next_run(campaign):
 
 # Ipsets of the tests after the campaign, each with its entries and its own state directory.
 SPARE = {'fleetwall_lag': generation(7, 300), 'fleetwall_drift': generation(8, 300),
-         'fleetwall_refuse': generation(9, 300)}
+         'fleetwall_refuse': generation(9, 300), 'fleetwall_overlap': generation(12, 300) + ['10.253.0.5']}
 
 
 @pytest.fixture(scope='module')
@@ -429,6 +429,10 @@ def test_an_entry_firewalld_refuses_at_runtime_fails_the_run(firewalld_host, spa
     addEntry refuses; the run must fail saying so, not report the generation applied."""
     host, name = firewalld_host, 'fleetwall_refuse'
     entries, state_dir = SPARE[name], spare[name]
+    # A run that leaves a record the next one trusts: that one does not list the runtime ipset, so it does not know
+    # of the operator's entry, and does not take it out before the network that overlaps it goes in (as it does
+    # with the old entries it compared: test_a_change_between_overlapping_generations_applies).
+    assert not host.apply(entries, name=name, state_dir=state_dir).get('failed')
     host.firewall_cmd(['--ipset=' + name, '--add-entry=10.251.0.1'])
     proc = host.start_module(entries + ['10.251.0.0/24', '10.252.0.1'], name=name, state_dir=state_dir)
     out, err = proc.communicate(timeout=120)
@@ -436,6 +440,20 @@ def test_an_entry_firewalld_refuses_at_runtime_fails_the_run(firewalld_host, spa
     assert result.get('failed') and 'overlaps' in result['msg'] and '1 of them' in result['msg'], result
     assert '10.252.0.1' in host.entries(name=name)
     assert not (state_dir / ('firewalld-%s.json' % name)).exists()      # no record vouches for it
+
+
+def test_a_change_between_overlapping_generations_applies(firewalld_host, spare):
+    """Aggregation makes a listed host part of a listed network between generations (10.253.0.5, then
+    10.253.0.0/24), and back: firewalld refused the new entry (INVALID_ENTRY: overlaps), nothing changed, and every
+    later run failed the same way, leaving the host on the old generation."""
+    host, name = firewalld_host, 'fleetwall_overlap'
+    base, state_dir = SPARE[name], spare[name]
+    assert not host.apply(base, name=name, state_dir=state_dir).get('failed')
+    for wanted in (base[:-1] + ['10.253.0.0/24'], base, base[1:-1] + ['10.253.0.0/24']):
+        result = host.apply(wanted, name=name, state_dir=state_dir)
+        assert result['changed'] and not result.get('failed'), result
+        assert host.entries(name=name) == set(wanted) == host.entries(permanent=True, name=name)
+        assert host.kernel_entries(name) == set(wanted)
 
 
 def test_a_first_creation_killed_before_its_reload_leaves_nothing_stale(firewalld_host):
