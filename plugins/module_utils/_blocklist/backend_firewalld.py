@@ -46,6 +46,24 @@ _HEADER = re.compile(r'<ipset\b[^>]*\btype="([^"]+)"')
 _FAMILY = re.compile(r'<option\b[^>]*name="family"[^>]*value="([^"]+)"')
 
 
+def _zone_settings(listing):
+    """{zone: {setting: set of values}} of ``firewall-cmd --list-all-zones``: a zone at the start of a line, its
+    settings indented (``  services: ssh dhcpv6-client``), a rich rule on a line of its own under ``rich rules:``."""
+    zones, zone, key = {}, None, None
+    for line in listing.splitlines():
+        if line and not line[0].isspace():
+            zone, key = line.split()[0], None
+            zones[zone] = {}
+        elif zone and line.strip():
+            name, sep, values = line.strip().partition(':')
+            if sep and line.startswith('  ') and not line.startswith('\t') and ' ' not in name.replace('rich rules', ''):
+                key = name
+                zones[zone][key] = set(values.split())
+            elif key is not None:
+                zones[zone].setdefault(key, set()).add(line.strip())
+    return zones
+
+
 class FirewalldAdapter(object):
     backend = 'firewalld'
     # (directory, prefix) of batch files; the engine points it into the state directory (StateStore.scratch).
@@ -70,6 +88,8 @@ class FirewalldAdapter(object):
         # (runtime, permanent) entries as read_entries listed them, until the permanent ipset is reconciled with
         # them; so one adapter serves one sync_set call, as the module builds it.
         self.compared = None
+        # What the module says beside its result (the runtime settings a creation's reload dropped).
+        self.warnings = []
 
     def cmd(self, args, what=None):
         rc, out, err = self.run([self.bin] + list(args))
@@ -216,6 +236,7 @@ class FirewalldAdapter(object):
             # beyond the desired entries goes, or the reload would make it live.
             stale = self._listing(['--permanent']) - set(desired) if live.detail.get('permanent') else ()
             self._change_permanent(desired, stale)
+            self.warnings.extend(self._dropped_by_reload())
             self.cmd(['--reload'])
         except SyncError as exc:
             if not str(exc).startswith(TIMEOUT_PREFIX):
@@ -224,6 +245,21 @@ class FirewalldAdapter(object):
                 self.run([self.bin, '--permanent', '--delete-ipset=' + self.name])
             raise
         return True
+
+    def _dropped_by_reload(self):
+        """Warnings for the runtime-only settings (a port, a service, a rich rule added without --permanent) that
+        the reload about to run drops: firewalld creates runtime ipsets only from its permanent configuration, so
+        a first creation needs that one reload.  Interfaces are left out: their zones come from NetworkManager."""
+        runtime = _zone_settings(self.cmd(['--list-all-zones']))
+        permanent = _zone_settings(self.cmd(['--permanent', '--list-all-zones']))
+        lost = ['%s %s: %s' % (zone, key, ', '.join(sorted(values - permanent.get(zone, {}).get(key, set()))))
+                for zone, settings in sorted(runtime.items()) for key, values in sorted(settings.items())
+                if key != 'interfaces' and values - permanent.get(zone, {}).get(key, set())]
+        if not lost:
+            return []
+        return ['creating %s took one firewalld reload, which dropped runtime settings that were not permanent: %s. '
+                'Make them permanent (firewall-cmd --runtime-to-permanent, or --permanent when adding them) so that '
+                'a reload or a reboot keeps them' % (self.label, '; '.join(lost))]
 
     def apply_incremental(self, added, removed):
         """The permanent ipset first, then the runtime one, adds before removes in each (but for the old entries

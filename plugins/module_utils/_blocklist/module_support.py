@@ -300,6 +300,8 @@ def sync_one(module, build, protection, carried=None):
                                force_change=params['force_change'], allow_empty=params['allow_empty'],
                                protection=protection, canonical_lines=canonical))
         report_protected(module, result, adapter.label, result.pop('protected', None))
+        if getattr(adapter, 'warnings', None):
+            result.setdefault('warnings', []).extend(adapter.warnings)
         if result.get('refused'):
             module.warn('%s: %s' % (adapter.label, result['refused']))
         if params.get('rules') is not None:

@@ -456,6 +456,20 @@ def test_a_change_between_overlapping_generations_applies(firewalld_host, spare)
         assert host.kernel_entries(name) == set(wanted)
 
 
+def test_the_first_creation_warns_of_the_runtime_settings_its_reload_dropped(firewalld_host):
+    """A new ipset takes one firewalld reload, which drops what the operator added without --permanent: the friend
+    of a runtime-only port then got 'No route to host', and nothing said why."""
+    host, name = firewalld_host, 'fleetwall_warned'
+    host.firewall_cmd(['--zone=public', '--add-port=9090/tcp'])
+    result = host.apply(generation(13, 50), name=name, state_dir=host.root / ('state-' + name))
+    warnings = json.dumps(result.get('warnings'))
+    assert 'dropped runtime settings that were not permanent: public ports: 9090/tcp' in warnings, warnings
+    assert '9090/tcp' not in host.firewall_cmd(['--zone=public', '--list-ports'])
+    # A later change needs no reload, and says nothing of the kind.
+    result = host.apply(generation(14, 50), name=name, state_dir=host.root / ('state-' + name))
+    assert 'runtime settings' not in json.dumps(result.get('warnings')), result
+
+
 def test_a_first_creation_killed_before_its_reload_leaves_nothing_stale(firewalld_host):
     """A first run makes the permanent ipset, fills it and reloads firewalld, which makes the runtime one. Killed
     before the reload, it leaves a permanent ipset that no runtime one matches; the next run, with another generation,
