@@ -137,7 +137,12 @@ def sync(host, tmp_path, module, **args):
 
 
 def test_ipset_block_comes_back_after_a_reboot_and_a_netfilter_persistent_restore(host, tmp_path):
-    sync(host, tmp_path, 'ipset_sync', name='fwboot-v4', entries=[ATTACKER], rules=[{'chain': 'INPUT'}],
+    # Docker's chain as dockerd makes it when it starts (tests/unit/.../test_docker_ports.py proves its rules with
+    # packets through Docker's DNAT; here: that they come back once Docker has started after a reboot).
+    docker_starts = 'iptables -N DOCKER-USER && iptables -A DOCKER-USER -j RETURN'
+    host.sh(docker_starts)
+    sync(host, tmp_path, 'ipset_sync', name='fwboot-v4', entries=[ATTACKER],
+         rules=[{'chain': 'INPUT'}, {'chain': 'DOCKER-USER'}],
          persist_file=STATE + '/ipset/fwboot-v4.save', restore_unit=UNITS + '/fleetwall-ipset-restore.service')
     assert host.blocked()
 
@@ -146,6 +151,11 @@ def test_ipset_block_comes_back_after_a_reboot_and_a_netfilter_persistent_restor
     assert 'fleetwall-ipset-restore.service' in host.boot_units()
     host.replay(UNITS + '/fleetwall-ipset-restore.service', 'ExecStart')
     assert host.blocked()                                       # sets and their rule, before any Ansible run
+    # Docker starts later in the boot, and makes DOCKER-USER then: its drop-in puts our rule in it.
+    host.sh(docker_starts)
+    host.replay(UNITS + '/docker.service.d/fleetwall-ipset.conf', 'ExecStartPost')
+    assert host.sh('iptables -S DOCKER-USER').splitlines()[1] == (
+        '-A DOCKER-USER -m set --match-set fwboot-v4 src -m comment --comment "fleetwall:fwboot-v4" -j DROP')
 
     # netfilter-persistent starts after our unit and restores the host's own rules.v4, replacing INPUT.
     host.sh('mkdir -p /etc/iptables && printf %s > /etc/iptables/rules.v4 && iptables-restore < /etc/iptables/rules.v4'
