@@ -95,6 +95,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import check_paths
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fail2ban import (
     DEFAULT_DATABASE, Fail2banError, active_bans_from_database, parse_client_banned, parse_client_dbfile,
 )
@@ -109,6 +110,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    check_paths(module)
     source, jails = module.params['source'], module.params['jails']
     client = module.get_bin_path('fail2ban-client')
     now = int(time.time())

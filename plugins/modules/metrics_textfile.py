@@ -72,6 +72,7 @@ sets:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.metrics import write_textfile
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import check_paths
 
 
 def main():
@@ -84,6 +85,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    check_paths(module)
     params = module.params
     try:
         written = write_textfile(module.run_command, module.get_bin_path, params['path'], params['state_dir'],

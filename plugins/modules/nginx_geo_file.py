@@ -156,11 +156,13 @@ reload_pending:
   version_added: 0.5.0
 '''
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nginx import GeoFile
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
-    CHANGE_GUARD_ARGUMENT_SPEC, PROTECT_ARGUMENT_SPEC, change_guard, check_paths, host_protection,
+    CHANGE_GUARD_ARGUMENT_SPEC, PROTECT_ARGUMENT_SPEC, change_guard, check_lock_timeout, check_paths, host_protection,
     refuse_broad_entries, report_protected,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
@@ -192,14 +194,19 @@ def main():
     try:
         mode = int(str(params['mode']), 8)
     except ValueError:
-        module.fail_json(msg='mode must be octal, got %r' % params['mode'])
+        mode = -1
+    if not 0 <= mode <= 0o7777:
+        module.fail_json(msg='mode must be an octal mode such as 0644, got %r' % (params['mode'],))
     if params['diff_sample'] < 0:
         module.fail_json(msg='diff_sample must not be negative')
     guard = change_guard(module)
     protection = host_protection(module)
     check_paths(module)
-    if params['lock_timeout'] < 0:
-        module.fail_json(msg='lock_timeout must not be negative')
+    check_lock_timeout(module)
+    config = params['nginx_config']
+    if config and os.path.lexists(config) and not os.path.isfile(config):
+        # nginx -t would wait for ever on a FIFO.
+        module.fail_json(msg='nginx_config: %s is not a regular file' % config)
     nginx = {}
     if params['validate'] or params['reload']:
         nginx['nginx_bin'] = module.get_bin_path('nginx', required=True, opt_dirs=['/usr/sbin', '/usr/local/sbin'])

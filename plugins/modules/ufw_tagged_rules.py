@@ -202,10 +202,11 @@ def main():
                            supports_check_mode=True)
     params = module.params
     tag = params['tag']
-    if not tag or len(tag) > 200 or any(c in tag for c in '\'"\n\r\t\\'):
-        module.fail_json(msg='tag must be 1-200 characters without quotes, backslashes or control characters')
-    if params['port'] is not None and not 0 < params['port'] < 65536:
-        module.fail_json(msg='port %d is out of range 1-65535' % params['port'])
+    if not tag or len(tag) > 200 or any(c in tag for c in '\'"\\') or not tag.isprintable():
+        module.fail_json(msg='tag must be 1-200 printable characters without quotes or backslashes')
+    # bool is an int to Python and to Ansible's check: port true would be written as 'True'.
+    if params['port'] is not None and (isinstance(params['port'], bool) or not 0 < params['port'] < 65536):
+        module.fail_json(msg='port %r is out of range 1-65535' % (params['port'],))
     bins = dict((tool, module.get_bin_path(tool, required=True))
                 for tool in ('ufw', 'iptables', 'iptables-restore', 'ip6tables-restore'))
     families = sorted(set(int(f[1]) for f in params['families']))

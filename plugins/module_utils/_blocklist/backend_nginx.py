@@ -28,7 +28,7 @@ import stat
 import sys
 import tempfile
 
-from .files import acquire_lock, leftover_prefix, lock_holder, remove_leftovers, remove_write_leftovers
+from .files import acquire_lock, leftover_prefix, lock_holder, open_regular, remove_leftovers, remove_write_leftovers
 from .sync import SyncError, canonicalize, compact_diff
 
 HEADER = '# Managed by fleetwall.blocklist (nginx_geo_file); every run rewrites this file.\n'
@@ -105,11 +105,15 @@ class GeoFile(object):
         self.pending_path = os.path.join(self.directory, '.%s.reload-pending' % name)
 
     def read(self):
+        """The file's tiers as parse_geo reads them, or None when there is no file yet.  Only a regular file of
+        UTF-8 text is read: a FIFO would hold the run for ever, a device would never end."""
         try:
-            with open(self.dest) as handle:
-                return parse_geo(handle.read(), self.dest)
+            with open_regular(self.dest) as handle:
+                return parse_geo(handle.read().decode('utf-8'), self.dest)
+        except UnicodeDecodeError as exc:
+            raise SyncError('%s is not UTF-8 text (byte %d); it was left as it is' % (self.dest, exc.start))
         except (IOError, OSError) as exc:
-            if not os.path.exists(self.dest):
+            if not os.path.lexists(self.dest):
                 return None
             raise SyncError('cannot read %s: %s' % (self.dest, exc.strerror or exc))
 

@@ -376,10 +376,13 @@ class UfwTaggedRules(object):
         else:
             out = self._command([self.bins['ufw'], 'show', 'added'], 'ufw show added')
             pattern = re.compile(r' from (\S+) .*comment %s$' % re.escape("'%s'" % self.tag), re.M)
-        seen = split_families(pattern.findall(out))
+        # A rule with a protocol and no port shows its source as 192.0.2.0/24/udp in 'ufw status'.
+        seen = split_families([source.rsplit('/', 1)[0] if source.endswith(('/tcp', '/udp')) else source
+                               for source in pattern.findall(out)])
         for version in self.families:
             if len(seen[version]) != len(sources[version]) or set(seen[version]) != set(sources[version]):
-                raise SyncError('UFW reads back %d IPv%d rules tagged %r, %d were written; check %s'
+                raise SyncError('UFW reads back %d IPv%d rules tagged %r, %d were written and loaded (the change was '
+                                'made; no record vouches for it, so the next run compares again); check %s'
                                 % (len(seen[version]), version, self.tag, len(sources[version]), self.path(version)))
 
     def check_lockout(self, ssh_port):

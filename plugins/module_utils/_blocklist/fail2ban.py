@@ -14,6 +14,7 @@ library only: this runs on the hosts.
 from __future__ import annotations
 
 import ast
+import os
 import sqlite3
 
 DEFAULT_DATABASE = '/var/lib/fail2ban/fail2ban.sqlite3'
@@ -31,6 +32,9 @@ def active_bans_from_database(path, now, jails=None, timeout=10.0):
     in the future, or for ever when ``bantime`` is negative.
     """
     try:
+        # Only a regular file: sqlite waits for ever on a FIFO.
+        if os.path.lexists(path) and not os.path.isfile(path):
+            raise sqlite3.Error('not a regular file')
         # Read-only and by URI, so that a missing file is an error instead of a new empty database.
         connection = sqlite3.connect('file:%s?mode=ro' % path, uri=True, timeout=timeout)
     except sqlite3.Error as exc:

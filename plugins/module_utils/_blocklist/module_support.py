@@ -90,6 +90,10 @@ def check_common_params(module):
                 module.fail_json(msg='port %d is out of range 1-65535' % port)
 
 
+# Options that name a file this module writes or removes.
+FILE_OPTIONS = ('persist_file', 'restore_unit', 'metrics_textfile', 'dest')
+
+
 def check_paths(module):
     """Fail, before any lock or directory is made, on a path option no file can have (files.path_problem), the
     options of each of ``sets`` included."""
@@ -100,13 +104,27 @@ def check_paths(module):
     for name, spec, value in named:
         if spec.get('type') == 'path' and isinstance(value, str) and path_problem(value):
             module.fail_json(msg='%s: %s' % (name, path_problem(value)))
+        if name.rpartition('.')[2] in FILE_OPTIONS and isinstance(value, str) and os.path.lexists(value) \
+                and not os.path.isfile(value):
+            # A removal unlinked the set's save file after the set was gone: a directory there failed it half-way.
+            module.fail_json(msg='%s: %s exists and is not a regular file' % (name, value))
+
+
+# The longest wait for another run's lock: a day.  A larger number is a mistake (1e400 overflowed the clock).
+MAX_LOCK_TIMEOUT = 86400
 
 
 def check_sample_and_lock(module):
     """The checks every locking sync module makes of its paths, diff_sample and lock_timeout."""
     check_paths(module)
-    if module.params['diff_sample'] < 0 or module.params['lock_timeout'] < 0:
-        module.fail_json(msg='diff_sample and lock_timeout must not be negative')
+    if module.params['diff_sample'] < 0:
+        module.fail_json(msg='diff_sample must not be negative')
+    check_lock_timeout(module)
+
+
+def check_lock_timeout(module):
+    if not 0 <= module.params['lock_timeout'] <= MAX_LOCK_TIMEOUT:
+        module.fail_json(msg='lock_timeout must be between 0 and %d seconds' % MAX_LOCK_TIMEOUT)
 
 
 def desired_entries(module, store, carried=None):

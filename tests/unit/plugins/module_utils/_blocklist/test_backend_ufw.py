@@ -267,3 +267,15 @@ def test_change_guard_keeps_the_rules(ufw_host):
     r = tagged(run, rules_dir).sync(entries[30:],
                                     guard=lambda changes, before, _after: change_refusal(changes, before, 25, True))
     assert (r['changed'], r['removed'], r['total']) == (True, 31, 10) and not r.get('refused')
+
+
+def test_a_protocol_without_a_port_reads_back_while_ufw_is_active(ufw_host):
+    """'ufw status' shows such a rule's source as 192.0.2.0/24/udp: the read-back failed the run after the rules
+    were written and loaded (found by the hostile-argument suite, seed 1)."""
+    run, rules_dir = ufw_host
+    enable(run)
+    entries = ['192.0.2.0/24', '203.0.113.64/26', '2001:db8::7']
+    for proto in ('udp', 'tcp'):
+        r = tagged(run, rules_dir, proto=proto).sync(entries)
+        assert r['total'] == 3, r
+        assert '-A ufw-user-input -s 192.0.2.0/24 -p %s -j DROP' % proto in run(['iptables', '-S', 'ufw-user-input'])[1]
