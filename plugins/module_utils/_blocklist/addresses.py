@@ -111,21 +111,23 @@ def network_key(version, start, prefixlen):
     return (start << 8) | (BITS[version] - prefixlen)
 
 
-def nested_pair(entries):
-    """``(outer, inner)``: two of ``entries`` (canonical or not) of which the second lies inside the first, or None.
-
-    Two CIDR blocks are nested or disjoint, so sorted by start, the widest first, an entry that starts before the
-    end of the widest block seen so far lies inside it.  Invalid entries are passed over: others say what is wrong
-    with them.
-    """
-    spans = []
+def _spans(entries):
+    """(version, start, end, text) of each valid entry; invalid ones are passed over, others say what is wrong."""
     for text in entries:
         try:
             version, start, prefixlen = parse_network(text)
         except AddressError:
             continue
-        spans.append((version, start, start + (1 << (BITS[version] - prefixlen)) - 1, text))
-    spans.sort(key=lambda span: (span[0], span[1], -span[2]))
+        yield version, start, start + (1 << (BITS[version] - prefixlen)) - 1, text
+
+
+def nested_pair(entries):
+    """``(outer, inner)``: two of ``entries`` (canonical or not) of which the second lies inside the first, or None.
+
+    Two CIDR blocks are nested or disjoint, so sorted by start, the widest first, an entry that starts before the
+    end of the widest block seen so far lies inside it.
+    """
+    spans = sorted(_spans(entries), key=lambda span: (span[0], span[1], -span[2]))
     outer = None
     for span in spans:
         if outer is not None and span[0] == outer[0] and span[1] <= outer[2]:
@@ -139,32 +141,16 @@ def overlapping(entries, others):
     """The entries (texts) that overlap any of ``others``: contain one, or lie inside one.  Invalid texts are passed
     over.  Two CIDR blocks are nested or disjoint, so an entry overlaps another exactly when one contains the
     other: found by bisection over the others sorted by start, with the widest end reached so far."""
-    spans = {}
-    for text in others:
-        try:
-            version, start, prefixlen = parse_network(text)
-        except AddressError:
-            continue
-        spans.setdefault(version, []).append((start, start + (1 << (BITS[version] - prefixlen)) - 1))
     tables = {}
-    for version, rows in spans.items():
-        rows.sort()
-        starts, reach, widest = [], [], -1
-        for start, end in rows:
-            widest = max(widest, end)
-            starts.append(start)
-            reach.append(widest)
-        tables[version] = (starts, reach)
+    for version, start, end, _text in sorted(_spans(others)):
+        starts, reach = tables.setdefault(version, ([], []))
+        starts.append(start)
+        reach.append(max(end, reach[-1]) if reach else end)
     found = set()
-    for text in entries:
-        try:
-            version, start, prefixlen = parse_network(text)
-        except AddressError:
-            continue
+    for version, start, end, text in _spans(entries):
         if version not in tables:
             continue
         starts, reach = tables[version]
-        end = start + (1 << (BITS[version] - prefixlen)) - 1
         before = bisect_right(starts, start) - 1        # others starting at or before this one: one contains it?
         inside = bisect_right(starts, end) - 1          # others starting within this one: it contains them
         if (before >= 0 and reach[before] >= start) or inside > before:

@@ -330,9 +330,10 @@ class IpsetAdapter(object):
         return dict(('%s.d/fleetwall-ipset.conf' % service, RULES_DROPIN % (service, RULES_COMMAND % save_dir))
                     for service in DROPIN_SERVICES)
 
-    def save_paths(self, persist):
-        """The files save_to writes for ``persist``: the set, and the script of its rules when it has rules."""
-        return [persist] + ([rules_path(persist)] if self.boot_rules else [])
+    def save_paths(self, persist, every=False):
+        """The files save_to writes for ``persist``: the set, and the script of its rules when it has rules;
+        ``every`` file it may have written before (for a removal)."""
+        return [persist] + ([rules_path(persist)] if every or self.boot_rules else [])
 
     def save_to(self, path, write_atomic, _store=None):
         _rc, out, _err = self._ipset(['save', self.name])

@@ -350,7 +350,7 @@ def save_for_boot(module, adapter, store, result):
     warning beside the applied set, never a failure that hides it."""
     params = module.params
     persist, unit = params.get('persist_file'), params.get('restore_unit')
-    saved = getattr(adapter, 'save_paths', lambda path: [path])(persist) if persist else []
+    saved = _save_paths(adapter, persist)
     if saved and not module.check_mode and (result['changed'] or not all(os.path.exists(p) for p in saved)):
         result['persist_created'] = not os.path.exists(persist)
         try:
@@ -393,7 +393,7 @@ def remove_set(module, adapter, store, apply_rules, result):
         result['diff'] = {'before': '%s: %d entries\n' % (adapter.label, count) if live.exists else '',
                           'after': ''}
     persist, unit = params.get('persist_file'), params.get('restore_unit')
-    saved = [persist, os.path.splitext(persist)[0] + '.rules'] if persist else []
+    saved = _save_paths(adapter, persist, every=True)
     files = [path for path in [store.record_path, store.entries_path] + saved if os.path.exists(path)]
     dropins = sorted(adapter.restore_dropins(os.path.dirname(persist))) if persist and unit else []
     if persist and unit and not _other_save_files(persist):
@@ -416,6 +416,15 @@ def remove_set(module, adapter, store, apply_rules, result):
             os.unlink(path)
     if persist and unit and not _other_save_files(persist):
         remove_unit(unit, dropins)
+
+
+def _save_paths(adapter, persist, every=False):
+    """The files the adapter's save_to writes beside ``persist`` (the adapter says which; the set's save file by
+    default), or none without ``persist``."""
+    if not persist:
+        return []
+    save_paths = getattr(adapter, 'save_paths', None)
+    return save_paths(persist, every=every) if save_paths else [persist]
 
 
 def _other_save_files(persist):
