@@ -3,13 +3,15 @@
 Each backend runs in a network namespace with a private mount namespace (its own /etc/ufw,
 /etc/firewalld, /run and system D-Bus), so nothing here touches this machine's firewall.
 
-    sudo .venv/bin/python bench/bench_backends.py [--sizes 10000,100000] [--naive 200]
+    sudo .venv/bin/python bench/bench_backends.py [--sizes 10000,100000] [--naive 200] [--backends firewalld]
 
 Per backend and size: a full load into an empty backend, a no-op, and a 1% change (0.5% out, 0.5% in),
+firewalld's each a whole ``python -m`` run of its module (UFW's and nginx's the engine in this process),
 then the naive per-entry method on --naive entries (its per-entry time is what matters; at 10k entries
 it would run for hours, so it is extrapolated and labelled so).
 """
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -25,12 +27,7 @@ os.environ['PATH'] = '/usr/local/sbin:/usr/sbin:/sbin:' + os.environ.get('PATH',
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ufw import UfwTaggedRules  # noqa
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nginx import GeoFile  # noqa
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_firewalld import (  # noqa
-    FirewalldAdapter,
-)
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (  # noqa
-    StateStore, SyncError, read_entries_source, sync_set,
-)
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import SyncError  # noqa
 
 
 class Box(object):
@@ -106,6 +103,20 @@ def bench_ufw(size, naive, tmp):
         box.close()
 
 
+def module_process(box, module, args, tmp):
+    """One of the collection's modules as a host runs it: a whole ``python -m`` process in the box, whose result
+    is returned (a failure raises SyncError, as the engine would have)."""
+    path = os.path.join(tmp, 'args-%s.json' % module)
+    with open(path, 'w') as handle:
+        json.dump({'ANSIBLE_MODULE_ARGS': args}, handle)
+    rc, out, err = box.run(['env', 'PYTHONPATH=' + os.path.join(ROOT, '.collections'), sys.executable, '-m',
+                            'ansible_collections.fleetwall.blocklist.plugins.modules.' + module, path])
+    result = json.loads(out) if out.strip() else {'failed': True, 'msg': err[-500:]}
+    if result.get('failed'):
+        raise SyncError(result.get('msg', 'failed'))
+    return result
+
+
 def bench_firewalld(size, naive, tmp):
     etc = os.path.join(tmp, 'firewalld-%d' % size)
     shutil.copytree('/etc/firewalld', etc)
@@ -118,17 +129,17 @@ def bench_firewalld(size, naive, tmp):
                 break
             time.sleep(0.1)
         state = os.path.join(tmp, 'state-fwd-%d' % size)
-        adapter = FirewalldAdapter(box.run, 'firewall-cmd', 'bench4', config_dir=etc)
         entries = addresses(size)
+        changed = one_percent(entries)
 
         def sync(lines):
             path = os.path.join(tmp, 'entries.txt')
             with open(path, 'w') as handle:
                 handle.write('\n'.join(lines) + '\n')
-            lines, sha, raw = read_entries_source(path)
-            sync_set(adapter, StateStore(state, 'firewalld', 'bench4'), lines, sha, raw)
+            args = {'name': 'bench4', 'entries_file': path, 'state_dir': state}
+            module_process(box, 'firewalld_ipset_sync', args, tmp)
         row = {'full': timed(lambda: sync(entries)), 'noop': timed(lambda: sync(entries)),
-               'one_percent': timed(lambda: sync(one_percent(entries)))}
+               'one_percent': timed(lambda: sync(changed))}
         # The raw tool: the same first load by hand, in bulk from a file.
         path = os.path.join(tmp, 'raw.txt')
         with open(path, 'w') as handle:
@@ -144,6 +155,12 @@ def bench_firewalld(size, naive, tmp):
             box.run(['firewall-cmd', '--permanent', '--ipset=raw4', '--add-entries-from-file=' + path])
             box.run(['firewall-cmd', '--reload'])
         row['raw_bulk_full'] = timed(raw)
+        # The 1% change's new entries by hand, in one runtime --add-entries-from-file call: firewalld's setEntries,
+        # which flushes the kernel set and fills it again (docs/performance.md).
+        added = os.path.join(tmp, 'raw-added.txt')
+        with open(added, 'w') as handle:
+            handle.write('\n'.join(sorted(set(changed) - set(entries))) + '\n')
+        row['raw_one_call'] = timed(lambda: box.run(['firewall-cmd', '--ipset=raw4', '--add-entries-from-file=' + added]))
         sample = addresses(naive, offset=size + 5000)
         row['naive_per_entry'] = timed(lambda: [box.run(['firewall-cmd', '--ipset=raw4', '--add-entry=' + a])
                                                 for a in sample]) / naive
@@ -182,32 +199,41 @@ def bench_nginx(size, tmp):
     return row
 
 
+def firewalld_row(size, naive, tmp):
+    try:
+        r = bench_firewalld(size, naive, tmp)
+    except SyncError as exc:
+        return '| firewalld | %d | failed: %s | | | | | |' % (size, str(exc)[:160])
+    return ('| firewalld | %d | %.2f s | %.2f s | %.2f s | %.2f s (bulk from file + reload); the 1%% change\'s new '
+            'entries in one --add-entries-from-file call: %.2f s | %.3f s | %.0f s |'
+            % (size, r['full'], r['noop'], r['one_percent'], r['raw_bulk_full'], r['raw_one_call'],
+               r['naive_per_entry'], r['naive_per_entry'] * size))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--sizes', default='10000,100000')
     parser.add_argument('--naive', type=int, default=200)
+    parser.add_argument('--backends', default='ufw,firewalld,nginx', help='which of ufw, firewalld and nginx to run')
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(',')]
+    backends = args.backends.split(',')
     tmp = tempfile.mkdtemp(prefix='fleetwall-bench-')
     try:
         print('| backend | entries | full load | no-op | 1% change | raw tool, full | naive, per entry | naive, extrapolated to the size |')
         print('|---|---|---|---|---|---|---|---|')
         for size in sizes:
-            if size <= 10000:
+            if 'ufw' in backends and size <= 10000:
                 r = bench_ufw(size, args.naive, tmp)
                 print('| ufw | %d | %.2f s | %.2f s | %.2f s | %.2f s (ufw reload path) | %.3f s | %.0f s |' % (
                     size, r['full'], r['noop'], r['one_percent'], r['full_with_ufw_reload'],
                     r['naive_per_entry'], r['naive_per_entry'] * size))
-            try:
-                r = bench_firewalld(size, args.naive, tmp)
-                print('| firewalld | %d | %.2f s | %.2f s | %.2f s | %.2f s (bulk from file + reload) | %.3f s | %.0f s |'
-                      % (size, r['full'], r['noop'], r['one_percent'], r['raw_bulk_full'], r['naive_per_entry'],
-                         r['naive_per_entry'] * size))
-            except SyncError as exc:
-                print('| firewalld | %d | failed: %s | | | | | |' % (size, str(exc)[:160]))
-            r = bench_nginx(size, tmp)
-            print('| nginx | %d | %.2f s | %.2f s | %.2f s | %.2f s (write + nginx -t) | - | - |' % (
-                size, r['full'], r['noop'], r['one_percent'], r['raw_write_and_test']))
+            if 'firewalld' in backends:
+                print(firewalld_row(size, args.naive, tmp))
+            if 'nginx' in backends:
+                r = bench_nginx(size, tmp)
+                print('| nginx | %d | %.2f s | %.2f s | %.2f s | %.2f s (write + nginx -t) | - | - |' % (
+                    size, r['full'], r['noop'], r['one_percent'], r['raw_write_and_test']))
             sys.stdout.flush()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -238,12 +238,15 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, mutually_exclusive=SYNC_MUTUALLY_EXCLUSIVE + [('name', 'sets')],
                            required_one_of=[('name', 'sets')], supports_check_mode=True)
     firewall_cmd = module.get_bin_path('firewall-cmd', required=True)
+    # Either shows a firewalld reload (FirewalldAdapter.kernel_generation); firewalld needs only the one its
+    # FirewallBackend uses.
+    kernel_tools = dict((tool, module.get_bin_path(tool)) for tool in ('nft', 'ipset'))
 
     def build(params):
         if params['rules'] and len(params['rules']) > 1:
             raise SyncError('rules takes at most one element: one binding enforces the ipset')
         adapter = FirewalldAdapter(module.run_command, firewall_cmd, params['name'], family=params['family'],
-                                   maxelem=params['maxelem'])
+                                   maxelem=params['maxelem'], nft=kernel_tools['nft'], ipset=kernel_tools['ipset'])
         adapter.running()
         rules = FirewalldRules(adapter)
 

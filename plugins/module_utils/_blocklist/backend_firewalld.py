@@ -27,6 +27,7 @@ never restarted.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -72,7 +73,8 @@ class FirewalldAdapter(object):
     # add-before-remove of apply_incremental (see the engine).
     replaces_whole = False
 
-    def __init__(self, run, firewall_cmd, name, family='inet', config_dir='/etc/firewalld', maxelem=None):
+    def __init__(self, run, firewall_cmd, name, family='inet', config_dir='/etc/firewalld', maxelem=None,
+                 nft=None, ipset=None):
         if not name or len(name) > MAX_NAME or not re.match(r'^[A-Za-z0-9_.:-]+\Z', name):
             raise SyncError('firewalld ipset name %r must be 1-%d letters, digits or _ . : -' % (name, MAX_NAME))
         self.run = run
@@ -83,6 +85,9 @@ class FirewalldAdapter(object):
         self.host_only = False
         self.config_dir = config_dir
         self.maxelem = maxelem
+        # The kernel tools that show whether firewalld rebuilt its kernel state (kernel_generation); either may be
+        # missing, as FirewallBackend needs only one of them.
+        self.nft, self.ipset = nft, ipset
         self.label = 'firewalld ipset %s' % name
         self.xml_path = os.path.join(config_dir, 'ipsets', name + '.xml')
         # (runtime, permanent) entries as read_entries listed them, until the permanent ipset is reconciled with
@@ -140,13 +145,35 @@ class FirewalldAdapter(object):
                         detail={'permanent': self.name in permanent, 'runtime': self.name in runtime})
 
     def identity(self, live):
-        # firewalld rewrites the permanent XML on every permanent change, so
-        # its size and mtime say whether anyone changed the set since our run.
+        """The permanent XML's size and mtime (firewalld rewrites it on every permanent change), and the generation
+        of firewalld's kernel state: a reload, a restart or a reboot rebuilds the runtime ipset from that file, so
+        anything that set the file apart from the record without changing its size and mtime shows after it, and
+        the run after one compares both ipsets instead of trusting its record."""
         try:
             st = os.stat(self.xml_path)
         except OSError:
             return None
-        return '%d:%d' % (st.st_size, st.st_mtime_ns)
+        return '%d:%d:%s' % (st.st_size, st.st_mtime_ns, self.kernel_generation())
+
+    def kernel_generation(self):
+        """What changes when firewalld rebuilds its kernel state: the handle of its nftables table (a reload deletes
+        the table and makes it again), or under FirewallBackend=iptables the kernel ipset's entry count; None when
+        neither tool can say."""
+        if self.nft:
+            rc, out, _err = self.run([self.nft, '-j', 'list', 'tables', 'inet'])
+            try:
+                tables = [item['table'] for item in json.loads(out)['nftables'] if 'table' in item] if rc == 0 else []
+            except (ValueError, KeyError, TypeError):
+                tables = []
+            for table in tables:
+                if table.get('name') == 'firewalld':
+                    return 'nft table handle %s' % table.get('handle')
+        if self.ipset:
+            rc, out, _err = self.run([self.ipset, 'list', '-terse', self.name])
+            count = re.search(r'^Number of entries: (\d+)$', out, re.M) if rc == 0 else None
+            if count:
+                return 'ipset entries %s' % count.group(1)
+        return None
 
     def incompatible(self, live):
         found = live.fingerprint
@@ -246,7 +273,11 @@ class FirewalldAdapter(object):
             raise
         return True
 
-    def _dropped_by_reload(self):
+    def preview_creation(self):
+        """Check mode's word on a first creation: the runtime settings its one reload would drop."""
+        self.warnings.extend(self._dropped_by_reload(preview=True))
+
+    def _dropped_by_reload(self, preview=False):
         """Warnings for the runtime-only settings (a port, a service, a rich rule added without --permanent) that
         the reload about to run drops: firewalld creates runtime ipsets only from its permanent configuration, so
         a first creation needs that one reload.  Interfaces are left out: their zones come from NetworkManager."""
@@ -257,9 +288,10 @@ class FirewalldAdapter(object):
                 if key != 'interfaces' and values - permanent.get(zone, {}).get(key, set())]
         if not lost:
             return []
-        return ['creating %s took one firewalld reload, which dropped runtime settings that were not permanent: %s. '
+        return ['creating %s %s one firewalld reload, which %s runtime settings that are not permanent: %s. '
                 'Make them permanent (firewall-cmd --runtime-to-permanent, or --permanent when adding them) so that '
-                'a reload or a reboot keeps them' % (self.label, '; '.join(lost))]
+                'a reload or a reboot keeps them' % (self.label, 'takes' if preview else 'took',
+                                                     'will drop' if preview else 'dropped', '; '.join(lost))]
 
     def apply_incremental(self, added, removed):
         """The permanent ipset first, then the runtime one, adds before removes in each (but for the old entries

@@ -11,7 +11,9 @@ and ``identity`` where a count is not cheap), how to list it fully
 ``apply_incremental``).  This engine decides what to apply.  An adapter
 whose backend cannot replace a whole set at once (firewalld) says so with
 ``replaces_whole = False``: its ``apply_full`` only creates, and every change
-to an existing object is incremental.
+to an existing object is incremental.  An adapter whose first creation has an
+effect beyond the set (firewalld's one reload) says what it would be in check
+mode, with ``preview_creation``, among its ``warnings``.
 
 Listing a million-entry set costs about a second with ipset and about a
 minute with nft, so the engine keeps a record of what it applied (the entries
@@ -443,6 +445,8 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
         result['diff'] = compact_diff(adapter.label, plan.before, plan.count, plan.removed, plan.added,
                                       diff_sample)
     if check_mode:
+        if not live.exists and hasattr(adapter, 'preview_creation'):
+            adapter.preview_creation()
         return result
 
     if result['changed'] and not applied:

@@ -359,7 +359,8 @@ def test_no_temporary_file_of_a_killed_run_outlives_the_next_run(campaign):
 
 # Ipsets of the tests after the campaign, each with its entries and its own state directory.
 SPARE = {'fleetwall_lag': generation(7, 300), 'fleetwall_drift': generation(8, 300),
-         'fleetwall_refuse': generation(9, 300), 'fleetwall_overlap': generation(12, 300) + ['10.253.0.5']}
+         'fleetwall_refuse': generation(9, 300), 'fleetwall_overlap': generation(12, 300) + ['10.253.0.5'],
+         'fleetwall_reloaded': generation(15, 300)}
 
 
 @pytest.fixture(scope='module')
@@ -461,13 +462,60 @@ def test_the_first_creation_warns_of_the_runtime_settings_its_reload_dropped(fir
     of a runtime-only port then got 'No route to host', and nothing said why."""
     host, name = firewalld_host, 'fleetwall_warned'
     host.firewall_cmd(['--zone=public', '--add-port=9090/tcp'])
+    # The preview says it before anything is dropped.
+    result = host.apply(generation(13, 50), name=name, state_dir=host.root / ('state-' + name), check_mode=True)
+    warnings = json.dumps(result.get('warnings'))
+    assert 'will drop runtime settings that are not permanent: public ports: 9090/tcp' in warnings, warnings
+    assert '9090/tcp' in host.firewall_cmd(['--zone=public', '--list-ports'])
+    assert name not in host.firewall_cmd(['--permanent', '--get-ipsets']).split()
     result = host.apply(generation(13, 50), name=name, state_dir=host.root / ('state-' + name))
     warnings = json.dumps(result.get('warnings'))
-    assert 'dropped runtime settings that were not permanent: public ports: 9090/tcp' in warnings, warnings
+    assert 'dropped runtime settings that are not permanent: public ports: 9090/tcp' in warnings, warnings
     assert '9090/tcp' not in host.firewall_cmd(['--zone=public', '--list-ports'])
     # A later change needs no reload, and says nothing of the kind.
     result = host.apply(generation(14, 50), name=name, state_dir=host.root / ('state-' + name))
     assert 'runtime settings' not in json.dumps(result.get('warnings')), result
+
+
+# Put one entry of an ipset's permanent XML in place of another of the same length, keeping the file's size and mtime.
+SAME_STAT_SWAP = """
+import os, sys
+path, old, new = sys.argv[1:]
+st = os.stat(path)
+with open(path) as handle:
+    text = handle.read()
+with open(path, 'w') as handle:
+    handle.write(text.replace('>%s<' % old, '>%s<' % new))
+os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+"""
+
+
+def test_a_run_after_a_firewalld_reload_compares_and_finds_any_gap(firewalld_host, spare):
+    """The record vouched for the runtime ipset by the permanent file's size and mtime alone, which a reload leaves
+    as they are. Anything that set that file apart from the record and kept both (a restore that keeps times, a hand
+    edit put back with touch -r, a run of the old order killed between its two halves) stayed hidden, and once a
+    reload made the file live, every run said changed=false with a listed address let through. firewalld's reload
+    makes its kernel table again; the record now notes which, so the run after a reload compares."""
+    host, name = firewalld_host, 'fleetwall_reloaded'
+    entries, state_dir = SPARE[name], spare[name]
+    assert not host.apply(entries, name=name, state_dir=state_dir).get('failed')
+    assert host.apply(entries, name=name, state_dir=state_dir)['changed'] is False
+    listed, stranger = entries[0], '11.' + entries[0][3:]
+    rc, _out, err = host.run([sys.executable, '-c', SAME_STAT_SWAP, '/etc/firewalld/ipsets/%s.xml' % name, listed,
+                              stranger])
+    assert rc == 0, err
+    assert host.apply(entries, name=name, state_dir=state_dir)['changed'] is False     # nothing shows yet
+    host.firewall_cmd(['--reload'])
+    assert listed not in host.kernel_entries(name) and stranger in host.entries(name=name)
+    result = host.apply(entries, name=name, state_dir=state_dir)
+    assert result['verified'] and (result['added'], result['removed']) == (1, 1), result
+    assert host.entries(name=name) == set(entries) == host.entries(permanent=True, name=name)
+    assert host.kernel_entries(name) == set(entries)
+    # A reload with nothing apart: the run compares once more, finds nothing, and the one after it trusts its record.
+    host.firewall_cmd(['--reload'])
+    result = host.apply(entries, name=name, state_dir=state_dir)
+    assert result['verified'] and not result['changed'], result
+    assert host.apply(entries, name=name, state_dir=state_dir)['verified'] is False
 
 
 def test_a_first_creation_killed_before_its_reload_leaves_nothing_stale(firewalld_host):
