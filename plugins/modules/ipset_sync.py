@@ -156,9 +156,12 @@ options:
         enable it (the link C(systemctl enable) makes, written directly, so it works where systemd is not
         running). Written with the save file, in the same call; rewritten only when it differs.
       - The unit restores the sets, then the rules of O(rules) saved beside each (C(<set>.rules)); each rule is
-        added where it is missing, never twice. Drop-ins in the same directory run those rules again after
-        C(netfilter-persistent.service) and C(docker.service) start (C(<service>.d/fleetwall-ipset.conf)), since a
-        ruleset restored later replaces the chains it names, and Docker creates DOCKER-USER when it starts.
+        added where it is missing, never twice. A drop-in in the same directory runs those rules again after
+        C(docker.service) starts (C(docker.service.d/fleetwall-ipset.conf)), since Docker creates DOCKER-USER when
+        it starts. Where netfilter-persistent is installed, its plugin
+        C(/usr/share/netfilter-persistent/plugins.d/45-fleetwall-ipset) runs them after netfilter-persistent's
+        C(start), C(restart) and C(reload), from its unit or by hand, since the rulesets it restores replace the
+        chains they name.
       - The roles pass C(/etc/systemd/system/fleetwall-ipset-restore.service).
     type: path
     version_added: 0.5.0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import threading
 import time
 
@@ -89,7 +90,23 @@ RULES_DROPIN = """# Installed by fleetwall.blocklist (ipset_sync restore_unit): 
 [Service]
 ExecStartPost=%s
 """
-DROPIN_SERVICES = ('netfilter-persistent.service', 'docker.service')
+DROPIN_SERVICES = ('docker.service',)
+# netfilter-persistent (Debian's iptables-persistent) runs its plugins in order, with "start" for its start, restart
+# and reload alike, whether systemd or an operator runs it: 15-ip4tables and 25-ip6tables restore the host's saved
+# rulesets, which replace the chains the blocklist's rules were in, and this one puts them back after them.  A
+# drop-in of netfilter-persistent.service would miss `netfilter-persistent reload` by hand, which the unit has no
+# ExecReload for.  ipset-persistent's own plugin is 10-ipset.
+NETFILTER_PERSISTENT_PLUGIN = '/usr/share/netfilter-persistent/plugins.d/45-fleetwall-ipset'
+RULES_PLUGIN = """#!/bin/sh
+# Installed by fleetwall.blocklist (ipset_sync restore_unit): after netfilter-persistent restored the host's
+# saved rulesets, the blocklist's rules go back where those replaced the chains.
+[ "$1" = start ] || exit 0
+for f in %s/*.rules; do
+    [ -e "$f" ] || continue
+    sh "$f" || echo "fleetwall.blocklist: $f failed: the blocklist's rules are not all in place" >&2
+done
+exit 0
+"""
 
 
 # Where netfilter-persistent (Debian's iptables-persistent) and the RHEL iptables-services keep the rulesets they
@@ -325,10 +342,16 @@ class IpsetAdapter(object):
 
     @staticmethod
     def restore_dropins(save_dir):
-        """{drop-in path relative to the unit directory: text}: the rules again after the services that replace
-        or create the chains (netfilter-persistent's restore, Docker's DOCKER-USER)."""
+        """{drop-in path relative to the unit directory: text}: the rules again after the services that create
+        the chains (Docker's DOCKER-USER)."""
         return dict(('%s.d/fleetwall-ipset.conf' % service, RULES_DROPIN % (service, RULES_COMMAND % save_dir))
                     for service in DROPIN_SERVICES)
+
+    @staticmethod
+    def restore_plugins(save_dir):
+        """{path: text} of the executable plugins that put the rules back after another tool restored a ruleset
+        (netfilter-persistent's), installed where that tool keeps its plugins."""
+        return {NETFILTER_PERSISTENT_PLUGIN: RULES_PLUGIN % shlex.quote(save_dir)}
 
     def save_paths(self, persist, every=False):
         """The files save_to writes for ``persist``: the set, and the script of its rules when it has rules;

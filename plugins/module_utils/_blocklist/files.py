@@ -109,18 +109,19 @@ def ensure_unit(path, text, check_mode=False):
     return changed
 
 
-def _ensure_file(path, text, check_mode):
-    """Write ``text`` to ``path`` (mode 0644, atomically) unless it holds it already; True if it did not."""
+def _ensure_file(path, text, check_mode, mode=0o644):
+    """Write ``text`` to ``path`` (``mode``, atomically) unless it holds it already with that mode; True if not."""
     try:
         with open(path, 'rb') as handle:
             current = handle.read()
+        current_mode = stat.S_IMODE(os.stat(path).st_mode)
     except (IOError, OSError):
-        current = None
-    if current == text.encode():
+        current, current_mode = None, None
+    if current == text.encode() and current_mode == mode:
         return False
     if not check_mode:
         os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
-        write_atomic(path, text.encode(), 0o644)
+        write_atomic(path, text.encode(), mode)
     return True
 
 
@@ -132,13 +133,22 @@ def ensure_dropins(unit_dir, dropins, check_mode=False):
     return any(changed)
 
 
-def remove_unit(path, dropins=(), check_mode=False):
-    """Take back what ensure_unit and ensure_dropins installed: the unit's multi-user.target.wants link, the unit
-    and its drop-ins (paths relative to its directory), and the drop-in directories once empty; the paths that
-    were there.  The link goes first, so that a unit is never enabled without its file."""
+def ensure_plugins(plugins, check_mode=False):
+    """Install each executable plugin (``{path: text}``) of another tool, where that tool keeps its plugins: only
+    where the directory exists, that is where the tool is installed; True if any changed."""
+    changed = [_ensure_file(path, text, check_mode, 0o755)
+               for path, text in sorted(plugins.items()) if os.path.isdir(os.path.dirname(path))]
+    return any(changed)
+
+
+def remove_unit(path, dropins=(), plugins=(), check_mode=False):
+    """Take back what ensure_unit, ensure_dropins and ensure_plugins installed: the unit's multi-user.target.wants
+    link, the unit, its drop-ins (paths relative to its directory) and the plugins, and the drop-in directories once
+    empty; the paths that were there.  The link goes first, so that a unit is never enabled without its file."""
     unit_dir = os.path.dirname(path)
     wants = os.path.join(unit_dir, 'multi-user.target.wants', os.path.basename(path))
-    present = [name for name in [wants, path] + [os.path.join(unit_dir, d) for d in dropins] if os.path.lexists(name)]
+    present = [name for name in [wants, path] + [os.path.join(unit_dir, d) for d in dropins] + list(plugins)
+               if os.path.lexists(name)]
     if not check_mode:
         for name in present:
             os.unlink(name)

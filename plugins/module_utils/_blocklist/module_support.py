@@ -17,7 +17,7 @@ import base64
 import os
 
 from .decode import CorruptBody, TooLarge, decode_bounded
-from .files import ensure_dropins, ensure_unit, path_problem, remove_unit, remove_write_leftovers, write_atomic
+from .files import ensure_dropins, ensure_plugins, ensure_unit, path_problem, remove_unit, remove_write_leftovers, write_atomic
 from .metrics import write_textfile
 from .addresses import AddressError
 from .protect import Protection, findings_warning, host_addresses, ssh_client_addresses
@@ -370,6 +370,7 @@ def save_for_boot(module, adapter, store, result):
             installed = ensure_unit(unit, adapter.restore_unit(save_dir), module.check_mode)
             installed = ensure_dropins(os.path.dirname(unit), adapter.restore_dropins(save_dir),
                                        module.check_mode) or installed
+            installed = ensure_plugins(_restore_plugins(adapter, save_dir), module.check_mode) or installed
         except (IOError, OSError) as exc:
             result.setdefault('warnings', []).append(
                 'could not install %s: %s; the live set is in place but will not be restored at boot'
@@ -396,8 +397,9 @@ def remove_set(module, adapter, store, apply_rules, result):
     saved = _save_paths(adapter, persist, every=True)
     files = [path for path in [store.record_path, store.entries_path] + saved if os.path.exists(path)]
     dropins = sorted(adapter.restore_dropins(os.path.dirname(persist))) if persist and unit else []
+    plugins = sorted(_restore_plugins(adapter, os.path.dirname(persist))) if persist and unit else []
     if persist and unit and not _other_save_files(persist):
-        files += remove_unit(unit, dropins, check_mode=True)
+        files += remove_unit(unit, dropins, plugins, check_mode=True)
     result['removed_files'] = files
     result['changed'] = result['changed'] or bool(files)
     naming = getattr(adapter, 'saved_rulesets_naming', lambda: [])()
@@ -415,7 +417,13 @@ def remove_set(module, adapter, store, apply_rules, result):
         if os.path.exists(path):
             os.unlink(path)
     if persist and unit and not _other_save_files(persist):
-        remove_unit(unit, dropins)
+        remove_unit(unit, dropins, plugins)
+
+
+def _restore_plugins(adapter, save_dir):
+    """The adapter's plugins of other tools that restore its rules ({path: text}); most adapters have none."""
+    restore_plugins = getattr(adapter, 'restore_plugins', None)
+    return restore_plugins(save_dir) if restore_plugins else {}
 
 
 def _save_paths(adapter, persist, every=False):

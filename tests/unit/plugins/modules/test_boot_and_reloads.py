@@ -17,9 +17,9 @@ import sys
 
 import pytest
 
-from ansible_collections.fleetwall.blocklist.tests.helpers import PrivateHost, lab_tools, run_module
+from ansible_collections.fleetwall.blocklist.tests.helpers import ROOT, PrivateHost, lab_tools, run_module
 
-_TOOLS, pytestmark = lab_tools('nft', 'ipset', 'iptables', 'iptables-restore', 'unshare', 'nsenter')
+_TOOLS, pytestmark = lab_tools('nft', 'ipset', 'iptables', 'iptables-restore', 'unshare', 'nsenter', 'run-parts')
 
 HOST, ATTACKER, FRIEND = '10.202.0.1', '10.202.0.2', '10.202.0.3'
 PORT = 2222
@@ -43,6 +43,10 @@ NFTABLES_CONF = ('#!/usr/sbin/nft -f\n'
                  '}\n')
 # A host's own saved ruleset (netfilter-persistent's rules.v4), saved before the blocklist came.
 RULES_V4 = '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n'
+# Debian 12's netfilter-persistent (tests/data/netfilter-persistent): the script, run as its unit and operators run
+# it, and its two plugins, installed in the host's /usr/share as the package installs them.
+NETFILTER_PERSISTENT = os.path.join(ROOT, 'tests', 'data', 'netfilter-persistent')
+PLUGINS = '/usr/share/netfilter-persistent/plugins.d'
 
 
 class Host(object):
@@ -55,6 +59,12 @@ class Host(object):
     def boot(self):
         self.private = PrivateHost(self.root, 'fwboot-')
         self.private.start()
+        # /usr/share is the host's own too (an overlay whose upper directory outlives a reboot, as /etc's does), with
+        # netfilter-persistent's plugins in it as its package installs them.
+        upper, work = self.root / 'usr-share' / 'upper', self.root / 'usr-share' / 'work'
+        self.sh('mkdir -p %s %s && mount -t overlay overlay -o lowerdir=/usr/share,upperdir=%s,workdir=%s /usr/share '
+                '&& mkdir -p %s && for p in 15-ip4tables 25-ip6tables; do install -m 755 %s/$p %s/$p; done'
+                % (upper, work, upper, work, PLUGINS, NETFILTER_PERSISTENT, PLUGINS))
         self.client = self.private.ns + 'c'
         veth = 'vb' + self.private.ns[-8:]
         for args in (['ip', 'netns', 'add', self.client],
@@ -114,6 +124,10 @@ class Host(object):
             rc, out, err = self.private.run(['sh', '-c', command.lstrip('-').replace('$$', '$')])
             assert rc == 0 or tolerant, (unit_file, command, out, err)
 
+    def netfilter_persistent(self, verb):
+        """netfilter-persistent ``verb`` as its unit (start) or an operator (reload) runs it: its plugins in order."""
+        return self.sh('sh %s/netfilter-persistent %s 2>&1' % (NETFILTER_PERSISTENT, verb))
+
     def boot_units(self):
         """The enabled units of multi-user.target that are ours, as a reboot runs them."""
         return self.sh('ls %s/multi-user.target.wants/' % UNITS).split()
@@ -141,32 +155,49 @@ def test_ipset_block_comes_back_after_a_reboot_and_a_netfilter_persistent_restor
     # packets through Docker's DNAT; here: that they come back once Docker has started after a reboot).
     docker_starts = 'iptables -N DOCKER-USER && iptables -A DOCKER-USER -j RETURN'
     host.sh(docker_starts)
-    sync(host, tmp_path, 'ipset_sync', name='fwboot-v4', entries=[ATTACKER],
-         rules=[{'chain': 'INPUT'}, {'chain': 'DOCKER-USER'}],
-         persist_file=STATE + '/ipset/fwboot-v4.save', restore_unit=UNITS + '/fleetwall-ipset-restore.service')
+    # The host's own saved rulesets, which netfilter-persistent restores at boot and on every reload (its package
+    # saves both when it is installed; Debian 12's 25-ip6tables fails without rules.v6).
+    host.sh('mkdir -p /etc/iptables && printf %s > /etc/iptables/rules.v4 && printf %s > /etc/iptables/rules.v6'
+            % (shlex.quote(RULES_V4), shlex.quote(RULES_V4)))
+    result = sync(host, tmp_path, 'ipset_sync', name='fwboot-v4', entries=[ATTACKER],
+                  rules=[{'chain': 'INPUT'}, {'chain': 'DOCKER-USER'}],
+                  persist_file=STATE + '/ipset/fwboot-v4.save', restore_unit=UNITS + '/fleetwall-ipset-restore.service')
     assert host.blocked()
+    assert result['restore_unit_changed'] and '45-fleetwall-ipset' in host.sh('ls %s' % PLUGINS)
 
     host.reboot()
     assert not host.blocked()                                   # a new kernel state: nothing is loaded
     assert 'fleetwall-ipset-restore.service' in host.boot_units()
     host.replay(UNITS + '/fleetwall-ipset-restore.service', 'ExecStart')
     assert host.blocked()                                       # sets and their rule, before any Ansible run
+    # netfilter-persistent.service starts after our unit (ExecStart: netfilter-persistent start) and restores the
+    # host's rules.v4, which replaces INPUT: our plugin runs after its restore.
+    said = host.netfilter_persistent('start')
+    assert 'fleetwall.blocklist:' not in said and host.sh('iptables -S INPUT').count('-i lo -j ACCEPT') == 1, said
+    assert host.blocked()
     # Docker starts later in the boot, and makes DOCKER-USER then: its drop-in puts our rule in it.
     host.sh(docker_starts)
     host.replay(UNITS + '/docker.service.d/fleetwall-ipset.conf', 'ExecStartPost')
     assert host.sh('iptables -S DOCKER-USER').splitlines()[1] == (
         '-A DOCKER-USER -m set --match-set fwboot-v4 src -m comment --comment "fleetwall:fwboot-v4" -j DROP')
 
-    # netfilter-persistent starts after our unit and restores the host's own rules.v4, replacing INPUT.
-    host.sh('mkdir -p /etc/iptables && printf %s > /etc/iptables/rules.v4 && iptables-restore < /etc/iptables/rules.v4'
-            % shlex.quote(RULES_V4))
+    # `netfilter-persistent reload` by hand, which no unit of systemd's runs: the restore replaced INPUT, and the
+    # attacker reached the host until the next Ansible run.
+    host.sh('iptables-restore < /etc/iptables/rules.v4')
     assert not host.blocked()
-    dropin = UNITS + '/netfilter-persistent.service.d/fleetwall-ipset.conf'
-    host.replay(dropin, 'ExecStartPost')
+    host.netfilter_persistent('reload')
     assert host.blocked()
-    # Replayed again (a restart), or over a rules.v4 that was saved with our rule in it: never a duplicate.
-    host.replay(dropin, 'ExecStartPost')
+    # Again (a restart), or over a rules.v4 that was saved with our rule in it: never a duplicate.
+    host.netfilter_persistent('save')
+    host.netfilter_persistent('reload')
     assert host.sh('iptables -S INPUT').count('fleetwall:fwboot-v4') == 1
+    assert host.blocked()
+
+    # Removal takes the plugin back with the unit, and netfilter-persistent then runs as it did before.
+    result = sync(host, tmp_path, 'ipset_sync', name='fwboot-v4', state='absent', rules=[{'chain': 'INPUT'}],
+                  persist_file=STATE + '/ipset/fwboot-v4.save', restore_unit=UNITS + '/fleetwall-ipset-restore.service')
+    assert PLUGINS + '/45-fleetwall-ipset' in result['removed_files'], result
+    assert host.sh('ls %s' % PLUGINS).split() == ['15-ip4tables', '25-ip6tables']
 
 
 def test_nft_table_comes_back_after_a_reload_a_restart_and_a_reboot(host, tmp_path):
