@@ -122,6 +122,43 @@ def test_04_broken_nginx_config_keeps_the_old_geo_file(webvars, feeds):
     assert '203.0.113.77 block;' in after
 
 
+def test_05_a_settings_change_alone_reaches_nginx(webvars):
+    """Only the snippets change (the geo file does not): nginx must be reloaded, after nginx -t. The snippet was
+    rewritten with changed=1 and nothing reloaded nginx, which kept answering 444 and, once realip was turned on,
+    let clients behind the proxy through; later runs said changed=0, so it never healed."""
+    run = play(webvars, '-e', 'fleetwall_backend=none', '-e', 'fleetwall_web_backend=nginx',
+               '-e', 'nginx_block_status=403')
+    assert run.rc == 0, run.out[-3000:]
+    for host in HOSTS:
+        assert http_get('attacker', host, ATTACKER[0]) == '403'
+        # realip is off now: the proxy's header is not believed, and the proxy itself is served.
+        assert http_get('friend', host, FRIEND[0], {'X-Forwarded-For': ATTACKER[0]}) == '200'
+    run = play(webvars, *WEB)
+    assert run.rc == 0, run.out[-3000:]
+    for host in HOSTS:
+        assert http_get('attacker', host, ATTACKER[0]) == 'closed'
+        assert http_get('friend', host, FRIEND[0], {'X-Forwarded-For': ATTACKER[0]}) == 'closed'
+
+
+def test_06_the_documented_order_works_on_a_new_host(webvars):
+    """docs/backends.md: add ``include .../fleetwall-enforce.conf;`` to the server block, then run the role. The
+    include named no file yet, so the geo file's nginx -t failed, saying "the old file stays" where there was none."""
+    run = play(webvars, '-e', 'fleetwall_backend=none', '-e', 'fleetwall_web_backend=nginx', '-e', 'nginx_state=absent')
+    assert run.rc == 0, run.out[-3000:]
+    for host in HOSTS:
+        rc, _out, err = host_sh(host, 'test ! -e /etc/nginx/snippets/fleetwall-enforce.conf && sed -i '
+                                '"s|fleetwall-enforce\\*.conf|fleetwall-enforce.conf|" /etc/nginx/sites-enabled/lab.conf '
+                                '&& grep -q "include /etc/nginx/snippets/fleetwall-enforce.conf;" '
+                                '/etc/nginx/sites-enabled/lab.conf')
+        assert rc == 0, err
+        assert http_get('attacker', host, ATTACKER[0]) == '200'
+    run = play(webvars, *WEB)
+    assert run.rc == 0, run.out[-3000:]
+    for host in HOSTS:
+        assert http_get('attacker', host, ATTACKER[0]) == 'closed'
+        assert http_get('friend', host, FRIEND[0]) == '200'
+
+
 UFW = ('-e', 'fleetwall_backend=ufw', '-e', 'ufw_enable=true')
 
 

@@ -35,7 +35,10 @@ HEADER = '# Managed by fleetwall.blocklist (nginx_geo_file); every run rewrites 
 # The candidates' name before they were named after their target (files.leftover_prefix).
 OLD_CANDIDATE_PREFIX = '.fleetwall-geo-'
 VALUE = re.compile(r'^[A-Za-z0-9_.:-]{1,64}\Z')
-LINE = re.compile(r'^(\S+)\s+(\S+?);$')
+# An entry: an address or network (digits, hex, dots and colons, an optional prefix length) and its value.  A geo
+# directive (``default``, ``proxy``, ``delete``, ``ranges``, ``include``) is not one, and a file that has one was
+# written by someone else: it is reported and left as it is, never read as an entry and dropped.
+LINE = re.compile(r'^([0-9A-Fa-f]*[.:][0-9A-Fa-f.:]*(?:/[0-9]{1,3})?)\s+(\S+?);$')
 
 # Runs inside the private mount namespace: bind the candidate over the live
 # file, then become ``nginx -t``; nothing here outlives the namespace.
@@ -124,12 +127,20 @@ class GeoFile(object):
         Two runs on one file serialise on its lock, as the set modules' runs do."""
         lock = self._lock(check_mode)
         try:
+            if lock is not None and not check_mode:
+                self._remove_leftovers()
             result = self._sync(tiers, check_mode, want_diff, diff_sample, guard)
             self._finish_reload(result, check_mode)
             return result
         finally:
             if lock is not None:
                 lock.close()
+
+    def _remove_leftovers(self):
+        """The candidates of killed runs (a 1M-entry one is 21 MB), removed at the start of every run, a change or
+        not: under the file's lock they are nobody's now."""
+        remove_write_leftovers(self.dest)
+        remove_leftovers(self.directory, OLD_CANDIDATE_PREFIX)
 
     def _lock(self, check_mode):
         if not os.path.isdir(self.directory):
@@ -207,9 +218,6 @@ class GeoFile(object):
         directory = self.directory
         if not os.path.isdir(directory):
             os.makedirs(directory, 0o755)
-        # Under the file's lock: a candidate left here by a killed run is nobody's now.
-        remove_write_leftovers(self.dest)
-        remove_leftovers(directory, OLD_CANDIDATE_PREFIX)
         fd, candidate = tempfile.mkstemp(dir=directory, prefix=leftover_prefix(self.dest))
         placeholder = False
         try:
@@ -225,7 +233,7 @@ class GeoFile(object):
                     open(self.dest, 'a').close()
                     os.chmod(self.dest, mode)
                     placeholder = True
-                self.validate(candidate)
+                self.validate(candidate, first=placeholder)
             if self.reload:
                 # Before the rename: from then until nginx took the reload, the marker says it has not.
                 os.close(os.open(self.pending_path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
@@ -237,7 +245,7 @@ class GeoFile(object):
             if placeholder:
                 os.unlink(self.dest)
 
-    def validate(self, candidate):
+    def validate(self, candidate, first=False):
         test = [self.nginx_bin, '-t', '-q'] + (['-c', self.nginx_config] if self.nginx_config else [])
         args = [self.unshare_bin, '--mount', '--propagation', 'private', '--', sys.executable, '-c', _IN_NAMESPACE,
                 self.mount_bin, candidate, self.dest] + test
@@ -245,5 +253,7 @@ class GeoFile(object):
         if rc == 97:
             raise SyncError('could not bind-mount the candidate over %s to test it: %s' % (self.dest, err.strip()))
         if rc != 0:
-            raise SyncError('nginx -t rejected the new %s, so it was not installed and the old file stays: %s'
-                            % (self.dest, (err or out).strip()[-2000:]))
+            kept = ('there was none before, and there is none now' if first
+                    else 'the old file stays')
+            raise SyncError('nginx -t rejected the new %s, so it was not installed (%s): %s'
+                            % (self.dest, kept, (err or out).strip()[-2000:]))

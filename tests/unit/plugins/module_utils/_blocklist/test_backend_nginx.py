@@ -88,7 +88,7 @@ def test_a_file_nginx_rejects_never_goes_live(tmp_path):
     good = dest.read_text()
     # The real configuration reads the file in "ranges" mode, where a CIDR is an error.
     geo_ranges, _dest = geo_for(tmp_path, ranges=True)
-    dest.write_text('# ranges\n198.51.100.1-198.51.100.9 block;\n')
+    dest.write_text('# ranges mode, and no entry yet\n')
     good = dest.read_text()
     with pytest.raises(SyncError, match='nginx -t rejected'):
         geo_ranges.sync(tiers(['203.0.113.0/24']))
@@ -100,8 +100,9 @@ def test_a_file_nginx_rejects_never_goes_live(tmp_path):
 
 
 def test_first_install_rejected_leaves_no_file(tmp_path):
+    """And says so: the message said "the old file stays" where there was none."""
     geo, dest = geo_for(tmp_path, ranges=True)
-    with pytest.raises(SyncError, match='nginx -t rejected'):
+    with pytest.raises(SyncError, match=r'not installed \(there was none before, and there is none now\)'):
         geo.sync(tiers(['203.0.113.0/24']))
     assert not dest.exists()
 
@@ -113,6 +114,37 @@ def test_malformed_existing_file_is_left_alone(tmp_path):
     with pytest.raises(SyncError, match='line 2'):
         geo.sync(tiers(['203.0.113.0/24']))
     assert dest.read_text() == '203.0.113.0/24 block;\nsomething else\n'
+
+
+@pytest.mark.parametrize('directive', ['default block;', 'proxy 10.92.2.30;', 'delete 127.0.0.0/16;', 'ranges;',
+                                       'include /etc/nginx/more.geo;', 'proxy_recursive;'])
+def test_a_hand_written_geo_directive_is_reported_and_kept(tmp_path, directive):
+    """``default block;`` and ``proxy 10.92.2.30;`` read as the entries "default" and "proxy", which the next run
+    listed as removed and dropped: the file is someone else's, and the doc says it is reported and left as it is."""
+    geo, dest = geo_for(tmp_path)
+    dest.parent.mkdir()
+    text = '203.0.113.0/24 block;\n%s\n' % directive
+    dest.write_text(text)
+    with pytest.raises(SyncError, match='line 2 is not "CIDR VALUE;"'):
+        geo.sync(tiers(['203.0.113.0/24', '198.51.100.7']))
+    assert dest.read_text() == text
+
+
+def test_a_killed_runs_candidate_goes_at_the_next_run_even_without_a_change(tmp_path):
+    """A SIGKILL at 1M entries left a 21 MB candidate that no later run removed: only a run that installed a
+    change did. Check mode looks and removes nothing."""
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import leftover_prefix
+    geo, dest = geo_for(tmp_path)
+    wanted = tiers(['203.0.113.0/24'])
+    geo.sync(wanted)
+    candidates = [str(dest.parent / (leftover_prefix(str(dest)) + 'k1ll3d')), str(dest.parent / '.fleetwall-geo-old')]
+    for candidate in candidates:
+        with open(candidate, 'w') as handle:
+            handle.write('203.0.113.0/24 block;\n' * 1000)
+    assert geo.sync(wanted, check_mode=True)['changed'] is False
+    assert all(os.path.exists(candidate) for candidate in candidates)
+    assert geo.sync(wanted)['changed'] is False
+    assert sorted(os.listdir(dest.parent)) == ['.blocklist.geo.lock', 'blocklist.geo']
 
 
 def test_change_guard_keeps_the_file(tmp_path):
