@@ -204,6 +204,15 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+other_backends:
+  description:
+    - The other kernel backends (V(ipset), V(nftables), V(ufw), V(firewalld)) whose records this host's state
+      directory holds, with entries in force, which a switch of the host's backend left behind. The push play
+      removes what they installed once this task succeeded (docs/backends.md, "Switching backends").
+  returned: with O(state=present), when there are any
+  type: list
+  elements: str
+  version_added: 0.5.0
 removed_files:
   description:
     - With O(state=absent), the files removed with the set (its record and entries, its save file, and the boot unit
@@ -246,7 +255,7 @@ refused:
   description: Why a change larger than O(max_change_percent) was not applied.
   returned: when the change was refused
   type: str
-  version_added: 0.4.0
+  version_added: 0.5.0
 changed:
   description: Whether the set or its rules changed (or would, in check mode).
   returned: always

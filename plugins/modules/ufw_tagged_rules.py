@@ -108,6 +108,15 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+other_backends:
+  description:
+    - The other kernel backends (V(ipset), V(nftables), V(ufw), V(firewalld)) whose records this host's state
+      directory holds, with entries in force, which a switch of the host's backend left behind. The push play
+      removes what they installed once this task succeeded (docs/backends.md, "Switching backends").
+  returned: when there are any, and the task applied entries
+  type: list
+  elements: str
+  version_added: 0.5.0
 metrics:
   description: With O(metrics_textfile), what was written (C(written)) and per set its entries and drops (C(sets)).
   returned: when O(metrics_textfile) is set and the sync succeeded

@@ -109,7 +109,7 @@ def listen(ns, address, port):
     return process
 
 
-def rejected_at_once(ns, address, port):
+def rejected_at_once(ns, address, port, source=None):
     """A connect that fails within a second: REJECT answers it, where DROP leaves it to its 3 s timeout."""
     started = time.monotonic()
-    return not fleet.connect(ns, address, port, timeout=3.0) and time.monotonic() - started < 2.5
+    return not fleet.connect(ns, address, port, source=source, timeout=3.0) and time.monotonic() - started < 2.5

@@ -131,6 +131,51 @@ def test_05b_outbound_block_rejects_on_every_port_and_log_limit_reaches_the_rule
         outside.wait()
 
 
+def test_05c_one_policy_on_nftables_then_a_switch_to_ipset(nftvars):
+    """The example inventory's bastion policy was written in ipset's names, which a host on nftables ignored
+    silently (it dropped every port); pinned to ipset afterwards, the old nft table stayed and kept dropping every
+    port ahead of the new REJECT rule. Now the policy is fleetwall_*, read by every backend, in either case; a
+    variable of another backend is named with a warning; and a switch removes the old backend once the new one
+    blocks."""
+    web = fleet.host_addresses(1)[0]
+    listener = listen('fw-h1', web, 8080)
+    policy = '{"fleetwall_ports": [22], "fleetwall_target": "REJECT", "ipset_log": true}'
+    try:
+        run = play(nftvars, '-e', policy)
+        assert run.rc == 0, run.out[-3000:]
+        assert 'h1: ipset_log does nothing, because h1 uses the nftables backend' in run.out, run.out[-3000:]
+        assert rejected_at_once('attacker', web, 22, source=ATTACKER_EXTRA[0])    # :22 rejected, at once
+        assert fleet.connect('attacker', web, 8080, source=ATTACKER_EXTRA[0])    # another port served
+        rc, out, _err = host_sh('h1', 'nft list chain inet fleetwall fleetwall_v4_nets_input')
+        assert 'tcp dport 22' in out and 'reject' in out, out
+
+        run = play(nftvars, '-e', policy, '-e', 'fleetwall_backend=ipset')
+        assert run.rc == 0, run.out[-3000:]
+        assert "Take back what the host's previous backend installed" in run.out
+        for host in HOSTS:
+            rc, out, _err = host_sh(host, 'nft list tables')
+            assert 'inet fleetwall' not in out, (host, out)
+        rc, out, _err = host_sh('h1', 'iptables -S INPUT')
+        assert '-m multiport --dports 22' in out and '-j REJECT' in out, out
+        assert rejected_at_once('attacker', web, 22, source=ATTACKER_EXTRA[0])
+        assert fleet.connect('attacker', web, 8080, source=ATTACKER_EXTRA[0])
+        assert not reachable('attacker', 'h2', ATTACKER_EXTRA[0], 4)
+        # Switched: the next run has nothing of nftables left to take back.
+        run = play(nftvars, '-e', policy, '-e', 'fleetwall_backend=ipset')
+        assert run.rc == 0, run.out[-3000:]
+        assert {h: run.changed(h) for h in HOSTS} == dict.fromkeys(HOSTS, 0), run.out[-3000:]
+    finally:
+        listener.kill()
+        listener.wait()
+    # And back to what backend_facts recommends (nftables), which takes the ipset sets and rules back.
+    run = play(nftvars)
+    assert run.rc == 0, run.out[-3000:]
+    for host in HOSTS:
+        assert 'fleetwall' not in host_sh(host, 'iptables -S INPUT')[1]
+        assert host_sh(host, 'ipset list -n')[1].split() == []
+        assert not reachable('attacker', host, ATTACKER[0], 4)
+
+
 def test_06_absent_removes_our_table_content_only(nftvars):
     host_sh('h1', 'nft add table inet theirs && nft add chain inet theirs c "{ type filter hook input priority 0; }"')
     run = play(nftvars, '--diff', '-e', 'nftables_state=absent')

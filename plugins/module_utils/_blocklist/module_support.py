@@ -18,7 +18,7 @@ import os
 
 from .decode import CorruptBody, TooLarge, decode_bounded
 from .files import ensure_dropins, ensure_plugins, ensure_unit, path_problem, remove_unit, remove_write_leftovers, write_atomic
-from .metrics import write_textfile
+from .metrics import read_records, write_textfile
 from .addresses import AddressError
 from .protect import Protection, findings_warning, host_addresses, ssh_client_addresses
 from .sync import SyncError, StateStore, change_refusal, entries_are_canonical, read_entries_source, sync_set
@@ -258,8 +258,30 @@ def run_sync(module, build):
             finally:
                 module.params = task_params
         result = combine_set_results(results)
+    own = set(r['backend'] for r in result.get('sets', [result]) if r.get('backend'))
+    note_other_backends(module, result, own)
     write_metrics(module, result)
     finish(module, result)
+
+
+# The kernel backends by the name their records carry (metrics.read_records), which is their role's name.  The web
+# tier (nginx) sits beside one of them, and is never a host's previous backend.
+KERNEL_BACKENDS = ('ipset', 'nftables', 'ufw', 'firewalld')
+
+
+def note_other_backends(module, result, own):
+    """``other_backends``: the other kernel backends whose records are in the state directory, which a switch of the
+    host's backend left behind.  The push play removes what they installed once this backend's block is in force
+    (docs/backends.md, "Switching backends")."""
+    # Only behind a block in force: not on a removal (UFW's is a sync to no entries), a failure or an empty set.
+    if module.params.get('state', 'present') != 'present' or result.get('failed') or not result.get('total'):
+        return
+    own = set('nftables' if backend == 'nft' else backend for backend in own)
+    # A record of no entries blocks nothing (UFW's removal keeps one, of 0).
+    found = set(backend for backend, _set, record in read_records(module.params['state_dir']) if record['count'])
+    others = sorted(found & set(KERNEL_BACKENDS) - own)
+    if others:
+        result['other_backends'] = others
 
 
 def finish(module, result):
@@ -298,6 +320,7 @@ def sync_one(module, build, protection, carried=None):
     except SyncError as exc:
         result.update(failed=True, msg=str(exc))
         return result
+    result['backend'] = adapter.backend
     store = StateStore(params['state_dir'], adapter.backend, params['name'])
 
     def sync():
@@ -624,6 +647,7 @@ def run_file_sync(module, backend, name, sync):
         result.update(failed=True, msg=str(exc))
     else:
         _locked(module, store, result, body)
+    note_other_backends(module, result, {backend})
     write_metrics(module, result)
     finish(module, result)
 

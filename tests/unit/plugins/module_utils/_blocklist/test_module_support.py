@@ -78,3 +78,25 @@ def test_entries_broader_than_the_minimum_prefix_are_refused_whole():
     with pytest.raises(SyncError, match=r"'2000::/3'"):
         refuse_broad_entries(module, ['2000::/3'])
     refuse_broad_entries(_Module(min_prefix_v4=1, min_prefix_v6=19), ['0.0.0.0/1'])
+
+
+def test_the_records_of_other_kernel_backends_are_named_as_a_switch_left_them(tmp_path):
+    """After a switch of backend, the new backend's module names the old one's records, so the push play takes
+    what it installed back; the web tier's, and a removal's record of no entries, are never named."""
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
+        note_other_backends)
+    for backend, name, count in (('nft', 'fleetwall_v4_nets', 3), ('nginx', 'blocklist', 5), ('ufw', 'fleetwall-v4v6', 0),
+                                 ('ipset', 'fleetwall-v4', 7)):
+        StateStore(str(tmp_path), backend, name).save({'count': count}, raw=b'192.0.2.1\n')
+    result = {'changed': False, 'total': 2}
+    note_other_backends(_Module(state_dir=str(tmp_path)), result, {'ipset'})
+    assert result['other_backends'] == ['nftables']
+    result = {'changed': False, 'total': 2}
+    note_other_backends(_Module(state_dir=str(tmp_path)), result, {'nft'})
+    assert result['other_backends'] == ['ipset']
+    # A removal, a failed run or an empty set names none: the play removes only behind a block in force.
+    for result, state in (({'failed': True, 'total': 2}, 'present'), ({'total': 0}, 'present'), ({}, 'absent')):
+        module = _Module(state_dir=str(tmp_path))
+        module.params['state'] = state
+        note_other_backends(module, result, {'nft'})
+        assert 'other_backends' not in result

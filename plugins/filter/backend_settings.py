@@ -1,0 +1,126 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+name: backend_settings
+short_description: The settings that do nothing on each host's backend, as warnings
+version_added: 0.5.0
+author:
+  - fleetwall.blocklist contributors (@fleetwall)
+description:
+  - For each host, the backend it uses (C(fleetwall_backend), or what C(fleetwall.blocklist.backend_facts)
+    recommended) and the variables set for it. A variable of another backend's role (C(ipset_ports) on a host that
+    uses nftables) does nothing there, and a policy setting (C(fleetwall_ports)) that the host's backend cannot
+    honour blocks more than it says. Each is returned as one warning naming the variable, the host and its backend,
+    and is also shown as an Ansible warning.
+  - A C(fleetwall_backend) that names no backend (a typo) fails, listing the names it takes.
+  - The fleet's policy is the C(fleetwall_*) variables (C(fleetwall_ports), C(fleetwall_protocol),
+    C(fleetwall_target), C(fleetwall_block_output), C(fleetwall_block_forward), C(fleetwall_log),
+    C(fleetwall_families)); each backend's role reads them unless its own variable is set (docs/policy.md).
+options:
+  _input:
+    description: C(hostvars).
+    type: dict
+    required: true
+  hosts:
+    description: The hosts to look at (the play's batch).
+    type: list
+    elements: str
+    required: true
+'''
+
+EXAMPLES = r'''
+- name: Settings that do nothing on a host's backend
+  ansible.builtin.debug:
+    msg: "{{ hostvars | fleetwall.blocklist.backend_settings(ansible_play_batch) }}"
+  run_once: true
+'''
+
+RETURN = r'''
+_value:
+  description: One warning per variable and host; empty when every setting takes effect.
+  type: list
+  elements: str
+'''
+
+from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
+
+# The roles of the kernel backends, by the name fleetwall_backend takes; each role's variables start with it.
+BACKEND_ROLES = ('ipset', 'nftables', 'ufw', 'firewalld')
+# What each role registers: set by the role, never by the operator.
+REGISTERED = ('_sync_results', '_sync_result')
+# The policy settings a backend cannot honour, and what happens instead.
+UNSUPPORTED = {
+    'firewalld': {
+        'fleetwall_ports': 'firewalld blocks every port of a listed source',
+        'fleetwall_protocol': 'firewalld blocks every protocol of a listed source',
+        'fleetwall_block_output': 'firewalld blocks inbound only',
+        'fleetwall_block_forward': 'firewalld blocks inbound only',
+        'fleetwall_log': 'firewalld logs by its own LogDenied setting',
+    },
+    'ufw': {
+        'fleetwall_block_output': 'UFW blocks inbound only here',
+        'fleetwall_block_forward': 'UFW blocks inbound only here',
+        'fleetwall_log': 'UFW logs by its own logging level',
+    },
+}
+
+
+def host_backend(variables):
+    """The backend the push play runs for a host: its fleetwall_backend, or backend_facts' recommendation."""
+    backend = variables.get('fleetwall_backend')
+    if backend is None:
+        backend = (variables.get('fleetwall_backend_facts') or {}).get('recommended')
+    return backend
+
+
+# The policy every set backend reads (fleetwall_<setting>), where a role's own <role>_<setting> is set instead.
+POLICY = ('ports', 'protocol', 'target', 'block_output', 'block_forward', 'log', 'families')
+
+
+def _unused(name, variables, backend):
+    """Why the variable ``name`` does nothing on this host, or None."""
+    for role in BACKEND_ROLES:
+        if name.startswith(role + '_') and role != backend and not name.endswith(REGISTERED):
+            setting = name[len(role) + 1:]
+            if setting in POLICY:
+                return 'it is a setting of the %s role; fleetwall_%s applies to every backend' % (role, setting)
+            return 'it is a setting of the %s role' % role
+    reason = UNSUPPORTED.get(backend, {}).get(name)
+    if reason and variables.get(name) not in (None, False, [], ''):
+        return reason
+    if backend == 'ufw' and name == 'fleetwall_ports' and len(variables.get(name) or []) > 1:
+        return 'UFW takes one port here, so every port is blocked'
+    return None
+
+
+def backend_settings(hostvars, hosts):
+    warnings = []
+    for host in hosts:
+        variables = hostvars[host]
+        backend = host_backend(variables)
+        if backend is None:
+            continue
+        if backend not in BACKEND_ROLES + ('none',):
+            raise AnsibleFilterError('%s: fleetwall_backend %r is not a backend; it takes %s or none'
+                                     % (host, backend, ', '.join(BACKEND_ROLES)))
+        for name in sorted(variables.keys()):
+            reason = _unused(name, variables, backend)
+            if reason:
+                uses = ('has no kernel backend (fleetwall_backend none)' if backend == 'none'
+                        else 'uses the %s backend' % backend)
+                warnings.append('%s: %s does nothing, because %s %s: %s' % (host, name, host, uses, reason))
+    display = Display()
+    for warning in warnings:
+        display.warning(warning)
+    return warnings
+
+
+class FilterModule(object):
+    def filters(self):
+        return {'backend_settings': backend_settings}

@@ -1,0 +1,53 @@
+import pytest
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.fleetwall.blocklist.plugins.filter.backend_settings import backend_settings
+
+
+def test_a_setting_of_another_backend_is_named_with_the_backend_in_use_and_the_policy_variable():
+    """The example inventory's bastion policy in ipset's names did nothing on a host that got nftables."""
+    hostvars = {
+        'bastion': {'ipset_ports': [22], 'ipset_target': 'REJECT', 'ipset_docker_user': True,
+                    'fleetwall_backend_facts': {'recommended': 'nftables'}, 'nftables_ports': [22]},
+        'web': {'fleetwall_backend': 'ipset', 'ipset_ports': [80], 'ipset_sync_results': {'changed': False},
+                'nftables_sync_results': {'changed': False}},
+    }
+    assert backend_settings(hostvars, ['bastion', 'web']) == [
+        'bastion: ipset_docker_user does nothing, because bastion uses the nftables backend: it is a setting of '
+        'the ipset role',
+        'bastion: ipset_ports does nothing, because bastion uses the nftables backend: it is a setting of the '
+        'ipset role; fleetwall_ports applies to every backend',
+        'bastion: ipset_target does nothing, because bastion uses the nftables backend: it is a setting of the '
+        'ipset role; fleetwall_target applies to every backend',
+    ]
+
+
+def test_a_policy_setting_the_backend_cannot_honour_is_named():
+    hostvars = {
+        'fw': {'fleetwall_backend': 'firewalld', 'fleetwall_ports': [22], 'fleetwall_log': False,
+               'fleetwall_target': 'reject'},
+        'u1': {'fleetwall_backend': 'ufw', 'fleetwall_ports': [22]},
+        'u2': {'fleetwall_backend': 'ufw', 'fleetwall_ports': [22, 443], 'fleetwall_block_output': True},
+        'web': {'fleetwall_backend': 'none', 'fleetwall_ports': [22], 'nftables_log': True},
+    }
+    assert backend_settings(hostvars, ['fw', 'u1', 'u2', 'web']) == [
+        'fw: fleetwall_ports does nothing, because fw uses the firewalld backend: firewalld blocks every port of '
+        'a listed source',
+        'u2: fleetwall_block_output does nothing, because u2 uses the ufw backend: UFW blocks inbound only here',
+        'u2: fleetwall_ports does nothing, because u2 uses the ufw backend: UFW takes one port here, so every '
+        'port is blocked',
+        'web: nftables_log does nothing, because web has no kernel backend (fleetwall_backend none): it is a '
+        'setting of the nftables role; '
+        'fleetwall_log applies to every backend',
+    ]
+
+
+def test_a_backend_name_with_a_typo_fails_listing_the_names():
+    with pytest.raises(AnsibleFilterError, match=r"web1: fleetwall_backend 'nftabels' is not a backend; it takes "
+                                                 r"ipset, nftables, ufw, firewalld or none"):
+        backend_settings({'web1': {'fleetwall_backend': 'nftabels'}}, ['web1'])
+
+
+def test_a_host_without_a_backend_yet_is_passed_over():
+    assert backend_settings({'h': {'ipset_ports': [22]}}, ['h']) == []
