@@ -25,7 +25,7 @@ Provider APIs (data from ``providers/`` under the directory):
                                        onlyCountries, exceptCountries, limit, plaintext
 
 Faults, for any path: ``/fault/<kind>/<path>``, or ``server.state.faults[prefix] = kind``
-(optionally a number of times in ``server.state.fault_times[prefix]``):
+(optionally a number of times in ``server.state.fault_times[prefix]``; this way for a POST too):
 500, 404, 401, 403, 429, html, empty, slow, truncated, json_error, garbage; cut_short (the path's
 answer cut at a line break near its middle, sent without a Content-Length or compression, and the
 connection closed: a shorter list as far as the transport can tell); and the hostile ones, whose big
@@ -523,6 +523,10 @@ class FeedHandler(http.server.SimpleHTTPRequestHandler):
             self.server.state.requests.append(self._record)
         length = int(self.headers.get('Content-Length') or 0)
         body = self.rfile.read(min(length, 65536)).decode('utf-8', 'replace')
+        kind = self.server.state.take_fault(path)
+        if kind:
+            self._fault(kind, path)
+            return None
         if path != '/abuseipdb/api/v2/report':
             return self._json(404, {'errors': [{'detail': 'Not found.', 'status': 404}]})
         return self._abuseipdb_report({k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()})

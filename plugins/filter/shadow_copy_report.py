@@ -69,9 +69,10 @@ def shadow_copy_report(result):
     if fleet:
         harvested = ('harvested from %s host(s)' % fleet['hosts_harvested'] if fleet.get('hosts_harvested') is not None
                      else 'no harvest this run')
-        line = ('fleet-local bans: %s enforced (%s accepted), %s below min_hosts %s, %s new, %s expired; %s'
-                % (fleet.get('entries'), fleet.get('accepted'), fleet.get('pending_min_hosts'), fleet.get('min_hosts'),
-                   fleet.get('new'), fleet.get('expired'), harvested))
+        line = ('fleet-local bans: %s enforced (%s accepted, %s kept out by the allowlist), %s below min_hosts %s, '
+                '%s new, %s unbanned, %s expired; %s'
+                % (fleet.get('entries'), fleet.get('accepted'), fleet.get('allowlisted', 0), fleet.get('pending_min_hosts'),
+                   fleet.get('min_hosts'), fleet.get('new'), fleet.get('unbanned', 0), fleet.get('expired'), harvested))
         if fleet.get('hosts_unavailable'):
             line += '; not readable on %s' % ', '.join(fleet['hosts_unavailable'])
         lines.append(line)

@@ -308,6 +308,10 @@ options:
         description:
           - Seconds after which a sighting that no harvest has seen again is forgotten. An address stays
             in the copy while any of its sightings lasts.
+          - A sighting goes sooner, at the first harvest that reads its host and finds the ban no longer in force
+            there (fail2ban's ban ended, or it was lifted by hand), so an unban on the host that banned lifts the
+            block fleet-wide. A host that could not be read, or is missing from O(fleet_local.harvest)
+            (unreachable), keeps its sightings until this expiry.
         type: int
         default: 86400
       min_hosts:
@@ -398,11 +402,13 @@ refused:
 fleet_local:
   description:
     - With O(fleet_local), what the harvest did; the feed's own status is the C(fleet_local) item of RV(feeds).
-    - C(entries) enforced addresses, C(accepted) of them after refusals, C(pending_min_hosts) below
-      O(fleet_local.min_hosts), C(sightings) remembered, C(new) and C(expired) this run, C(hosts_harvested)
-      (null without a harvest), C(hosts_unavailable) where fail2ban could not be read, C(invalid) bans ignored,
-      C(feeds_entries) what the other feeds alone publish
-      (what the guards compare).
+    - C(entries) addresses the copy enforces (the generation's C(fleet_local.json) lists them), C(accepted)
+      addresses the refusal table let through, C(refused) the others, C(allowlisted) accepted ones the allowlist
+      kept out entirely, C(pending_min_hosts) below O(fleet_local.min_hosts), C(sightings) remembered, C(new)
+      this run, C(unbanned) sightings dropped because their host, read this run, no longer bans them,
+      C(expired) sightings not seen for O(fleet_local.expiry), C(hosts_harvested) (null without a harvest),
+      C(hosts_unavailable) where fail2ban could not be read, C(invalid) bans ignored, C(feeds_entries) what the
+      other feeds alone publish (what the guards compare).
   returned: when O(fleet_local) is set
   type: dict
   version_added: 0.4.0

@@ -21,8 +21,10 @@ import fleet
 ATTACKER, UNLISTED, FRIEND = fleet.ATTACKER, fleet.ATTACKER_UNLISTED, fleet.FRIEND
 KEY = feed_server.LAB_KEYS['abuseipdb']
 REPORT_PORT = 18081
-BANTIME = 25
-EXPIRY = 20
+# Long enough that the bans are in force until the tests lift them, and that only an unban, never the expiry,
+# can end a fleet-wide block here (docs/fail2ban.md; the expiry is tested in test_fleet_local.py).
+BANTIME = 600
+EXPIRY = 3600
 
 
 def failed_logins(ns, source, host, count):
@@ -165,7 +167,7 @@ def test_one_hosts_ban_blocks_the_attacker_fleet_wide(f2b):
     assert manifest['fleet_local']['accepted'] == 1 and manifest['fleet_local']['hosts_harvested'] == 3
 
 
-def test_a_feed_listed_ban_outlives_the_expiry(f2b):
+def test_a_ban_of_a_feed_listed_address_is_harvested_too(f2b):
     # A ban of an address a feed lists too (made by hand: the feed keeps it from reaching sshd).
     rc, _out, err = host_sh('h2', 'fail2ban-client set sshd banip %s' % ATTACKER[0])
     assert rc == 0, err
@@ -174,15 +176,14 @@ def test_a_feed_listed_ban_outlives_the_expiry(f2b):
     assert {s['host'] for s in fleet_local(f2b)[ATTACKER[0]]['hosts']} == {'h2'}
 
 
-def test_after_the_expiry_the_attacker_is_served_again(f2b):
-    # The hand-made ban on h2 (and the repeat-offender ban that followed it) are lifted; fail2ban's own bans
-    # on h1 end after BANTIME. The fleet forgets a ban EXPIRY seconds after a harvest last saw it in force.
+def test_an_unban_on_the_banning_host_lifts_the_block_fleet_wide(f2b):
+    # h1's ban was a false positive: the operator lifts it there, in both jails, as fail2ban's documentation says;
+    # h2's hand-made ban goes too. No sighting is near its expiry: only the unbans can end the fleet-wide block.
+    rc, _out, err = host_sh('h1', 'fail2ban-client set sshd unbanip {0} && fail2ban-client set recidive unbanip {0}'
+                            .format(UNLISTED[0]))
+    assert rc == 0, err
     host_sh('h2', 'fail2ban-client unban --all')
-    assert wait_for(lambda: not any(banned(h, jail) for h in ('h1', 'h2') for jail in ('sshd', 'recidive')),
-                    BANTIME + 15)
-    with open(os.path.join(f2b['copy'], 'fleet_local.json')) as handle:
-        last_seen = max(s['last_seen'] for s in json.load(handle)['sightings'])
-    time.sleep(max(0.0, last_seen + EXPIRY + 1 - time.time()))
+    assert not any(banned(h, jail) for h in ('h1', 'h2') for jail in ('sshd', 'recidive'))
     run = play(f2b)
     assert run.rc == 0, run.out[-3000:]
     assert fleet_local(f2b) == {}

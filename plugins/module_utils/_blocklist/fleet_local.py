@@ -9,10 +9,13 @@ Every harvest reports, per host, the bans fail2ban has in force there. Each
 (address, host, jail) is a *sighting*, remembered in ``fleet_local.json``
 under the shadow copy directory with when the ban began (``banned_at``, the
 host's word) and when a harvest last saw it in force (``last_seen``, the
-controller's clock). A sighting not seen again for ``expiry`` seconds is
-forgotten; an address is offered to the shadow copy while it has sightings
-on at least ``min_hosts`` distinct hosts, and then goes through the same
-parser, refusal table and allowlist as every other feed.
+controller's clock). A sighting goes at the first harvest that read its
+host and found the ban no longer in force (an unban there lifts it
+fleet-wide); a host that could not be read keeps its sightings, and any
+sighting not seen again for ``expiry`` seconds is forgotten. An address is
+offered to the shadow copy while it has sightings on at least ``min_hosts``
+distinct hosts, and then goes through the same parser, refusal table and
+allowlist as every other feed.
 """
 
 from __future__ import annotations
@@ -64,12 +67,52 @@ def _epoch_or_none(value):
         return None
 
 
+def _sample_invalid(report, host, ban, reason):
+    report['invalid'] += 1
+    if len(report['invalid_samples']) < SAMPLE_SIZE:
+        report['invalid_samples'].append({'host': host, 'ban': repr(ban)[:100], 'reason': reason})
+
+
+def _host_bans(host, bans, report):
+    """The valid bans a host reported, as (address, jail, banned_at); None when its bans could not be read."""
+    if isinstance(bans, dict):
+        # A module result; one without bans (the module crashed) counts as unavailable too.
+        if not bans.get('available') or bans.get('failed') or not isinstance(bans.get('bans'), list):
+            report['unavailable'].append(host)
+            return None
+        bans = bans['bans']
+    report['hosts'] += 1
+    if not isinstance(bans, list):
+        _sample_invalid(report, host, bans, 'not a list of bans')
+        return None
+    valid = []
+    for ban in bans:
+        address = ban.get('address') if isinstance(ban, dict) else None
+        jail = ban.get('jail') if isinstance(ban, dict) else None
+        try:
+            if not isinstance(address, str) or not isinstance(jail, str) or not jail:
+                raise AddressError('not a ban with an address and a jail')
+            _version, address = canonical(address.strip())
+        except AddressError as exc:
+            _sample_invalid(report, host, ban, str(exc))
+            continue
+        valid.append((address, jail, _epoch_or_none(ban.get('banned_at'))))
+    return valid
+
+
 def merge_harvest(state, harvest, now, expiry, jails=None):
     """Return (new state, report) after the harvest ``{host: [ban, ...]}`` at ``now`` (epoch seconds).
 
     A host's value may also be what ``fail2ban_bans`` returned (``bans`` with
     ``available``): a host where fail2ban could not be read is counted as
     unavailable, and its sightings are left to expire.
+
+    A sighting of a host whose bans were read goes as soon as the host no
+    longer lists that ban (counted as ``unbanned``): fail2ban's ban ended or
+    someone lifted it there, so an unban on the banning host lifts it
+    fleet-wide. An unavailable host's silence is no unban, nor is a host's
+    absence from ``harvest`` (unreachable): their sightings stay until
+    ``expiry``, which bounds every sighting's life.
 
     ``harvest`` None means no harvest ran this time: nothing is refreshed,
     but sightings still expire. Bans come from hosts and are not trusted:
@@ -79,53 +122,38 @@ def merge_harvest(state, harvest, now, expiry, jails=None):
     sightings = {}
     for sighting in state.get('sightings', []):
         sightings[(sighting['address'], sighting['host'], sighting['jail'])] = dict(sighting)
-    report = {'hosts': 0, 'bans': 0, 'new': 0, 'expired': 0, 'invalid': 0, 'invalid_samples': [],
+    report = {'hosts': 0, 'bans': 0, 'new': 0, 'unbanned': 0, 'expired': 0, 'invalid': 0, 'invalid_samples': [],
               'other_jails': 0, 'unavailable': []}
+    # What each host whose bans were read has in force, (address, jail); other jails' bans too, since a ban
+    # this harvest does not take is still no unban.
+    in_force = {}
     for host, bans in sorted((harvest or {}).items()):
-        if isinstance(bans, dict):
-            # A module result; one without bans (the module crashed) counts as unavailable too.
-            if not bans.get('available') or bans.get('failed') or not isinstance(bans.get('bans'), list):
-                report['unavailable'].append(str(host))
-                continue
-            bans = bans['bans']
-        report['hosts'] += 1
-        if not isinstance(bans, list):
-            report['invalid'] += 1
-            if len(report['invalid_samples']) < SAMPLE_SIZE:
-                report['invalid_samples'].append({'host': str(host), 'ban': repr(bans)[:100],
-                                                  'reason': 'not a list of bans'})
+        host = str(host)
+        bans = _host_bans(host, bans, report)
+        if bans is None:
             continue
-        for ban in bans:
-            address = ban.get('address') if isinstance(ban, dict) else None
-            jail = ban.get('jail') if isinstance(ban, dict) else None
-            try:
-                if not isinstance(address, str) or not isinstance(jail, str) or not jail:
-                    raise AddressError('not a ban with an address and a jail')
-                _version, address = canonical(address.strip())
-            except AddressError as exc:
-                report['invalid'] += 1
-                if len(report['invalid_samples']) < SAMPLE_SIZE:
-                    report['invalid_samples'].append({'host': str(host), 'ban': repr(ban)[:100], 'reason': str(exc)})
-                continue
+        in_force[host] = set((address, jail) for address, jail, _banned_at in bans)
+        for address, jail, banned_at in bans:
             if jails and jail not in jails:
                 report['other_jails'] += 1
                 continue
             report['bans'] += 1
-            key = (address, str(host), jail)
-            known = sightings.get(key)
-            banned_at = _epoch_or_none(ban.get('banned_at'))
+            known = sightings.get((address, host, jail))
             if known is None:
                 report['new'] += 1
-                sightings[key] = {'address': address, 'host': str(host), 'jail': jail,
-                                  'banned_at': banned_at if banned_at is not None else now,
-                                  'first_seen': now, 'last_seen': now}
+                sightings[(address, host, jail)] = {
+                    'address': address, 'host': host, 'jail': jail,
+                    'banned_at': banned_at if banned_at is not None else now, 'first_seen': now, 'last_seen': now}
             else:
                 known['last_seen'] = now
                 if banned_at is not None:
                     known['banned_at'] = banned_at
     kept = []
     for sighting in sightings.values():
-        if now - sighting['last_seen'] > expiry:
+        host_bans = in_force.get(sighting['host'])
+        if host_bans is not None and (sighting['address'], sighting['jail']) not in host_bans:
+            report['unbanned'] += 1
+        elif now - sighting['last_seen'] > expiry:
             report['expired'] += 1
         else:
             kept.append(sighting)

@@ -38,7 +38,7 @@ from itertools import chain
 from .addresses import (
     V4, V6, BITS, AF, AddressError, RefusalTable, parse_network, merge_keys,
     merge_ranges, subtract_ranges, networks_file, count_addresses,
-    parse_range, insert_ranges, count_networks, format_network,
+    parse_range, insert_ranges, count_networks, format_network, network_key,
 )
 from .feeds import DEFAULT_MAX_ENTRIES, FeedError, ProviderError, parse_feed
 from .files import acquire_lock, lock_holder, trusted_owner, write_atomic
@@ -733,8 +733,38 @@ def _tier_files(keys, allow_ranges, block=None, extra_keys=None):
     return tier
 
 
-def _fleet_local_feed(root, fleet_local, refusals, now, check_mode):
-    """Merge the harvest into the remembered sightings; return (entries, info, parsed feed)."""
+def _allowlisted(allow_ranges, version, start, end):
+    """Whether the allowlist covers the whole range ``start``-``end``."""
+    ranges = allow_ranges[version]
+    index = bisect_left(ranges, (start + 1,)) - 1
+    return index >= 0 and ranges[index][1] >= end
+
+
+def _enforced_entries(entries, parsed, allow_ranges):
+    """The offered entries that the copy enforces, and how many of the others the allowlist kept out.
+
+    An entry the refusal table refused is counted in the feed's refusals; one
+    the allowlist covers entirely is enforced nowhere. Neither belongs in the
+    generation's record of what fleet-local bans put in the copy.
+    """
+    accepted = {version: set(parsed.keys[version]) for version in (V4, V6)}
+    enforced, allowlisted = [], 0
+    for entry in entries:
+        try:
+            version, start, prefixlen = parse_network(str(entry['address']))
+        except AddressError:
+            continue        # a sighting edited by hand: the parser counted it as invalid
+        if network_key(version, start, prefixlen) not in accepted[version]:
+            continue
+        if _allowlisted(allow_ranges, version, start, start + (1 << (BITS[version] - prefixlen)) - 1):
+            allowlisted += 1
+            continue
+        enforced.append(entry)
+    return enforced, allowlisted
+
+
+def _fleet_local_feed(root, fleet_local, refusals, allow_ranges, now, check_mode):
+    """Merge the harvest into the remembered sightings; return (enforced entries, info, parsed feed)."""
     now_epoch = int(now.timestamp())
     try:
         state, report = merge_harvest(load_fleet_local(root), fleet_local['harvest'], now_epoch,
@@ -745,6 +775,7 @@ def _fleet_local_feed(root, fleet_local, refusals, now, check_mode):
         save_fleet_local(root, state)
     entries, pending = offered_entries(state, fleet_local['min_hosts'], fleet_local['expiry'])
     parsed = parse_feed(feed_body(entries), name=FLEET_LOCAL, fmt='plain', refusals=refusals)
+    enforced, allowlisted = _enforced_entries(entries, parsed, allow_ranges)
     harvested = fleet_local['harvest'] is not None
     status = {'name': FLEET_LOCAL, 'source': 'fail2ban on %d hosts' % report['hosts'] if harvested
               else 'fail2ban (no harvest this run; remembered sightings only)',
@@ -755,13 +786,15 @@ def _fleet_local_feed(root, fleet_local, refusals, now, check_mode):
     if report['invalid']:
         status['error'] = '%d harvested bans were not valid addresses and were ignored' % report['invalid']
     status['block' if fleet_local['tier'] == 'block' else 'challenge'] = parsed.accepted
-    summary = {'entries': len(entries), 'accepted': parsed.accepted, 'pending_min_hosts': pending,
-               'sightings': len(state['sightings']), 'expired': report['expired'], 'new': report['new'],
+    summary = {'entries': len(enforced), 'accepted': parsed.accepted, 'allowlisted': allowlisted,
+               'refused': parsed.refused_total, 'pending_min_hosts': pending,
+               'sightings': len(state['sightings']), 'new': report['new'], 'unbanned': report['unbanned'],
+               'expired': report['expired'],
                'hosts_harvested': report['hosts'] if harvested else None, 'invalid': report['invalid'],
                'hosts_unavailable': report['unavailable'],
                'expiry_seconds': fleet_local['expiry'], 'min_hosts': fleet_local['min_hosts'],
                'tier': fleet_local['tier']}
-    return entries, {'status': status, 'summary': summary}, parsed
+    return enforced, {'status': status, 'summary': summary}, parsed
 
 
 def _sign_current(store, signing_key, warnings):
@@ -880,7 +913,8 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
         fleet_entries = fleet_info = None
         fleet_keys = {'block': None, 'challenge': None}
         if fleet_local is not None:
-            fleet_entries, fleet_info, parsed = _fleet_local_feed(root, fleet_local, refusals, now, check_mode)
+            fleet_entries, fleet_info, parsed = _fleet_local_feed(
+                root, fleet_local, refusals, allow_ranges, now, check_mode)
             names.append(FLEET_LOCAL)
             statuses.append(fleet_info['status'])
             parsed_feeds.append(parsed)
@@ -930,8 +964,8 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
             content_sha = hashlib.sha256(b''.join(
                 bytes.fromhex(file_info[FILES[v]]['sha256']) for v in (V4, V6))).hexdigest()
         if fleet_entries is not None:
-            # Which addresses the fleet-local feed offers is part of the copy, even when the feeds already
-            # cover them: otherwise a generation's fleet_local.json would keep naming expired bans.
+            # Which addresses fleet-local bans put in the copy is part of it, even when the feeds already
+            # cover them: otherwise a generation's fleet_local.json would keep naming bans that ended.
             content_sha = hashlib.sha256((content_sha + '\n' + '\n'.join(
                 e['address'] for e in fleet_entries)).encode()).hexdigest()
         total = sum(info['entries'] for info in file_info.values())

@@ -8,13 +8,16 @@ def test_a_build_with_harvested_bans_reports_them(tmp_path):
     feed = tmp_path / 'attackers.txt'
     feed.write_text('203.0.113.0/24\n')
     harvest = {'h1': {'available': True, 'bans': [{'address': '198.51.100.7', 'jail': 'sshd', 'banned_at': 1}]},
-               'h2': {'available': True, 'bans': [{'address': '198.51.100.8', 'jail': 'sshd', 'banned_at': 1}]},
+               'h2': {'available': True, 'bans': [{'address': '198.51.100.8', 'jail': 'sshd', 'banned_at': 1},
+                                                  # made by hand: allowlisted, so enforced nowhere
+                                                  {'address': '198.18.0.201', 'jail': 'sshd', 'banned_at': 1}]},
                'h3': {'available': False, 'bans': [], 'msg': 'fail2ban is not running'}}
     result = build_shadow_copy(str(tmp_path / 'copy'), [{'name': 'attackers', 'path': str(feed)}],
+                               allowlist=['198.18.0.201'],
                                now=datetime.datetime(2026, 11, 23, tzinfo=datetime.timezone.utc),
                                fleet_local={'harvest': harvest, 'min_hosts': 1})
     lines = shadow_copy_report(result)
     assert lines[0].startswith('generation 1 (new): block 3 IPv4')
-    assert lines[2] == 'feed fleet_local: fresh; 2 accepted, 2 block, 0 challenge; 0 request(s)'
-    assert lines[3] == ('fleet-local bans: 2 enforced (2 accepted), 0 below min_hosts 1, 2 new, 0 expired; '
-                        'harvested from 2 host(s); not readable on h3')
+    assert lines[2] == 'feed fleet_local: fresh; 3 accepted, 3 block, 0 challenge; 0 request(s)'
+    assert lines[3] == ('fleet-local bans: 2 enforced (3 accepted, 1 kept out by the allowlist), 0 below min_hosts 1, '
+                        '3 new, 0 unbanned, 0 expired; harvested from 2 host(s); not readable on h3')

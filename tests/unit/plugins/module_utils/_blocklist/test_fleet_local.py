@@ -37,11 +37,36 @@ def test_sightings_are_refreshed_while_seen_and_expire_after():
     state, report = merge_harvest(state, {'h1': [ban('198.51.100.7')]}, T0 + 90, expiry=100)
     assert report['new'] == 0 and state['sightings'][0]['last_seen'] == T0 + 90
     assert state['sightings'][0]['first_seen'] == T0
-    # Not seen any more (the host unbanned it): kept until expiry, then forgotten.
-    state, report = merge_harvest(state, {'h1': []}, T0 + 190, expiry=100)
-    assert len(state['sightings']) == 1 and report['expired'] == 0
-    state, report = merge_harvest(state, {'h1': []}, T0 + 191, expiry=100)
-    assert state['sightings'] == [] and report['expired'] == 1
+    # Not seen any more because h1 could not be read, then was unreachable: kept until expiry, then forgotten.
+    state, report = merge_harvest(state, {'h1': {'available': False, 'bans': []}}, T0 + 190, expiry=100)
+    assert len(state['sightings']) == 1 and report['expired'] == 0 and report['unbanned'] == 0
+    state, report = merge_harvest(state, {'h2': []}, T0 + 191, expiry=100)
+    assert state['sightings'] == [] and report['expired'] == 1 and report['unbanned'] == 0
+
+
+def test_a_host_read_without_the_ban_drops_its_sightings_at_once():
+    """An unban on the host that banned lifts the address at the next harvest; silence is not an unban."""
+    bans = {'h1': [ban('198.51.100.7'), ban('198.51.100.7', 'recidive'), ban('198.51.100.8')],
+            'h2': [ban('198.51.100.7')], 'h3': [ban('198.51.100.9')]}
+    state, _report = merge_harvest({'sightings': []}, bans, T0, expiry=86400)
+    # 60 s later h1 was read and no longer bans .7 in either jail (fail2ban-client set sshd unbanip ...);
+    # h2 could not be read and h3 was unreachable (not in the harvest at all).
+    harvest = {'h1': [ban('198.51.100.8')], 'h2': {'available': False, 'bans': [], 'msg': 'not running'}}
+    state, report = merge_harvest(state, harvest, T0 + 60, expiry=86400)
+    assert report['unbanned'] == 2 and report['expired'] == 0
+    assert sorted((s['address'], s['host'], s['jail']) for s in state['sightings']) == [
+        ('198.51.100.7', 'h2', 'sshd'), ('198.51.100.8', 'h1', 'sshd'), ('198.51.100.9', 'h3', 'sshd')]
+    # h2 read without it: the last sighting of .7 goes, and with it the address.
+    state, report = merge_harvest(state, {'h1': [ban('198.51.100.8')], 'h2': []}, T0 + 120, expiry=86400)
+    assert report['unbanned'] == 1
+    entries, _pending = offered_entries(state, min_hosts=1, expiry=86400)
+    assert [e['address'] for e in entries] == ['198.51.100.8', '198.51.100.9']
+    # A ban still in force in a jail this harvest leaves out is no unban: that sighting only expires.
+    state, _report = merge_harvest({'sightings': []}, {'h1': [ban('198.51.100.7', 'recidive')]}, T0, expiry=100)
+    state, report = merge_harvest(state, {'h1': [ban('198.51.100.7', 'recidive')]}, T0 + 50, expiry=100,
+                                  jails=['sshd'])
+    assert report['unbanned'] == 0 and len(state['sightings']) == 1
+    assert state['sightings'][0]['last_seen'] == T0
 
 
 def test_no_harvest_still_expires():
@@ -115,6 +140,10 @@ def test_build_merges_harvest_with_provenance_allowlist_and_refusals(tmp_path):
     assert manifest['fleet_local']['accepted'] == 3 and manifest['fleet_local']['hosts_harvested'] == 2
     assert manifest['allowlist']['addresses_removed']['v4'] == 1
     provenance = json.loads(read(root, 'current', 'fleet_local.json'))
+    # What the copy enforces, and nothing else: not the allowlisted friend, not the refused private address.
+    assert sorted(e['address'] for e in provenance) == ['198.51.100.7', '2001:db8:f00::1']
+    assert (manifest['fleet_local']['entries'], manifest['fleet_local']['allowlisted'],
+            manifest['fleet_local']['refused']) == (2, 1, 1)
     seven = [e for e in provenance if e['address'] == '198.51.100.7'][0]
     assert sorted((h['host'], h['jail'], h['banned_at']) for h in seven['hosts']) == [
         ('h1', 'sshd', T0 - 5), ('h2', 'recidive', T0 - 1)]
@@ -133,7 +162,9 @@ def test_expiry_removes_the_entry_unless_a_feed_lists_it(tmp_path):
     assert read(root, 'current', 'blocklist_v4.txt').split() == ['198.51.100.7', '198.51.100.8', '203.0.113.0/24']
     # Still banned on h1 at T0 + 50: refreshed.  At T0 + 111 nobody has seen them for 61 s.
     build_shadow_copy(root, feeds, now=at(T0 + 50), fleet_local={'harvest': harvest, 'expiry': 60})
-    result = build_shadow_copy(root, feeds, now=at(T0 + 111), fleet_local={'harvest': {'h1': []}, 'expiry': 60})
+    # h1 cannot be read at T0 + 111 (its silence is no unban), and nobody has seen them for 61 s.
+    result = build_shadow_copy(root, feeds, now=at(T0 + 111),
+                               fleet_local={'harvest': {'h1': {'available': False, 'bans': []}}, 'expiry': 60})
     assert result['published'] and result['fleet_local']['expired'] == 2
     assert read(root, 'current', 'blocklist_v4.txt').split() == ['198.51.100.8', '203.0.113.0/24']
 
@@ -205,3 +236,35 @@ def test_an_expired_ban_leaves_the_provenance_even_when_a_feed_keeps_the_address
     assert json.loads(read(root, 'current', 'fleet_local.json')) == []
     # And an unchanged harvest publishes nothing new.
     assert not build_shadow_copy(root, feeds, now=at(T0 + 62), fleet_local={'harvest': {}, 'expiry': 60})['published']
+
+
+def test_an_unban_lifts_the_block_at_the_next_build_unless_the_host_was_unreachable(tmp_path):
+    root = str(tmp_path / 'copy')
+    feeds = feeds_with(tmp_path, ['203.0.113.0/24'])
+    harvest = {'h1': [ban('198.51.100.7')], 'h3': [ban('198.51.100.9')]}
+    build_shadow_copy(root, feeds, now=at(T0), fleet_local={'harvest': harvest})
+    assert read(root, 'current', 'blocklist_v4.txt').split() == ['198.51.100.7', '198.51.100.9', '203.0.113.0/24']
+    # Ten minutes later (the expiry is a day): h1 was read and no longer bans .7; h3 was unreachable.
+    result = build_shadow_copy(root, feeds, now=at(T0 + 600), fleet_local={'harvest': {'h1': []}})
+    assert result['published'] and result['fleet_local']['unbanned'] == 1 and result['fleet_local']['expired'] == 0
+    assert read(root, 'current', 'blocklist_v4.txt').split() == ['198.51.100.9', '203.0.113.0/24']
+    assert [e['address'] for e in json.loads(read(root, 'current', 'fleet_local.json'))] == ['198.51.100.9']
+
+
+def test_an_allowlisted_ban_is_neither_enforced_nor_listed_nor_counted(tmp_path):
+    """A hand-made ban of an allowlisted address: kept out of the copy, its provenance and its enforced count."""
+    root = str(tmp_path / 'copy')
+    feeds = feeds_with(tmp_path, ['203.0.113.0/24'])
+    harvest = {'h1': [ban('198.51.100.7'), ban('192.0.2.10'), ban('198.18.0.0/28')]}
+    # The allowlist covers 192.0.2.10 entirely and one address of the /28, which the copy still blocks in part.
+    result = build_shadow_copy(root, feeds, allowlist=['192.0.2.0/24', '198.18.0.1'], now=at(T0),
+                               fleet_local={'harvest': harvest})
+    assert '192.0.2.10' not in read(root, 'current', 'blocklist_v4.txt')
+    assert sorted(e['address'] for e in json.loads(read(root, 'current', 'fleet_local.json'))) == [
+        '198.18.0.0/28', '198.51.100.7']
+    summary = result['fleet_local']
+    assert (summary['entries'], summary['accepted'], summary['allowlisted']) == (2, 3, 1)
+    # An allowlisted ban alone changes nothing a host enforces: no new generation.
+    result = build_shadow_copy(root, feeds, allowlist=['192.0.2.0/24', '198.18.0.1'], now=at(T0 + 60),
+                               fleet_local={'harvest': {'h1': harvest['h1'] + [ban('192.0.2.11')]}})
+    assert not result['published'] and result['fleet_local']['allowlisted'] == 2
