@@ -11,18 +11,34 @@ module: nginx_geo_file
 short_description: Write the include file of an nginx geo block from blocklist tiers, validated before it goes live
 version_added: 0.3.0
 description:
-  - Writes O(dest), a file of C(CIDR VALUE;) lines for an nginx C(geo) block, from one or more tiers of entries
-    (for example the shadow copy's block tier as V(block) and its challenge tier as V(challenge)).
-  - The new file is tested with C(nginx -t) inside the real configuration before it replaces the old one. It is
-    bind-mounted over O(dest) in a private mount namespace for the test, then renamed into place. A file that
-    fails the test never reaches O(dest), and the old file stays.
+  - Writes the include files of two nginx C(geo) blocks from one or more tiers of entries (for example the shadow
+    copy's block tier as V(block) and its challenge tier as V(challenge)). O(dest) holds the IPv4 entries in the
+    geo module's C(ranges) form (C(FIRST-LAST VALUE;) lines, sorted, disjoint, adjacent ranges of one value merged),
+    for a geo block with C(ranges); O(dest_v6) holds the IPv6 entries as C(CIDR VALUE;) lines, for a geo block
+    without. At a million IPv4 entries nginx holds the ranges in about a tenth of the memory of CIDR lines, and
+    parses and reloads them about ten times faster.
+  - Overlapping entries keep the CIDR form's meaning, the narrowest entry wins. The counts and the diff are in
+    entries (CIDR notation), the fewest networks that cover what the files map.
+  - A range cannot end at 255.255.255.255 in the C(ranges) form; when an entry covers that address it is written
+    to O(dest_v6) as C(255.255.255.255 VALUE;) instead, so nothing listed is lost.
+  - The new files are tested with C(nginx -t) inside the real configuration before they replace the old ones. Each
+    is bind-mounted over its live path in a private mount namespace for the test, then renamed into place. A file
+    that fails the test never reaches its path, and the old file stays.
+  - With O(http_snippet) and O(http_snippet_content), the http-level snippet that declares the two geo blocks is
+    tested and installed together with them. That is how a host moves in one step from the layout before 0.5.0
+    (every entry as C(CIDR VALUE;) in O(dest), read by one geo block without C(ranges)), which this module reads as
+    its own and rewrites.
+  - A leftover C(DEST.bin) (nginx's cache of a large C(ranges) include, which it reads in place of a newer file) is
+    removed at every run. The geo block of O(dest) should have a second include (C(include /dev/null;)), which
+    keeps nginx from writing that cache.
   - With O(reload), the module reloads nginx itself after a change, under the file's lock. A marker beside the
     file (C(.NAME.reload-pending)), written before the new file goes live and removed once nginx took the reload,
     makes the next run reload again when a run was killed, or its reload failed, in between (the file is then
     already new, and nothing else would show that nginx still serves the old one). Without O(reload), reloading
     is the caller's (a handler on RV(changed)).
   - Two runs on one file wait for each other on a lock beside it (C(.NAME.lock)).
-  - An existing O(dest) that is not all C(CIDR VALUE;) lines is reported and left as it is.
+  - An existing O(dest) that is not all C(FIRST-LAST VALUE;) or C(CIDR VALUE;) lines, or an O(dest_v6) that is not
+    all C(CIDR VALUE;) lines, is reported and the files left as they are.
 author:
   - fleetwall.blocklist contributors (@fleetwall)
 extends_documentation_fragment:
@@ -32,9 +48,25 @@ extends_documentation_fragment:
   - fleetwall.blocklist.sync.attributes
 options:
   dest:
-    description: The geo include file.
+    description: The include file of the IPv4 geo block, in the C(ranges) form.
     type: path
     required: true
+  dest_v6:
+    description:
+      - The include file of the IPv6 geo block, in the CIDR form. Defaults to O(dest) with C(-v6) before its
+        extension (C(blocklist.geo) gives C(blocklist-v6.geo)).
+    type: path
+    version_added: 0.5.0
+  http_snippet:
+    description:
+      - The http-level snippet that declares the geo blocks, tested and installed with the geo files (O(http_snippet_content)
+        is its text).
+    type: path
+    version_added: 0.5.0
+  http_snippet_content:
+    description: The text of O(http_snippet).
+    type: str
+    version_added: 0.5.0
   tiers:
     description:
       - The tiers in order of precedence; an entry listed by an earlier tier gets that tier's value.
@@ -64,7 +96,7 @@ options:
     description: The main configuration file C(nginx -t) reads. Omit for nginx's compiled-in default.
     type: path
   mode:
-    description: Mode of O(dest) when it is created; an existing file keeps its mode.
+    description: Mode of the files when they are created; an existing file keeps its mode.
     type: raw
     default: '0644'
   diff_sample:
@@ -94,6 +126,10 @@ seealso:
 '''
 
 EXAMPLES = r'''
+# In http context (the nginx role writes this snippet):
+#   geo $fleetwall_tier_v4 { ranges; default ""; include /etc/nginx/fleetwall/blocklist.geo; include /dev/null; }
+#   geo $fleetwall_tier_v6 { default ""; include /etc/nginx/fleetwall/blocklist-v6.geo; }
+#   map $fleetwall_tier_v6 $fleetwall_tier { "" $fleetwall_tier_v4; default $fleetwall_tier_v6; }
 - name: Block tier as "block", challenge tier as "challenge"
   fleetwall.blocklist.nginx_geo_file:
     dest: /etc/nginx/fleetwall/blocklist.geo
@@ -128,16 +164,27 @@ changed:
   description: Whether the file changed (or would, in check mode).
   returned: always
   type: bool
+rewritten:
+  description: The files that were (or in check mode would be) rewritten.
+  returned: success
+  type: list
+  elements: str
+  version_added: 0.5.0
+dest_v6:
+  description: The IPv6 file.
+  returned: success
+  type: str
+  version_added: 0.5.0
 added:
-  description: Lines added (an entry whose value changed counts as added and removed).
+  description: Entries added (an entry whose value changed counts as added and removed).
   returned: success
   type: int
 removed:
-  description: Lines removed.
+  description: Entries removed.
   returned: success
   type: int
 total:
-  description: Lines in the file after the run.
+  description: Entries in the files after the run.
   returned: success
   type: int
 tiers:
@@ -160,7 +207,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nginx import GeoFile
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nginx import GeoFile, v6_path
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
     CHANGE_GUARD_ARGUMENT_SPEC, PROTECT_ARGUMENT_SPEC, change_guard, check_lock_timeout, check_paths, host_protection,
     refuse_broad_entries, report_protected,
@@ -174,6 +221,9 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             dest=dict(type='path', required=True),
+            dest_v6=dict(type='path'),
+            http_snippet=dict(type='path'),
+            http_snippet_content=dict(type='str'),
             tiers=dict(type='list', elements='dict', required=True, options=dict(
                 value=dict(type='str', required=True),
                 entries_files=dict(type='list', elements='path'),
@@ -188,6 +238,7 @@ def main():
             diff_sample=dict(type='int', default=20),
             **dict(CHANGE_GUARD_ARGUMENT_SPEC, **PROTECT_ARGUMENT_SPEC)
         ),
+        required_together=[('http_snippet', 'http_snippet_content')],
         supports_check_mode=True,
     )
     params = module.params
@@ -199,6 +250,9 @@ def main():
         module.fail_json(msg='mode must be an octal mode such as 0644, got %r' % (params['mode'],))
     if params['diff_sample'] < 0:
         module.fail_json(msg='diff_sample must not be negative')
+    paths = [params['dest'], params['dest_v6'] or v6_path(params['dest']), params['http_snippet']]
+    if len(set(filter(None, paths))) != len(list(filter(None, paths))):
+        module.fail_json(msg='dest, dest_v6 and http_snippet must be three different files')
     guard = change_guard(module)
     protection = host_protection(module)
     check_paths(module)
@@ -214,7 +268,9 @@ def main():
         nginx.update(unshare_bin=module.get_bin_path('unshare', required=True),
                      mount_bin=module.get_bin_path('mount', required=True))
     geo = GeoFile(module.run_command, params['dest'], nginx_config=params['nginx_config'], mode=mode,
-                  reload=params['reload'], pid_file=params['pid_file'], lock_timeout=params['lock_timeout'], **nginx)
+                  reload=params['reload'], pid_file=params['pid_file'], lock_timeout=params['lock_timeout'],
+                  dest_v6=params['dest_v6'], http_snippet=params['http_snippet'],
+                  http_snippet_content=params['http_snippet_content'], **nginx)
     try:
         tiers, findings = [], []
         for tier in params['tiers']:

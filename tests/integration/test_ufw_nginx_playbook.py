@@ -93,7 +93,10 @@ def test_02_nginx_blocks_challenges_and_serves_by_tier(webvars):
         # Anyone else's header is ignored: the attacker cannot pose as the friend.
         assert http_get('attacker', host, ATTACKER[0], {'X-Forwarded-For': FRIEND[0]}) == 'closed'
     rc, out, _err = host_sh('h1', 'cat /etc/nginx/fleetwall/blocklist.geo')
-    assert '%s block;' % ATTACKER[0] in out and '%s challenge;' % ATTACKER_EXTRA[0] in out
+    assert '%s-%s block;' % (ATTACKER[0], ATTACKER[0]) in out
+    assert '%s-%s challenge;' % (ATTACKER_EXTRA[0], ATTACKER_EXTRA[0]) in out
+    rc, out, _err = host_sh('h1', 'cat /etc/nginx/fleetwall/blocklist-v6.geo')
+    assert '%s block;' % ATTACKER[1] in out                                    # IPv6 in the CIDR block
     assert 'h1: changed' in run.out and 'nginx geo +' in run.out
 
 
@@ -119,7 +122,33 @@ def test_04_broken_nginx_config_keeps_the_old_geo_file(webvars, feeds):
     run = play(webvars, *WEB)
     assert run.rc == 0, run.out[-3000:]
     rc, after, _err = host_sh('h2', 'cat /etc/nginx/fleetwall/blocklist.geo')
-    assert '203.0.113.77 block;' in after
+    assert '203.0.113.77-203.0.113.77 block;' in after
+
+
+def test_07_an_old_layout_host_is_upgraded_in_one_run(webvars):
+    """Before 0.5.0: one geo block without ranges and every entry as CIDR in blocklist.geo. The run rewrites the
+    file, the IPv6 file and the http snippet together, and nginx blocks over IPv4 and IPv6 after it."""
+    old_snippet = ('geo $fleetwall_tier {\n    default "";\n    include /etc/nginx/fleetwall/blocklist.geo;\n}\n')
+    old_geo = ('# Managed by fleetwall.blocklist (nginx_geo_file); every run rewrites this file.\n'
+               '%s block;\n%s challenge;\n%s block;\n' % (ATTACKER[0], ATTACKER_EXTRA[0], ATTACKER[1]))
+    rc, _out, err = host_sh('h1', "printf '%%s' '%s' > /etc/nginx/conf.d/fleetwall.conf && printf '%%s' '%s' > "
+                            "/etc/nginx/fleetwall/blocklist.geo && rm /etc/nginx/fleetwall/blocklist-v6.geo && "
+                            "nginx -t -q && nginx -s reload" % (old_snippet, old_geo))
+    assert rc == 0, err
+    run = play(webvars, *WEB)
+    assert run.rc == 0, run.out[-3000:]
+    rc, out, _err = host_sh('h1', 'cat /etc/nginx/conf.d/fleetwall.conf /etc/nginx/fleetwall/blocklist.geo')
+    assert 'ranges;' in out and '%s-%s block;' % (ATTACKER[0], ATTACKER[0]) in out
+    for _attempt in range(50):
+        if http_get('attacker', 'h1', ATTACKER[1], version=6) == 'closed':
+            break
+    assert http_get('attacker', 'h1', ATTACKER[0]) == 'closed'
+    assert http_get('attacker', 'h1', ATTACKER[1], version=6) == 'closed'
+    assert http_get('attacker', 'h1', ATTACKER_EXTRA[0]) == '429'
+    assert http_get('friend', 'h1', FRIEND[0]) == '200'
+    run = play(webvars, *WEB)
+    assert run.rc == 0, run.out[-3000:]
+    assert run.changed('h1') == 0
 
 
 def test_05_a_settings_change_alone_reaches_nginx(webvars):

@@ -13,6 +13,7 @@ process in the host's network namespace). The campaign of kills runs once per mo
 guarantee is its own test, so a broken one does not hide the others.
 """
 import collections
+import ipaddress
 import json
 import os
 import random
@@ -42,6 +43,7 @@ MODULE = 'ansible_collections.fleetwall.blocklist.plugins.modules.nginx_geo_file
 # The challenge tier stays the same; the block tier is the generation that changes.
 CHALLENGE = ['100.64.%d.%d' % (n >> 8, n & 255) for n in range(1, 41)]
 GEO_LINE = re.compile(r'^(\S+) (\S+);$')
+RANGE = re.compile(r'^(\d+\.\d+\.\d+\.\d+)-(\d+\.\d+\.\d+\.\d+)$')
 # How long a reload may take to show in the answers (nginx reloads asynchronously: new workers, then the old go);
 # where the run sent none, only a reload the killed run's handler may have sent just before the kill.
 RELOAD_SECONDS = 10
@@ -88,6 +90,7 @@ def render_role_snippets(http_snippet, enforce_snippet, dest):
     with open(os.path.join(role, 'defaults', 'main.yml')) as handle:
         variables = yaml.safe_load(handle)
     variables.update(ansible_managed='rendered by test_faults_nginx.py', nginx_geo_file=str(dest),
+                     nginx_geo_file_v6=str(dest.parent / ('%s-v6%s' % os.path.splitext(dest.name))),
                      nginx_enforce_snippet=str(enforce_snippet), nginx_real_ip_from=['127.0.0.1'])
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     for template, target in (('fleetwall.conf.j2', http_snippet), ('fleetwall-enforce.conf.j2', enforce_snippet)):
@@ -95,23 +98,53 @@ def render_role_snippets(http_snippet, enforce_snippet, dest):
             target.write_text(environment.from_string(handle.read()).render(variables))
 
 
-def geo_map(text):
-    """{entry: value} of a geo file, read independently of the module's parser; None if it is not whole (no header,
-    a line that is not ``CIDR VALUE;``, no final newline)."""
-    lines = text.split('\n')
-    if not lines[0].startswith('# Managed by fleetwall.blocklist') or lines[-1] != '':
-        return None
-    entries = {}
-    for line in lines[1:-1]:
-        match = GEO_LINE.match(line)
-        if not match:
+def geo_map(*texts):
+    """What the geo files (the IPv4 ranges file, then the CIDR file) map, read independently of the module's code:
+    sorted ``(first, last, value)`` address runs, adjacent runs of one value joined; None if a file is not whole (no
+    header, a line that is neither ``FIRST-LAST VALUE;`` nor ``CIDR VALUE;``, no final newline)."""
+    spans = []
+    for text in texts:
+        lines = text.split('\n')
+        if not lines[0].startswith('# Managed by fleetwall.blocklist') or lines[-1] != '':
             return None
-        entries[match.group(1)] = match.group(2)
-    return entries
+        for line in lines[1:-1]:
+            if line.startswith('#'):
+                continue
+            match = GEO_LINE.match(line)
+            if not match:
+                return None
+            entry, value = match.groups()
+            ends = RANGE.match(entry)
+            if ends:
+                first, last = (int(ipaddress.ip_address(end)) for end in ends.groups())
+            else:
+                network = ipaddress.ip_network(entry)
+                first, last = int(network.network_address), int(network.broadcast_address)
+            spans.append((network_version(entry), first, last, value))
+    return runs(spans)
+
+
+def network_version(entry):
+    return 6 if ':' in entry else 4
+
+
+def runs(spans):
+    """Spans (disjoint, or the same address listed twice), sorted, overlapping or adjacent spans of one family and
+    value joined."""
+    joined = []
+    for version, first, last, value in sorted(spans):
+        if joined and joined[-1][0] == version and joined[-1][3] == value and first <= joined[-1][2] + 1:
+            joined[-1] = (version, joined[-1][1], max(last, joined[-1][2]), value)
+        else:
+            joined.append((version, first, last, value))
+    return joined
 
 
 def expected_map(block):
-    return dict([(entry, 'challenge') for entry in CHALLENGE] + [(entry, 'block') for entry in block])
+    """geo_map's form of the entries (single IPv4 addresses here, none in two tiers)."""
+    spans = [(4, int(ipaddress.ip_address(entry)), int(ipaddress.ip_address(entry)), 'challenge') for entry in CHALLENGE]
+    spans += [(4, int(ipaddress.ip_address(entry)), int(ipaddress.ip_address(entry)), 'block') for entry in block]
+    return runs(spans)
 
 
 class WebHost(object):
@@ -122,6 +155,7 @@ class WebHost(object):
         self.ns = 'fwngx-' + uuid.uuid4().hex[:8]
         self.geo_dir = root / 'nginx' / 'fleetwall'
         self.dest = self.geo_dir / 'blocklist.geo'
+        self.dest_v6 = self.geo_dir / 'blocklist-v6.geo'
         self.config = root / 'nginx' / 'nginx.conf'
         self.pid_file = root / 'nginx' / 'nginx.pid'
         self.entries_dir = root / 'entries'
@@ -206,8 +240,11 @@ class WebHost(object):
         assert rc == 0, err
 
     def geo(self):
-        with open(str(self.dest)) as handle:
-            return geo_map(handle.read())
+        texts = []
+        for path in (self.dest, self.dest_v6):
+            with open(str(path)) as handle:
+                texts.append(handle.read())
+        return geo_map(*texts)
 
     def config_test(self):
         """``nginx -t`` of the real configuration, which reads the live geo file: (passed, what it said)."""
@@ -218,10 +255,11 @@ class WebHost(object):
         return fleetwall_in_tmp()
 
     def leftovers(self):
-        """Temporary files a run left: beside the geo file (anything but the file and its lock: a reload marker
-        too), in the child's TMPDIR, and ``fleetwall-*`` in /tmp that was not there before these tests."""
+        """Temporary files a run left: beside the geo file (anything but the files, their lock and record: a reload
+        marker too), in the child's TMPDIR, and ``fleetwall-*`` in /tmp that was not there before these tests."""
         found = ['%s/%s' % (self.geo_dir, name) for name in sorted(os.listdir(str(self.geo_dir)))
-                 if name not in (self.dest.name, '.%s.lock' % self.dest.name)]
+                 if name not in (self.dest.name, self.dest_v6.name, '.%s.lock' % self.dest.name,
+                                 '.%s.record.json' % self.dest.name)]
         found += ['%s/%s' % (self.tmpdir, name) for name in sorted(os.listdir(str(self.tmpdir)))]
         found += ['/tmp/%s' % name for name in sorted(self.fleetwall_in_tmp() - self.tmp_before)]
         return found
@@ -262,7 +300,7 @@ def file_problem(web, old, new):
     if seen is None:
         return 'the geo file is not whole'
     if seen not in (old, new):
-        return 'the geo file is a mix: %d entries, %d of the old generation missing, %d of the new' % (
+        return 'the geo file is a mix: %d runs, %d of the old generation missing, %d of the new' % (
             len(seen), len(set(old) - set(seen)), len(set(new) - set(seen)))
     passed, said = web.config_test()
     if not passed:
