@@ -209,7 +209,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nginx import GeoFile, v6_path
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
-    CHANGE_GUARD_ARGUMENT_SPEC, PROTECT_ARGUMENT_SPEC, change_guard, check_lock_timeout, check_paths, host_protection,
+    CHANGE_GUARD_ARGUMENT_SPEC, PROTECT_ARGUMENT_SPEC, change_guard, check_lock_timeout, check_paths, host_protection, io_failure,
     refuse_broad_entries, report_protected,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
@@ -289,7 +289,7 @@ def main():
     except SyncError as exc:
         module.fail_json(msg=str(exc))
     except (IOError, OSError) as exc:
-        module.fail_json(msg='%s: %s' % (getattr(exc, 'filename', '') or params['dest'], exc.strerror or exc))
+        module.fail_json(msg=io_failure(exc, params['dest']))
     module.exit_json(**result)
 
 

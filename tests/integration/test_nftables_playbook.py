@@ -58,6 +58,9 @@ def test_01_clean_start_and_check_mode_changes_nothing(nftvars):
     run = play(nftvars, '--check', '--diff')
     assert run.rc == 0, run.out[-3000:]
     assert 'nft set inet fleetwall fleetwall_v4_hosts: 0 entries' in run.out
+    # The rules a first run adds are + lines (they were - lines, as if removed).
+    assert re.search(r'^\+# rules: fleetwall_v4_nets_input: ', run.out, re.M), run.out[-3000:]
+    assert not re.search(r'^-# rules: ', run.out, re.M)
     for host in HOSTS:
         assert nft_sets(host) == set()
         assert reachable('attacker', host, ATTACKER[0], 4)

@@ -14,6 +14,7 @@ the common result shape.
 from __future__ import annotations
 
 import base64
+import errno
 import os
 
 from .decode import CorruptBody, TooLarge, decode_bounded
@@ -353,7 +354,7 @@ def sync_one(module, build, protection, carried=None):
             if changes:
                 result['changed'] = True
                 if module._diff and 'diff' in result:
-                    result['diff']['before'] += ''.join('# rules: %s\n' % c for c in changes)
+                    rules_diff(result['diff'], changes)
         save_for_boot(module, adapter, store, result)
 
     try:
@@ -401,6 +402,14 @@ def save_for_boot(module, adapter, store, result):
         else:
             if installed:
                 result.update(changed=True, restore_unit_changed=True)
+
+
+def rules_diff(diff, changes):
+    """The rules' changes in the diff: a removal as a ``-`` line (before), anything that adds or replaces as a
+    ``+`` line (after); every change was a ``-`` line, so a first run showed the rules it added as removed."""
+    for change in changes:
+        side = 'before' if change.startswith('remove') else 'after'
+        diff[side] += '# rules: %s\n' % change
 
 
 def remove_set(module, adapter, store, apply_rules, result):
@@ -529,7 +538,18 @@ def _locked(module, store, result, body):
     except SyncError as exc:
         result.update(failed=True, msg=str(exc))
     except (IOError, OSError) as exc:
-        result.update(failed=True, msg='%s: %s' % (getattr(exc, 'filename', '') or 'I/O error', exc.strerror or exc))
+        result.update(failed=True, msg=io_failure(exc, 'I/O error'))
+
+
+def io_failure(exc, what):
+    """The message of an I/O error: the file and why; and where it is a permission refused to a user other than
+    root, that the modules change the host's firewall and its state as root (a run without become failed with
+    "...lock: Permission denied" and nothing more)."""
+    message = '%s: %s' % (getattr(exc, 'filename', '') or what, exc.strerror or exc)
+    if getattr(exc, 'errno', None) in (errno.EACCES, errno.EPERM) and os.geteuid() != 0:
+        message += ('; this module changes the host\'s firewall and its state files, which takes root: run it as '
+                    'root (become: true on the play or the task)')
+    return message
 
 
 # The options of a module that rewrites a whole file (UFW's rules, nginx's geo

@@ -73,8 +73,10 @@ def _utcnow():
 
 
 def parse_allowlist(entries):
-    """Allowlist entries are operator configuration: any bad one is fatal."""
+    """Allowlist entries are operator configuration: any bad one is fatal, and every bad one is named at once
+    (one error a run made three runs of three typos)."""
     ranges = {V4: [], V6: []}
+    problems = []
     for entry in entries:
         text = str(entry).strip()
         try:
@@ -84,8 +86,13 @@ def parse_allowlist(entries):
                 version, start, prefixlen = parse_network(text)
                 end = start + (1 << (BITS[version] - prefixlen)) - 1
         except AddressError as exc:
-            raise ShadowCopyError('allowlist entry %r is invalid: %s' % (text, exc))
+            problems.append('%r (%s)' % (text, exc))
+            continue
         ranges[version].append((start, end))
+    if len(problems) == 1:
+        raise ShadowCopyError('allowlist entry %s is invalid' % problems[0])
+    if problems:
+        raise ShadowCopyError('%d allowlist entries are invalid: %s' % (len(problems), '; '.join(problems[:20])))
     return {v: merge_ranges(r) for v, r in ranges.items()}
 
 

@@ -164,6 +164,18 @@ def test_bad_configuration_is_an_error(tmp_path, feed_dir, kwargs, message):
         build_shadow_copy(str(tmp_path / 'c'), [{'name': 'a', 'path': str(feed_dir / 'a.txt')}], **kwargs)
 
 
+def test_every_bad_allowlist_entry_is_named_at_once(tmp_path, feed_dir):
+    """One error a run: three typos took three runs to find."""
+    write(feed_dir / 'a.txt', ['198.51.100.7'])
+    with pytest.raises(ShadowCopyError) as raised:
+        build_shadow_copy(str(tmp_path / 'c'), [{'name': 'a', 'path': str(feed_dir / 'a.txt')}],
+                          allowlist=['192.0.2.0/24', '10.0.0.0/33', '198.51.100.300', '203.0.113.0/24', 'office'])
+    message = str(raised.value)
+    assert message.startswith('3 allowlist entries are invalid: ')
+    assert all(repr(bad) in message for bad in ('10.0.0.0/33', '198.51.100.300', 'office')), message
+    assert not os.path.exists(str(tmp_path / 'c' / 'current'))
+
+
 def test_bad_feed_names(tmp_path):
     with pytest.raises(ShadowCopyError, match='not valid'):
         build_shadow_copy(str(tmp_path), [{'name': '../etc', 'path': '/dev/null'}])
