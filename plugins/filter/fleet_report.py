@@ -19,7 +19,11 @@ description:
   - Per host - C(state) (C(changed), C(ok), C(REFUSED), C(FAILED), C(UNREACHABLE) or C(no result)), C(backend), C(generation),
     C(entries), C(added), C(removed), C(drift) (added plus removed entries of the sets that were compared with the
     live kernel object instead of trusted from the engine's record; a set someone changed by hand shows here),
-    C(dropped_packets), C(dropped_bytes) (null where the backend has no drop counters).
+    C(dropped_packets), C(dropped_bytes) (null where the backend has no drop counters), and C(reason) for a host
+    that is not C(ok) or C(changed) (its failure's message, its refusal, or that it has no result at all).
+  - With O(feeds) (the build's feed statuses), C(feeds) holds each feed's health - C(name), C(status),
+    C(fetched_at) (its last success), C(age_seconds), C(max_age), C(error) and C(stale) (older than its max_age,
+    or no copy at all).
 extends_documentation_fragment:
   - fleetwall.blocklist.sync_results
 options:
@@ -30,6 +34,11 @@ options:
   generation:
     description: The generation this run pushed.
     type: raw
+  feeds:
+    description: The feed statuses of the build (C(shadow_copy_build)'s RV(fleetwall.blocklist.shadow_copy_build#module:feeds)).
+    type: list
+    elements: dict
+    version_added: 0.5.0
 '''
 
 EXAMPLES = r'''
@@ -45,7 +54,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 _value:
-  description: C(generation), C(hosts) (a list of per-host dicts) and C(totals).
+  description: C(generation), C(hosts) (a list of per-host dicts), C(totals), and with O(feeds) C(feeds).
   type: dict
 '''
 
@@ -55,7 +64,38 @@ BACKENDS = {'ipset_sync_results': 'ipset', 'nftables_sync_results': 'nftables', 
             'firewalld_sync_results': 'firewalld', 'nginx_geo_result': 'nginx'}
 
 
-def fleet_report(hostvars, hosts, variable, metrics='fleetwall_metrics_result', generation=None):
+# Why a host has no entries in this run's report, when it has no usable result at all.
+NO_RESULT = ('no result: the host failed or was unreachable before its sync, or this run left it out; what it '
+             'loaded before is still in force there')
+# What the page shows of each feed's status (shadow_copy_build's feeds).
+FEED_FIELDS = ('name', 'status', 'fetched_at', 'age_seconds', 'max_age', 'error', 'error_kind')
+
+
+def _reason(results, state):
+    """Why a host is not ok or changed: its first failure's message, its refusal, or that it has no result."""
+    if state in ('ok', 'changed'):
+        return None
+    for result in results:
+        if result.get('unreachable') or result.get('failed'):
+            return str(result.get('msg') or 'failed')[:500]
+        if result.get('refused'):
+            return str(result['refused'])[:500]
+    return NO_RESULT
+
+
+def _feed_health(feeds):
+    """Each feed's status as the page shows it: what it is, when it last succeeded, how old its copy is."""
+    health = []
+    for status in feeds or []:
+        if isinstance(status, dict):
+            row = dict((key, status.get(key)) for key in FEED_FIELDS)
+            age, max_age = status.get('age_seconds'), status.get('max_age')
+            row['stale'] = bool(max_age) and (status.get('status') == 'failed' or (age is not None and age > max_age))
+            health.append(row)
+    return health
+
+
+def fleet_report(hostvars, hosts, variable, metrics='fleetwall_metrics_result', generation=None, feeds=None):
     names = [variable] if isinstance(variable, str) else list(variable)
     rows = []
     totals = {'hosts': len(hosts), 'entries': 0, 'added': 0, 'removed': 0, 'drift': 0,
@@ -68,7 +108,8 @@ def fleet_report(hostvars, hosts, variable, metrics='fleetwall_metrics_result', 
             host_vars = {}
         backends = [BACKENDS.get(name, name) for name, _registered in ran_names(hostvars, host, names)]
         usable = [r for r in results if not r.get('failed') and not r.get('skipped')]
-        row = {'host': host, 'state': host_state(results) or 'no result', 'backend': ', '.join(backends) or None,
+        state = host_state(results) or 'no result'
+        row = {'host': host, 'state': state, 'reason': _reason(results, state), 'backend': ', '.join(backends) or None,
                'generation': generation, 'entries': sum(r.get('total') or 0 for r in usable),
                'added': sum(r.get('added') or 0 for r in usable if not r.get('refused')),
                'removed': sum(r.get('removed') or 0 for r in usable if not r.get('refused')),
@@ -87,7 +128,10 @@ def fleet_report(hostvars, hosts, variable, metrics='fleetwall_metrics_result', 
         for key in ('entries', 'added', 'removed', 'drift', 'dropped_packets', 'dropped_bytes'):
             totals[key] += row[key] or 0
         rows.append(row)
-    return {'generation': generation, 'hosts': rows, 'totals': totals}
+    report = {'generation': generation, 'hosts': rows, 'totals': totals}
+    if feeds is not None:
+        report['feeds'] = _feed_health(feeds)
+    return report
 
 
 class FilterModule(object):

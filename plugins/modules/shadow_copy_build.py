@@ -29,7 +29,9 @@ attributes:
     details:
       - Fetches and reports what would be published. The would-be generation is written to the scratch
         directory O(dest)/C(preview) so that a C(--check --diff) push can show each host its exact diff;
-        C(current), the generations and the feed cache are not touched.
+        C(current) and the generations are not touched.
+      - What a preview downloads goes to the feed cache, as a real run's would, so that a run within the feed's
+        C(min_interval) after it uses that copy and spends no more of the provider's quota.
   diff_mode:
     support: none
   platform:
@@ -140,6 +142,15 @@ options:
           - Seconds. A run sooner than this after the last successful contact reuses the cached copy and
             sends no request. Presets set the provider's recommendation.
         type: int
+      max_age:
+        description:
+          - Seconds. A feed whose copy is older than this (every fetch failed since), or that has no copy at all,
+            is listed in RV(stale_feeds), and the C(fleetwall.blocklist.shadow_copy) role fails the run for it once
+            the rest is published and pushed, so that a scheduled job alerts rather than only warns.
+          - Two days by default (three for a preset fetched once a day); V(0) never fails for it. Keep it above
+            O(feeds[].min_interval).
+        type: int
+        version_added: 0.5.0
       max_wait:
         description:
           - Seconds a 429 may be waited out within this run. A longer reset falls back to the last good
@@ -355,6 +366,15 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+stale_feeds:
+  description:
+    - The feeds whose copy is older than their O(feeds[].max_age), or that have no copy at all, each with C(name),
+      C(status), C(age_seconds) (null without a copy), C(max_age) and C(error). The module does not fail for them;
+      the C(fleetwall.blocklist.shadow_copy) role fails the run at its end.
+  returned: success
+  type: list
+  elements: dict
+  version_added: 0.5.0
 published:
   description: Whether a new generation was published by this run.
   returned: always
@@ -480,6 +500,7 @@ def main():
                 level=dict(type='int'),
                 headers=dict(type='dict', no_log=True),
                 min_interval=dict(type='int'),
+                max_age=dict(type='int'),
                 max_wait=dict(type='int'),
                 timeout=dict(type='int', default=30),
                 deadline=dict(type='int', default=180),
@@ -542,8 +563,8 @@ def main():
     if p['keep_generations'] < 1:
         fail('keep_generations must be at least 1')
     for feed in p['feeds']:
-        if (feed['min_interval'] or 0) < 0 or (feed['max_wait'] or 0) < 0:
-            fail('feed %s: min_interval and max_wait must not be negative' % feed['name'])
+        if (feed['min_interval'] or 0) < 0 or (feed['max_wait'] or 0) < 0 or (feed['max_age'] or 0) < 0:
+            fail('feed %s: min_interval, max_wait and max_age must not be negative' % feed['name'])
         if feed['timeout'] <= 0 or feed['retries'] < 0:
             fail('feed %s: timeout must be positive and retries not negative' % feed['name'])
         if feed['deadline'] < 0 or feed['max_bytes'] <= 0 or feed['max_entries'] <= 0:

@@ -21,8 +21,13 @@ _STYLE = '''body { font-family: sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin-top: 1em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th:first-child, td:first-child, td.text { text-align: left; }
-.FAILED, .REFUSED { background: #fdd; } .changed { background: #eef6ff; }
+.FAILED, .REFUSED, .UNREACHABLE, .no-result, .stale { background: #fdd; font-weight: bold; }
+.changed { background: #eef6ff; } td.reason { text-align: left; font-weight: normal; max-width: 40em; }
 svg text { font-size: 12px; }'''
+# A host without a usable result this run: the page shows what it had in force at the last report.
+_WITHOUT_RESULT = ('FAILED', 'UNREACHABLE', 'no result')
+# A previous report larger than this is not read for the hosts' last known entries.
+_PREVIOUS_MAX_BYTES = 64 * 1024 * 1024
 
 _BAR = 260
 _COLUMNS = ('entries', 'added', 'removed', 'drift', 'dropped_packets', 'dropped_bytes')
@@ -37,7 +42,8 @@ def _number(value):
     return '-' if value is None else _text(value)
 
 
-_TEXT_FIELDS = ('host', 'state', 'backend')
+_TEXT_FIELDS = ('host', 'state', 'backend', 'reason')
+_FEED_TEXT_FIELDS = ('name', 'status', 'fetched_at', 'error', 'error_kind')
 
 
 def _kind(value):
@@ -73,6 +79,9 @@ def report_problem(report):
     for key in ('hosts',) + _COLUMNS:
         if not _is_count(totals.get(key)):
             return 'report.totals.%s must be a count, got %r' % (key, totals.get(key))
+    problem = _feeds_problem(report.get('feeds'))
+    if problem:
+        return problem
     if not isinstance(report.get('generation'), (int, str, type(None))) or isinstance(report.get('generation'), bool):
         return 'report.generation must be a number or a text, got %r' % (report.get('generation'),)
     try:
@@ -92,6 +101,55 @@ def _row_problem(row):
         if not _is_count(row.get(key)):
             return '%s must be a count or null, got %r' % (key, row.get(key))
     return None
+
+
+def _feeds_problem(feeds):
+    if feeds is None:
+        return None
+    if not isinstance(feeds, list):
+        return 'report.feeds must be a list of per-feed mappings, got %s' % _kind(feeds)
+    for index, feed in enumerate(feeds):
+        if not isinstance(feed, dict):
+            return 'report.feeds[%d] must be a mapping, got %s' % (index, _kind(feed))
+        for key in _FEED_TEXT_FIELDS:
+            if not isinstance(feed.get(key), (str, type(None))):
+                return 'report.feeds[%d].%s must be a text, got %r' % (index, key, feed.get(key))
+        for key in ('age_seconds', 'max_age'):
+            if not _is_count(feed.get(key)):
+                return 'report.feeds[%d].%s must be a count or null, got %r' % (index, key, feed.get(key))
+    return None
+
+
+def carry_last_known(report, previous):
+    """A host without a usable result keeps, as ``in_force``, the entries the previous report showed in force
+    there (a failed or unreachable host's old sets are still loaded), and ``totals.in_force`` counts them with the
+    entries of every other host: the page's "entries in force" undercounted by those hosts."""
+    before = {}
+    for row in (previous or {}).get('hosts') or []:
+        if isinstance(row, dict) and _is_count(row.get('in_force')) and isinstance(row.get('host'), str):
+            before[row['host']] = (row.get('in_force'), (previous or {}).get('generation'))
+    total = 0
+    for row in report['hosts']:
+        if row.get('state') in _WITHOUT_RESULT and not row.get('entries'):
+            row['in_force'], row['in_force_generation'] = before.get(row.get('host'), (None, None))
+        else:
+            row['in_force'], row['in_force_generation'] = row.get('entries'), report.get('generation')
+        total += row['in_force'] or 0
+    report['totals']['in_force'] = total
+    return report
+
+
+def read_previous(directory):
+    """The report last written in ``directory``, or None (none, unreadable, too large or not a report)."""
+    path = os.path.join(directory, 'fleet_report.json')
+    try:
+        if os.path.getsize(path) > _PREVIOUS_MAX_BYTES:
+            return None
+        with open(path) as handle:
+            previous = json.load(handle)
+    except (IOError, OSError, ValueError):
+        return None
+    return previous if isinstance(previous, dict) else None
 
 
 def directory_problem(directory):
@@ -115,7 +173,8 @@ def render_html(report, written_at):
            '<title>fleetwall.blocklist fleet report, generation %s</title>' % generation,
            '<style>', _STYLE, '</style>', '</head>', '<body>', '<h1>Fleet report</h1>',
            '<p>Generation <b>%s</b>, written %s UTC.' % (generation, written_at.strftime('%Y-%m-%d %H:%M:%S')),
-           '%s hosts, %s entries in force,' % (_text(totals.get('hosts')), _text(totals.get('entries'))),
+           '%s hosts, %s entries in force,' % (_text(totals.get('hosts')),
+                                               _text(totals.get('in_force', totals.get('entries')))),
            '+%s -%s this run,' % (_text(totals.get('added')), _text(totals.get('removed'))),
            'drift %s, %s packets dropped.</p>' % (_text(totals.get('drift')), _text(totals.get('dropped_packets'))),
            '<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" role="img"'
@@ -134,19 +193,56 @@ def render_html(report, written_at):
                    'no counters' if drops is None else _text(drops))]
     out += ['</svg>', '<table>',
             '<tr><th>host</th><th>state</th><th>backend</th><th>entries</th><th>added</th><th>removed</th>'
-            '<th>drift</th><th>dropped packets</th><th>dropped bytes</th></tr>']
+            '<th>drift</th><th>dropped packets</th><th>dropped bytes</th><th>reason</th></tr>']
     for row in rows:
-        out.append('<tr class="%s"><td>%s</td><td class="text">%s</td><td class="text">%s</td>%s</tr>' % (
-            _text(row.get('state')), _text(row.get('host')), _text(row.get('state')), _text(row.get('backend')),
-            ''.join('<td>%s</td>' % _number(row.get(key)) for key in _COLUMNS)))
-    out += ['</table>', '</body>', '</html>', '']
+        out.append('<tr class="%s"><td>%s</td><td class="text">%s</td><td class="text">%s</td>%s%s'
+                   '<td class="text reason">%s</td></tr>' % (
+                       _text(row.get('state')).replace(' ', '-'), _text(row.get('host')), _text(row.get('state')),
+                       _text(row.get('backend')), _entries_cell(row),
+                       ''.join('<td>%s</td>' % _number(row.get(key)) for key in _COLUMNS[1:]), _text(row.get('reason'))))
+    out.append('</table>')
+    out += _feeds_table(report.get('feeds'))
+    out += ['</body>', '</html>', '']
     return '\n'.join(out)
 
 
+def _entries_cell(row):
+    """This run's entries; for a host without a result, what it still has in force, as of when."""
+    if row.get('state') in _WITHOUT_RESULT and not row.get('entries'):
+        if row.get('in_force') is None:
+            return '<td>unknown</td>'
+        return '<td>%s in force (generation %s)</td>' % (_text(row.get('in_force')), _text(row.get('in_force_generation')))
+    return '<td>%s</td>' % _number(row.get('entries'))
+
+
+def _age(seconds):
+    if seconds is None:
+        return '-'
+    return '%d h' % (seconds // 3600) if seconds >= 7200 else '%d s' % seconds
+
+
+def _feeds_table(feeds):
+    """Each feed's health: its status, its last success, its copy's age against its max_age, its error."""
+    if not feeds:
+        return []
+    out = ['<h2>Feeds</h2>', '<table>',
+           '<tr><th>feed</th><th>status</th><th>last success</th><th>age</th><th>max age</th><th>error</th></tr>']
+    for feed in feeds:
+        out.append('<tr class="%s"><td>%s</td><td class="text">%s</td><td class="text">%s</td><td>%s</td><td>%s</td>'
+                   '<td class="text reason">%s</td></tr>' % (
+                       'stale' if feed.get('stale') else _text(feed.get('status')), _text(feed.get('name')),
+                       _text(feed.get('status')), _text(feed.get('fetched_at') or 'never'), _age(feed.get('age_seconds')),
+                       _age(feed.get('max_age')) if feed.get('max_age') else 'never', _text(feed.get('error'))))
+    out.append('</table>')
+    return out
+
+
 def write_report(directory, report, written_at, mode=0o644):
-    """Write both files atomically (a reader never sees half a report); return their paths."""
+    """Write both files atomically (a reader never sees half a report); return their paths.  A host without a
+    result keeps what the previous report showed in force there (carry_last_known)."""
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
+    report = carry_last_known(json.loads(json.dumps(report)), read_previous(directory))
     written = []
     for name, text in (('fleet_report.json', render_json(report)),
                        ('fleet_report.html', render_html(report, written_at))):

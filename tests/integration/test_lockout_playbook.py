@@ -72,7 +72,8 @@ def test_the_push_succeeds_and_names_what_it_kept_reachable(level1):
     assert '198.18.0.0/15 covers %s (' % CONTROLLER[0] in run.out
     assert 'SSH client' in run.out and 'own address' in run.out
     for host in HOSTS:
-        assert '%s (own address)' % ADDR[host][0] in run.out
+        # Its own address, which every other host protects as a fleet address too.
+        assert '%s (own address, protect)' % ADDR[host][0] in run.out
 
 
 def test_every_host_is_still_managed_and_the_attacker_dropped(level1):
@@ -89,6 +90,12 @@ def test_every_host_is_still_managed_and_the_attacker_dropped(level1):
         assert not in_kernel(level1['backend'], host, CONTROLLER[0])
         # Everything else of the /15 stays blocked.
         assert in_kernel(level1['backend'], host, '198.19.200.1')
+        # The fleet's own hosts still reach each other (each protects the others' addresses): before, only
+        # each host's own address, the controller and the gateway were kept out, and h1 could not reach h2.
+        for other in HOSTS:
+            assert not in_kernel(level1['backend'], host, ADDR[other][0])
+            if other != host:
+                assert fleet.connect(host, ADDR[other][0], 22), '%s cannot reach %s' % (host, other)
 
 
 def test_the_next_run_changes_nothing(level1):

@@ -179,6 +179,19 @@ def test_05c_one_policy_on_nftables_then_a_switch_to_ipset(nftvars):
         assert not reachable('attacker', host, ATTACKER[0], 4)
 
 
+def test_05d_limit_works_with_any_host_pattern(nftvars):
+    """``--limit h2`` left the controller's play without a host, and the push failed with "'HostVarsVars' object
+    has no attribute 'shadow_copy_to_push'"; it worked only with ``--limit h2,localhost``."""
+    for playbook in ('playbooks/blocklist.yml', 'playbooks/push.yml'):
+        host_sh('h2', 'nft flush set inet fleetwall fleetwall_v4_hosts')      # something for h2 to repair
+        assert reachable('attacker', 'h2', ATTACKER[0], 4)
+        run = ansible('ansible-playbook', [playbook, '--limit', 'h2', '-e', 'nftables_verify=true'],
+                      extra_vars=nftvars['vars'], tmp_path=nftvars['tmp'])
+        assert run.rc == 0, (playbook, run.out[-3000:])
+        assert re.search(r'^h2 +: ok=', run.out, re.M) and not re.search(r'^h1 +: ', run.out, re.M), run.out[-1500:]
+        assert not reachable('attacker', 'h2', ATTACKER[0], 4)
+
+
 def test_06_absent_removes_our_table_content_only(nftvars):
     host_sh('h1', 'nft add table inet theirs && nft add chain inet theirs c "{ type filter hook input priority 0; }"')
     run = play(nftvars, '--diff', '-e', 'nftables_state=absent')

@@ -119,6 +119,8 @@ PRESETS = {
         'headers': {'Authorization': 'Bearer {api_key}'},
         'format': 'plain',
         'min_interval': 24 * HOUR,
+        # Fetched once a day: two missed days before the run fails for it.
+        'max_age': 72 * HOUR,
         'requires': ['api_key'],
         'quota': ('The blacklist quota is counted in addresses per day (5,000 on the free tier) and resets '
                   'at midnight UTC. limit x downloads a day must stay within it: the defaults, limit 5000 '
@@ -143,7 +145,8 @@ PRESETS = {
     },
 }
 
-# Feed settings a preset may default; everything else in a preset is structure.
+# Feed settings a preset may default (max_age among them: shadow_copy.DEFAULT_MAX_AGE where none is given);
+# everything else in a preset is structure.
 STRUCTURE_KEYS = ('url', 'params', 'headers', 'requires', 'aliases', 'modes', 'quota')
 
 # A query value that is a plain number or boolean (a score, a limit, plaintext=true) is a setting, not a secret:

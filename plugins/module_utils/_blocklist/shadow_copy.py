@@ -56,6 +56,10 @@ CHALLENGE_FILES = {V4: 'challenge_v4.txt', V6: 'challenge_v6.txt'}
 PROVENANCE = 'provenance.tsv.gz'
 DEFAULT_TIERS = {'block': 90, 'challenge': 50}
 DEFAULT_MAX_GROWTH_FACTOR = 10
+# How old a feed's copy may get before the run fails for it (after publishing what it has): a feed that fails on
+# every run only warned, and cron and AWX never alerted however old the copy got.  Two days is a day of failures
+# past the slowest daily list; a preset or the feed may say otherwise (max_age, 0 for never).
+DEFAULT_MAX_AGE = 2 * 86400
 TIERS = ('auto', 'block', 'challenge')
 MANIFEST = 'manifest.json'
 # HMAC-SHA256 of the manifest with a key kept outside the shadow directory (signing_key).
@@ -297,6 +301,21 @@ def _status_age(now, epoch):
     return int(now.timestamp() - epoch) if epoch is not None else None
 
 
+def stale_feeds(resolved, statuses):
+    """The feeds whose copy is older than their ``max_age``, or that have none: each status says its max_age, and
+    the list (name, status, age_seconds, max_age, error) is what the play fails for once the rest is published."""
+    stale = []
+    for (feed, _secrets), status in zip(resolved, statuses):
+        max_age = feed.get('max_age')
+        max_age = DEFAULT_MAX_AGE if max_age is None else max_age
+        status['max_age'] = max_age
+        age = status.get('age_seconds')
+        if max_age and (status.get('status') == 'failed' or (age is not None and age > max_age)):
+            stale.append({'name': status['name'], 'status': status.get('status'), 'age_seconds': age,
+                          'max_age': max_age, 'error': status.get('error')})
+    return stale
+
+
 def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
     """Fetch (or reuse) and parse one feed; return (status, parsed or None, cache meta to write or None).
 
@@ -350,7 +369,9 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
                           error_kind=kind)
             return redacted(), None, None
         status.update(status='cached', reason=reason, error=error, error_kind=kind,
-                      fetched_at=meta.get('fetched_at'), age_seconds=_status_age(now, meta.get('fetched_epoch')),
+                      fetched_at=meta.get('fetched_at'),
+                      # Since the provider last confirmed the copy (a 304 does), not since its body came.
+                      age_seconds=_status_age(now, meta.get('checked_epoch', meta.get('fetched_epoch'))),
                       body_sha256=meta.get('sha256'))
         status.update(parsed.summary())
         return redacted(), parsed, None
@@ -896,7 +917,9 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
             status, parsed, cache_update = _load_feed(store, feed, secrets, refusals, now, fetcher, check_mode)
             statuses.append(status)
             parsed_feeds.append(parsed)
-            if cache_update is not None and not check_mode:
+            # In check mode too: the feed cache is the controller's, and a preview that downloaded a feed must not
+            # make the run after it download again (AbuseIPDB's free tier allows five downloads a day).
+            if cache_update is not None:
                 if isinstance(cache_update, tuple):
                     store.write_feed_cache(feed['name'], cache_update[1], cache_update[2])
                 else:
@@ -980,11 +1003,15 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
                    'challenge_v4': challenge_info[V4]['entries'], 'challenge_v6': challenge_info[V6]['entries']}
 
         warnings = ['feed %(name)s: %(status)s: %(error)s' % s for s in statuses if s.get('error')]
+        stale = stale_feeds(resolved, statuses)
+        warnings.extend('feed %s: %s, past its max_age of %d s; the run fails for it once the hosts have the rest'
+                        % (s['name'], 'no copy at all' if s['age_seconds'] is None
+                           else 'its copy is %d s old' % s['age_seconds'], s['max_age']) for s in stale)
         result = {
             'changed': False, 'published': False, 'withheld': None,
             'generation': previous['generation'] if previous else None,
             'path': store.current_link, 'feeds': statuses, 'entries': entries,
-            'refused': refusal_counts, 'warnings': warnings, 'mirrored': False,
+            'refused': refusal_counts, 'warnings': warnings, 'mirrored': False, 'stale_feeds': stale,
         }
         prev_total = 0
         if previous:

@@ -21,12 +21,24 @@ def test_rows_and_totals_from_results_and_metrics():
     names = ['ipset_sync_results', 'nftables_sync_results', 'ufw_sync_results']
     report = fleet_report(hostvars, ['h1', 'h2', 'h3', 'h4', 'h5'], names, generation=12)
     rows = {row['host']: row for row in report['hosts']}
-    assert rows['h1'] == {'host': 'h1', 'state': 'changed', 'backend': 'nftables', 'generation': 12, 'entries': 15,
-                          'added': 3, 'removed': 3, 'drift': 2, 'dropped_packets': 8, 'dropped_bytes': 480}
+    assert rows['h1'] == {'host': 'h1', 'state': 'changed', 'reason': None, 'backend': 'nftables', 'generation': 12,
+                          'entries': 15, 'added': 3, 'removed': 3, 'drift': 2, 'dropped_packets': 8,
+                          'dropped_bytes': 480}
     assert (rows['h2']['backend'], rows['h2']['dropped_packets'], rows['h2']['state']) == ('ufw', None, 'ok')
     assert (rows['h3']['state'], rows['h3']['removed'], rows['h3']['entries']) == ('REFUSED', 0, 60)
-    assert (rows['h4']['state'], rows['h4']['entries']) == ('FAILED', 0)
+    assert (rows['h4']['state'], rows['h4']['entries'], rows['h4']['reason']) == ('FAILED', 0, 'boom')
     assert (rows['h5']['state'], rows['h5']['backend']) == ('no result', None)
+    assert rows['h5']['reason'].startswith('no result: the host failed or was unreachable before its sync')
+    assert rows['h3']['reason'] == 'too large'
+    assert 'feeds' not in report
+    # With the build's feed statuses: each feed's health, a copy past its max_age (or none) marked stale.
+    statuses = [{'name': 'a', 'status': 'cached', 'age_seconds': 200000, 'max_age': 172800, 'error': 'HTTP 500',
+                 'fetched_at': '2026-11-30T00:00:00+00:00', 'invalid_samples': ['x']},
+                {'name': 'b', 'status': 'fresh', 'age_seconds': 0, 'max_age': 172800},
+                {'name': 'c', 'status': 'failed', 'age_seconds': None, 'max_age': 0}]
+    feeds = fleet_report(hostvars, ['h1'], names, generation=12, feeds=statuses)['feeds']
+    assert [(f['name'], f['stale']) for f in feeds] == [('a', True), ('b', False), ('c', False)]
+    assert 'invalid_samples' not in feeds[0] and feeds[0]['error'] == 'HTTP 500'
     assert report['totals'] == {'hosts': 5, 'entries': 79, 'added': 3, 'removed': 3, 'drift': 2,
                                 'dropped_packets': 8, 'dropped_bytes': 480}
 

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import pytest
 
 from ansible_collections.fleetwall.blocklist.plugins.plugin_utils.fleet_report_files import (
-    directory_problem, render_html, render_json, report_problem, write_report)
+    carry_last_known, directory_problem, render_html, render_json, report_problem, write_report)
 from ansible_collections.fleetwall.blocklist.tests.helpers import tally
 
 WHEN = datetime.datetime(2026, 12, 3, 7, 0, 5, tzinfo=datetime.timezone.utc)
@@ -56,9 +56,9 @@ def test_page_shows_every_host_and_escapes_names():
     parsed.feed(page)
     assert 'script' not in parsed.tags
     assert '<script>' not in page and '&lt;script&gt;alert(1)&lt;/script&gt;' in page
-    # The header row, then per host: host, state, backend and the six counts.
-    assert parsed.cells[9:18] == ['h1', 'changed', 'nftables', '200', '3', '1', '0', '7', '420']
-    assert parsed.cells[18:27] == ['<script>alert(1)</script>', 'FAILED', '', '0', '0', '0', '0', '-', '-']
+    # The header row, then per host: host, state, backend, the six counts and the reason.
+    assert parsed.cells[10:20] == ['h1', 'changed', 'nftables', '200', '3', '1', '0', '7', '420', '']
+    assert parsed.cells[20:30] == ['<script>alert(1)</script>', 'FAILED', '', 'unknown', '0', '0', '0', '-', '-', '']
     # Bars scale to the largest host: h1 is full width, the failed host has none.
     assert [r['width'] for r in parsed.rects] == ['260.0', '260.0', '0.0', '0.0']
     assert 'written 2026-12-03 07:00:05 UTC' in page and 'generation 41' in page
@@ -74,8 +74,9 @@ def test_files_are_written_whole_with_the_mode(tmp_path):
     target = tmp_path / 'reports' / 'nested'
     paths = write_report(str(target), REPORT, WHEN, 0o640)
     assert sorted(os.path.basename(p) for p in paths) == ['fleet_report.html', 'fleet_report.json']
-    assert json.loads((target / 'fleet_report.json').read_text()) == REPORT
-    assert (target / 'fleet_report.json').read_text() == render_json(REPORT)
+    written = carry_last_known(copy.deepcopy(REPORT), None)
+    assert json.loads((target / 'fleet_report.json').read_text()) == written
+    assert (target / 'fleet_report.json').read_text() == render_json(written)
     for path in paths:
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
     assert sorted(os.listdir(str(target))) == ['fleet_report.html', 'fleet_report.json']
@@ -93,6 +94,53 @@ def test_a_failed_write_leaves_the_previous_report(tmp_path, monkeypatch):
         write_report(str(tmp_path), changed, WHEN)
     assert (tmp_path / 'fleet_report.json').read_text() == before
     assert sorted(os.listdir(str(tmp_path))) == ['fleet_report.html', 'fleet_report.json']
+
+
+def test_a_host_without_a_result_is_marked_with_its_reason_and_what_it_still_has_in_force(tmp_path):
+    """A failed host was a row of 0 entries, unhighlighted (its class matched no CSS rule), with no reason, and the
+    page's "entries in force" undercounted: its old sets were still loaded."""
+    write_report(str(tmp_path), dict(copy.deepcopy(REPORT), hosts=[dict(REPORT['hosts'][0]), dict(
+        REPORT['hosts'][0], host='h2', entries=150)], totals=dict(REPORT['totals'], entries=350)), WHEN)
+    now = copy.deepcopy(REPORT)
+    now['generation'] = 42
+    now['hosts'][1] = dict(REPORT['hosts'][1], host='h2', state='UNREACHABLE', reason='ssh: connection timed out')
+    now['hosts'].append(dict(REPORT['hosts'][1], host='h3', state='no result', reason='no result: ...'))
+    write_report(str(tmp_path), now, WHEN)
+    written = json.loads((tmp_path / 'fleet_report.json').read_text())
+    rows = dict((row['host'], row) for row in written['hosts'])
+    assert (rows['h2']['in_force'], rows['h2']['in_force_generation']) == (150, 41)
+    assert (rows['h1']['in_force'], rows['h1']['in_force_generation']) == (200, 42)
+    assert rows['h3']['in_force'] is None                   # never reported before: unknown
+    assert written['totals']['in_force'] == 350 and written['totals']['entries'] == 200
+    page = (tmp_path / 'fleet_report.html').read_text()
+    assert '350 entries in force' in page
+    assert '<tr class="UNREACHABLE"><td>h2</td>' in page and '<tr class="no-result"><td>h3</td>' in page
+    assert '150 in force (generation 41)' in page and 'ssh: connection timed out' in page
+    # The page's own style highlights every such class.
+    for css_class in ('FAILED', 'UNREACHABLE', 'no-result', 'stale'):
+        assert '.%s' % css_class in page
+
+
+def test_the_feeds_health_is_shown_with_the_stale_ones_marked():
+    feeds = [{'name': 'spamhaus', 'status': 'fresh', 'fetched_at': '2026-12-03T06:00:00+00:00', 'age_seconds': 0,
+              'max_age': 172800, 'error': None, 'error_kind': None, 'stale': False},
+             {'name': 'abuse<ipdb>', 'status': 'cached', 'fetched_at': '2026-11-30T06:00:00+00:00',
+              'age_seconds': 262800, 'max_age': 172800, 'error': 'HTTP 500', 'error_kind': 'http', 'stale': True},
+             {'name': 'gone', 'status': 'failed', 'fetched_at': None, 'age_seconds': None, 'max_age': 0,
+              'error': 'not found', 'error_kind': 'http', 'stale': False}]
+    report = dict(copy.deepcopy(REPORT), feeds=feeds)
+    assert report_problem(report) is None
+    page = render_html(report, WHEN)
+    parsed = _Page()
+    parsed.feed(page)
+    assert '<h2>Feeds</h2>' in page and 'abuse&lt;ipdb&gt;' in page
+    start = parsed.cells.index('feed')
+    assert parsed.cells[start + 6:start + 12] == ['spamhaus', 'fresh', '2026-12-03T06:00:00+00:00', '0 s', '48 h', '']
+    assert parsed.cells[start + 12:start + 18] == ['abuse<ipdb>', 'cached', '2026-11-30T06:00:00+00:00', '73 h', '48 h',
+                                                   'HTTP 500']
+    assert parsed.cells[start + 18:start + 24] == ['gone', 'failed', 'never', '-', 'never', 'not found']
+    assert '<tr class="stale"><td>abuse&lt;ipdb&gt;</td>' in page
+    assert report_problem(dict(report, feeds=[{'name': 3}])) == "report.feeds[0].name must be a text, got 3"
 
 
 HOSTILE_VALUES = ['x', '', ['a'], {'a': 1}, None, True, -1, 10 ** 30, 1.5, float('nan'), float('inf'), 3, object(),

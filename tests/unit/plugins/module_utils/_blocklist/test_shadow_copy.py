@@ -133,15 +133,16 @@ def test_nothing_usable_publishes_nothing(tmp_path):
     assert 'no feed' in result['withheld']
 
 
-def test_check_mode_writes_only_the_preview(tmp_path, feed_dir):
+def test_check_mode_writes_only_the_preview_and_the_feed_cache(tmp_path, feed_dir):
     write(feed_dir / 'a.txt', ['198.51.100.7'])
     root = tmp_path / 'copy'
     result = build_shadow_copy(str(root), [{'name': 'a', 'path': str(feed_dir / 'a.txt')}], check_mode=True)
     assert result['changed'] and not result['published']
     assert result['path'] == str(root / 'preview')
     assert (root / 'preview' / 'blocklist_v4.txt').read_text() == '198.51.100.7\n'
-    assert not (root / 'current').exists()
-    assert not os.listdir(root / 'feeds')
+    assert not (root / 'current').exists() and not os.listdir(root / 'generations')
+    # What it fetched is kept, so that the run after a preview does not download it again (the providers' test).
+    assert os.listdir(root / 'feeds')
 
 
 def test_generations_are_pruned(tmp_path, feed_dir):

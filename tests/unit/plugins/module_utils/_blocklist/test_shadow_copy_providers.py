@@ -106,6 +106,47 @@ def test_min_interval_reuses_the_cache_without_a_request(tmp_path, provider):
     assert not again['changed'] and not again['warnings']
 
 
+def test_a_preview_spends_no_quota(tmp_path, provider):
+    """--check --diff, then the real run: the preview downloaded every feed and kept nothing, so the run downloaded
+    again, two of AbuseIPDB's five free daily downloads for one change. Now the provider is asked once."""
+    url, state = provider
+    root = str(tmp_path / 'copy')
+    preview = build(root, url, check_mode=True)
+    assert not preview['published'] and not os.path.exists(os.path.join(root, 'current'))
+    applied = build(root, url, now=NOW + datetime.timedelta(minutes=2))
+    assert applied['published']
+    asked = [path for path, _status, _headers in state.requests if path.startswith('/abuseipdb/')]
+    assert len(asked) == 1, asked
+    statuses = {f['name']: f for f in applied['feeds']}
+    assert all(f['status'] == 'cached' and 'min_interval' in f['reason'] for f in statuses.values()), statuses
+    assert read_list(root, 'blocklist_v4.txt') == open(os.path.join(root, 'preview', 'blocklist_v4.txt')).read().split()
+
+
+def test_a_feed_failing_past_its_max_age_is_named_for_the_run_to_fail(tmp_path, provider):
+    """A feed that failed on every run only warned: cron and AWX never alerted, however old the copy got. Past its
+    max_age (two days by default) it is listed in stale_feeds, with its age, and the rest is still published."""
+    url, state = provider
+    root = str(tmp_path / 'copy')
+    build(root, url)
+    state.faults['/abuseipdb/'] = '500'
+    feeds = feeds_for(url, retries=1)
+    day = build(root, url, now=NOW + datetime.timedelta(days=1), feeds=feeds)
+    assert day['feeds'][0]['status'] == 'cached' and day['stale_feeds'] == []
+    late = NOW + datetime.timedelta(days=2, hours=1)
+    (tmp_path / 'new.txt').write_text('192.0.2.1\n')
+    extra = [{'name': 'local', 'path': str(tmp_path / 'new.txt')}, {'name': 'gone', 'path': str(tmp_path / 'absent.txt')}]
+    result = build(root, url, now=late, feeds=feeds + extra)
+    assert result['published'] and result['generation'] == 2, result['withheld']
+    stale = {s['name']: s for s in result['stale_feeds']}
+    assert sorted(stale) == ['abuseipdb', 'gone'], stale
+    assert stale['abuseipdb']['age_seconds'] == 49 * 3600 and stale['abuseipdb']['max_age'] == 2 * 86400
+    assert stale['gone']['age_seconds'] is None and stale['gone']['status'] == 'failed'
+    assert any('feed abuseipdb: its copy is 176400 s old, past its max_age of 172800 s' in w for w in result['warnings'])
+    # max_age 0: never stale.
+    quiet = build(root, url, now=late, feeds=feeds_for(url, retries=1, max_age=0))
+    assert quiet['stale_feeds'] == []
+
+
 def test_conditional_get_after_min_interval(tmp_path, provider):
     url, state = provider
     root = str(tmp_path / 'copy')
