@@ -194,8 +194,10 @@ def test_no_secret_reaches_the_output_at_vvv_or_any_file_however_the_provider_ec
     extra = dict(setup['vars'], shadow_copy_dir=shadow, shadow_copy_mirror_dir=None, shadow_copy_mirror_host=None,
                  shadow_copy_feeds=echo_feeds)
     build = ansible('ansible-playbook', ['playbooks/shadow_copy.yml', '-vvv'], extra_vars=extra, tmp_path=tmp_path)
-    # Published from the echo_body feeds, whose 1000 addresses outweigh the echoed lines.
-    assert build.rc == 0, build.out[-3000:]
+    # Published from the echo_body feeds, whose 1000 addresses outweigh the echoed lines; then the build job fails
+    # for the feeds that have no copy at all (their max_age), naming them with their errors, redacted too.
+    assert os.path.isdir(os.path.join(shadow, 'current')), build.out[-3000:]
+    assert build.rc != 0 and 'feed(s) past their max_age' in build.out, build.out[-3000:]
     assert 'feed echo_reason-header: failed: ' in build.out and 'HTTP 400 Bad request: X-Custom-Token: ********' \
         in build.out
     assert 'feed echo_json-key: failed: ' in build.out and 'not accepted: Authorization: ********' in build.out
