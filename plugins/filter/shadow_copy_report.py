@@ -14,7 +14,10 @@ author:
 description:
   - Turns the result of C(fleetwall.blocklist.shadow_copy_build) into one line for the generation and one
     line per feed, saying whether it was fetched, revalidated (HTTP 304), reused from cache (and why), or
-    failed (and why), with its counts per tier; with harvested fail2ban bans, one line about them.
+    failed (and why), with its counts per tier; when the allowlist kept listed addresses out, how many; with
+    harvested fail2ban bans, one line about them.
+  - A withheld build says that the previous generation stays in force, and that the counts are the refused
+    copy's.
 options:
   _input:
     description: The registered result of C(fleetwall.blocklist.shadow_copy_build).
@@ -51,19 +54,30 @@ def _feed_line(feed):
     return 'feed %s: %s; %s; %s request(s)' % (feed.get('name'), how, counts, feed.get('requests', 0))
 
 
+def _allowlist_line(allowlist):
+    """What the allowlist unblocked, when it unblocked anything: an operator who allowlists a range sees it work."""
+    removed = (allowlist or {}).get('addresses_removed') or {}
+    challenge = (allowlist or {}).get('challenge_addresses_removed') or {}
+    if not any(removed.values()) and not any(challenge.values()):
+        return []
+    return ['allowlist: kept %s IPv4 + %s IPv6 listed address(es) out of the block tier, %s IPv4 + %s IPv6 out of '
+            'the challenge tier' % (removed.get('v4', 0), removed.get('v6', 0), challenge.get('v4', 0),
+                                    challenge.get('v6', 0))]
+
+
 def shadow_copy_report(result):
     entries = result.get('entries') or {}
-    if result.get('published'):
-        state = 'new'
-    elif result.get('withheld'):
-        state = 'WITHHELD: %s' % result['withheld']
-    elif result.get('changed'):
-        state = 'preview (check mode)'
+    counts = 'block %s IPv4 + %s IPv6, challenge %s IPv4 + %s IPv6' % (
+        entries.get('v4', 0), entries.get('v6', 0), entries.get('challenge_v4', 0), entries.get('challenge_v6', 0))
+    if result.get('withheld'):
+        # The counts are the refused copy's, not the kept generation's: say which is which.
+        kept = ('generation %s stays in force' % result['generation'] if result.get('generation') is not None
+                else 'no generation exists yet')
+        lines = ['%s; the new copy was WITHHELD (%s): it would %s' % (kept, result['withheld'], counts)]
     else:
-        state = 'unchanged'
-    lines = ['generation %s (%s): block %s IPv4 + %s IPv6, challenge %s IPv4 + %s IPv6' % (
-        result.get('generation'), state, entries.get('v4', 0), entries.get('v6', 0),
-        entries.get('challenge_v4', 0), entries.get('challenge_v6', 0))]
+        state = ('new' if result.get('published') else 'preview (check mode)' if result.get('changed')
+                 else 'unchanged')
+        lines = ['generation %s (%s): %s' % (result.get('generation'), state, counts)]
     lines.extend(_feed_line(feed) for feed in result.get('feeds') or [])
     fleet = result.get('fleet_local')
     if fleet:
@@ -76,6 +90,7 @@ def shadow_copy_report(result):
         if fleet.get('hosts_unavailable'):
             line += '; not readable on %s' % ', '.join(fleet['hosts_unavailable'])
         lines.append(line)
+    lines.extend(_allowlist_line(result.get('allowlist')))
     return lines
 
 

@@ -38,7 +38,7 @@ from ansible_collections.fleetwall.blocklist.plugins.filter.sync_report import h
 NAMES_SHOWN = 10
 
 
-def _names(hosts):
+def shown_names(hosts):
     shown = ', '.join(hosts[:NAMES_SHOWN])
     return shown + (' and %d more' % (len(hosts) - NAMES_SHOWN) if len(hosts) > NAMES_SHOWN else '')
 
@@ -59,7 +59,7 @@ def sync_summary(hostvars, hosts, variable):
     for state, label in (('REFUSED', 'REFUSED a change above max_change_percent'), ('FAILED', 'FAILED'),
                          ('UNREACHABLE', 'UNREACHABLE'), (None, 'without a result')):
         if by_state[state]:
-            parts.append('%d %s: %s' % (len(by_state[state]), label, _names(by_state[state])))
+            parts.append('%d %s: %s' % (len(by_state[state]), label, shown_names(by_state[state])))
     return ', '.join(parts)
 
 

@@ -62,6 +62,11 @@ written:
   description: Whether the file was written (false in check mode or without the directory).
   returned: always
   type: bool
+skipped:
+  description: Why the file was not written outside check mode (its directory is missing and O(create_dir) is false).
+  returned: when the file was not written outside check mode
+  type: str
+  version_added: 0.5.0
 sets:
   description: Per set, C(backend), C(set), C(entries), C(last_change) and, where counters exist, C(dropped_packets) and C(dropped_bytes).
   returned: always

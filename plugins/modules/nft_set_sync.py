@@ -234,7 +234,9 @@ sets:
   elements: dict
   version_added: 0.5.0
 metrics:
-  description: With O(metrics_textfile), what was written (C(written)) and per set its entries and drops (C(sets)).
+  description:
+    - With O(metrics_textfile), whether it was written (C(written)), where (C(path)), why not (C(skipped), its
+      directory missing) and per set its entries and drops (C(sets)).
   returned: when O(metrics_textfile) is set and the sync succeeded
   type: dict
   version_added: 0.5.0

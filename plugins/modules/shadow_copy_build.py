@@ -419,6 +419,15 @@ refused:
   returned: always
   type: dict
   sample: {"private 10.0.0.0/8": 1}
+allowlist:
+  description:
+    - What the allowlist kept out of this run's copy, in addresses per family (C(v4), C(v6)) of the block tier
+      (C(addresses_removed)) and the challenge tier (C(challenge_addresses_removed)), and how many ranges the
+      allowlist is once merged (C(ranges)).
+  returned: always
+  type: dict
+  sample: {ranges: 3, addresses_removed: {v4: 256, v6: 0}, challenge_addresses_removed: {v4: 0, v6: 0}}
+  version_added: 0.5.0
 fleet_local:
   description:
     - With O(fleet_local), what the harvest did; the feed's own status is the C(fleet_local) item of RV(feeds).

@@ -51,6 +51,9 @@ def test_drops_show_in_the_metrics_and_the_fleet_report(observed):
         assert reachable('friend', host, FRIEND[0], 4)
     run = play(observed)
     assert run.rc == 0 and all(run.changed(host) == 0 for host in HOSTS), run.out[-3000:]
+    # The run says where the report and the metrics went.
+    assert ('fleet report: %s/fleet_report.html and .json; metrics: written on %d host(s) to %s'
+            % (observed['reports'], len(HOSTS), PROM)) in run.out, run.out[-3000:]
 
     with open(os.path.join(observed['reports'], 'fleet_report.json')) as handle:
         report = json.load(handle)
@@ -77,3 +80,13 @@ def test_drops_show_in_the_metrics_and_the_fleet_report(observed):
     assert html.startswith('<!DOCTYPE html>') and '<svg' in html and '{{' not in html
     assert all('<td>%s</td>' % host in html for host in HOSTS)
     assert '<script' not in html and 'http://' not in html.replace('http://www.w3.org/2000/svg', '')
+
+
+def test_a_host_without_node_exporter_is_named_in_the_run(observed):
+    missing = '/var/lib/fleetwall-no-exporter'
+    run = play(observed, fleetwall_metrics_textfile=missing + '/fleetwall.prom', fleetwall_metrics_create_dir=False)
+    assert run.rc == 0 and all(run.changed(host) == 0 for host in HOSTS), run.out[-3000:]
+    assert ('metrics: NOT written on %d host(s), its directory %s does not exist' % (len(HOSTS), missing)) in run.out
+    assert 'fleetwall_metrics_create_dir: true creates it' in run.out
+    for host in HOSTS:
+        assert host_sh(host, 'test -e %s' % missing)[0] != 0

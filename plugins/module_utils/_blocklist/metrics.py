@@ -158,15 +158,20 @@ def set_summaries(records, drops):
 def write_textfile(run_command, get_bin_path, path, state_dir, generation=None, create_dir=False, check_mode=False):
     """Collect and write the textfile; {'written': bool, 'sets': set_summaries}.
 
-    Nothing is written when the directory is missing (no node_exporter) unless ``create_dir``.
+    Nothing is written when the directory is missing (no node_exporter) unless ``create_dir``; the
+    result then says so (``skipped``), so that the run can tell the operator rather than stay silent.
     """
     records, drops = collect(run_command, get_bin_path, state_dir)
     text = render(records, drops, generation, int(time.time()))
     directory = os.path.dirname(path)
-    written = False
-    if not check_mode and (os.path.isdir(directory) or create_dir):
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o755)
-        write_atomic(path, text.encode(), 0o644)
-        written = True
-    return {'written': written, 'sets': set_summaries(records, drops)}
+    result = {'written': False, 'path': path, 'sets': set_summaries(records, drops)}
+    if check_mode:
+        return result
+    if not os.path.isdir(directory) and not create_dir:
+        result['skipped'] = 'its directory %s does not exist' % directory
+        return result
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    write_atomic(path, text.encode(), 0o644)
+    result['written'] = True
+    return result

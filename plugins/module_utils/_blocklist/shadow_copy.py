@@ -868,7 +868,10 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
     if len(set(names)) != len(names):
         raise ShadowCopyError('feed names must be unique')
     if not feeds and fleet_local is None:
-        raise ShadowCopyError('no feeds configured')
+        # Most often the inventory is not the one meant (-i), or its group_vars were not copied along.
+        raise ShadowCopyError('no feeds configured: the feeds option (shadow_copy_feeds with the role) is empty. '
+                              'Is -i the inventory that sets it? inventory/example/group_vars/all.yml shows how, '
+                              'and docs/presets/ has a page per provider')
     if fleet_local is not None:
         fleet_local = dict({'harvest': None, 'expiry': 86400, 'min_hosts': 1, 'tier': 'block', 'jails': []},
                            **fleet_local)
@@ -1012,6 +1015,9 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
             'generation': previous['generation'] if previous else None,
             'path': store.current_link, 'feeds': statuses, 'entries': entries,
             'refused': refusal_counts, 'warnings': warnings, 'mirrored': False, 'stale_feeds': stale,
+            # What the allowlist unblocked is said in the run, not only in the manifest.
+            'allowlist': {'ranges': len(allow_ranges[V4]) + len(allow_ranges[V6]),
+                          'addresses_removed': allow_removed, 'challenge_addresses_removed': challenge_removed},
         }
         prev_total = 0
         if previous:
@@ -1032,7 +1038,8 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
         elif (prev_guard and not force and
               (prev_guard - guard_total) * 100.0 / prev_guard > max_shrink_percent):
             result['withheld'] = ('the new copy has %d entries, %.1f%% fewer than generation %d (%d); '
-                                  'the limit is %s%%, set force to publish anyway'
+                                  'the limit is %s%% (max_shrink_percent); set force (shadow_copy_force with the role, '
+                                  '-e shadow_copy_force=true) to publish anyway'
                                   % (guard_total, (prev_guard - guard_total) * 100.0 / prev_guard,
                                      previous['generation'], prev_guard, max_shrink_percent))
         if previous:

@@ -325,8 +325,10 @@ def change_refusal(changes, before, max_change_percent, force_change, after=None
     share = changes * 100.0 / before
     if share <= max_change_percent:
         return None
+    # Named as both the module's option and the roles' variable: the message reaches role users too.
     return ('the change (%d entries added or removed) is %.1f%% of the %d entries in place, above '
-            'max_change_percent %s; nothing applied (force_change applies it)'
+            'max_change_percent %s (fleetwall_max_change_percent); nothing applied (force_change, '
+            'or fleetwall_force_change with the roles, applies it)'
             % (changes, share, before, max_change_percent))
 
 

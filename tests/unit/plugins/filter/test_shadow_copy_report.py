@@ -21,3 +21,23 @@ def test_a_build_with_harvested_bans_reports_them(tmp_path):
     assert lines[2] == 'feed fleet_local: fresh; 3 accepted, 3 block, 0 challenge; 0 request(s)'
     assert lines[3] == ('fleet-local bans: 2 enforced (3 accepted, 1 kept out by the allowlist), 0 below min_hosts 1, '
                         '3 new, 0 unbanned, 0 expired; harvested from 2 host(s); not readable on h3')
+
+
+def test_a_withheld_build_says_which_generation_stays_and_what_the_allowlist_kept_out(tmp_path):
+    feed = tmp_path / 'attackers.txt'
+    feed.write_text(''.join('203.0.113.%d\n' % n for n in range(1, 41)) + '198.51.100.0/24\n')
+    now = datetime.datetime(2026, 12, 5, tzinfo=datetime.timezone.utc)
+    first = build_shadow_copy(str(tmp_path / 'copy'), [{'name': 'attackers', 'path': str(feed)}],
+                              allowlist=['198.51.100.128/25', '198.51.100.1'], now=now)
+    lines = shadow_copy_report(first)
+    assert lines[0].startswith('generation 1 (new): block ')
+    assert lines[-1] == ('allowlist: kept 129 IPv4 + 0 IPv6 listed address(es) out of the block tier, 0 IPv4 + 0 IPv6 '
+                         'out of the challenge tier')
+    feed.write_text('203.0.113.1\n')
+    withheld = build_shadow_copy(str(tmp_path / 'copy'), [{'name': 'attackers', 'path': str(feed)}], now=now)
+    lines = shadow_copy_report(withheld)
+    # The counts are the refused copy's; the kept generation is 1, and the run names the role's variable.
+    assert lines[0].startswith('generation 1 stays in force; the new copy was WITHHELD (the new copy has 1 entries')
+    assert lines[0].endswith('-e shadow_copy_force=true) to publish anyway): it would block 1 IPv4 + 0 IPv6, '
+                             'challenge 0 IPv4 + 0 IPv6')
+    assert not any(line.startswith('allowlist:') for line in lines)

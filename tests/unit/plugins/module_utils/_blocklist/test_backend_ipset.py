@@ -208,6 +208,8 @@ def test_a_change_larger_than_max_change_percent_is_refused_unless_forced(netns,
         r = sync(netns, tmp_path, wrong, max_change_percent=5, check_mode=check_mode, want_diff=True)
         assert not r['changed'] and (r['added'], r['removed'], r['total']) == (0, 30, 97)
         assert 'above max_change_percent 5' in r['refused'] and '30 entries' in r['refused']
+        # The roles' user reads the variable they set, beside the module's option.
+        assert 'fleetwall_force_change with the roles' in r['refused']
         assert '... and 10 more removed' in r['diff']['before']
         assert live(netns, 'bl4') == set(base[4:] + ['192.0.2.1'])
     r = sync(netns, tmp_path, wrong, max_change_percent=5, force_change=True)

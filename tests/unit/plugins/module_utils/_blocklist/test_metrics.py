@@ -7,7 +7,7 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.bac
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.iptables_rules import ensure_rules
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.metrics import (
-    collect, iptables_drops, nft_drops, read_records, render,
+    collect, iptables_drops, nft_drops, read_records, render, write_textfile,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.nft_rules import RuleManager
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
@@ -83,3 +83,19 @@ def test_untagged_rules_and_other_counters_do_not_count():
     assert nft_drops('not json', ['nb4']) == {}
     assert nft_drops('{"nftables": [{"counter": {"name": "x_drops", "packets": 1, "bytes": 2}}]}', ['nb4']) == {}
     assert 'fleetwall_entries' not in render([], {})
+
+
+def test_a_missing_textfile_directory_is_said_not_silent(tmp_path):
+    # No node_exporter: nothing is written, and the result says why, for the run's summary.
+    def no_tool(args, **kwargs):
+        raise AssertionError('no records: no tool is asked for counters')
+
+    path = str(tmp_path / 'node-exporter' / 'fleetwall.prom')
+    result = write_textfile(no_tool, lambda name: None, path, str(tmp_path / 'state'))
+    assert result['written'] is False and result['path'] == path
+    assert result['skipped'] == 'its directory %s does not exist' % (tmp_path / 'node-exporter')
+    assert not os.path.exists(path)
+    created = write_textfile(no_tool, lambda name: None, path, str(tmp_path / 'state'), create_dir=True)
+    assert created['written'] is True and 'skipped' not in created and os.path.isfile(path)
+    assert 'skipped' not in write_textfile(no_tool, lambda name: None, str(tmp_path / 'nowhere' / 'f.prom'),
+                                           str(tmp_path / 'state'), check_mode=True)
