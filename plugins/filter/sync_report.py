@@ -14,7 +14,8 @@ author:
 description:
   - Reads a registered result of a sync module (for example C(ipset_sync)), one per set, a loop of them, or one
     call with O(fleetwall.blocklist.ipset_sync#module:sets), from each host's variables
-    and returns one line per host with added, removed and total entries per set.
+    and returns one line per host with added, removed and total entries per set, and the seconds the host's sync
+    calls took by their own account (their C(elapsed)).
   - Hosts without the result (failed, unreachable or skipped) are listed as such, so nobody has to scroll
     through the whole play to find them. A set whose change was refused (O(fleetwall.blocklist.ipset_sync#module:max_change_percent))
     is marked C(REFUSED), and so is its host.
@@ -87,6 +88,13 @@ def host_state(results):
     return 'changed' if any(r.get('changed') for r in results) else 'ok'
 
 
+def host_elapsed(hostvars, host, variable):
+    """The seconds the host's sync calls took by their own account (``elapsed``), or None."""
+    times = [item['elapsed'] for _name, registered in ran_names(hostvars, host, variable)
+             for item in registered.get('results', [registered]) if isinstance(item.get('elapsed'), (int, float))]
+    return sum(times) if times else None
+
+
 def sync_report(hostvars, hosts, variable):
     lines = []
     for host in hosts:
@@ -94,7 +102,9 @@ def sync_report(hostvars, hosts, variable):
         if not results:
             lines.append('%s: no result (failed, unreachable or not run)' % host)
             continue
-        lines.append('%s: %s  %s' % (host, host_state(results), ' | '.join(_describe(r) for r in results)))
+        seconds = host_elapsed(hostvars, host, variable)
+        lines.append('%s: %s  %s%s' % (host, host_state(results), ' | '.join(_describe(r) for r in results),
+                                       '  (%.2f s)' % seconds if seconds is not None else ''))
     return lines
 
 

@@ -233,6 +233,14 @@ sets:
   type: list
   elements: dict
   version_added: 0.5.0
+elapsed:
+  description:
+    - The call's own time in seconds, from the module's start on the host to its result, under whatever load the
+      host had; the per-host summary of the push play shows it.
+  returned: always
+  type: float
+  sample: 0.42
+  version_added: 0.5.0
 metrics:
   description:
     - With O(metrics_textfile), whether it was written (C(written)), where (C(path)), why not (C(skipped), its

@@ -50,23 +50,32 @@ def fwvars(lab, feeds, tmp_path_factory):
         assert run.rc == 0, run.out[-3000:]
     try:
         for host in HOSTS:
-            rc, _out, err = host_sh(host, START)
-            assert rc == 0, err + host_sh(host, 'cat /var/log/firewalld.out')[1]
+            start_firewalld(host)
             assert reachable('attacker', host, ATTACKER[0], 4)        # the public zone allows ssh
         yield env
     finally:
         for host in HOSTS:
-            # SIGTERM: firewalld removes its rules when it exits.
-            for pid, is_dbus in sorted(firewalld_pids(host), key=lambda p: p[1]):
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except OSError:
-                    pass
-            deadline = time.monotonic() + 15
-            while firewalld_pids(host) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            host_sh(host, 'nft delete table inet firewalld 2>/dev/null; rm -rf /etc/firewalld/ipsets/* '
-                          '/etc/firewalld/zones/*')
+            stop_firewalld(host)
+
+
+def start_firewalld(host):
+    """firewalld on the host's own system D-Bus, returned once it answers."""
+    rc, _out, err = host_sh(host, START)
+    assert rc == 0, err + host_sh(host, 'cat /var/log/firewalld.out')[1]
+
+
+def stop_firewalld(host):
+    """SIGTERM (firewalld removes its rules when it exits), then whatever it left, so later tests find the host clean."""
+    for pid, is_dbus in sorted(firewalld_pids(host), key=lambda p: p[1]):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    deadline = time.monotonic() + 15
+    while firewalld_pids(host) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    host_sh(host, 'nft delete table inet firewalld 2>/dev/null; rm -rf /etc/firewalld/ipsets/* '
+                  '/etc/firewalld/zones/*')
 
 
 def play(env, *args):

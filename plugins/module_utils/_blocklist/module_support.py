@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import errno
 import os
+import time
 
 from .decode import CorruptBody, TooLarge, decode_bounded
 from .files import ensure_dropins, ensure_plugins, ensure_unit, path_problem, remove_unit, remove_write_leftovers, write_atomic
@@ -23,6 +24,10 @@ from .metrics import read_records, write_textfile
 from .addresses import AddressError
 from .protect import Protection, findings_warning, host_addresses, ssh_client_addresses
 from .sync import SyncError, StateStore, change_refusal, entries_are_canonical, read_entries_source, sync_set
+
+# When the module's code started (imported at its start): ``elapsed`` is the call's own time, as the host pays it,
+# under load too (tests/integration/test_under_load.py), without Ansible's transfer and interpreter start.
+STARTED = time.monotonic()
 
 SYNC_ARGUMENT_SPEC = dict(
     entries_file=dict(type='path'),
@@ -286,7 +291,8 @@ def note_other_backends(module, result, own):
 
 
 def finish(module, result):
-    """Exit with ``result``: its warnings said, failed when it failed."""
+    """Exit with ``result``: its warnings said, failed when it failed, and the call's own time (``elapsed``)."""
+    result['elapsed'] = round(time.monotonic() - STARTED, 3)
     for warning in result.pop('warnings', []):
         module.warn(warning)
     for item in result.get('sets') or []:

@@ -90,3 +90,13 @@ def test_combined_result_sums_and_names_the_failed_sets():
     assert combine_set_results([{'name': 'a', 'changed': False, 'added': 0, 'removed': 0, 'total': 3}]) == {
         'changed': False, 'added': 0, 'removed': 0, 'total': 3,
         'sets': [{'name': 'a', 'changed': False, 'added': 0, 'removed': 0, 'total': 3}]}
+
+
+def test_each_host_line_ends_with_the_seconds_its_calls_took():
+    # UFW's loop: two calls, each with its own account of its time; the line gives their sum.
+    looped = {'h1': {'r': {'results': [
+        {'name': 'v4', 'changed': True, 'added': 1, 'removed': 0, 'total': 1, 'elapsed': 0.25},
+        {'name': 'v6', 'changed': False, 'added': 0, 'removed': 0, 'total': 0, 'elapsed': 0.5}]}},
+        'h2': {'r': {'name': 'v4', 'changed': False, 'added': 0, 'removed': 0, 'total': 1}}}
+    assert sync_report(looped, ['h1', 'h2'], 'r') == ['h1: changed  v4 +1 -0 =1 | v6 +0 -0 =0  (0.75 s)',
+                                                      'h2: ok  v4 +0 -0 =1']
