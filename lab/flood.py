@@ -1,4 +1,6 @@
-#!/usr/bin/env python3
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A bounded UDP flood and a counting sink, for the lab's tests of protection under load.
 
     flood.py send --source ADDR --to ADDR[,ADDR...] --port P --rate PPS --seconds S [--count N]
@@ -53,7 +55,7 @@ def send(source, targets, port, rate, seconds, count):
             if ahead > 0:
                 time.sleep(min(ahead, deadline - now))
                 continue
-            for _ in range(BURST):
+            for _datagram in range(BURST):
                 try:
                     sock.sendto(PAYLOAD, (targets[(sent + errors) % len(targets)], port))
                     sent += 1
