@@ -50,8 +50,10 @@ _value:
 from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backends import KERNEL_BACKENDS
+
 # The roles of the kernel backends, by the name fleetwall_backend takes; each role's variables start with it.
-BACKEND_ROLES = ('ipset', 'nftables', 'ufw', 'firewalld')
+BACKEND_ROLES = KERNEL_BACKENDS
 # What each role registers: set by the role, never by the operator.
 REGISTERED = ('_sync_results', '_sync_result')
 # The policy settings a backend cannot honour, and what happens instead.

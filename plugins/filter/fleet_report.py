@@ -60,8 +60,10 @@ _value:
 
 from ansible_collections.fleetwall.blocklist.plugins.filter.sync_report import host_results, host_state, ran_names
 
-BACKENDS = {'ipset_sync_results': 'ipset', 'nftables_sync_results': 'nftables', 'ufw_sync_results': 'ufw',
-            'firewalld_sync_results': 'firewalld', 'nginx_geo_result': 'nginx'}
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backends import by_result_variable
+
+# Which backend a registered result belongs to (module_utils/_blocklist/backends.py lists them).
+BACKENDS = by_result_variable()
 
 
 # Why a host has no entries in this run's report, when it has no usable result at all.

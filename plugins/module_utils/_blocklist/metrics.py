@@ -19,13 +19,14 @@ import os
 import re
 import time
 
+from .backends import BACKENDS, backend_of_record, record_names
 from .files import write_atomic
 
 from .iptables_rules import tag_for
 from .nft_rules import counter_name
 
 # The engine's record files: <backend>-<set>.json beside <backend>-<set>.entries.
-RECORD = re.compile(r'^(ipset|nftables|nft|firewalld|ufw|nginx)-(.+)\.json$')
+RECORD = re.compile(r'^(%s)-(.+)\.json$' % '|'.join(re.escape(name) for name in sorted(record_names(), key=len, reverse=True)))
 _SAVE_RULE = re.compile(r'^\[(\d+):(\d+)\]\s+-A\s+\S+\s+(.*)$')
 _COMMENT = re.compile(r'--comment\s+"?([^"\s]+)"?')
 NFT_TABLE = 'fleetwall'
@@ -47,8 +48,7 @@ def read_records(state_dir):
         except (IOError, OSError, ValueError):
             continue
         if isinstance(record, dict) and isinstance(record.get('count'), int):
-            backend = 'nftables' if match.group(1) == 'nft' else match.group(1)
-            found.append((backend, match.group(2), record))
+            found.append((backend_of_record(match.group(1)), match.group(2), record))
     return found
 
 
@@ -122,7 +122,7 @@ def collect(run_command, get_bin_path, state_dir):
     """(records, drops) of the host: the engine's records and the enforcing rules' counters."""
     records = read_records(state_dir)
     drops = {}
-    ipset_sets = [s for b, s, _r in records if b == 'ipset']
+    ipset_sets = [s for b, s, _r in records if BACKENDS[b].drop_counters == 'iptables']
     for tool in ('iptables-save', 'ip6tables-save'):
         binary = get_bin_path(tool)
         if ipset_sets and binary:
@@ -131,7 +131,7 @@ def collect(run_command, get_bin_path, state_dir):
                 for name, (packets, octets) in iptables_drops(out, ipset_sets).items():
                     before = drops.get(('ipset', name), (0, 0))
                     drops[('ipset', name)] = (before[0] + packets, before[1] + octets)
-    nft_sets = [s for b, s, _r in records if b == 'nftables']
+    nft_sets = [s for b, s, _r in records if BACKENDS[b].drop_counters == 'nft']
     nft = get_bin_path('nft')
     if nft_sets and nft:
         # Terse: without it nft fetches every element of every set first

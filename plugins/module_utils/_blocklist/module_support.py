@@ -18,6 +18,7 @@ import errno
 import os
 import time
 
+from .backends import KERNEL_BACKENDS, backend_of_record
 from .decode import CorruptBody, TooLarge, decode_bounded
 from .files import ensure_dropins, ensure_plugins, ensure_unit, path_problem, remove_unit, remove_write_leftovers, write_atomic
 from .metrics import read_records, write_textfile
@@ -270,9 +271,8 @@ def run_sync(module, build):
     finish(module, result)
 
 
-# The kernel backends by the name their records carry (metrics.read_records), which is their role's name.  The web
-# tier (nginx) sits beside one of them, and is never a host's previous backend.
-KERNEL_BACKENDS = ('ipset', 'nftables', 'ufw', 'firewalld')
+# The kernel backends (backends.py) by the id their records give (metrics.read_records).  The web tier (nginx)
+# sits beside one of them, and is never a host's previous backend.
 
 
 def note_other_backends(module, result, own):
@@ -282,7 +282,7 @@ def note_other_backends(module, result, own):
     # Only behind a block in force: not on a removal (UFW's is a sync to no entries), a failure or an empty set.
     if module.params.get('state', 'present') != 'present' or result.get('failed') or not result.get('total'):
         return
-    own = set('nftables' if backend == 'nft' else backend for backend in own)
+    own = set(backend_of_record(backend) for backend in own)
     # A record of no entries blocks nothing (UFW's removal keeps one, of 0).
     found = set(backend for backend, _set, record in read_records(module.params['state_dir']) if record['count'])
     others = sorted(found & set(KERNEL_BACKENDS) - own)
