@@ -60,6 +60,8 @@ def test_the_lookup_serves_the_table_and_names_the_backends_on_a_typo():
 
 
 def test_static_yaml_and_docs_list_the_same_backends():
+    # The sync action group, for module_defaults: every backend's module.
+    assert read_yaml('meta', 'runtime.yml')['action_groups']['sync'] == [b.module for b in BACKENDS.values()]
     # fail2ban's banaction choices: auto, and every backend with a ban action.
     spec = read_yaml('roles', 'fail2ban', 'meta', 'argument_specs.yml')
     choices = spec['argument_specs']['main']['options']['fail2ban_banaction']['choices']
