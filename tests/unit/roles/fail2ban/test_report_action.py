@@ -176,11 +176,12 @@ def render_report_options(**overrides):
     import yaml
     from ansible.plugins.filter.core import FilterModule as CoreFilters
     from ansible_collections.fleetwall.blocklist.plugins.filter.allowlist_networks import FilterModule
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backends import as_dicts
     role = os.path.join(ROOT, 'roles', 'fail2ban')
     with open(os.path.join(role, 'defaults', 'main.yml')) as handle:
         variables = yaml.safe_load(handle)
-    with open(os.path.join(role, 'vars', 'main.yml')) as handle:
-        set_actions = yaml.safe_load(handle)['__fail2ban_set_actions']
+    # The role takes its ban actions from the backends' table (through the backends lookup).
+    set_actions = dict((backend['id'], backend['fail2ban_action']) for backend in as_dicts() if backend['fail2ban_action'])
     variables.update(ansible_managed='rendered by test_report_action.py', __fail2ban_set_actions=set_actions,
                      __fail2ban_banaction='nftables', fail2ban_ignoreip=[], fail2ban_report=True)
     variables.update(overrides)
