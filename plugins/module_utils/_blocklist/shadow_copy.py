@@ -324,130 +324,170 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
     run scheduled too often, a rate limit or a failure reuses it instead of
     calling the provider or weakening the copy.
     """
-    name = spec['name']
-    # A preset may put the key in the URL's path; the query and user info are dropped by redact_url.
-    shown = redact(redact_url(spec['url']), secrets) if spec.get('url') else spec.get('path')
-    status = {'name': name, 'source': shown, 'format': spec.get('format', 'auto'),
-              'preset': spec.get('preset'), 'tier': spec.get('tier', 'auto'), 'requests': 0}
-    fingerprint = hashlib.sha256(json.dumps(
-        [spec.get('url'), spec.get('path'), spec.get('format'), spec.get('query'), spec.get('field')],
-    ).encode()).hexdigest()
-    cached_body, meta = store.read_feed_cache(name)
-    now_epoch = int(now.timestamp())
+    load = _FeedLoad(store, spec, secrets, refusals, now)
+    return load.cached_answer() or load.fetch(fetcher)
 
-    def parse(body):
-        parsed = parse_feed(body, name=name, fmt=spec.get('format') or 'auto',
-                            min_count=spec.get('min_count'), refusals=refusals,
+
+class _FeedLoad(object):
+    """One feed's load: its status as it grows, its cache, and the ways to an answer (the cache, or a fetch)."""
+
+    def __init__(self, store, spec, secrets, refusals, now):
+        self.spec, self.secrets, self.refusals, self.now = spec, secrets, refusals, now
+        self.name = spec['name']
+        # A preset may put the key in the URL's path; the query and user info are dropped by redact_url.
+        self.shown = redact(redact_url(spec['url']), secrets) if spec.get('url') else spec.get('path')
+        self.status = {'name': self.name, 'source': self.shown, 'format': spec.get('format', 'auto'),
+                       'preset': spec.get('preset'), 'tier': spec.get('tier', 'auto'), 'requests': 0}
+        self.fingerprint = hashlib.sha256(json.dumps(
+            [spec.get('url'), spec.get('path'), spec.get('format'), spec.get('query'), spec.get('field')],
+        ).encode()).hexdigest()
+        self.cached_body, self.meta = store.read_feed_cache(self.name)
+        self.now_epoch = int(now.timestamp())
+        self.same_source = self.meta is not None and self.meta.get('fingerprint') in (None, self.fingerprint)
+
+    def parse(self, body):
+        spec = self.spec
+        parsed = parse_feed(body, name=self.name, fmt=spec.get('format') or 'auto',
+                            min_count=spec.get('min_count'), refusals=self.refusals,
                             max_invalid_fraction=spec.get('max_invalid_fraction', 0.1),
                             query=spec.get('query'), field=spec.get('field'),
                             score_field=spec.get('score_field'), min_score=spec.get('min_score'),
                             max_entries=spec.get('max_entries', DEFAULT_MAX_ENTRIES),
                             require_metadata=bool(spec.get('require_metadata')))
         if parsed.accepted == 0 and parsed.refused_total == 0 and not spec.get('allow_empty'):
-            raise FeedError('feed %s parsed to zero addresses; treated as a failed fetch' % name)
+            raise FeedError('feed %s parsed to zero addresses; treated as a failed fetch' % self.name)
         return parsed
 
-    def redacted():
+    def redacted(self):
         """This feed's status as it leaves (the result, warnings, manifest.json): what came from the provider, its
         messages and the invalid lines quoted from a body, can echo a secret."""
+        status = self.status
         for field in ('source', 'error', 'reason'):
             if isinstance(status.get(field), str):
-                status[field] = redact(status[field], secrets)
+                status[field] = redact(status[field], self.secrets)
         if status.get('invalid_samples'):
-            status['invalid_samples'] = [dict(sample, text=redact(str(sample.get('text')), secrets))
+            status['invalid_samples'] = [dict(sample, text=redact(str(sample.get('text')), self.secrets))
                                          for sample in status['invalid_samples']]
         return status
 
-    def use_cache(reason, error=None, kind=None):
-        if cached_body is None:
+    def use_cache(self, reason, error=None, kind=None):
+        status, meta = self.status, self.meta
+        if self.cached_body is None:
             status.update(status='failed', error=error or reason, error_kind=kind)
-            return redacted(), None, None
+            return self.redacted(), None, None
         try:
-            parsed = parse(cached_body)
+            parsed = self.parse(self.cached_body)
         except Exception as exc:  # pylint: disable=broad-except
             status.update(status='failed', error='%s; cached copy unusable: %s' % (error or reason, _said(exc)),
                           error_kind=kind)
-            return redacted(), None, None
+            return self.redacted(), None, None
         status.update(status='cached', reason=reason, error=error, error_kind=kind,
                       fetched_at=meta.get('fetched_at'),
                       # Since the provider last confirmed the copy (a 304 does), not since its body came.
-                      age_seconds=_status_age(now, meta.get('checked_epoch', meta.get('fetched_epoch'))),
+                      age_seconds=_status_age(self.now, meta.get('checked_epoch', meta.get('fetched_epoch'))),
                       body_sha256=meta.get('sha256'))
         status.update(parsed.summary())
-        return redacted(), parsed, None
+        return self.redacted(), parsed, None
 
-    same_source = meta is not None and meta.get('fingerprint') in (None, fingerprint)
-    if same_source and spec.get('url'):
-        not_before = meta.get('not_before') or 0
+    def cached_answer(self):
+        """The cache's answer when the provider must not be asked now (its rate-limit reset, min_interval), or None."""
+        if not (self.same_source and self.spec.get('url')):
+            return None
+        not_before = self.meta.get('not_before') or 0
         if not isinstance(not_before, (int, float)) or not 0 <= not_before < 253402300800:
             not_before = 0      # a cache written before resets were bounded: ask again rather than fail
-        if now_epoch < not_before:
+        if self.now_epoch < not_before:
             # Remembered with or without a copy: a provider's reset holds on the first fetch too.
-            return use_cache('the provider rate-limited this feed until %s; not asked again before then%s'
-                             % (datetime.datetime.fromtimestamp(not_before, datetime.timezone.utc).isoformat(),
-                                '' if cached_body is not None else '; the feed has no copy yet'),
-                             kind=None if cached_body is not None else 'rate_limited')
-    if cached_body is not None and same_source and spec.get('url'):
-        min_interval = spec.get('min_interval') or 0
-        checked = meta.get('checked_epoch', meta.get('fetched_epoch', 0))
-        if min_interval and now_epoch - checked < min_interval:
-            return use_cache('checked %d s ago; min_interval is %d s' % (now_epoch - checked, min_interval))
+            return self.use_cache('the provider rate-limited this feed until %s; not asked again before then%s'
+                                  % (datetime.datetime.fromtimestamp(not_before, datetime.timezone.utc).isoformat(),
+                                     '' if self.cached_body is not None else '; the feed has no copy yet'),
+                                  kind=None if self.cached_body is not None else 'rate_limited')
+        min_interval = self.spec.get('min_interval') or 0
+        checked = self.meta.get('checked_epoch', self.meta.get('fetched_epoch', 0))
+        if self.cached_body is not None and min_interval and self.now_epoch - checked < min_interval:
+            return self.use_cache('checked %d s ago; min_interval is %d s' % (self.now_epoch - checked, min_interval))
+        return None
 
-    conditional = cached_body is not None and same_source
-    try:
-        status['requests'] = 1
+    def fetch(self, fetcher):
+        """Ask the provider (conditionally when there is a copy); any failure falls back to the cache."""
+        try:
+            response = self._request(fetcher)
+            if response.not_modified:
+                return self._not_modified()
+            parsed = self.parse(response.body)
+            too_large = self._too_large(parsed)
+            if too_large:
+                return self.use_cache('fetch rejected', kind='content', error=too_large)
+        except FetchError as exc:
+            return self._failed_fetch(exc)
+        except FeedError as exc:
+            return self.use_cache('fetch failed', error=redact(str(exc), self.secrets),
+                                  kind='auth' if isinstance(exc, ProviderError) else 'content')
+        except Exception as exc:  # pylint: disable=broad-except
+            # A parser fault on a body nobody here wrote is that feed's failure, never the whole build's.
+            return self.use_cache('fetch failed', error=redact(_said(exc), self.secrets), kind='content')
+        return self._fresh(response, parsed)
+
+    def _request(self, fetcher):
+        spec, meta = self.spec, self.meta
+        conditional = self.cached_body is not None and self.same_source
+        self.status['requests'] = 1
         response = fetcher(url=spec.get('url'), path=spec.get('path'), headers=spec.get('headers'),
                            timeout=spec.get('timeout', 30), retries=spec.get('retries', 2),
                            validate_certs=spec.get('validate_certs', True),
                            etag=meta.get('etag') if conditional else None,
                            last_modified=meta.get('last_modified') if conditional else None,
-                           max_wait=spec.get('max_wait', 0), secrets=secrets,
+                           max_wait=spec.get('max_wait', 0), secrets=self.secrets,
                            deadline=spec.get('deadline', DEFAULT_DEADLINE),
                            max_bytes=spec.get('max_bytes', MAX_BODY_BYTES))
-        status['requests'] = response.attempts
-        if response.not_modified:
-            parsed = parse(cached_body)
-            new_meta = dict(meta, checked_epoch=now_epoch, checked_at=now.isoformat(), not_before=None, source=shown)
-            status.update(status='fresh', not_modified=True, fetched_at=meta.get('fetched_at'),
-                          age_seconds=0, body_sha256=meta.get('sha256'))
-            status.update(parsed.summary())
-            return redacted(), parsed, new_meta
-        body = response.body
-        parsed = parse(body)
-        growth = spec.get('max_growth_factor', DEFAULT_MAX_GROWTH_FACTOR)
-        last_accepted = (meta or {}).get('accepted') if same_source else None
-        if growth and last_accepted and parsed.accepted > growth * last_accepted:
-            return use_cache('fetch rejected', kind='content', error=(
-                'the body has %d entries, %.0f times the %d of the last good copy (max_growth_factor %s); '
+        self.status['requests'] = response.attempts
+        return response
+
+    def _not_modified(self):
+        meta = self.meta
+        parsed = self.parse(self.cached_body)
+        new_meta = dict(meta, checked_epoch=self.now_epoch, checked_at=self.now.isoformat(), not_before=None,
+                        source=self.shown)
+        self.status.update(status='fresh', not_modified=True, fetched_at=meta.get('fetched_at'),
+                           age_seconds=0, body_sha256=meta.get('sha256'))
+        self.status.update(parsed.summary())
+        return self.redacted(), parsed, new_meta
+
+    def _too_large(self, parsed):
+        """Why a body that grew past max_growth_factor of the last good copy is not used, or None."""
+        growth = self.spec.get('max_growth_factor', DEFAULT_MAX_GROWTH_FACTOR)
+        last_accepted = (self.meta or {}).get('accepted') if self.same_source else None
+        if not (growth and last_accepted and parsed.accepted > growth * last_accepted):
+            return None
+        return ('the body has %d entries, %.0f times the %d of the last good copy (max_growth_factor %s); '
                 'an upstream fault or an attack is more likely than a list that grew this fast, so the last '
                 'good copy is used. Raise max_growth_factor for this feed to accept it'
-                % (parsed.accepted, parsed.accepted / float(last_accepted), last_accepted, growth)))
-    except FetchError as exc:
-        result = use_cache('fetch failed', error=redact(str(exc), secrets), kind=exc.kind)
-        if exc.retry_at and meta is not None and result[1] is not None:
+                % (parsed.accepted, parsed.accepted / float(last_accepted), last_accepted, growth))
+
+    def _failed_fetch(self, exc):
+        result = self.use_cache('fetch failed', error=redact(str(exc), self.secrets), kind=exc.kind)
+        if exc.retry_at and self.meta is not None and result[1] is not None:
             # Remember the provider's reset so that the next runs do not hammer it.
-            return result[0], result[1], dict(meta, not_before=exc.retry_at, source=shown)
-        if exc.retry_at and cached_body is None:
+            return result[0], result[1], dict(self.meta, not_before=exc.retry_at, source=self.shown)
+        if exc.retry_at and self.cached_body is None:
             # No copy yet: the reset is remembered all the same, in a record that holds nothing else.
-            return result[0], result[1], {'no_copy': True, 'not_before': exc.retry_at, 'fingerprint': fingerprint,
-                                          'source': shown}
+            return result[0], result[1], {'no_copy': True, 'not_before': exc.retry_at,
+                                          'fingerprint': self.fingerprint, 'source': self.shown}
         return result
-    except FeedError as exc:
-        return use_cache('fetch failed', error=redact(str(exc), secrets),
-                         kind='auth' if isinstance(exc, ProviderError) else 'content')
-    except Exception as exc:  # pylint: disable=broad-except
-        # A parser fault on a body nobody here wrote is that feed's failure, never the whole build's.
-        return use_cache('fetch failed', error=redact(_said(exc), secrets), kind='content')
-    sha = hashlib.sha256(body).hexdigest()
-    new_meta = {'fetched_at': now.isoformat(), 'fetched_epoch': now_epoch, 'checked_epoch': now_epoch,
-                'checked_at': now.isoformat(), 'sha256': sha, 'source': shown, 'fingerprint': fingerprint,
-                'etag': response.etag, 'last_modified': response.last_modified, 'accepted': parsed.accepted}
-    status.update(status='fresh', fetched_at=new_meta['fetched_at'], age_seconds=0, body_sha256=sha,
-                  not_modified=False)
-    if response.rate_remaining is not None:
-        status['rate_remaining'] = response.rate_remaining
-    status.update(parsed.summary())
-    return redacted(), parsed, ('body', body, new_meta)
+
+    def _fresh(self, response, parsed):
+        body, now = response.body, self.now
+        sha = hashlib.sha256(body).hexdigest()
+        new_meta = {'fetched_at': now.isoformat(), 'fetched_epoch': self.now_epoch, 'checked_epoch': self.now_epoch,
+                    'checked_at': now.isoformat(), 'sha256': sha, 'source': self.shown,
+                    'fingerprint': self.fingerprint, 'etag': response.etag, 'last_modified': response.last_modified,
+                    'accepted': parsed.accepted}
+        self.status.update(status='fresh', fetched_at=new_meta['fetched_at'], age_seconds=0, body_sha256=sha,
+                           not_modified=False)
+        if response.rate_remaining is not None:
+            self.status['rate_remaining'] = response.rate_remaining
+        self.status.update(parsed.summary())
+        return self.redacted(), parsed, ('body', body, new_meta)
 
 
 def _said(exc):
@@ -840,6 +880,325 @@ def _sign_current(store, signing_key, warnings):
                     'manifest' % manifest.get('generation'))
 
 
+class _Plan(object):
+    """What a build was asked for, validated before anything is fetched or locked."""
+
+    def __init__(self, feeds, allowlist, refused_categories, min_prefix, presets, tiers, fleet_local):
+        self.names = _feed_names(feeds, fleet_local)
+        self.fleet_local = _fleet_local_options(fleet_local)
+        self.thresholds = _thresholds(tiers)
+        self.resolved = [_resolved_feed(spec, presets) for spec in feeds]
+        kwargs = {} if refused_categories is None else {'categories': refused_categories}
+        try:
+            self.refusals = RefusalTable(min_prefix=min_prefix, **kwargs)
+        except ValueError as exc:
+            raise ShadowCopyError(str(exc))
+        allowlist = list(allowlist)
+        self.allowlist_entries = len(allowlist)
+        self.allow_ranges = parse_allowlist(allowlist)
+
+
+def _feed_names(feeds, fleet_local):
+    names = [spec.get('name') for spec in feeds]
+    for name in names:
+        if not name or not FEED_NAME.match(name):
+            raise ShadowCopyError('feed name %r is not valid: use letters, digits, _ . -' % (name,))
+        if fleet_local is not None and name == FLEET_LOCAL:
+            raise ShadowCopyError('the feed name %s is reserved for the harvested fail2ban bans' % FLEET_LOCAL)
+    if len(set(names)) != len(names):
+        raise ShadowCopyError('feed names must be unique')
+    if not feeds and fleet_local is None:
+        # Most often the inventory is not the one meant (-i), or its group_vars were not copied along.
+        raise ShadowCopyError('no feeds configured: the feeds option (shadow_copy_feeds with the role) is empty. '
+                              'Is -i the inventory that sets it? inventory/example/group_vars/all.yml shows how, '
+                              'and docs/presets/ has a page per provider')
+    return names
+
+
+def _fleet_local_options(fleet_local):
+    if fleet_local is None:
+        return None
+    fleet_local = dict({'harvest': None, 'expiry': 86400, 'min_hosts': 1, 'tier': 'block', 'jails': []},
+                       **fleet_local)
+    if fleet_local['tier'] not in FLEET_LOCAL_TIERS:
+        raise ShadowCopyError('fleet_local tier must be one of %s' % ', '.join(FLEET_LOCAL_TIERS))
+    if fleet_local['expiry'] < 1 or fleet_local['min_hosts'] < 1:
+        raise ShadowCopyError('fleet_local expiry and min_hosts must be at least 1')
+    return fleet_local
+
+
+def _thresholds(tiers):
+    thresholds = dict(DEFAULT_TIERS)
+    thresholds.update(tiers or {})
+    if thresholds['challenge'] > thresholds['block']:
+        raise ShadowCopyError('the challenge score (%s) must not be above the block score (%s)'
+                              % (thresholds['challenge'], thresholds['block']))
+    return thresholds
+
+
+def _resolved_feed(spec, presets):
+    """(feed, secrets) of one feed's options with its preset applied."""
+    try:
+        feed, secrets = resolve_feed(spec, presets)
+    except PresetError as exc:
+        raise ShadowCopyError(str(exc))
+    if not feed.get('url') and not feed.get('path'):
+        raise ShadowCopyError('feed %s needs url, path or a preset' % feed['name'])
+    if feed.get('tier', 'auto') not in TIERS:
+        raise ShadowCopyError('feed %s: tier must be one of %s' % (feed['name'], ', '.join(TIERS)))
+    return feed, secrets
+
+
+class _Collected(object):
+    """What the feeds (and the fleet's bans) gave: per-feed statuses, each tier's key lists, the refusals."""
+
+    def __init__(self, names):
+        self.names = list(names)
+        self.statuses = []
+        self.parsed_feeds = []
+        # Each family's key lists, one a feed: a single feed's list is merged as it is, never copied.
+        self.block_keys = {V4: [], V6: []}
+        self.challenge_keys = {V4: [], V6: []}
+        self.refusal_counts = {}
+        self.refused_entries = []
+        self.refused_truncated = False
+        self.fleet_entries = self.fleet_info = None
+        self.fleet_keys = {'block': None, 'challenge': None}
+
+    def count_refusals(self, parsed):
+        for reason, count in parsed.refused.items():
+            self.refusal_counts[reason] = self.refusal_counts.get(reason, 0) + count
+        self.refused_entries.extend(parsed.refused_entries)
+        self.refused_truncated = self.refused_truncated or bool(getattr(parsed, 'refused_truncated', False))
+
+
+def _collect(store, root, plan, now, fetcher, check_mode):
+    """Load every feed (fetched, revalidated or cached) and the fleet's bans; nothing is merged yet."""
+    collected = _Collected(plan.names)
+    for feed, secrets in plan.resolved:
+        status, parsed, cache_update = _load_feed(store, feed, secrets, plan.refusals, now, fetcher, check_mode)
+        collected.statuses.append(status)
+        collected.parsed_feeds.append(parsed)
+        _update_feed_cache(store, feed['name'], cache_update)
+        cache_update = None     # the body: as large as the feed, and not needed again
+        if parsed is not None:
+            _add_feed_tiers(collected, status, parsed, feed.get('tier', 'auto'), plan.thresholds)
+    if plan.fleet_local is not None:
+        _add_fleet_local(collected, root, plan, now, check_mode)
+    return collected
+
+
+def _update_feed_cache(store, name, cache_update):
+    # In check mode too: the feed cache is the controller's, and a preview that downloaded a feed must not
+    # make the run after it download again (AbuseIPDB's free tier allows five downloads a day).
+    if cache_update is None:
+        return
+    if isinstance(cache_update, tuple):
+        store.write_feed_cache(name, cache_update[1], cache_update[2])
+    else:
+        store.write_feed_meta(name, cache_update)
+
+
+def _add_feed_tiers(collected, status, parsed, tier, thresholds):
+    block, challenge, dropped = split_tiers(parsed, tier, thresholds)
+    status['block'] = len(block[V4]) + len(block[V6])
+    status['challenge'] = len(challenge[V4]) + len(challenge[V6])
+    status['below_challenge_score'] = dropped
+    for version in (V4, V6):
+        for keys, tier_keys in ((collected.block_keys, block), (collected.challenge_keys, challenge)):
+            if tier_keys[version]:
+                keys[version].append(tier_keys[version])
+    collected.count_refusals(parsed)
+
+
+def _add_fleet_local(collected, root, plan, now, check_mode):
+    collected.fleet_entries, collected.fleet_info, parsed = _fleet_local_feed(
+        root, plan.fleet_local, plan.refusals, plan.allow_ranges, now, check_mode)
+    collected.names.append(FLEET_LOCAL)
+    collected.statuses.append(collected.fleet_info['status'])
+    collected.parsed_feeds.append(parsed)
+    # Both tiers count what the feeds alone publish (for the guards); the bans join one of them.
+    collected.fleet_keys = {'block': {V4: [], V6: []}, 'challenge': {V4: [], V6: []}}
+    collected.fleet_keys[plan.fleet_local['tier']] = parsed.keys
+    collected.count_refusals(parsed)
+
+
+class _Merged(object):
+    """The copy's files: each tier merged, the allowlist subtracted, hashed; and the provenance file."""
+
+    def __init__(self, block_tier, challenge_tier, provenance_path, fleet_entries):
+        self.block_tier, self.challenge_tier, self.provenance_path = block_tier, challenge_tier, provenance_path
+        self.files, self.file_info = {}, {}
+        if fleet_entries is not None:
+            self.files[FLEET_LOCAL_FILE] = json.dumps(fleet_entries, indent=1, sort_keys=True).encode()
+        for version in (V4, V6):
+            self.files[FILES[version]] = block_tier.files[version]
+            self.files[CHALLENGE_FILES[version]] = challenge_tier.files[version]
+            self.file_info[FILES[version]] = dict(block_tier.info[version], tier='block')
+            self.file_info[CHALLENGE_FILES[version]] = dict(challenge_tier.info[version], tier='challenge')
+        self.content_sha = _content_sha(self.file_info, challenge_tier.info, fleet_entries)
+        self.total = sum(info['entries'] for info in self.file_info.values())
+        self.entries = {'v4': block_tier.info[V4]['entries'], 'v6': block_tier.info[V6]['entries'],
+                        'challenge_v4': challenge_tier.info[V4]['entries'],
+                        'challenge_v6': challenge_tier.info[V6]['entries']}
+        self.allowlist_removed = {'addresses_removed': block_tier.removed,
+                                  'challenge_addresses_removed': challenge_tier.removed}
+
+
+def _merge(root, plan, collected, provenance):
+    """Each tier's files from the collected keys, with the provenance written meanwhile by a forked child."""
+    provenance_path = provenance_pid = None
+    if provenance and not all(p is None for p in collected.parsed_feeds):
+        provenance_path = os.path.join(root, '.provenance-%d.tmp' % os.getpid())
+        provenance_pid = _start_provenance(provenance_path, collected.names, collected.parsed_feeds)
+    # The provenance has what it needs (a forked child has its own copy); dropped here, the feeds'
+    # keys are freed as each tier is merged.
+    collected.parsed_feeds = None
+    try:
+        block_tier = _tier_files(collected.block_keys, plan.allow_ranges, extra_keys=collected.fleet_keys['block'])
+        challenge_tier = _tier_files(collected.challenge_keys, plan.allow_ranges, block_tier,
+                                     extra_keys=collected.fleet_keys['challenge'])
+        if provenance_path:
+            provenance_path = _finish_provenance(provenance_pid, provenance_path)
+            provenance_pid = None
+    except BaseException:
+        if provenance_pid:
+            os.waitpid(provenance_pid, 0)
+        raise
+    return _Merged(block_tier, challenge_tier, provenance_path, collected.fleet_entries)
+
+
+def _content_sha(file_info, challenge_info, fleet_entries):
+    """The hash of what hosts enforce, in a fixed order: an unchanged copy is recognised whatever the feeds'
+    metadata says."""
+    content_sha = hashlib.sha256(b''.join(
+        bytes.fromhex(file_info[f]['sha256'])
+        for f in (FILES[V4], FILES[V6], CHALLENGE_FILES[V4], CHALLENGE_FILES[V6]))).hexdigest()
+    if not any(challenge_info[v]['entries'] for v in (V4, V6)):
+        # Keep the hash of a copy without a challenge tier as it was
+        # before tiers existed, so upgrading does not publish a new one.
+        content_sha = hashlib.sha256(b''.join(
+            bytes.fromhex(file_info[FILES[v]]['sha256']) for v in (V4, V6))).hexdigest()
+    if fleet_entries is not None:
+        # Which addresses fleet-local bans put in the copy is part of it, even when the feeds already
+        # cover them: otherwise a generation's fleet_local.json would keep naming bans that ended.
+        content_sha = hashlib.sha256((content_sha + '\n' + '\n'.join(
+            e['address'] for e in fleet_entries)).encode()).hexdigest()
+    return content_sha
+
+
+def _first_result(store, previous, plan, collected, merged):
+    """The result as it stands before the guards: the current generation, this run's counts and warnings."""
+    statuses = collected.statuses
+    warnings = ['feed %(name)s: %(status)s: %(error)s' % s for s in statuses if s.get('error')]
+    stale = stale_feeds(plan.resolved, statuses)
+    warnings.extend('feed %s: %s, past its max_age of %d s; the run fails for it once the hosts have the rest'
+                    % (s['name'], 'no copy at all' if s['age_seconds'] is None
+                       else 'its copy is %d s old' % s['age_seconds'], s['max_age']) for s in stale)
+    result = {
+        'changed': False, 'published': False, 'withheld': None,
+        'generation': previous['generation'] if previous else None,
+        'path': store.current_link, 'feeds': statuses, 'entries': merged.entries,
+        'refused': collected.refusal_counts, 'warnings': warnings, 'mirrored': False, 'stale_feeds': stale,
+        # What the allowlist unblocked is said in the run, not only in the manifest.
+        'allowlist': dict(merged.allowlist_removed,
+                          ranges=len(plan.allow_ranges[V4]) + len(plan.allow_ranges[V6])),
+    }
+    if previous:
+        result['generation_path'] = os.path.realpath(store.current_link)
+    return result
+
+
+def _withheld(previous, plan, collected, merged, feed_count, force, max_shrink_percent):
+    """Why the new copy must not replace the current generation, or None.
+
+    Fleet-local entries come and go by design; the guards protect against
+    feeds that broke, so they count (at most) the feeds' share.
+    """
+    prev_total = sum(info['entries'] for info in previous['files'].values()) if previous else 0
+    guard_total = (merged.block_tier.feeds_entries + merged.challenge_tier.feeds_entries
+                   if plan.fleet_local is not None else merged.total)
+    prev_guard = ((previous or {}).get('fleet_local') or {}).get('feeds_entries', prev_total)
+    if collected.fleet_info:
+        collected.fleet_info['summary']['feeds_entries'] = guard_total
+    if feed_count and all(s['status'] == 'failed' for s in collected.statuses[:feed_count]):
+        return 'no feed could be fetched or read from cache'
+    if guard_total == 0 and prev_guard > 0:
+        return ('the new copy is empty; an empty result never replaces generation %d with %d entries'
+                % (previous['generation'], prev_total))
+    if prev_guard and not force and (prev_guard - guard_total) * 100.0 / prev_guard > max_shrink_percent:
+        return ('the new copy has %d entries, %.1f%% fewer than generation %d (%d); '
+                'the limit is %s%% (max_shrink_percent); set force (shadow_copy_force with the role, '
+                '-e shadow_copy_force=true) to publish anyway'
+                % (guard_total, (prev_guard - guard_total) * 100.0 / prev_guard,
+                   previous['generation'], prev_guard, max_shrink_percent))
+    return None
+
+
+def _keep_current(store, result, previous, merged, signing_key, mirror_dir, check_mode):
+    """Nothing to publish (withheld, or the same copy): the current generation stays, signed and mirrored."""
+    if result['withheld']:
+        result['warnings'].append('not published: ' + result['withheld'])
+    if merged.provenance_path:
+        os.unlink(merged.provenance_path)
+    if signing_key and previous and not check_mode:
+        _sign_current(store, signing_key, result['warnings'])
+    if mirror_dir and previous and not check_mode:
+        _mirror(result, mirror_dir, os.path.realpath(store.current_link))
+    return result
+
+
+def _manifest(generation, now, previous, plan, collected, merged, force, max_shrink_percent):
+    provenance_info = None
+    if merged.provenance_path:
+        with open(merged.provenance_path, 'rb') as handle:
+            provenance_info = {'file': PROVENANCE, 'sha256': hashlib.sha256(handle.read()).hexdigest(),
+                               'feeds': collected.names, 'columns': ['entry', 'feeds', 'best_score']}
+    manifest = {
+        'format': MANIFEST_FORMAT,
+        'generation': generation,
+        'created': now.isoformat(),
+        'content_sha256': merged.content_sha,
+        'files': merged.file_info,
+        'tiers': {'block_score': plan.thresholds['block'], 'challenge_score': plan.thresholds['challenge'],
+                  'block_files': [FILES[V4], FILES[V6]],
+                  'challenge_files': [CHALLENGE_FILES[V4], CHALLENGE_FILES[V6]]},
+        'provenance': provenance_info,
+        'feeds': collected.statuses,
+        'allowlist': dict(merged.allowlist_removed, entries=plan.allowlist_entries),
+        'refusals': {'by_reason': collected.refusal_counts, 'entries': collected.refused_entries,
+                     'truncated': collected.refused_truncated},
+        'policy': {'min_prefix': {'v4': plan.refusals.min_prefix[V4], 'v6': plan.refusals.min_prefix[V6]},
+                   'refused_categories': sorted(plan.refusals.categories),
+                   'max_shrink_percent': max_shrink_percent, 'forced': bool(force)},
+        'previous_generation': previous['generation'] if previous else None,
+    }
+    if collected.fleet_info:
+        manifest['fleet_local'] = dict(collected.fleet_info['summary'], file=FLEET_LOCAL_FILE)
+    return manifest
+
+
+def _publish(store, result, manifest, merged, signing_key, keep_generations, mirror_dir, check_mode):
+    """Write the new generation (or, in check mode, the preview) and point ``current`` at it."""
+    files = dict(merged.files)
+    moves = {PROVENANCE: merged.provenance_path} if merged.provenance_path else {}
+    if signing_key:
+        files[SIGNATURE] = (manifest_signature(manifest, signing_key) + '\n').encode()
+    result.update(changed=True, published=not check_mode, generation=manifest['generation'])
+    if check_mode:
+        # A preview must show hosts the diff of the copy this run would
+        # publish, so its files go to a scratch directory that nothing
+        # else reads; 'current' and the feed cache stay untouched.
+        result['path'] = result['generation_path'] = store.write_preview(files, manifest, moves)
+        return result
+    final = store.publish(manifest['generation'], files, manifest, moves)
+    result['generation_path'] = final
+    result['pruned'] = store.prune(keep_generations)
+    if mirror_dir:
+        _mirror(result, mirror_dir, final)
+    return result
+
+
 def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_prefix=None,
                       max_shrink_percent=50, force=False, keep_generations=10, check_mode=False,
                       fetcher=fetch_response, file_mode=0o644, now=None, presets=None, tiers=None,
@@ -858,251 +1217,27 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
     With ``signing_key``, every generation carries ``manifest.sig``, the
     manifest's HMAC; a current generation without one (the key is new) is
     signed once its files are checked against its manifest.
+
+    The stages: validate (_Plan), collect, merge, guard, then keep the
+    current generation or write the manifest and publish.
     """
-    names = [spec.get('name') for spec in feeds]
-    for name in names:
-        if not name or not FEED_NAME.match(name):
-            raise ShadowCopyError('feed name %r is not valid: use letters, digits, _ . -' % (name,))
-        if fleet_local is not None and name == FLEET_LOCAL:
-            raise ShadowCopyError('the feed name %s is reserved for the harvested fail2ban bans' % FLEET_LOCAL)
-    if len(set(names)) != len(names):
-        raise ShadowCopyError('feed names must be unique')
-    if not feeds and fleet_local is None:
-        # Most often the inventory is not the one meant (-i), or its group_vars were not copied along.
-        raise ShadowCopyError('no feeds configured: the feeds option (shadow_copy_feeds with the role) is empty. '
-                              'Is -i the inventory that sets it? inventory/example/group_vars/all.yml shows how, '
-                              'and docs/presets/ has a page per provider')
-    if fleet_local is not None:
-        fleet_local = dict({'harvest': None, 'expiry': 86400, 'min_hosts': 1, 'tier': 'block', 'jails': []},
-                           **fleet_local)
-        if fleet_local['tier'] not in FLEET_LOCAL_TIERS:
-            raise ShadowCopyError('fleet_local tier must be one of %s' % ', '.join(FLEET_LOCAL_TIERS))
-        if fleet_local['expiry'] < 1 or fleet_local['min_hosts'] < 1:
-            raise ShadowCopyError('fleet_local expiry and min_hosts must be at least 1')
-    thresholds = dict(DEFAULT_TIERS)
-    thresholds.update(tiers or {})
-    if thresholds['challenge'] > thresholds['block']:
-        raise ShadowCopyError('the challenge score (%s) must not be above the block score (%s)'
-                              % (thresholds['challenge'], thresholds['block']))
-    resolved = []
-    for spec in feeds:
-        try:
-            feed, secrets = resolve_feed(spec, presets)
-        except PresetError as exc:
-            raise ShadowCopyError(str(exc))
-        if not feed.get('url') and not feed.get('path'):
-            raise ShadowCopyError('feed %s needs url, path or a preset' % feed['name'])
-        if feed.get('tier', 'auto') not in TIERS:
-            raise ShadowCopyError('feed %s: tier must be one of %s' % (feed['name'], ', '.join(TIERS)))
-        resolved.append((feed, secrets))
-    kwargs = {}
-    if refused_categories is not None:
-        kwargs['categories'] = refused_categories
-    try:
-        refusals = RefusalTable(min_prefix=min_prefix, **kwargs)
-    except ValueError as exc:
-        raise ShadowCopyError(str(exc))
-    allow_ranges = parse_allowlist(allowlist)
+    plan = _Plan(feeds, allowlist, refused_categories, min_prefix, presets, tiers, fleet_local)
     now = now or _utcnow()
     store = ShadowCopyStore(root, file_mode=file_mode)
     store.lock()
     try:
         previous = store.current_manifest()
-        statuses = []
-        parsed_feeds = []
-        # Each family's key lists, one a feed: a single feed's list is merged as it is, never copied.
-        block_keys = {V4: [], V6: []}
-        challenge_keys = {V4: [], V6: []}
-        refusal_counts = {}
-        refused_entries = []
-        refused_truncated = False
-        for feed, secrets in resolved:
-            status, parsed, cache_update = _load_feed(store, feed, secrets, refusals, now, fetcher, check_mode)
-            statuses.append(status)
-            parsed_feeds.append(parsed)
-            # In check mode too: the feed cache is the controller's, and a preview that downloaded a feed must not
-            # make the run after it download again (AbuseIPDB's free tier allows five downloads a day).
-            if cache_update is not None:
-                if isinstance(cache_update, tuple):
-                    store.write_feed_cache(feed['name'], cache_update[1], cache_update[2])
-                else:
-                    store.write_feed_meta(feed['name'], cache_update)
-            cache_update = None     # the body: as large as the feed, and not needed again
-            if parsed is None:
-                continue
-            block, challenge, dropped = split_tiers(parsed, feed.get('tier', 'auto'), thresholds)
-            status['block'] = len(block[V4]) + len(block[V6])
-            status['challenge'] = len(challenge[V4]) + len(challenge[V6])
-            status['below_challenge_score'] = dropped
-            for version in (V4, V6):
-                for keys, tier_keys in ((block_keys, block), (challenge_keys, challenge)):
-                    if tier_keys[version]:
-                        keys[version].append(tier_keys[version])
-            for reason, count in parsed.refused.items():
-                refusal_counts[reason] = refusal_counts.get(reason, 0) + count
-            refused_entries.extend(parsed.refused_entries)
-            refused_truncated = refused_truncated or parsed.refused_truncated
-
-        fleet_entries = fleet_info = None
-        fleet_keys = {'block': None, 'challenge': None}
-        if fleet_local is not None:
-            fleet_entries, fleet_info, parsed = _fleet_local_feed(
-                root, fleet_local, refusals, allow_ranges, now, check_mode)
-            names.append(FLEET_LOCAL)
-            statuses.append(fleet_info['status'])
-            parsed_feeds.append(parsed)
-            # Both tiers count what the feeds alone publish (for the guards); the bans join one of them.
-            fleet_keys = {'block': {V4: [], V6: []}, 'challenge': {V4: [], V6: []}}
-            fleet_keys[fleet_local['tier']] = parsed.keys
-            for reason, count in parsed.refused.items():
-                refusal_counts[reason] = refusal_counts.get(reason, 0) + count
-            refused_entries.extend(parsed.refused_entries)
-
-        provenance_path = provenance_pid = None
-        if provenance and not all(p is None for p in parsed_feeds):
-            provenance_path = os.path.join(root, '.provenance-%d.tmp' % os.getpid())
-            provenance_pid = _start_provenance(provenance_path, names, parsed_feeds)
-        # The provenance has what it needs (a forked child has its own copy); dropped here, the feeds'
-        # keys are freed as each tier is merged.
-        parsed_feeds = parsed = block = challenge = None
-        try:
-            block_tier = _tier_files(block_keys, allow_ranges, extra_keys=fleet_keys['block'])
-            challenge_tier = _tier_files(challenge_keys, allow_ranges, block_tier, extra_keys=fleet_keys['challenge'])
-            block_files, block_info, allow_removed = block_tier.files, block_tier.info, block_tier.removed
-            challenge_files, challenge_info = challenge_tier.files, challenge_tier.info
-            challenge_removed = challenge_tier.removed
-            if provenance_path:
-                provenance_path = _finish_provenance(provenance_pid, provenance_path)
-                provenance_pid = None
-        except BaseException:
-            if provenance_pid:
-                os.waitpid(provenance_pid, 0)
-            raise
-        files, file_info = {}, {}
-        if fleet_entries is not None:
-            files[FLEET_LOCAL_FILE] = json.dumps(fleet_entries, indent=1, sort_keys=True).encode()
-        for version in (V4, V6):
-            files[FILES[version]] = block_files[version]
-            files[CHALLENGE_FILES[version]] = challenge_files[version]
-            file_info[FILES[version]] = dict(block_info[version], tier='block')
-            file_info[CHALLENGE_FILES[version]] = dict(challenge_info[version], tier='challenge')
-        # The content hash covers what hosts enforce, in a fixed order, so an
-        # unchanged copy is recognised whatever the feeds' metadata says.
-        content_sha = hashlib.sha256(b''.join(
-            bytes.fromhex(file_info[f]['sha256'])
-            for f in (FILES[V4], FILES[V6], CHALLENGE_FILES[V4], CHALLENGE_FILES[V6]))).hexdigest()
-        if not any(challenge_info[v]['entries'] for v in (V4, V6)):
-            # Keep the hash of a copy without a challenge tier as it was
-            # before tiers existed, so upgrading does not publish a new one.
-            content_sha = hashlib.sha256(b''.join(
-                bytes.fromhex(file_info[FILES[v]]['sha256']) for v in (V4, V6))).hexdigest()
-        if fleet_entries is not None:
-            # Which addresses fleet-local bans put in the copy is part of it, even when the feeds already
-            # cover them: otherwise a generation's fleet_local.json would keep naming bans that ended.
-            content_sha = hashlib.sha256((content_sha + '\n' + '\n'.join(
-                e['address'] for e in fleet_entries)).encode()).hexdigest()
-        total = sum(info['entries'] for info in file_info.values())
-        entries = {'v4': block_info[V4]['entries'], 'v6': block_info[V6]['entries'],
-                   'challenge_v4': challenge_info[V4]['entries'], 'challenge_v6': challenge_info[V6]['entries']}
-
-        warnings = ['feed %(name)s: %(status)s: %(error)s' % s for s in statuses if s.get('error')]
-        stale = stale_feeds(resolved, statuses)
-        warnings.extend('feed %s: %s, past its max_age of %d s; the run fails for it once the hosts have the rest'
-                        % (s['name'], 'no copy at all' if s['age_seconds'] is None
-                           else 'its copy is %d s old' % s['age_seconds'], s['max_age']) for s in stale)
-        result = {
-            'changed': False, 'published': False, 'withheld': None,
-            'generation': previous['generation'] if previous else None,
-            'path': store.current_link, 'feeds': statuses, 'entries': entries,
-            'refused': refusal_counts, 'warnings': warnings, 'mirrored': False, 'stale_feeds': stale,
-            # What the allowlist unblocked is said in the run, not only in the manifest.
-            'allowlist': {'ranges': len(allow_ranges[V4]) + len(allow_ranges[V6]),
-                          'addresses_removed': allow_removed, 'challenge_addresses_removed': challenge_removed},
-        }
-        prev_total = 0
-        if previous:
-            prev_total = sum(info['entries'] for info in previous['files'].values())
-        # Fleet-local entries come and go by design; the guards protect against
-        # feeds that broke, so they count (at most) the feeds' share.
-        guard_total = (block_tier.feeds_entries + challenge_tier.feeds_entries) if fleet_local is not None else total
-        prev_guard = ((previous or {}).get('fleet_local') or {}).get('feeds_entries', prev_total)
-        if fleet_info:
-            fleet_info['summary']['feeds_entries'] = guard_total
-            result['fleet_local'] = fleet_info['summary']
-
-        if feeds and all(s['status'] == 'failed' for s in statuses[:len(feeds)]):
-            result['withheld'] = 'no feed could be fetched or read from cache'
-        elif guard_total == 0 and prev_guard > 0:
-            result['withheld'] = ('the new copy is empty; an empty result never replaces generation %d '
-                                  'with %d entries' % (previous['generation'], prev_total))
-        elif (prev_guard and not force and
-              (prev_guard - guard_total) * 100.0 / prev_guard > max_shrink_percent):
-            result['withheld'] = ('the new copy has %d entries, %.1f%% fewer than generation %d (%d); '
-                                  'the limit is %s%% (max_shrink_percent); set force (shadow_copy_force with the role, '
-                                  '-e shadow_copy_force=true) to publish anyway'
-                                  % (guard_total, (prev_guard - guard_total) * 100.0 / prev_guard,
-                                     previous['generation'], prev_guard, max_shrink_percent))
-        if previous:
-            result['generation_path'] = os.path.realpath(store.current_link)
-        unchanged = previous and previous.get('content_sha256') == content_sha
-        if result['withheld'] or unchanged:
-            if result['withheld']:
-                result['warnings'].append('not published: ' + result['withheld'])
-            if provenance_path:
-                os.unlink(provenance_path)
-            if signing_key and previous and not check_mode:
-                _sign_current(store, signing_key, result['warnings'])
-            if mirror_dir and previous and not check_mode:
-                _mirror(result, mirror_dir, os.path.realpath(store.current_link))
-            return result
-
-        existing = store.generation_numbers()
-        generation = max(existing + [previous['generation'] if previous else 0]) + 1
-        moves = {}
-        provenance_info = None
-        if provenance_path:
-            with open(provenance_path, 'rb') as handle:
-                provenance_info = {'file': PROVENANCE, 'sha256': hashlib.sha256(handle.read()).hexdigest(),
-                                   'feeds': names,
-                                   'columns': ['entry', 'feeds', 'best_score']}
-            moves[PROVENANCE] = provenance_path
-        manifest = {
-            'format': MANIFEST_FORMAT,
-            'generation': generation,
-            'created': now.isoformat(),
-            'content_sha256': content_sha,
-            'files': file_info,
-            'tiers': {'block_score': thresholds['block'], 'challenge_score': thresholds['challenge'],
-                      'block_files': [FILES[V4], FILES[V6]],
-                      'challenge_files': [CHALLENGE_FILES[V4], CHALLENGE_FILES[V6]]},
-            'provenance': provenance_info,
-            'feeds': statuses,
-            'allowlist': {'entries': len(list(allowlist)), 'addresses_removed': allow_removed,
-                          'challenge_addresses_removed': challenge_removed},
-            'refusals': {'by_reason': refusal_counts, 'entries': refused_entries,
-                         'truncated': refused_truncated},
-            'policy': {'min_prefix': {'v4': refusals.min_prefix[V4], 'v6': refusals.min_prefix[V6]},
-                       'refused_categories': sorted(refusals.categories),
-                       'max_shrink_percent': max_shrink_percent, 'forced': bool(force)},
-            'previous_generation': previous['generation'] if previous else None,
-        }
-        if fleet_info:
-            manifest['fleet_local'] = dict(fleet_info['summary'], file=FLEET_LOCAL_FILE)
-        if signing_key:
-            files[SIGNATURE] = (manifest_signature(manifest, signing_key) + '\n').encode()
-        result.update(changed=True, published=not check_mode, generation=generation)
-        if check_mode:
-            # A preview must show hosts the diff of the copy this run would
-            # publish, so its files go to a scratch directory that nothing
-            # else reads; 'current' and the feed cache stay untouched.
-            result['path'] = result['generation_path'] = store.write_preview(files, manifest, moves)
-            return result
-        final = store.publish(generation, files, manifest, moves)
-        result['generation_path'] = final
-        result['pruned'] = store.prune(keep_generations)
-        if mirror_dir:
-            _mirror(result, mirror_dir, final)
-        return result
+        collected = _collect(store, root, plan, now, fetcher, check_mode)
+        merged = _merge(root, plan, collected, provenance)
+        result = _first_result(store, previous, plan, collected, merged)
+        result['withheld'] = _withheld(previous, plan, collected, merged, len(feeds), force, max_shrink_percent)
+        if collected.fleet_info:
+            result['fleet_local'] = collected.fleet_info['summary']
+        if result['withheld'] or (previous and previous.get('content_sha256') == merged.content_sha):
+            return _keep_current(store, result, previous, merged, signing_key, mirror_dir, check_mode)
+        generation = max(store.generation_numbers() + [previous['generation'] if previous else 0]) + 1
+        manifest = _manifest(generation, now, previous, plan, collected, merged, force, max_shrink_percent)
+        return _publish(store, result, manifest, merged, signing_key, keep_generations, mirror_dir, check_mode)
     finally:
         # Whatever this build wrote and did not publish (a full disk, an error) goes, under its lock.
         store.remove_leftovers()
