@@ -250,7 +250,9 @@ options:
     type: int
     default: 10
   file_mode:
-    description: Mode of the published files.
+    description:
+      - Mode of the published files, as a string of octal digits (V('0644')), or as an integer taken as the mode
+        itself (what YAML makes of an unquoted V(0644)).
     type: raw
     default: '0644'
   presets:
@@ -449,7 +451,6 @@ from typing import NoReturn
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feeds import FORMATS
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fetch import SHORT_SECRET, Redactor
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import path_problem
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.presets import (
@@ -457,6 +458,9 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.pre
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
     ShadowCopyError, build_shadow_copy,
+)
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy_options import (
+    ARGUMENT_SPEC, file_mode_of, option_problem,
 )
 
 
@@ -487,68 +491,7 @@ def check_paths(params, fail):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            dest=dict(type='path', required=True),
-            feeds=dict(type='list', elements='dict', default=[], options=dict(
-                name=dict(type='str', required=True),
-                preset=dict(type='str'),
-                mode=dict(type='str'),
-                api_key=dict(type='str', no_log=True),
-                params=dict(type='dict'),
-                url=dict(type='str'),
-                path=dict(type='path'),
-                format=dict(type='str', choices=list(FORMATS)),
-                query=dict(type='str'),
-                field=dict(type='str'),
-                score_field=dict(type='str'),
-                require_metadata=dict(type='bool'),
-                min_score=dict(type='float'),
-                tier=dict(type='str', choices=['auto', 'block', 'challenge']),
-                min_count=dict(type='int'),
-                level=dict(type='int'),
-                headers=dict(type='dict', no_log=True),
-                min_interval=dict(type='int'),
-                max_age=dict(type='int'),
-                max_wait=dict(type='int'),
-                timeout=dict(type='int', default=30),
-                deadline=dict(type='int', default=180),
-                max_bytes=dict(type='int', default=268435456),
-                max_entries=dict(type='int', default=2000000),
-                retries=dict(type='int', default=2),
-                validate_certs=dict(type='bool', default=True),
-                max_invalid_fraction=dict(type='float', default=0.1),
-                max_growth_factor=dict(type='float', default=10),
-                allow_empty=dict(type='bool', default=False),
-            ), mutually_exclusive=[('url', 'path'), ('path', 'preset')]),
-            allowlist=dict(type='list', elements='str', default=[]),
-            refused_categories=dict(type='list', elements='str',
-                                    default=['unspecified', 'private', 'shared', 'loopback', 'link_local',
-                                             'multicast', 'reserved', 'ipv4_mapped', 'ipv4_embedded']),
-            min_prefix_v4=dict(type='int', default=8),
-            min_prefix_v6=dict(type='int', default=19),
-            max_shrink_percent=dict(type='float', default=50),
-            force=dict(type='bool', default=False),
-            keep_generations=dict(type='int', default=10),
-            file_mode=dict(type='raw', default='0644'),
-            presets=dict(type='dict', default={}),
-            tiers=dict(type='dict', default=dict(block=90, challenge=50), options=dict(
-                block=dict(type='float', default=90),
-                challenge=dict(type='float', default=50),
-            )),
-            provenance=dict(type='bool', default=True),
-            mirror_dir=dict(type='path'),
-            signing_key=dict(type='str', no_log=True),
-            fleet_local=dict(type='dict', options=dict(
-                harvest=dict(type='dict'),
-                expiry=dict(type='int', default=86400),
-                min_hosts=dict(type='int', default=1),
-                tier=dict(type='str', default='block', choices=['block', 'challenge']),
-                jails=dict(type='list', elements='str', default=[]),
-            )),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     p = module.params
     # Unset options must not mask a preset's defaults.
     feeds = [{key: value for key, value in feed.items() if value is not None} for feed in p['feeds']]
@@ -565,36 +508,17 @@ def main():
     def fail(msg) -> NoReturn:
         module.fail_json(msg=redactor(msg), invocation=invocation)
 
-    if not 0 <= p['min_prefix_v4'] <= 32 or not 0 <= p['min_prefix_v6'] <= 128:
-        fail('min_prefix_v4 must be 0-32 and min_prefix_v6 0-128')
-    if not 0 <= p['max_shrink_percent'] <= 100:
-        fail('max_shrink_percent must be between 0 and 100')
-    if p['keep_generations'] < 1:
-        fail('keep_generations must be at least 1')
-    for feed in p['feeds']:
-        if (feed['min_interval'] or 0) < 0 or (feed['max_wait'] or 0) < 0 or (feed['max_age'] or 0) < 0:
-            fail('feed %s: min_interval, max_wait and max_age must not be negative' % feed['name'])
-        if feed['timeout'] <= 0 or feed['retries'] < 0:
-            fail('feed %s: timeout must be positive and retries not negative' % feed['name'])
-        if feed['deadline'] < 0 or feed['max_bytes'] <= 0 or feed['max_entries'] <= 0:
-            fail('feed %s: deadline must not be negative, max_bytes and max_entries must be positive' % feed['name'])
-        if not 0 <= feed['max_invalid_fraction'] <= 1:
-            fail('feed %s: max_invalid_fraction must be between 0 and 1' % feed['name'])
-        if feed['max_growth_factor'] < 0:
-            fail('feed %s: max_growth_factor must not be negative' % feed['name'])
-    try:
-        file_mode = int(str(p['file_mode']), 8)
-    except ValueError:
-        file_mode = -1
-    if not 0 <= file_mode <= 0o7777:
-        fail('file_mode must be an octal mode such as 0644')
+    problem = option_problem(p)
+    if problem:
+        fail(problem)
     check_paths(p, fail)
     try:
         result = build_shadow_copy(
             p['dest'], feeds, allowlist=p['allowlist'], refused_categories=p['refused_categories'],
             min_prefix={4: p['min_prefix_v4'], 6: p['min_prefix_v6']},
             max_shrink_percent=p['max_shrink_percent'], force=p['force'],
-            keep_generations=p['keep_generations'], check_mode=module.check_mode, file_mode=file_mode,
+            keep_generations=p['keep_generations'], check_mode=module.check_mode,
+            file_mode=file_mode_of(p['file_mode']),
             presets=p['presets'], tiers=p['tiers'], provenance=p['provenance'], mirror_dir=p['mirror_dir'],
             fleet_local=p['fleet_local'], signing_key=p['signing_key'])
     except ShadowCopyError as exc:
