@@ -255,38 +255,72 @@ def resolve_feed(spec, presets=None):
     ``spec`` is the operator's feed: ``name``, optionally ``preset``, ``mode``,
     ``api_key``, ``params`` and any feed setting, which wins over the preset.
     """
-    table = dict(PRESETS)
-    table.update(presets or {})
     spec = dict(spec)
     preset_name = spec.pop('preset', None)
     mode = spec.pop('mode', None)
     api_key = spec.pop('api_key', None)
     user_params = spec.pop('params', None) or {}
-    preset = {}
-    if preset_name:
-        if preset_name not in table:
-            raise PresetError('feed %s: unknown preset %r (known: %s)'
-                              % (spec.get('name'), preset_name, ', '.join(sorted(table))))
-        preset = copy.deepcopy(table[preset_name])
-        if mode:
-            modes = preset.get('modes') or {}
-            if mode not in modes:
-                raise PresetError('feed %s: preset %s has no mode %r (modes: %s)'
-                                  % (spec.get('name'), preset_name, mode, ', '.join(sorted(modes)) or 'none'))
-            for key, value in modes[mode].items():
-                if isinstance(value, dict) and isinstance(preset.get(key), dict):
-                    preset[key].update(value)
-                else:
-                    preset[key] = value
-    elif mode:
-        raise PresetError('feed %s: mode needs a preset' % spec.get('name'))
+    preset = _preset_with_mode(spec.get('name'), preset_name, mode, presets)
+    _apply_aliases(spec, preset)
+    _check_requirements(spec, preset, preset_name, api_key)
 
+    resolved = {key: value for key, value in preset.items() if key not in STRUCTURE_KEYS and value is not None}
+    resolved.update({key: value for key, value in spec.items() if value is not None})
+    secrets = [str(api_key)] if api_key else []
+    values = {'api_key': api_key or ''}
+    params = dict(preset.get('params') or {})
+    params.update(user_params)
+    url = None if spec.get('path') else spec.get('url') or preset.get('url')
+    if url:
+        resolved['url'] = url = _url_with_params(url, params, values, spec.get('name'))
+        secrets.extend(url_secrets(url))
+    elif params and not spec.get('path'):
+        raise PresetError('feed %s: params need a url' % spec.get('name'))
+    # Which header is an auth header cannot be told from its name (X-Custom-Token, X-Tenant-Secret): every value
+    # the operator wrote is a secret, in a feed or in a preset of theirs, and so is every one that carries the key.
+    # Only a built-in preset's constants (Accept: application/json) are public.
+    operator_preset = bool(preset_name) and preset_name in (presets or {})
+    resolved['headers'] = _headers(spec, preset, values, operator_preset, secrets)
+    if preset_name:
+        resolved['preset'] = preset_name
+    return resolved, [s for s in secrets if s]
+
+
+def _preset_with_mode(name, preset_name, mode, presets):
+    """A copy of the named preset with its mode's settings over it; {} without a preset."""
+    if not preset_name:
+        if mode:
+            raise PresetError('feed %s: mode needs a preset' % name)
+        return {}
+    table = dict(PRESETS)
+    table.update(presets or {})
+    if preset_name not in table:
+        raise PresetError('feed %s: unknown preset %r (known: %s)' % (name, preset_name, ', '.join(sorted(table))))
+    preset = copy.deepcopy(table[preset_name])
+    if not mode:
+        return preset
+    modes = preset.get('modes') or {}
+    if mode not in modes:
+        raise PresetError('feed %s: preset %s has no mode %r (modes: %s)'
+                          % (name, preset_name, mode, ', '.join(sorted(modes)) or 'none'))
+    for key, value in modes[mode].items():
+        if isinstance(value, dict) and isinstance(preset.get(key), dict):
+            preset[key].update(value)
+        else:
+            preset[key] = value
+    return preset
+
+
+def _apply_aliases(spec, preset):
+    """The preset's names for feed settings (ipsum's level is its min_score) become the settings."""
     for alias, target in (preset.get('aliases') or {}).items():
         if spec.get(alias) is not None:
             spec[target] = spec.pop(alias)
         else:
             spec.pop(alias, None)
 
+
+def _check_requirements(spec, preset, preset_name, api_key):
     for requirement in preset.get('requires') or ():
         if requirement == 'api_key' and not api_key:
             raise PresetError('feed %s: preset %s needs api_key' % (spec.get('name'), preset_name))
@@ -294,36 +328,25 @@ def resolve_feed(spec, presets=None):
             raise PresetError('feed %s: preset %s needs url (the provider\'s list URL)'
                               % (spec.get('name'), preset_name))
 
-    resolved = {key: value for key, value in preset.items() if key not in STRUCTURE_KEYS and value is not None}
-    resolved.update({key: value for key, value in spec.items() if value is not None})
-    secrets = [str(api_key)] if api_key else []
-    values = {'api_key': api_key or ''}
 
-    params = dict(preset.get('params') or {})
-    params.update(user_params)
-    url = spec.get('url') or preset.get('url')
-    if spec.get('path'):
-        url = None
-    if url:
-        used = _placeholders(url, 'feed %s: url' % spec.get('name'))
-        fill = {k: v for k, v in params.items() if k in used}
-        fill['api_key'] = values['api_key']
-        url = _fill(url, fill, 'feed %s: url' % spec.get('name'))
-        query = [(k, _fill(v, values, 'feed %s: param %s' % (spec.get('name'), k)))
-                 for k, v in params.items() if k not in used and v is not None]
-        if query:
-            parts = urlsplit(url)
-            joined = '&'.join(filter(None, [parts.query, urlencode(query)]))
-            url = urlunsplit((parts.scheme, parts.netloc, parts.path, joined, parts.fragment))
-        resolved['url'] = url
-    elif params and not spec.get('path'):
-        raise PresetError('feed %s: params need a url' % spec.get('name'))
+def _url_with_params(url, params, values, name):
+    """The URL with its {placeholders} filled from the params and the key, and the other params as its query."""
+    used = _placeholders(url, 'feed %s: url' % name)
+    fill = {k: v for k, v in params.items() if k in used}
+    fill['api_key'] = values['api_key']
+    url = _fill(url, fill, 'feed %s: url' % name)
+    query = [(k, _fill(v, values, 'feed %s: param %s' % (name, k)))
+             for k, v in params.items() if k not in used and v is not None]
+    if not query:
+        return url
+    parts = urlsplit(url)
+    joined = '&'.join(filter(None, [parts.query, urlencode(query)]))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, joined, parts.fragment))
 
+
+def _headers(spec, preset, values, operator_preset, secrets):
+    """The request's headers, the preset's filled with the key and the feed's over them; their secrets noted."""
     headers = {}
-    # Which header is an auth header cannot be told from its name (X-Custom-Token, X-Tenant-Secret): every value
-    # the operator wrote is a secret, in a feed or in a preset of theirs, and so is every one that carries the key.
-    # Only a built-in preset's constants (Accept: application/json) are public.
-    operator_preset = bool(preset_name) and preset_name in (presets or {})
     for key, template in (preset.get('headers') or {}).items():
         what = 'feed %s: header %s' % (spec.get('name'), key)
         headers[key] = _fill(template, values, what)
@@ -332,9 +355,4 @@ def resolve_feed(spec, presets=None):
     for key, value in (spec.get('headers') or {}).items():
         headers[key] = value
         secrets.extend(header_secrets(value))
-    if url:
-        secrets.extend(url_secrets(url))
-    resolved['headers'] = headers
-    if preset_name:
-        resolved['preset'] = preset_name
-    return resolved, [s for s in secrets if s]
+    return headers
