@@ -189,6 +189,13 @@ def _ports(spec):
     return out
 
 
+class _Plan(object):
+    """A sync's change over its families: entries before, those added and removed, the files' new texts."""
+
+    def __init__(self):
+        self.before, self.added, self.removed, self.new_texts = 0, [], [], {}
+
+
 class UfwTaggedRules(object):
     """Make the rules tagged ``tag`` in UFW's rule files match the entries exactly."""
 
@@ -261,67 +268,86 @@ class UfwTaggedRules(object):
             if not check_mode:
                 self._command([self.bins['ufw'], 'allow', '%s/tcp' % ssh_port], 'ufw allow %s/tcp' % ssh_port)
             ssh_allowed = True
+        sources = self._sources(lines)
+        files = self._full_files(check_mode)
+        result = {'changed': False, 'added': 0, 'removed': 0, 'total': 0, 'rules_files': [], 'ufw_active': is_active}
+        plan = _Plan()
+        for version in self.families:
+            self._plan_family(plan, result, files[version], version, sources[version])
+        if want_diff:
+            result['diff'] = compact_diff('ufw rules tagged %r' % self.tag, plan.before, result['total'],
+                                          plan.removed, plan.added, diff_sample)
+        refusal = guard(len(plan.added) + len(plan.removed), plan.before,
+                        plan.before - len(plan.removed) + len(plan.added)) if guard else None
+        if refusal:
+            result.update(total=plan.before, refused=refusal)
+            return result
+        if plan.new_texts:
+            result['changed'] = True
+            result['rules_files'] = [self.path(v) for v in sorted(plan.new_texts)]
+        if not is_active and enable:
+            if not ssh_allowed:
+                self.check_lockout(ssh_port)
+            result.update(changed=True, enabled=True)
+        if check_mode:
+            return result
+        self._apply(result, files, plan.new_texts, is_active, enable, vouched, withdraw)
+        self.verify(sources, result['ufw_active'])
+        return result
+
+    def _sources(self, lines):
+        """The wanted entries per managed family, canonical; entries of a family this task does not manage refused."""
         wanted = split_families(lines)
         for version in (4, 6):
             if wanted[version] and version not in self.families:
                 raise SyncError('%d IPv%d entries given, but this task manages IPv%s rules only (families)'
                                 % (len(wanted[version]), version, '/'.join('%d' % v for v in self.families)))
-        sources = dict((v, canonicalize(wanted[v], v)) for v in self.families)
+        return dict((v, canonicalize(wanted[v], v)) for v in self.families)
+
+    def _full_files(self, check_mode):
+        """Each family's rules file, read after UFW rewrote any in its short form (check mode leaves them)."""
+        files = dict((v, self.read(v)) for v in self.families)
+        if all(parsed is not None for _text, parsed in files.values()):
+            return files
+        self.normalise(check_mode)
+        if check_mode:
+            return files
         files = dict((v, self.read(v)) for v in self.families)
         if any(parsed is None for _text, parsed in files.values()):
-            self.normalise(check_mode)
-            if not check_mode:
-                files = dict((v, self.read(v)) for v in self.families)
-                if any(parsed is None for _text, parsed in files.values()):
-                    raise SyncError('UFW did not rewrite %s in its full form; nothing was changed'
-                                    % ', '.join(self.path(v) for v in self.families))
-        result = {'changed': False, 'added': 0, 'removed': 0, 'total': 0, 'rules_files': []}
-        new_texts = {}
-        before_all, added_all, removed_all = 0, [], []
-        for version in self.families:
-            text, parsed = files[version]
-            shape = self.shapes[version]
-            existing = parsed.tagged(self.comment) if parsed else []
-            existing_text = dict((b.source, b.text) for b in existing)
-            desired = sorted(sources[version], key=_sort_key)
-            desired_blocks = [shape.block(s) for s in desired]
-            desired_text = dict(zip(desired, desired_blocks))
-            removed = [s for s, t in existing_text.items() if desired_text.get(s) != t]
-            added = [s for s in desired if existing_text.get(s) != desired_text[s]]
-            before_all += len(existing)
-            added_all += added
-            removed_all += removed
-            result['added'] += len(added)
-            result['removed'] += len(removed)
-            result['total'] += len(desired)
-            if parsed is None:
-                # Check mode on the file as the package ships it: UFW would
-                # rewrite it whole first, so it changes whatever we add.
-                if desired:
-                    new_texts[version] = None
-                continue
-            new_text = parsed.render(desired_blocks, self.comment, self.position)
-            if new_text != text:
-                new_texts[version] = new_text
-        result['ufw_active'] = is_active
-        if want_diff:
-            result['diff'] = compact_diff('ufw rules tagged %r' % self.tag, before_all, result['total'],
-                                          removed_all, added_all, diff_sample)
-        refusal = guard(len(added_all) + len(removed_all), before_all,
-                        before_all - len(removed_all) + len(added_all)) if guard else None
-        if refusal:
-            result.update(total=before_all, refused=refusal)
-            return result
-        if new_texts:
-            result['changed'] = True
-            result['rules_files'] = [self.path(v) for v in sorted(new_texts)]
-        if not is_active and enable:
-            if not ssh_allowed:
-                self.check_lockout(ssh_port)
-            result['changed'] = True
-            result['enabled'] = True
-        if check_mode:
-            return result
+            raise SyncError('UFW did not rewrite %s in its full form; nothing was changed'
+                            % ', '.join(self.path(v) for v in self.families))
+        return files
+
+    def _plan_family(self, plan, result, current, version, sources):
+        """One family's change: which tagged blocks go and come, and its file's new text when it differs."""
+        text, parsed = current
+        shape = self.shapes[version]
+        existing = parsed.tagged(self.comment) if parsed else []
+        existing_text = dict((b.source, b.text) for b in existing)
+        desired = sorted(sources, key=_sort_key)
+        desired_blocks = [shape.block(s) for s in desired]
+        desired_text = dict(zip(desired, desired_blocks))
+        removed = [s for s, t in existing_text.items() if desired_text.get(s) != t]
+        added = [s for s in desired if existing_text.get(s) != desired_text[s]]
+        plan.before += len(existing)
+        plan.added += added
+        plan.removed += removed
+        result['added'] += len(added)
+        result['removed'] += len(removed)
+        result['total'] += len(desired)
+        if parsed is None:
+            # Check mode on the file as the package ships it: UFW would
+            # rewrite it whole first, so it changes whatever we add.
+            if desired:
+                plan.new_texts[version] = None
+            return
+        new_text = parsed.render(desired_blocks, self.comment, self.position)
+        if new_text != text:
+            plan.new_texts[version] = new_text
+
+    def _apply(self, result, files, new_texts, is_active, enable, vouched, withdraw):
+        """Write and load the changed files (all of them again when no record vouches for the last apply), then
+        enable UFW when asked."""
         if new_texts or not vouched:
             if withdraw:
                 withdraw()
@@ -336,8 +362,6 @@ class UfwTaggedRules(object):
         if not is_active:
             result['warnings'] = ['UFW is not active: the %d tagged rules are written to its files and take effect '
                                   'when UFW is enabled (enable=true does that)' % result['total']]
-        self.verify(sources, is_active)
-        return result
 
     def write_and_apply(self, files, new_texts, is_active, reload_only=()):
         """Write the changed files, then load each in one restore (and the files of ``reload_only`` as
