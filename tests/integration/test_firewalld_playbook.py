@@ -15,7 +15,8 @@ from .conftest import HOSTS, ansible, host_sh, reachable
 import fleet
 
 ATTACKER, ATTACKER_EXTRA, FRIEND = fleet.ATTACKER, fleet.ATTACKER_EXTRA, fleet.FRIEND
-START = ('dbus-daemon --system --fork && (firewalld --nofork --nopid > /var/log/firewalld.out 2>&1 &) ; '
+# The pid file a stopped bus left (stop_firewalld) would stop the next module's start.
+START = ('rm -f /run/dbus/pid; dbus-daemon --system --fork && (firewalld --nofork --nopid > /var/log/firewalld.out 2>&1 &) ; '
          'for i in $(seq 1 150); do firewall-cmd --state >/dev/null 2>&1 && exit 0; sleep 0.1; done; exit 1')
 
 
@@ -75,7 +76,7 @@ def stop_firewalld(host):
     while firewalld_pids(host) and time.monotonic() < deadline:
         time.sleep(0.1)
     host_sh(host, 'nft delete table inet firewalld 2>/dev/null; rm -rf /etc/firewalld/ipsets/* '
-                  '/etc/firewalld/zones/*')
+                  '/etc/firewalld/zones/* /run/dbus/pid')
 
 
 def play(env, *args):
