@@ -122,25 +122,28 @@ def collect(run_command, get_bin_path, state_dir):
     """(records, drops) of the host: the engine's records and the enforcing rules' counters."""
     records = read_records(state_dir)
     drops = {}
-    ipset_sets = [s for b, s, _r in records if BACKENDS[b].drop_counters == 'iptables']
+    # Each set by where its drops are counted (the backends' table), with the backend that owns it.
+    owners = {'iptables': {}, 'nft': {}}
+    for backend, name, _record in records:
+        owners.get(BACKENDS[backend].drop_counters, {})[name] = backend
     for tool in ('iptables-save', 'ip6tables-save'):
         binary = get_bin_path(tool)
-        if ipset_sets and binary:
+        if owners['iptables'] and binary:
             rc, out, _err = run_command([binary, '-c'])
             if rc == 0:
-                for name, (packets, octets) in iptables_drops(out, ipset_sets).items():
-                    before = drops.get(('ipset', name), (0, 0))
-                    drops[('ipset', name)] = (before[0] + packets, before[1] + octets)
-    nft_sets = [s for b, s, _r in records if BACKENDS[b].drop_counters == 'nft']
+                for name, (packets, octets) in iptables_drops(out, list(owners['iptables'])).items():
+                    key = (owners['iptables'][name], name)
+                    before = drops.get(key, (0, 0))
+                    drops[key] = (before[0] + packets, before[1] + octets)
     nft = get_bin_path('nft')
-    if nft_sets and nft:
+    if owners['nft'] and nft:
         # Terse: without it nft fetches every element of every set first
         # (half a second of CPU per host with 100k entries); the counters
         # come with the ruleset all the same.
         rc, out, _err = run_command([nft, '-t', '-j', 'list', 'ruleset', 'inet'])
         if rc == 0:
-            for name, counts in nft_drops(out, nft_sets).items():
-                drops[('nftables', name)] = counts
+            for name, counts in nft_drops(out, list(owners['nft'])).items():
+                drops[(owners['nft'][name], name)] = counts
     return records, drops
 
 
