@@ -17,18 +17,35 @@ much smaller interval set):
   full reload  the engine replacing every entry of the live set (one transaction)
 and, for context, raw loads of the same count into an interval set.
 
-Usage: .venv/bin/python bench/bench_nft.py [--sizes 100000,1000000] [--out FILE]
+With --mode process (the default runs both), the module as a host runs it:
+whole 'python -m' processes of nft_set_sync with their arguments file (see
+whole_process.py), the plain set of single addresses the role makes (interval
+false, select hosts), interleaved with raw nft processes of the same elements
+into the same kind of set:
+  raw load         one nft -f of the whole list (one transaction)
+  raw in parts     nft -f of 20,000 elements at a time, one process each, as
+                   the module fills a new plain set (context: the tool's floor)
+  first load       nft_set_sync on a host without the set or a record
+  no-op            nft_set_sync with nothing to change
+  1% raw / 1%      the same 1% of deletes and adds, raw in one nft -f
+
+Usage: .venv/bin/python bench/bench_nft.py [--sizes 100000,1000000] [--mode engine,process] [--repeat 3] [--persist] [--out FILE]
 """
 import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
 import uuid
 
+import whole_process
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The module fills a new plain set this many elements a transaction (backend_nft.LOAD_CHUNK).
+LOAD_CHUNK = 20000
 
 # Peak memory of each nft process comes from GNU time (%%M): RUSAGE_CHILDREN
 # would count the forked copy of this Python process before it execs nft.
@@ -156,6 +173,89 @@ def bench_size(count, workdir):
     return out
 
 
+def process_size(count, workdir, repeat, persist=False, collections=None):
+    """The module as a host runs it, beside raw nft, ``repeat`` rounds in one namespace.
+
+    Each round: raw load (one transaction), raw load in parts, the module's
+    first load, its no-op, the raw 1%, the module's 1%; raw and module
+    alternate, so a busy spell of the machine falls on both.
+    """
+    entries = make_hosts(count, seed=count)
+    n = count // 100
+    present = set(entries)
+    fresh = [e for e in make_hosts(2 * n, seed=count + 7) if e not in present][:n]
+    files = {'load': os.path.join(workdir, 'entries.txt'), 'one_pct': os.path.join(workdir, 'changed.txt')}
+    write(files['load'], '\n'.join(entries) + '\n')
+    write(files['one_pct'], '\n'.join(entries[n:] + fresh) + '\n')
+    head = 'add table inet raw\nadd set inet raw hosts { type ipv4_addr; }\n'
+    raw_file = os.path.join(workdir, 'raw.nft')
+    write(raw_file, head + elements('add', 'inet raw hosts', entries))
+    parts = [os.path.join(workdir, 'raw-part-%d.nft' % i) for i in range(0, count, LOAD_CHUNK)]
+    for index, path in enumerate(parts):
+        start = index * LOAD_CHUNK
+        write(path, (head if index == 0 else '') + elements('add', 'inet raw hosts', entries[start:start + LOAD_CHUNK]))
+    one_pct = os.path.join(workdir, 'one_pct.nft')
+    write(one_pct, elements('delete', 'inet raw hosts', entries[:n]) + elements('add', 'inet raw hosts', fresh))
+    state_dir = os.path.join(workdir, 'state-process')
+    runs = {key: [] for key in ('raw', 'raw_parts', 'load', 'noop', 'raw_one_pct', 'one_pct')}
+    ns = Netns()
+    prefix = ['ip', 'netns', 'exec', ns.name]
+
+    def module(key):
+        args = {'name': 'hosts', 'table': 'bench', 'interval': False, 'select': 'hosts',
+                'entries_file': files[key], 'state_dir': state_dir}
+        if persist:
+            args['persist_file'] = os.path.join(state_dir, 'save', 'hosts.nft')
+        return whole_process.run_module(prefix, 'nft_set_sync', args, workdir, collections)
+    try:
+        for _round in range(repeat):
+            shutil.rmtree(state_dir, ignore_errors=True)
+            runs['raw_parts'].append(raw_in_parts(prefix, parts))
+            ns.nft('delete', 'table', 'inet', 'raw')
+            runs['raw'].append(whole_process.run_raw(prefix, ['nft', '-f', raw_file]))
+            runs['load'].append(module('load'))
+            assert runs['load'][-1]['result']['added'] == count, runs['load'][-1]['result']
+            runs['noop'].append(module('load'))
+            assert not runs['noop'][-1]['result']['changed'], runs['noop'][-1]['result']
+            runs['raw_one_pct'].append(whole_process.run_raw(prefix, ['nft', '-f', one_pct]))
+            runs['one_pct'].append(module('one_pct'))
+            result = runs['one_pct'][-1]['result']
+            assert (result['added'], result['removed']) == (len(fresh), n), result
+            ns.nft('delete', 'table', 'inet', 'raw')
+            ns.nft('delete', 'table', 'inet', 'bench')
+    finally:
+        ns.close()
+        shutil.rmtree(state_dir, ignore_errors=True)
+    return runs
+
+
+def raw_in_parts(prefix, parts):
+    """One nft process per part, one after the other, as the module loads a new plain set: wall time of all,
+    and the largest process tree seen."""
+    runs = [whole_process.run_raw(prefix, ['nft', '-f', path]) for path in parts]
+    return {'seconds': sum(run['seconds'] for run in runs), 'cpu': sum(run['cpu'] for run in runs),
+            'peak_kb': max(run['peak_kb'] for run in runs)}
+
+
+def process_table(rows, repeat, persist=False):
+    """The whole-process rows: medians (min-max) of ``repeat`` rounds, ratios of the medians."""
+    lines = ['Whole `python -m` processes of nft_set_sync (plain set, select hosts%s), medians (min-max) of %d rounds; '
+             'raw and module runs interleaved; peak is the resident set of the process tree, sampled every %d ms.'
+             % (', persist_file' if persist else '', repeat, whole_process.SAMPLE_SECONDS * 1000), '',
+             '| entries | raw `nft -f`, one transaction | raw in parts of %d | first load | ratio to raw | ratio to '
+             'raw in parts | CPU s raw / in parts / first load | peak MB raw / module | no-op | raw 1%% | 1%% change |'
+             % LOAD_CHUNK,
+             '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+    for count, runs in rows:
+        cell = dict((key, '%.2f s (%.2f-%.2f)' % whole_process.summary(runs[key], 'seconds')) for key in runs)
+        raw, parts, load = (whole_process.summary(runs[key], 'seconds')[0] for key in ('raw', 'raw_parts', 'load'))
+        peaks = [whole_process.summary(runs[key], 'peak_kb')[0] / 1024.0 for key in ('raw', 'load')]
+        cpu = '%.2f / %.2f / %.2f' % tuple(whole_process.summary(runs[key], 'cpu')[0] for key in ('raw', 'raw_parts', 'load'))
+        lines.append('| {:,} | {raw} | {raw_parts} | {load} | **{:.2f}x** | {:.2f}x | {} | {:.0f} / {:.0f} | {noop} | '
+                     '{raw_one_pct} | {one_pct} |'.format(count, load / raw, load / parts, cpu, peaks[0], peaks[1], **cell))
+    return '\n'.join(lines)
+
+
 def table(results):
     lines = ['| entries | raw nft -f load | engine load | ratio (time) | raw peak MB | engine peak MB '
              '(python + nft) | ratio (memory) | no-op | 1% raw nft | 1% engine | full reload (peak MB) | '
@@ -178,17 +278,34 @@ def table(results):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--sizes', default='100000,1000000')
+    parser.add_argument('--mode', default='engine,process',
+                        help='engine (in a fresh interpreter), process (whole module processes), or both')
+    parser.add_argument('--repeat', type=int, default=3, help='process mode: rounds per size, medians shown')
+    parser.add_argument('--persist', action='store_true', help='process mode: with persist_file, as the role runs it')
+    parser.add_argument('--collections', help='process mode: time the modules of this directory (holding '
+                        'ansible_collections/fleetwall/blocklist), e.g. a checkout of the commit before a change')
     parser.add_argument('--out')
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit('bench_nft.py needs root (network namespaces)')
+    modes = args.mode.split(',')
+    before = whole_process.loadavg()
     workdir = tempfile.mkdtemp(prefix='fleetwall-bench-nft-')
-    results = [bench_size(int(size), workdir) for size in args.sizes.split(',')]
-    text = table(results)
+    try:
+        sizes = [int(size) for size in args.sizes.split(',')]
+        process = [(size, process_size(size, workdir, args.repeat, args.persist, args.collections))
+                   for size in sizes] if 'process' in modes else []
+        results = [bench_size(size, workdir) for size in sizes] if 'engine' in modes else []
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    parts = [process_table(process, args.repeat, args.persist)] if process else []
+    parts += [table(results)] if results else []
+    parts.append('/proc/loadavg before: %s, after: %s' % (before, whole_process.loadavg()))
+    text = '\n\n'.join(parts)
     print(text)
     if args.out:
         with open(args.out, 'w') as handle:
-            json.dump({'results': results, 'table': text}, handle, indent=1)
+            json.dump({'results': results, 'process': process, 'table': text}, handle, indent=1)
 
 
 if __name__ == '__main__':

@@ -311,7 +311,7 @@ upload_required:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
-    SET_OPTIONS, SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, rules_argument_spec, run_sync, sets_argument_spec,
+    SET_OPTIONS, SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, rules_argument_spec, run_sync, run_tool, sets_argument_spec,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.iptables_rules import boot_script, ensure_rules
@@ -339,7 +339,7 @@ def main():
         for rule in params['rules'] or []:
             if len(rule['log_prefix']) > 29 or '"' in rule['log_prefix']:
                 raise SyncError('log_prefix must be at most 29 characters and contain no double quote')
-        adapter = IpsetAdapter(module.run_command, ipset_bin, params['name'], family=params['family'],
+        adapter = IpsetAdapter(run_tool, ipset_bin, params['name'], family=params['family'],
                                set_type=params['set_type'], timeout=params['timeout'])
         rule_binaries = None
         if params['rules'] is not None or params['state'] == 'absent':

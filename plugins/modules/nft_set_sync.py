@@ -312,7 +312,7 @@ upload_required:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
-    SET_OPTIONS, SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, rules_argument_spec, run_sync, sets_argument_spec,
+    SET_OPTIONS, SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, rules_argument_spec, run_sync, run_tool, sets_argument_spec,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.nft_rules import RuleManager
@@ -342,7 +342,7 @@ def main():
     def build(params):
         if not params['interval'] and params['select'] == 'networks':
             raise SyncError('select=networks needs an interval set (interval=true)')
-        adapter = NftAdapter(module.run_command, nft_bin, params['table'], params['name'], family=params['family'],
+        adapter = NftAdapter(run_tool, nft_bin, params['table'], params['name'], family=params['family'],
                              elem_type=params['type'], interval=params['interval'], timeout=params['timeout'],
                              select=params['select'], keep_listing=True)
         rules = RuleManager(adapter, params['state_dir'])
@@ -357,8 +357,10 @@ def main():
 
         def select_entries(lines):
             # The shadow copy writes one canonical entry a line: a network is
-            # exactly a line with a slash.
-            return [line for line in lines if ('/' in line) == want_networks]
+            # exactly a line with a slash.  One test a line, not a comparison of two: a million lines cost less.
+            if want_networks:
+                return [line for line in lines if '/' in line]
+            return [line for line in lines if '/' not in line]
 
         return adapter, apply_rules, select_entries if params['select'] != 'all' else None
 

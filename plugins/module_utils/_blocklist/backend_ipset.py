@@ -120,6 +120,20 @@ def rules_path(persist):
     return os.path.splitext(persist)[0] + '.rules'
 
 
+def without_initval(saved):
+    """``ipset save`` output without the per-boot initval of its create lines, so that restoring does not fail on it.
+
+    The set's one create line comes first: the million add lines after it are
+    kept as one string, not split and joined again (0.16 s at a million).
+    """
+    if saved.startswith('create ') and '\ncreate ' not in saved:
+        head, sep, rest = saved.partition('\n')
+        text = head.split(' initval ')[0] + sep + rest
+    else:
+        text = '\n'.join(line.split(' initval ')[0] if line.startswith('create ') else line for line in saved.splitlines())
+    return text if text.endswith('\n') else text + '\n'
+
+
 class IpsetAdapter(object):
     backend = 'ipset'
     replaces_whole = True
@@ -238,8 +252,10 @@ class IpsetAdapter(object):
         head = '%s %s ' % (verb, name)
         return head + ('\n' + head).join(entries) + '\n'
 
-    def _restore(self, chunks, exist=False):
+    def _restore(self, chunks, exist=False, written=None):
         with scratch_file(chunks, *self.scratch) as path:
+            if written is not None:
+                written.set()
             rc, out, err = self.run([self.bin] + (['-exist'] if exist else []) + ['restore', '-file', path])
         return rc, (err or out).strip()
 
@@ -262,16 +278,22 @@ class IpsetAdapter(object):
             rc, msg = self._restore(load + ([finish] if finish else []))
             valid = True
         else:
-            outcome = {}
+            outcome, written = {}, threading.Event()
 
             def load_set():
                 try:
-                    outcome['rc_msg'] = self._restore(load)
+                    outcome['rc_msg'] = self._restore(load, written=written)
                 except (IOError, OSError) as exc:
                     # The batch file could not be written (a full state directory): say which and why.
                     outcome['rc_msg'] = (1, '%s: %s' % (exc.filename or 'batch file', exc.strerror or exc))
+                finally:
+                    written.set()
             loader = threading.Thread(target=load_set)
             loader.start()
+            # Validation waits for the batch file: both need the GIL, and every
+            # step of the writing would wait for validation's turn, while the
+            # kernel's load, started next, runs without it.
+            written.wait()
             try:
                 valid = validate()
             except BaseException:
@@ -360,10 +382,7 @@ class IpsetAdapter(object):
 
     def save_to(self, path, write_atomic, _store=None):
         _rc, out, _err = self._ipset(['save', self.name])
-        # Saved without the per-boot initval, so restoring does not fail on it.
-        lines = [line.split(' initval ')[0] if line.startswith('create ') else line
-                 for line in out.splitlines()]
-        write_atomic(path, ('\n'.join(lines) + '\n').encode(), 0o600)
+        write_atomic(path, without_initval(out).encode(), 0o600)
         if self.boot_rules:
             write_atomic(rules_path(path), self.boot_rules.encode(), 0o600)
         elif self.boot_rules is not None and os.path.exists(rules_path(path)):

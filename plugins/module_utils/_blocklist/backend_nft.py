@@ -256,8 +256,10 @@ class NftAdapter(object):
         for start in range(0, len(entries), CHUNK):
             yield '%s element %s { %s }\n' % (verb, self.ref, ', '.join(entries[start:start + CHUNK]))
 
-    def _apply(self, chunks, what):
+    def _apply(self, chunks, what, written=None):
         with scratch_file(chunks, *self.scratch) as path:
+            if written is not None:
+                written.set()
             rc, out, err = self.run([self.bin, '-f', path])
         if rc != 0:
             message = (err or out).strip()
@@ -290,28 +292,35 @@ class NftAdapter(object):
                 return False
             self._apply(chunks, 'full load')
             return True
-        outcome = {}
+        outcome, written = {}, threading.Event()
 
         def load():
             try:
                 if self.interval or len(desired) <= LOAD_CHUNK:
-                    self._apply(chunks, 'full load')
+                    self._apply(chunks, 'full load', written)
                     return
                 # A new plain set is referenced by nothing until this run
                 # adds its rules, so it may be filled in several transactions:
                 # each nft process then holds one part, not the whole list
                 # (peak memory), and adding to a plain set costs nothing per
                 # call.  Interval sets are never loaded this way: every call
-                # would fetch what is already in them.
-                self._apply(['add table %s %s\n' % (self.family, self.table), self._set_definition()],
-                            'full load')
+                # would fetch what is already in them.  The table and the set
+                # go in with the first part: one nft process fewer.
+                head = ['add table %s %s\n' % (self.family, self.table), self._set_definition()]
                 entries = desired if isinstance(desired, (list, tuple)) else list(desired)
                 for start in range(0, len(entries), LOAD_CHUNK):
-                    self._apply(self._elements('add', entries[start:start + LOAD_CHUNK]), 'full load')
-            except SyncError as exc:
+                    part = self._elements('add', entries[start:start + LOAD_CHUNK])
+                    self._apply(itertools.chain(head if start == 0 else [], part), 'full load', written)
+            except (SyncError, IOError, OSError) as exc:
+                # OSError: a batch file that could not be written (a full state directory), raised here as it is.
                 outcome['error'] = exc
+            finally:
+                written.set()
         loader = threading.Thread(target=load)
         loader.start()
+        # Validation waits for the first batch file: both need the GIL, and
+        # every step of the writing would wait for validation's turn.
+        written.wait()
         try:
             valid = validate()
         except BaseException:
@@ -384,10 +393,12 @@ class NftAdapter(object):
         """An nft script that recreates the set, its elements and its chains at boot.
 
         Written from the record of what was applied, not from a listing of
-        the live set, which would cost a minute at a million.
+        the live set, which would cost a minute at a million.  In the record's
+        order: nft takes elements in any order, and sorting a million of them
+        cost half a second of every change.
         """
         lines = ['add table %s %s\n' % (self.family, self.table), self._set_definition(),
-                 'flush set %s\n' % self.ref] + list(self._elements('add', sorted(store.load_entries())))
+                 'flush set %s\n' % self.ref] + list(self._elements('add', store.load_lines()))
         if self.rule_manager is not None and self.rule_manager.applied:
             lines += self.rule_manager.script(self.rule_manager.applied, ())
         write_atomic(path, ''.join(lines).encode(), 0o600)

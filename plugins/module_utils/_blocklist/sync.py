@@ -80,7 +80,13 @@ def read_entries_source(entries_file=None, entries=None, raw=None):
         # line.  Splitting on newlines alone (never on other whitespace, so
         # '1.2.3.4 5.6.7.8' stays one invalid line rather than two entries)
         # is several times faster than a Python loop over a million lines.
-        return list(filter(None, text.split('\n'))), sha, raw
+        lines = text.split('\n')
+        if lines[-1] == '':
+            lines.pop()     # the final newline
+        if '' in lines:
+            # Blank lines (rare): one more pass drops them; a clean file costs a scan, not a second list.
+            lines = list(filter(None, lines))
+        return lines, sha, raw
     lines = []
     for line in text.splitlines():
         line = line.strip()
@@ -102,7 +108,8 @@ def _bulk_canonical(candidates, version, host_only):
     family = socket.AF_INET6 if version == 6 else socket.AF_INET
     pton, ntop = socket.inet_pton, socket.inet_ntop
     bits = BITS[version]
-    hosts = [t for t in candidates if '/' not in t]
+    # A set of single addresses takes no line with a slash, and inet_pton refuses one: its lines need no filter.
+    hosts = candidates if host_only and isinstance(candidates, list) else [t for t in candidates if '/' not in t]
     try:
         if version == 4:
             deque(map(pton, repeat(family), hosts), maxlen=0)
@@ -217,7 +224,11 @@ class StateStore(object):
         return record
 
     def load_entries(self):
-        return set(read_entries_source(entries_file=self.entries_path)[0])
+        return set(self.load_lines())
+
+    def load_lines(self):
+        """The recorded entries as a list, in the record's order; each once (save writes unique lines)."""
+        return read_entries_source(entries_file=self.entries_path)[0]
 
     def save(self, record, entries=None, raw=None):
         """Write entries first, then the record that vouches for them."""
@@ -239,6 +250,25 @@ class StateStore(object):
                 os.unlink(path)
             except OSError:
                 pass
+
+
+# Lines a step when a first load builds the set of its lines (_set_in_steps).
+SET_STEP = 65536
+
+
+def _set_in_steps(lines):
+    """set(lines), built a slice at a time.
+
+    A first load builds it while another thread starts the kernel's load: one
+    C call over a million lines holds the GIL for about 0.1 s, and the load
+    would start that much later.  Between slices the other thread gets its turn.
+    """
+    if not isinstance(lines, list):
+        return set(lines)
+    out = set()
+    for start in range(0, len(lines), SET_STEP):
+        out.update(lines[start:start + SET_STEP])
+    return out
 
 
 def _sample(items, size):
@@ -283,7 +313,7 @@ class _Plan(object):
     def prepare(self):
         baseline, lines = self.baseline, self.lines
         self.before = len(baseline)
-        self.added = set(filterfalse(baseline.__contains__, lines)) if baseline else set(lines)
+        self.added = set(filterfalse(baseline.__contains__, lines)) if baseline else _set_in_steps(lines)
         self.removed = set()
         if baseline:
             self.removed = baseline.copy()

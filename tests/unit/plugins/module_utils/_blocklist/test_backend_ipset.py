@@ -237,3 +237,19 @@ def test_outbound_rules_match_new_connections_and_read_back(netns, tmp_path):
     assert netns(['iptables', '-S', 'OUTPUT'])[1].splitlines()[1] == (
         '-A OUTPUT -m set --match-set bl4 dst -m conntrack --ctstate NEW -m comment --comment "fleetwall:bl4" '
         '-j REJECT --reject-with icmp-port-unreachable')
+
+
+def test_a_saved_set_restores_at_boot_without_its_initval(netns, tmp_path):
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import write_atomic
+    sync(netns, tmp_path, ['198.51.100.7', '203.0.113.0/24'])
+    path = str(tmp_path / 'bl4.save')
+    IpsetAdapter(netns, 'ipset', 'bl4').save_to(path, write_atomic)
+    with open(path) as handle:
+        saved = handle.read()
+    # The create line comes first and loses the per-boot initval; the add lines are kept as ipset wrote them.
+    assert saved.startswith('create bl4 hash:net') and 'initval' not in saved and saved.endswith('\n')
+    assert sorted(saved.splitlines()[1:]) == ['add bl4 198.51.100.7', 'add bl4 203.0.113.0/24']
+    netns(['ipset', 'destroy', 'bl4'])
+    rc, _out, err = netns(['ipset', 'restore', '-file', path])
+    assert rc == 0, err
+    assert live(netns, 'bl4') == {'198.51.100.7', '203.0.113.0/24'}

@@ -192,13 +192,37 @@ def test_new_plain_set_is_filled_in_parts_and_removed_if_anything_fails(netns, t
     plain = NftAdapter(counting, 'nft', 'fleetwall', 'parts', interval=False)
     r = sync(netns, tmp_path, entries, name='parts', adapter=plain)
     assert (r['changed'], r['total']) == (True, 1000)
-    assert len([c for c in calls if c[1:2] == ['-f']]) == 1 + 10   # the definition, then ten parts
+    assert len([c for c in calls if c[1:2] == ['-f']]) == 10   # ten parts, the first with the definition
     assert adapter_for(netns, 'parts', interval=False).read_entries() == set(entries)
 
     bad = entries[:500] + ['198.51.100.300'] + entries[500:]
     plain = NftAdapter(netns, 'nft', 'fleetwall', 'parts2', interval=False)
     with pytest.raises(SyncError, match='invalid entries'):
         sync(netns, tmp_path, bad, name='parts2', adapter=plain)
+    assert not plain.probe().exists
+
+
+def test_a_part_whose_batch_file_cannot_be_written_fails_the_load_and_leaves_no_set(netns, tmp_path, monkeypatch):
+    import contextlib
+    import errno
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist import backend_nft
+    monkeypatch.setattr(backend_nft, 'LOAD_CHUNK', 100)
+    written = []
+    real = backend_nft.scratch_file
+
+    @contextlib.contextmanager
+    def filling(chunks, *args):
+        written.append(1)
+        if len(written) == 3:
+            raise OSError(errno.ENOSPC, 'No space left on device', '/state/nft-full.scratch-x')
+        with real(chunks, *args) as path:
+            yield path
+    monkeypatch.setattr(backend_nft, 'scratch_file', filling)
+    entries = ['198.51.%d.%d' % (i // 250, i % 250 + 1) for i in range(1000)]
+    plain = NftAdapter(netns, 'nft', 'fleetwall', 'full', interval=False)
+    # The loader thread's error reaches the caller (it used to be lost, and the load counted as done).
+    with pytest.raises(OSError, match='No space left'):
+        sync(netns, tmp_path, entries, name='full', adapter=plain)
     assert not plain.probe().exists
 
 
