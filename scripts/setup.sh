@@ -19,6 +19,9 @@ for pair in sshd:openssh-server ssh:openssh-client ipset:ipset iptables:iptables
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || need+=("$pkg")
 done
 /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+# One test reads a tool's errors under a translated locale: the German locale's source and glibc's German messages.
+[ -e /usr/share/i18n/locales/de_DE ] || need+=(locales)
+[ -e /usr/share/locale/de/LC_MESSAGES/libc.mo ] || need+=(libc-l10n)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -35,6 +38,10 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
   trap - EXIT
   [ "$(cat "$policy" 2>/dev/null)" != "$(printf '#!/bin/sh\nexit 101')" ] || rm -f "$policy"
+fi
+
+if ! locale -a 2>/dev/null | grep -qx 'de_DE.utf8'; then
+  localedef -i de_DE -f UTF-8 de_DE.UTF-8
 fi
 
 make_venv() {  # make_venv DIR PYTHON

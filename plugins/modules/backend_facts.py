@@ -62,6 +62,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.command_runner import run_tool
+
 
 def recommend(nft, ipset, iptables, variant, firewalld_running=False, ufw_active=False):
     if firewalld_running:
@@ -84,7 +86,7 @@ def system_bus_socket(environ):
     return None
 
 
-def firewalld_is_running(module, firewall_cmd):
+def firewalld_is_running(run, get_bin_path, firewall_cmd):
     """Whether firewalld holds its name on the system bus.
 
     ``firewall-cmd --state`` answers that too, but it is a Python program:
@@ -96,14 +98,14 @@ def firewalld_is_running(module, firewall_cmd):
     socket_path = system_bus_socket(os.environ)
     if socket_path and not os.path.exists(socket_path):
         return False
-    dbus_send = module.get_bin_path('dbus-send')
+    dbus_send = get_bin_path('dbus-send')
     if dbus_send:
-        rc, out, _err = module.run_command([dbus_send, '--system', '--print-reply', '--dest=org.freedesktop.DBus',
-                                            '/org/freedesktop/DBus', 'org.freedesktop.DBus.NameHasOwner',
-                                            'string:org.fedoraproject.FirewallD1'])
+        rc, out, _err = run([dbus_send, '--system', '--print-reply', '--dest=org.freedesktop.DBus',
+                             '/org/freedesktop/DBus', 'org.freedesktop.DBus.NameHasOwner',
+                             'string:org.fedoraproject.FirewallD1'])
         if rc == 0 and 'boolean' in out:
             return 'boolean true' in out
-    return module.run_command([firewall_cmd, '--state'])[0] == 0
+    return run([firewall_cmd, '--state'])[0] == 0
 
 
 def main():
@@ -112,13 +114,13 @@ def main():
     variant = None
     ufw_active = False
     if found['iptables']:
-        rc, out, err = module.run_command([found['iptables'], '-V'])
+        rc, out, err = run_tool([found['iptables'], '-V'])
         text = (out + err) if rc == 0 else ''
         variant = 'nf_tables' if 'nf_tables' in text else ('legacy' if 'legacy' in text or text else None)
         # UFW's own test for "active": its user chain is loaded.
-        ufw_active = bool(found['ufw']) and module.run_command(
+        ufw_active = bool(found['ufw']) and run_tool(
             [found['iptables'], '-w', '-n', '-L', 'ufw-user-input', '1'])[0] == 0
-    firewalld_running = bool(found['firewall-cmd']) and firewalld_is_running(module, found['firewall-cmd'])
+    firewalld_running = bool(found['firewall-cmd']) and firewalld_is_running(run_tool, module.get_bin_path, found['firewall-cmd'])
     facts = dict(found, iptables_variant=variant, firewalld_running=firewalld_running, ufw_active=ufw_active,
                  recommended=recommend(found['nft'], found['ipset'], found['iptables'], variant,
                                        firewalld_running, ufw_active))

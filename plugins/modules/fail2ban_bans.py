@@ -95,6 +95,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.command_runner import run_tool
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import check_paths
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fail2ban import (
     DEFAULT_DATABASE, Fail2banError, active_bans_from_database, parse_client_banned, parse_client_dbfile,
@@ -118,7 +119,7 @@ def main():
 
     def ask(*args):
         # fail2ban-client has no machine-readable output; its answers are short and fixed.
-        return module.run_command([client] + list(args), environ_update={'LC_ALL': 'C'})
+        return run_tool([client] + list(args))
 
     running = False
     if client:

@@ -231,6 +231,7 @@ upload_required:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.command_runner import run_tool
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
     SET_OPTIONS, SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, run_sync, sets_argument_spec,
 )
@@ -264,7 +265,7 @@ def main():
     def build(params):
         if params['rules'] and len(params['rules']) > 1:
             raise SyncError('rules takes at most one element: one binding enforces the ipset')
-        adapter = FirewalldAdapter(module.run_command, firewall_cmd, params['name'], family=params['family'],
+        adapter = FirewalldAdapter(run_tool, firewall_cmd, params['name'], family=params['family'],
                                    maxelem=params['maxelem'], nft=kernel_tools['nft'], ipset=kernel_tools['ipset'])
         adapter.running()
         rules = FirewalldRules(adapter)

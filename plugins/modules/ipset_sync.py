@@ -310,8 +310,9 @@ upload_required:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.command_runner import run_tool
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
-    SET_OPTIONS, SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, rules_argument_spec, run_sync, run_tool, sets_argument_spec,
+    SET_OPTIONS, SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, rules_argument_spec, run_sync, sets_argument_spec,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.iptables_rules import boot_script, ensure_rules
@@ -353,7 +354,7 @@ def main():
         def apply_rules(rules, check_mode, _verify):
             if rule_binaries is None:
                 return []
-            changes = ensure_rules(module.run_command, rule_binaries, adapter.version, params['name'],
+            changes = ensure_rules(run_tool, rule_binaries, adapter.version, params['name'],
                                    rules, check_mode=check_mode)
             # What the boot unit puts back where a restored ruleset or Docker replaced the chains.
             adapter.boot_rules = boot_script(rule_binaries[0], params['name'], adapter.version, rules) if rules else ''

@@ -76,6 +76,7 @@ sets:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.command_runner import run_tool
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.metrics import write_textfile
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import check_paths
 
@@ -93,7 +94,7 @@ def main():
     check_paths(module)
     params = module.params
     try:
-        written = write_textfile(module.run_command, module.get_bin_path, params['path'], params['state_dir'],
+        written = write_textfile(run_tool, module.get_bin_path, params['path'], params['state_dir'],
                                  generation=params['generation'], create_dir=params['create_dir'],
                                  check_mode=module.check_mode)
     except (IOError, OSError) as exc:

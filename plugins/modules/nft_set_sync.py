@@ -311,8 +311,9 @@ upload_required:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.command_runner import run_tool
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
-    SET_OPTIONS, SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, rules_argument_spec, run_sync, run_tool, sets_argument_spec,
+    SET_OPTIONS, SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, rules_argument_spec, run_sync, sets_argument_spec,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.nft_rules import RuleManager

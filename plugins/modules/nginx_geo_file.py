@@ -207,6 +207,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.command_runner import run_tool
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nginx import GeoFile, v6_path
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
     CHANGE_GUARD_ARGUMENT_SPEC, PROTECT_ARGUMENT_SPEC, change_guard, check_lock_timeout, check_paths, host_protection, io_failure,
@@ -267,7 +268,7 @@ def main():
     if params['validate']:
         nginx.update(unshare_bin=module.get_bin_path('unshare', required=True),
                      mount_bin=module.get_bin_path('mount', required=True))
-    geo = GeoFile(module.run_command, params['dest'], nginx_config=params['nginx_config'], mode=mode,
+    geo = GeoFile(run_tool, params['dest'], nginx_config=params['nginx_config'], mode=mode,
                   reload=params['reload'], pid_file=params['pid_file'], lock_timeout=params['lock_timeout'],
                   dest_v6=params['dest_v6'], http_snippet=params['http_snippet'],
                   http_snippet_content=params['http_snippet_content'], **nginx)

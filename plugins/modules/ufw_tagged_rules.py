@@ -196,6 +196,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.command_runner import run_tool
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
     FILE_SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, run_file_sync,
 )
@@ -229,7 +230,7 @@ def main():
     bins = dict((tool, module.get_bin_path(tool, required=True))
                 for tool in ('ufw', 'iptables', 'iptables-restore', 'ip6tables-restore'))
     families = sorted(set(int(f[1]) for f in params['families']))
-    rules = UfwTaggedRules(module.run_command, bins, rules_dir=params['rules_dir'], tag=tag,
+    rules = UfwTaggedRules(run_tool, bins, rules_dir=params['rules_dir'], tag=tag,
                            action=params['rule'], proto=params['proto'], port=params['port'],
                            position=params['position'], families=families, apply_with=params['apply_with'])
     # The server port of the SSH session running this module, for the lockout guard.

@@ -118,7 +118,7 @@ def render(records, drops, generation=None, now=None):
     return '\n'.join(out) + '\n'
 
 
-def collect(run_command, get_bin_path, state_dir):
+def collect(run, get_bin_path, state_dir):
     """(records, drops) of the host: the engine's records and the enforcing rules' counters."""
     records = read_records(state_dir)
     drops = {}
@@ -129,7 +129,7 @@ def collect(run_command, get_bin_path, state_dir):
     for tool in ('iptables-save', 'ip6tables-save'):
         binary = get_bin_path(tool)
         if owners['iptables'] and binary:
-            rc, out, _err = run_command([binary, '-c'])
+            rc, out, _err = run([binary, '-c'])
             if rc == 0:
                 for name, (packets, octets) in iptables_drops(out, list(owners['iptables'])).items():
                     key = (owners['iptables'][name], name)
@@ -140,7 +140,7 @@ def collect(run_command, get_bin_path, state_dir):
         # Terse: without it nft fetches every element of every set first
         # (half a second of CPU per host with 100k entries); the counters
         # come with the ruleset all the same.
-        rc, out, _err = run_command([nft, '-t', '-j', 'list', 'ruleset', 'inet'])
+        rc, out, _err = run([nft, '-t', '-j', 'list', 'ruleset', 'inet'])
         if rc == 0:
             for name, counts in nft_drops(out, list(owners['nft'])).items():
                 drops[(owners['nft'][name], name)] = counts
@@ -158,13 +158,13 @@ def set_summaries(records, drops):
     return sets
 
 
-def write_textfile(run_command, get_bin_path, path, state_dir, generation=None, create_dir=False, check_mode=False):
+def write_textfile(run, get_bin_path, path, state_dir, generation=None, create_dir=False, check_mode=False):
     """Collect and write the textfile; {'written': bool, 'sets': set_summaries}.
 
     Nothing is written when the directory is missing (no node_exporter) unless ``create_dir``; the
     result then says so (``skipped``), so that the run can tell the operator rather than stay silent.
     """
-    records, drops = collect(run_command, get_bin_path, state_dir)
+    records, drops = collect(run, get_bin_path, state_dir)
     text = render(records, drops, generation, int(time.time()))
     directory = os.path.dirname(path)
     result = {'written': False, 'path': path, 'sets': set_summaries(records, drops)}

@@ -16,9 +16,9 @@ from __future__ import annotations
 import base64
 import errno
 import os
-import subprocess
 import time
 
+from .command_runner import run_tool
 from .backends import KERNEL_BACKENDS, backend_of_record
 from .decode import CorruptBody, TooLarge, decode_bounded
 from .files import ensure_dropins, ensure_plugins, ensure_unit, path_problem, remove_unit, remove_write_leftovers, write_atomic
@@ -310,25 +310,6 @@ def resolve_entries(lines, raw):
     return lines() if callable(lines) else (lines, raw)
 
 
-def run_tool(args):
-    """``(rc, stdout, stderr)`` of a set backend's tool, as module.run_command gives them, for the adapters.
-
-    run_command always hands Popen a preexec_fn, which makes Python fork() the
-    whole module rather than vfork() it: with a million entries in memory
-    (about 200 MB) each call costs about 5 ms more, and nft fills a new set in
-    fifty calls.  An argument list, never a shell; a tool that cannot start is
-    a failed call (rc 127), which the adapters report as such, in a loader
-    thread too.
-    """
-    try:
-        proc = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              check=False)
-    except OSError as exc:
-        return 127, '', '%s: %s' % (args[0], exc.strerror or exc)
-    return (proc.returncode, proc.stdout.decode('utf-8', 'surrogateescape'),
-            proc.stderr.decode('utf-8', 'surrogateescape'))
-
-
 def sync_one(module, build, protection, carried=None):
     """One set's sync under its lock; returns its result, ``failed`` with ``msg`` on error.
 
@@ -599,7 +580,7 @@ def host_protection(module):
         items.extend((address, 'SSH client') for address in ssh_client_addresses())
         ip_bin = module.get_bin_path('ip', required=True, opt_dirs=['/sbin', '/usr/sbin'])
         try:
-            own, gateways = host_addresses(module.run_command, ip_bin)
+            own, gateways = host_addresses(run_tool, ip_bin)
         except AddressError as exc:
             module.fail_json(msg='lockout protection: %s (lockout_protection=false turns it off)' % exc)
         items.extend((address, 'own address') for address in own)
@@ -729,7 +710,7 @@ def write_metrics(module, result):
         return
     try:
         result['metrics'] = write_textfile(
-            module.run_command, module.get_bin_path, path, module.params['state_dir'],
+            run_tool, module.get_bin_path, path, module.params['state_dir'],
             generation=module.params.get('metrics_generation'),
             create_dir=module.params.get('metrics_create_dir'))
     except (IOError, OSError) as exc:

@@ -59,7 +59,7 @@ def ssh_client_addresses(environ=None, proc='/proc'):
     return []
 
 
-def host_addresses(run_command, ip_bin):
+def host_addresses(run, ip_bin):
     """(own addresses, default gateways) from ``ip``; each a list of address texts.
 
     One ``ip`` process for both (iproute2's batch mode): the addresses, and
@@ -67,17 +67,17 @@ def host_addresses(run_command, ip_bin):
     policy-routed host reaches its controller through another table's
     gateway too). An ``ip`` without batch mode (BusyBox) gets one call each.
     """
-    rc, out, err = run_command([ip_bin, '-o', '-force', '-batch', '-'],
-                               data='addr show\nroute show default table all\n')
+    rc, out, err = run([ip_bin, '-o', '-force', '-batch', '-'],
+                       data='addr show\nroute show default table all\n')
     own, gateways = _parse_ip_output(out)
     if own:
         return own, gateways
-    rc, out, err = run_command([ip_bin, '-o', 'addr', 'show'])
+    rc, out, err = run([ip_bin, '-o', 'addr', 'show'])
     if rc != 0:
         raise AddressError('ip addr show failed: %s' % (err or out).strip())
     own = _parse_ip_output(out)[0]
     for family in ('-4', '-6'):
-        rc, out, err = run_command([ip_bin, family, 'route', 'show', 'default'])
+        rc, out, err = run([ip_bin, family, 'route', 'show', 'default'])
         if rc == 0:
             gateways.extend(_parse_ip_output(out)[1])
     return own, gateways

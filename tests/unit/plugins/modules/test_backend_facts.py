@@ -42,7 +42,7 @@ def test_system_bus_socket(address, expected):
 
 
 class _Host(object):
-    """What firewalld_is_running asks of the module: which tools exist and what they answer."""
+    """What firewalld_is_running asks of the host: which tools exist and what they answer."""
 
     def __init__(self, dbus_send_out=None, state_rc=252):
         self.dbus_send_out, self.state_rc, self.ran = dbus_send_out, state_rc, []
@@ -62,15 +62,15 @@ def test_firewalld_is_asked_for_only_where_it_can_run(tmp_path, monkeypatch):
     monkeypatch.setenv('DBUS_SYSTEM_BUS_ADDRESS', 'unix:path=%s' % bus)
     # No system bus: firewalld cannot be running, and nothing is run to find that out.
     host = _Host(dbus_send_out='   boolean true\n', state_rc=0)
-    assert firewalld_is_running(host, '/usr/bin/firewall-cmd') is False and host.ran == []
+    assert firewalld_is_running(host.run_command, host.get_bin_path, '/usr/bin/firewall-cmd') is False and host.ran == []
     bus.write_text('')
     # The bus says who owns firewalld's name; firewall-cmd (a Python program) is not started.
     for answer, expected in (('method return time=1 sender=org.freedesktop.DBus\n   boolean true\n', True),
                              ('method return time=1 sender=org.freedesktop.DBus\n   boolean false\n', False)):
         host = _Host(dbus_send_out=answer, state_rc=0 if not expected else 252)
-        assert firewalld_is_running(host, '/usr/bin/firewall-cmd') is expected
+        assert firewalld_is_running(host.run_command, host.get_bin_path, '/usr/bin/firewall-cmd') is expected
         assert host.ran == ['/usr/bin/dbus-send']
     # Without dbus-send, or when the bus cannot be asked, firewall-cmd --state decides.
     for host, expected in ((_Host(dbus_send_out=None, state_rc=0), True), (_Host(dbus_send_out='', state_rc=252), False)):
-        assert firewalld_is_running(host, '/usr/bin/firewall-cmd') is expected
+        assert firewalld_is_running(host.run_command, host.get_bin_path, '/usr/bin/firewall-cmd') is expected
         assert host.ran[-1] == '/usr/bin/firewall-cmd'

@@ -100,16 +100,3 @@ def test_the_records_of_other_kernel_backends_are_named_as_a_switch_left_them(tm
         module.params['state'] = state
         note_other_backends(module, result, {'nft'})
         assert 'other_backends' not in result
-
-
-def test_the_adapters_tool_runner_answers_as_run_command_does():
-    import sys
-    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import run_tool
-    script = ('import sys; data = sys.stdin.read(); sys.stdout.buffer.write(b"out \\xff" + data.encode()); '
-              'sys.stderr.write("err"); sys.exit(3)')
-    # Text (undecodable bytes escaped, as run_command's surrogate_or_strict does), the tool's own rc, and no stdin:
-    # the module's is Ansible's, never the tool's.
-    assert run_tool([sys.executable, '-c', script]) == (3, 'out \udcff', 'err')
-    # A tool that cannot start is a failed call the adapters report, not an exception in their loader thread.
-    rc, out, err = run_tool(['/nonexistent/fleetwall-tool', 'restore'])
-    assert (rc, out) == (127, '') and err.startswith('/nonexistent/fleetwall-tool: ')

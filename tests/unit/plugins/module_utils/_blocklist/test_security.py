@@ -78,7 +78,7 @@ def _calls(tree):
 
 
 def test_no_shell_anywhere_in_the_collection():
-    """Tools run through run_command or subprocess with argument lists: no shell=True, no os.system/popen,
+    """Tools run with argument lists: no shell=True, no os.system/popen,
     no use_unsafe_shell."""
     offenders = []
     for base in ('plugins', os.path.join('roles', 'fail2ban', 'files')):
@@ -98,6 +98,25 @@ def test_no_shell_anywhere_in_the_collection():
                         if keyword.arg in ('shell', 'use_unsafe_shell') and not (
                                 isinstance(keyword.value, ast.Constant) and keyword.value.value is False):
                             offenders.append('%s:%d %s=' % (path, call.lineno, keyword.arg))
+    assert not offenders, offenders
+
+
+def test_every_tool_runs_through_the_one_command_runner():
+    """The C locale of command_runner for every tool the modules read: no module.run_command, no other subprocess."""
+    offenders = []
+    for directory, _dirs, files in os.walk(os.path.join(ROOT, 'plugins')):
+        for name in files:
+            path = os.path.join(directory, name)
+            if not name.endswith('.py') or path.endswith(os.path.join('_blocklist', 'command_runner.py')):
+                continue
+            with open(path) as handle:
+                tree = ast.parse(handle.read(), path)
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Attribute) and node.attr == 'run_command':
+                    offenders.append('%s:%d run_command' % (path, node.lineno))
+                names = [alias.name for alias in getattr(node, 'names', ())] + [getattr(node, 'module', None)]
+                if isinstance(node, (ast.Import, ast.ImportFrom)) and 'subprocess' in names:
+                    offenders.append('%s:%d import subprocess' % (path, node.lineno))
     assert not offenders, offenders
 
 
