@@ -239,17 +239,25 @@ def test_outbound_rules_match_new_connections_and_read_back(netns, tmp_path):
         '-j REJECT --reject-with icmp-port-unreachable')
 
 
-def test_a_saved_set_restores_at_boot_without_its_initval(netns, tmp_path):
+def test_the_save_file_restores_at_boot_as_ipset_save_would(netns, tmp_path):
     from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import write_atomic
-    sync(netns, tmp_path, ['198.51.100.7', '203.0.113.0/24'])
-    path = str(tmp_path / 'bl4.save')
-    IpsetAdapter(netns, 'ipset', 'bl4').save_to(path, write_atomic)
-    with open(path) as handle:
+    entries = ['198.51.100.7', '203.0.113.0/24']
+    adapter = IpsetAdapter(netns, 'ipset', 'bl4', timeout=600)
+    store = StateStore(str(tmp_path / 'state'), 'ipset', 'bl4')
+    path = tmp_path / 'entries.txt'
+    path.write_text(''.join(e + '\n' for e in entries))
+    sync_set(adapter, store, *read_entries_source(str(path)))
+    saved_by_ipset = netns(['ipset', 'save', 'bl4'])[1].splitlines()
+    save_file = str(tmp_path / 'bl4.save')
+    adapter.save_to(save_file, write_atomic, store)
+    with open(save_file) as handle:
         saved = handle.read()
-    # The create line comes first and loses the per-boot initval; the add lines are kept as ipset wrote them.
-    assert saved.startswith('create bl4 hash:net') and 'initval' not in saved and saved.endswith('\n')
+    # ipset's own create line, less the per-boot initval; the record's entries, each with the set's full timeout.
+    assert saved.splitlines()[0] == saved_by_ipset[0].split(' initval ')[0]
+    assert 'timeout 600' in saved.splitlines()[0] and 'initval' not in saved and saved.endswith('\n')
     assert sorted(saved.splitlines()[1:]) == ['add bl4 198.51.100.7', 'add bl4 203.0.113.0/24']
     netns(['ipset', 'destroy', 'bl4'])
-    rc, _out, err = netns(['ipset', 'restore', '-file', path])
+    rc, _out, err = netns(['ipset', 'restore', '-file', save_file])
     assert rc == 0, err
-    assert live(netns, 'bl4') == {'198.51.100.7', '203.0.113.0/24'}
+    assert live(netns, 'bl4') == set(entries)
+    assert netns(['ipset', 'save', 'bl4'])[1].splitlines()[0].split(' initval ')[0] == saved.splitlines()[0]
