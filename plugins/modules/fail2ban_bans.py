@@ -95,7 +95,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.command_runner import run_tool
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.command_runner import run_tool, tool_message
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import check_paths
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fail2ban import (
     DEFAULT_DATABASE, Fail2banError, active_bans_from_database, parse_client_banned, parse_client_dbfile,
@@ -142,7 +142,7 @@ def main():
         elif running:
             rc, out, err = ask('banned')
             if rc != 0:
-                module.fail_json(msg='fail2ban-client banned failed: %s' % (err or out).strip(), **result)
+                module.fail_json(msg='fail2ban-client banned failed: %s' % tool_message(err, out), **result)
             result.update(bans=parse_client_banned(out, jails), available=True, source='client')
         elif source == 'client':
             module.fail_json(msg='fail2ban is not running on this host (fail2ban-client ping failed)'

@@ -31,7 +31,9 @@ import json
 import os
 import re
 
+from .adapter import SetAdapter
 from .addresses import V4, V6, overlapping
+from .command_runner import tool_message
 from .files import scratch_file
 from .sync import LiveInfo, SyncError
 
@@ -65,7 +67,7 @@ def _zone_settings(listing):
     return zones
 
 
-class FirewalldAdapter(object):
+class FirewalldAdapter(SetAdapter):
     backend = 'firewalld'
     # (directory, prefix) of batch files; the engine points it into the state directory (StateStore.scratch).
     scratch = (None, 'fleetwall-firewalld-')
@@ -109,13 +111,13 @@ class FirewalldAdapter(object):
                             '100,000 entries took about a minute in our benchmark); on this host use the '
                             'nftables backend (fleetwall_backend=nftables), whose table firewalld leaves alone'
                             % (TIMEOUT_PREFIX, what))
-        raise SyncError('firewall-cmd %s failed%s: %s' % (what, ' (rc %d)' % rc if rc else '', said.strip()[-1000:]))
+        raise SyncError('firewall-cmd %s failed%s: %s' % (what, ' (rc %d)' % rc if rc else '', tool_message(said)))
 
     def running(self):
         rc, out, err = self.run([self.bin, '--state'])
         if rc != 0:
             raise SyncError('firewalld is not running (firewall-cmd --state: %s); start it, or pick another '
-                            'backend' % (out or err).strip())
+                            'backend' % tool_message(out, err))
 
     def fingerprint(self):
         return {'type': 'hash:net', 'family': self.family}

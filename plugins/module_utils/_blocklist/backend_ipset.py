@@ -20,7 +20,9 @@ import shlex
 import threading
 import time
 
+from .adapter import SetAdapter
 from .addresses import V4, V6
+from .command_runner import tool_message
 from .files import scratch_file
 from .sync import LiveInfo, SyncError
 
@@ -139,7 +141,7 @@ def create_line(name, fields):
     return 'create %s %s %s\n' % (name, fields.get('Type'), ' '.join(header))
 
 
-class IpsetAdapter(object):
+class IpsetAdapter(SetAdapter):
     backend = 'ipset'
     replaces_whole = True
     # (directory, prefix) of batch files; the engine points it into the state directory (StateStore.scratch).
@@ -171,7 +173,7 @@ class IpsetAdapter(object):
     def _ipset(self, args, check=True):
         rc, out, err = self.run([self.bin] + args)
         if check and rc != 0:
-            raise SyncError('ipset %s failed: %s' % (' '.join(args[:2]), (err or out).strip()))
+            raise SyncError('ipset %s failed: %s' % (' '.join(args[:2]), tool_message(err, out)))
         return rc, out, err
 
     def _while_busy(self, args):
@@ -182,7 +184,7 @@ class IpsetAdapter(object):
             if rc == 0 or not _busy(err or out):
                 break
             time.sleep(BUSY_WAIT)
-        return rc, (err or out).strip()
+        return rc, tool_message(err, out)
 
     def _drop_tmp(self):
         """Destroy the temporary set, a leftover of a run that was killed included."""
@@ -195,7 +197,7 @@ class IpsetAdapter(object):
         if rc != 0:
             if 'does not exist' in err:
                 return LiveInfo(False)
-            raise SyncError('cannot read ipset %s: %s' % (name or self.name, err.strip()))
+            raise SyncError('cannot read ipset %s: %s' % (name or self.name, tool_message(err)))
         fields = terse_fields(out)
         header = fields.get('Header', '').split()
         opts = dict(zip(header[::2], header[1::2]))
@@ -259,7 +261,7 @@ class IpsetAdapter(object):
             if written is not None:
                 written.set()
             rc, out, err = self.run([self.bin] + (['-exist'] if exist else []) + ['restore', '-file', path])
-        return rc, (err or out).strip()
+        return rc, tool_message(err, out)
 
     def apply_full(self, desired, live, validate=None):
         """Fill a temporary set and swap it in (or rename it, for a new set).

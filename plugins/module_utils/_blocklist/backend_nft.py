@@ -35,9 +35,11 @@ import json
 import re
 import threading
 
+from .adapter import SetAdapter
 from .addresses import (
     V4, V6, BITS, AddressError, format_network, nested_pair, parse_network, parse_range, ranges_to_networks,
 )
+from .command_runner import tool_message
 from .files import scratch_file
 from .sync import LiveInfo, SyncError
 
@@ -99,7 +101,7 @@ ExecReload=%s
 """
 
 
-class NftAdapter(object):
+class NftAdapter(SetAdapter):
     backend = 'nft'
     replaces_whole = True
     # (directory, prefix) of batch files; the engine points it into the state directory (StateStore.scratch).
@@ -143,7 +145,7 @@ class NftAdapter(object):
     def _nft(self, args, check=True):
         rc, out, err = self.run([self.bin] + args)
         if check and rc != 0:
-            raise SyncError('nft %s failed: %s' % (' '.join(args), (err or out).strip()[:2000]))
+            raise SyncError('nft %s failed: %s' % (' '.join(args), tool_message(err, out)))
         return rc, out, err
 
     def run(self, args, *more, **options):
@@ -166,7 +168,7 @@ class NftAdapter(object):
             return self._listing
         rc, out, err = self._nft(['-t', '-j', 'list', 'ruleset', self.family], check=False)
         if rc != 0:
-            raise SyncError('cannot list the nft ruleset: %s' % (err or out).strip())
+            raise SyncError('cannot list the nft ruleset: %s' % tool_message(err, out))
         try:
             listing = json.loads(out).get('nftables', [])
         except ValueError:
@@ -262,11 +264,12 @@ class NftAdapter(object):
                 written.set()
             rc, out, err = self.run([self.bin, '-f', path])
         if rc != 0:
-            message = (err or out).strip()
-            if 'Message too long' in message or 'No buffer space' in message or 'ENOBUFS' in message:
+            message = tool_message(err, out)
+            # Read in all of it: the first failing line need not say why.
+            if any(cause in (err or out) for cause in ('Message too long', 'No buffer space', 'ENOBUFS')):
                 message += '; ' + BUFFER_HINT
             raise SyncError('%s of %s failed, the live set is unchanged (one transaction): %s'
-                            % (what, self.label, message[:2000]))
+                            % (what, self.label, message))
 
     def apply_full(self, desired, live, validate=None):
         """Replace the whole content in one transaction: create if missing, flush, add.

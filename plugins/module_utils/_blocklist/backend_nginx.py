@@ -49,6 +49,7 @@ import sys
 import tempfile
 
 from .addresses import AddressError, format_address, format_network, parse_network, ranges_to_networks
+from .command_runner import tool_message
 from .files import (acquire_lock, leftover_prefix, lock_holder, open_regular, remove_leftovers, remove_write_leftovers,
                     write_atomic)
 from .sync import SyncError, canonicalize, compact_diff
@@ -429,7 +430,7 @@ class GeoFile(object):
             rc, out, err = self.run([self.nginx_bin, '-s', 'reload'] + test)
             if rc != 0:
                 raise SyncError('the new %s is in place, but nginx -s reload failed: %s; the next run reloads again'
-                                % (self.dest, (err or out).strip()[-1000:]))
+                                % (self.dest, tool_message(err, out)))
             reloaded = True
         else:
             reloaded = False
@@ -502,11 +503,11 @@ class GeoFile(object):
         rc, out, err = self.run(args)
         if rc == 97:
             raise SyncError('could not bind-mount the candidates over %s to test them: %s'
-                            % (', '.join(path for _candidate, path in candidates), err.strip()))
+                            % (', '.join(path for _candidate, path in candidates), tool_message(err)))
         if rc != 0:
             kept = ('there was none before, and there is none now' if first
                     else 'the old file stays')
             others = [path for _candidate, path in candidates if path != self.dest]
             raise SyncError('nginx -t rejected the new %s%s, so it was not installed (%s): %s'
                             % (self.dest, ' (with %s)' % ', '.join(others) if others else '', kept,
-                               (err or out).strip()[-2000:]))
+                               tool_message(err, out)))

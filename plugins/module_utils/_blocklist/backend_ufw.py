@@ -29,6 +29,7 @@ import socket
 import stat
 
 from .addresses import V4
+from .command_runner import tool_message
 from .files import remove_write_leftovers, write_atomic
 from .sync import SyncError, canonicalize, compact_diff
 
@@ -221,7 +222,7 @@ class UfwTaggedRules(object):
     def _command(self, args, what):
         rc, out, err = self.run(args)
         if rc != 0:
-            raise SyncError('%s failed (rc %d): %s' % (what, rc, (err or out).strip()[-2000:]))
+            raise SyncError('%s failed (rc %d): %s' % (what, rc, tool_message(err, out)))
         return out
 
     def active(self):

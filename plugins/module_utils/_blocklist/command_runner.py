@@ -48,3 +48,19 @@ def run_tool(args, data=None):
         return NOT_STARTED, '', '%s: %s' % (args[0], exc.strerror or exc)
     return (proc.returncode, proc.stdout.decode('utf-8', 'surrogateescape'),
             proc.stderr.decode('utf-8', 'surrogateescape'))
+
+
+# How much of what a failed tool said an error message keeps. Both ends: nft and ipset name the failing line
+# first, firewall-cmd, nginx and ufw end with the cause.
+MESSAGE_LIMIT = 2000
+
+
+def tool_message(*outputs):
+    """What a failed tool said, for an error message: the first of ``outputs`` that is not blank (stderr, then
+    stdout, as a caller passes them), stripped; past MESSAGE_LIMIT characters its first and last halves, with
+    how much was left out between them. The one rule for every adapter's message."""
+    said = next((text.strip() for text in outputs if text and text.strip()), '')
+    if len(said) <= MESSAGE_LIMIT:
+        return said
+    half = MESSAGE_LIMIT // 2
+    return '%s\n[... %d characters left out ...]\n%s' % (said[:half], len(said) - 2 * half, said[-half:])

@@ -18,6 +18,7 @@ import os
 import shlex
 import shutil
 
+from .command_runner import tool_message
 from .sync import SyncError
 
 CHAINS = ('INPUT', 'OUTPUT', 'FORWARD', 'DOCKER-USER')
@@ -144,7 +145,7 @@ def ensure_rules(run, binaries, version, set_name, rules, check_mode=False):
     cmd, restore_cmd = binaries
     rc, out, err = run([cmd, '-w', '-S'])
     if rc != 0:
-        raise SyncError('%s -S failed: %s' % (cmd, err.strip()))
+        raise SyncError('%s -S failed: %s' % (cmd, tool_message(err)))
     live = _parse_listing(out)
     tag = tag_for(set_name)
     desired = build_rules(set_name, version, rules)
@@ -173,7 +174,7 @@ def ensure_rules(run, binaries, version, set_name, rules, check_mode=False):
     script.append('COMMIT')
     rc, out, err = run([restore_cmd, '-w', '--noflush'], data='\n'.join(script) + '\n')
     if rc != 0:
-        raise SyncError('%s failed, rules left as they were: %s' % (restore_cmd, (err or out).strip()))
+        raise SyncError('%s failed, rules left as they were: %s' % (restore_cmd, tool_message(err, out)))
     return changes
 
 

@@ -18,8 +18,8 @@ import errno
 import os
 import time
 
-from .command_runner import run_tool
 from .backends import KERNEL_BACKENDS, backend_of_record
+from .command_runner import run_tool
 from .decode import CorruptBody, TooLarge, decode_bounded
 from .files import ensure_dropins, ensure_plugins, ensure_unit, path_problem, remove_unit, remove_write_leftovers, write_atomic
 from .metrics import read_records, write_textfile
@@ -349,7 +349,7 @@ def sync_one(module, build, protection, carried=None):
                                force_change=params['force_change'], allow_empty=params['allow_empty'],
                                protection=protection, canonical_lines=canonical))
         report_protected(module, result, adapter.label, result.pop('protected', None))
-        if getattr(adapter, 'warnings', None):
+        if adapter.warnings:
             result.setdefault('warnings', []).extend(adapter.warnings)
         if result.get('refused'):
             module.warn('%s: %s' % (adapter.label, result['refused']))
@@ -401,7 +401,7 @@ def save_for_boot(module, adapter, store, result):
             installed = ensure_unit(unit, adapter.restore_unit(save_dir), module.check_mode)
             installed = ensure_dropins(os.path.dirname(unit), adapter.restore_dropins(save_dir),
                                        module.check_mode) or installed
-            installed = ensure_plugins(_restore_plugins(adapter, save_dir), module.check_mode) or installed
+            installed = ensure_plugins(adapter.restore_plugins(save_dir), module.check_mode) or installed
         except (IOError, OSError) as exc:
             result.setdefault('warnings', []).append(
                 'could not install %s: %s; the live set is in place but will not be restored at boot'
@@ -436,12 +436,12 @@ def remove_set(module, adapter, store, apply_rules, result):
     saved = _save_paths(adapter, persist, every=True)
     files = [path for path in [store.record_path, store.entries_path] + saved if os.path.exists(path)]
     dropins = sorted(adapter.restore_dropins(os.path.dirname(persist))) if persist and unit else []
-    plugins = sorted(_restore_plugins(adapter, os.path.dirname(persist))) if persist and unit else []
+    plugins = sorted(adapter.restore_plugins(os.path.dirname(persist))) if persist and unit else []
     if persist and unit and not _other_save_files(persist):
         files += remove_unit(unit, dropins, plugins, check_mode=True)
     result['removed_files'] = files
     result['changed'] = result['changed'] or bool(files)
-    naming = getattr(adapter, 'saved_rulesets_naming', lambda: [])()
+    naming = adapter.saved_rulesets_naming()
     if naming:
         result.setdefault('warnings', []).append(
             '%s is removed, but is still named in %s: restoring that saved ruleset at boot (netfilter-persistent) '
@@ -459,19 +459,12 @@ def remove_set(module, adapter, store, apply_rules, result):
         remove_unit(unit, dropins, plugins)
 
 
-def _restore_plugins(adapter, save_dir):
-    """The adapter's plugins of other tools that restore its rules ({path: text}); most adapters have none."""
-    restore_plugins = getattr(adapter, 'restore_plugins', None)
-    return restore_plugins(save_dir) if restore_plugins else {}
-
-
 def _save_paths(adapter, persist, every=False):
     """The files the adapter's save_to writes beside ``persist`` (the adapter says which; the set's save file by
     default), or none without ``persist``."""
     if not persist:
         return []
-    save_paths = getattr(adapter, 'save_paths', None)
-    return save_paths(persist, every=every) if save_paths else [persist]
+    return adapter.save_paths(persist, every=every)
 
 
 def _other_save_files(persist):

@@ -19,6 +19,7 @@ from bisect import bisect_right
 
 from .addresses import BITS, AddressError, format_address, format_network, parse_network, parse_range, \
     ranges_to_networks, subtract_ranges
+from .command_runner import tool_message
 
 # How many ancestors to search for the SSH session: become (sudo, su) and the
 # pipelining shell sit between the module and sshd's session process.
@@ -74,7 +75,7 @@ def host_addresses(run, ip_bin):
         return own, gateways
     rc, out, err = run([ip_bin, '-o', 'addr', 'show'])
     if rc != 0:
-        raise AddressError('ip addr show failed: %s' % (err or out).strip())
+        raise AddressError('ip addr show failed: %s' % tool_message(err, out))
     own = _parse_ip_output(out)[0]
     for family in ('-4', '-6'):
         rc, out, err = run([ip_bin, family, 'route', 'show', 'default'])

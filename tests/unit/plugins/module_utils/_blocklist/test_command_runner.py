@@ -13,7 +13,9 @@ import sys
 import pytest
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_firewalld import FirewalldAdapter
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.command_runner import NOT_STARTED, run_tool
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.command_runner import (
+    MESSAGE_LIMIT, NOT_STARTED, run_tool, tool_message,
+)
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import SyncError
 
 TOOL_PATH = os.pathsep.join(('/usr/local/sbin', '/usr/sbin', '/sbin', os.environ.get('PATH', '')))
@@ -38,6 +40,19 @@ def test_a_tool_that_cannot_start_is_a_failed_call_not_an_exception():
     # The adapters report it as any failed call, in a loader thread too.
     rc, out, err = run_tool(['/nonexistent/fleetwall-tool', 'restore'])
     assert (rc, out) == (NOT_STARTED, '') and err.startswith('/nonexistent/fleetwall-tool: ')
+
+
+def test_a_message_keeps_stderr_else_stdout_and_both_ends_of_a_long_one():
+    assert tool_message('  ipset v7.17: Error in line 3\n', 'ignored') == 'ipset v7.17: Error in line 3'
+    assert tool_message('\n', 'nginx: [emerg] unknown directive') == 'nginx: [emerg] unknown directive'
+    assert tool_message('', None) == ''
+    # nft names the failing line first, nginx ends with its cause: a long message keeps both, and says how much
+    # it left out, so nobody mistakes it for the whole.
+    said = 'Error: first line\n' + 'context ' * 1000 + '\nthe cause'
+    message = tool_message(said)
+    assert message.startswith('Error: first line') and message.endswith('the cause')
+    assert len(message) < MESSAGE_LIMIT + 100
+    assert '[... %d characters left out ...]' % (len(said) - MESSAGE_LIMIT) in message
 
 
 GERMAN = 'de_DE.UTF-8'

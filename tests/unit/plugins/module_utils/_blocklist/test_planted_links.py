@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.adapter import SetAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import acquire_lock
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import build_shadow_copy
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
@@ -35,7 +36,7 @@ def plant(link, target):
     tally('bad inputs tried: planted symlinks')
 
 
-class MemoryAdapter(object):
+class MemoryAdapter(SetAdapter):
     """A kernel set kept in memory: what the engine writes around it is the subject here."""
     backend, replaces_whole, version, host_only, label = 'mem', True, 4, False, 'mem bl4'
     scratch = (None, 'fleetwall-mem-')
@@ -66,6 +67,13 @@ class MemoryAdapter(object):
 
     def apply_incremental(self, added, removed):
         self.entries = (self.entries | set(added)) - set(removed)
+
+    def destroy(self):
+        existed, self.entries = bool(self.entries), set()
+        return existed
+
+    def save_to(self, path, write_atomic, store):
+        write_atomic(path, ''.join(entry + '\n' for entry in sorted(self.entries)).encode(), 0o600)
 
 
 def test_state_files_and_the_lock_are_never_written_through_a_link(tmp_path, decoy):

@@ -1,0 +1,69 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The set backends' contract: every set adapter is a SetAdapter, and one that leaves a method out cannot be built."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.adapter import SetAdapter
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_firewalld import FirewalldAdapter
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backends import BACKENDS
+
+SET_ADAPTERS = {'ipset_sync': IpsetAdapter, 'nft_set_sync': NftAdapter, 'firewalld_ipset_sync': FirewalldAdapter}
+
+
+@pytest.mark.parametrize('module', sorted(SET_ADAPTERS))
+def test_every_set_backend_keeps_the_contract_under_the_name_its_records_carry(module):
+    adapter = SET_ADAPTERS[module]
+    assert issubclass(adapter, SetAdapter) and not inspect.isabstract(adapter)
+    entry = [backend for backend in BACKENDS.values() if backend.module == module]
+    assert len(entry) == 1 and adapter.backend in entry[0].record_names
+
+
+def test_the_modules_that_sync_sets_are_the_ones_listed_here():
+    # A new set backend's module (one that hands an adapter to run_sync) must be added above, and so checked.
+    import os
+    modules_dir = os.path.join(os.path.dirname(inspect.getfile(SetAdapter)), os.pardir, os.pardir, 'modules')
+    syncing = set()
+    for name in os.listdir(modules_dir):
+        if name.endswith('.py'):
+            with open(os.path.join(modules_dir, name)) as handle:
+                if 'run_sync(' in handle.read():
+                    syncing.add(name[:-3])
+    assert syncing == set(SET_ADAPTERS)
+
+
+def test_an_adapter_that_leaves_a_method_out_cannot_be_built():
+    class Forgetful(SetAdapter):
+        backend = 'forgetful'
+
+        def fingerprint(self):
+            return {}
+
+        def probe(self):
+            return None
+
+        def incompatible(self, live):
+            return None
+
+        def read_entries(self):
+            return set()
+
+        def apply_full(self, desired, live, validate=None):
+            return True
+
+        def destroy(self):
+            return False
+
+        def save_to(self, path, write_atomic, store):
+            return None
+    # apply_incremental is missing: Python refuses the class at its first use, not the engine halfway through a sync.
+    with pytest.raises(TypeError, match='apply_incremental'):
+        Forgetful()
