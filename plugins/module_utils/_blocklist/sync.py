@@ -5,7 +5,7 @@
 
 """The backend-neutral set synchronisation engine.
 
-A backend adapter knows how to look at its kernel object cheaply (``probe``,
+A backend adapter (a SetAdapter, adapter.py) knows how to look at its kernel object cheaply (``probe``,
 and ``identity`` where a count is not cheap), how to list it fully
 (``read_entries``) and how to apply a batch atomically (``apply_full``,
 ``apply_incremental``).  This engine decides what to apply.  An adapter
@@ -341,6 +341,12 @@ class _Plan(object):
             self.desired = set(self.lines)
         return self.desired
 
+    def loaded_lines_are_the_plan(self):
+        """prepare() and canonical() for a first load: True when the lines as the kernel loaded them are the plan
+        exactly (all canonical, none twice)."""
+        self.prepare()
+        return self.canonical() and self.same_text
+
 
 def change_refusal(changes, before, max_change_percent, force_change, after=None, allow_empty=True):
     """Why a change may not be applied (too large without force, or emptying what holds entries), or None.
@@ -360,6 +366,34 @@ def change_refusal(changes, before, max_change_percent, force_change, after=None
             'max_change_percent %s (fleetwall_max_change_percent); nothing applied (force_change, '
             'or fleetwall_force_change with the roles, applies it)'
             % (changes, share, before, max_change_percent))
+
+
+class _Sync(object):
+    """One sync_set call: the adapter and its store, what the live object and the record say, the result so far.
+
+    The steps fill it in as they go: _probe_live the live object, _load_record
+    and _judge_record what the record is worth and the first result; the steps
+    after them add to the result and, once the object holds the plan, ``applied``.
+    """
+
+    def __init__(self, adapter, store, protection, check_mode, want_diff, diff_sample, full_reload_fraction):
+        self.adapter = adapter
+        self.store = store
+        self.protection = protection
+        self.check_mode = check_mode
+        self.want_diff = want_diff
+        self.diff_sample = diff_sample
+        self.full_reload_fraction = full_reload_fraction
+        self.live = None
+        self.record = None
+        self.previous_verified_at = 0
+        self.fingerprint = None
+        self.identity = None
+        self.trusted = False
+        self.protection_digest = None
+        self.result = None
+        # The object already holds the plan (a first load validated as it loaded): nothing left to apply.
+        self.applied = False
 
 
 def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff=False,
@@ -382,132 +416,229 @@ def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff
     change (added plus removed) larger than that share of the entries the
     object holds is refused, unless ``force_change``: the result then says
     ``refused`` and nothing is applied.
+
+    The steps: probe the live object, load and judge the record (done if it
+    shows this source applied), carve out the protected entries, plan (a first
+    load applies as it validates; any other change passes the change guard),
+    report, apply, then probe again and write the record.
     """
+    sync = _Sync(adapter, store, protection, check_mode, want_diff, diff_sample, full_reload_fraction)
+    _probe_live(sync)
+    verify = _load_record(sync, verify, verify_interval)
+    _judge_record(sync, verify)
+    if _source_already_applied(sync, source_sha):
+        return _unchanged_result(sync)
+    if callable(lines):
+        lines, raw = lines()
+    baseline = _baseline(sync)
+    lines, raw = _carve_protected(sync, lines, raw, baseline)
+    plan = _Plan(lines, baseline, adapter.version, adapter.host_only, canonical_lines)
+    if not sync.live.exists and not check_mode:
+        _first_load(sync, plan)
+    else:
+        refusal = _plan_existing(sync, plan, max_change_percent, force_change, allow_empty)
+        if refusal:
+            return _refused_result(sync, plan, refusal)
+    changes, full = _reload_decision(sync, plan)
+    _report_plan(sync, plan, changes, full)
+    if check_mode:
+        return _previewed_result(sync)
+    _apply_plan(sync, plan, full)
+    after = _probe_applied(sync, plan)
+    if after is None:
+        return sync.result
+    return _save_record(sync, plan, after, source_sha, raw)
+
+
+def _probe_live(sync):
+    """The live object as it is now; SyncError when it exists in a form the adapter cannot manage."""
     # The adapter's batch files go beside the record, where the next run removes what a kill left.
-    store.ensure_dir()
-    adapter.scratch = store.scratch
-    live = adapter.probe()
-    if live.exists:
-        problem = adapter.incompatible(live)
+    sync.store.ensure_dir()
+    sync.adapter.scratch = sync.store.scratch
+    sync.live = sync.adapter.probe()
+    if sync.live.exists:
+        problem = sync.adapter.incompatible(sync.live)
         if problem:
             raise SyncError(problem)
-    record = store.load()
-    previous_verified_at = (record or {}).get('verified_at', 0)
-    if verify_interval and record is not None and time.time() - previous_verified_at > verify_interval:
+
+
+def _load_record(sync, verify, verify_interval):
+    """Read the record of the last apply; return ``verify``, turned on when its last full comparison is too old."""
+    sync.record = sync.store.load()
+    sync.previous_verified_at = (sync.record or {}).get('verified_at', 0)
+    if verify_interval and sync.record is not None and time.time() - sync.previous_verified_at > verify_interval:
         # The periodic full comparison: drift made by hand cannot hide for
         # longer than verify_interval, whatever the record says.
         verify = True
-    fingerprint = adapter.fingerprint()
+    return verify
+
+
+def _judge_record(sync, verify):
+    """Whether the record may stand in for the live listing; the result starts from what that says."""
+    live, record = sync.live, sync.record
+    sync.fingerprint = sync.adapter.fingerprint()
     # A backend that cannot count cheaply (nft) vouches for its object by
     # identity instead (a handle that changes when the object is recreated).
-    identity = adapter.identity
-    trusted = (not verify and live.exists and record is not None
-               and record.get('fingerprint') == fingerprint
-               and (live.count is None or record.get('count') == live.count)
-               and record.get('identity') == identity(live))
-    result = {'changed': False, 'added': 0, 'removed': 0,
-              'total': live.count if live.count is not None else (record or {}).get('count'),
-              'full_reload': False, 'verified': not trusted and live.exists}
+    sync.identity = sync.adapter.identity
+    sync.trusted = (not verify and live.exists and record is not None
+                    and record.get('fingerprint') == sync.fingerprint
+                    and (live.count is None or record.get('count') == live.count)
+                    and record.get('identity') == sync.identity(live))
+    sync.result = {'changed': False, 'added': 0, 'removed': 0,
+                   'total': live.count if live.count is not None else (record or {}).get('count'),
+                   'full_reload': False, 'verified': not sync.trusted and live.exists}
 
-    protection_digest = protection.digest if protection else None
-    if trusted and record.get('source_sha256') == source_sha and record.get('protection') == protection_digest:
-        if want_diff:
-            result['diff'] = compact_diff(adapter.label, result['total'], result['total'], (), (), 0)
-        return result
 
-    if callable(lines):
-        lines, raw = lines()
-    if trusted:
-        baseline = store.load_entries()
-    elif live.exists:
-        baseline = adapter.read_entries()
+def _source_already_applied(sync, source_sha):
+    """True when the trusted record shows this very source applied under this very protection."""
+    sync.protection_digest = sync.protection.digest if sync.protection else None
+    return bool(sync.trusted and sync.record.get('source_sha256') == source_sha
+                and sync.record.get('protection') == sync.protection_digest)
+
+
+def _unchanged_result(sync):
+    """The result when the record shows the object holding this source already: nothing listed, nothing applied."""
+    result = sync.result
+    if sync.want_diff:
+        result['diff'] = compact_diff(sync.adapter.label, result['total'], result['total'], (), (), 0)
+    return result
+
+
+def _baseline(sync):
+    """What the object holds now: the recorded entries when the record is trusted, else the live listing."""
+    if sync.trusted:
+        return sync.store.load_entries()
+    if sync.live.exists:
+        return sync.adapter.read_entries()
+    return set()
+
+
+def _carve_protected(sync, lines, raw, baseline):
+    """``(lines, raw)`` without the protected addresses; what covered them goes in the result."""
+    protection = sync.protection
+    if not protection:
+        return lines, raw
+    checked_before = sync.trusted and sync.record.get('protection') == sync.protection_digest
+    candidates = list(filterfalse(baseline.__contains__, lines)) if checked_before and baseline else lines
+    lines, findings = protection.carve(lines, candidates)
+    if findings:
+        # The source bytes no longer describe what is applied.
+        raw = None
+        # All of them: the module reports a sample and warns with the count (report_protected).
+        sync.result['protected'] = findings
+        sync.result['protected_count'] = len(findings)
+    return lines, raw
+
+
+def _first_load(sync, plan):
+    """Create and fill the object from the lines as they are; ``applied`` when it went live holding the plan."""
+    # A first load dominates the run's time, so the kernel fills the new
+    # set from the lines as they are while they are validated here; the
+    # set goes live only if validation passed (IpsetAdapter.apply_full).
+    # Duplicate or non-canonical lines make it retry (_apply_plan).
+    sync.applied = sync.adapter.apply_full(plan.lines, sync.live, validate=plan.loaded_lines_are_the_plan)
+
+
+def _plan_existing(sync, plan, max_change_percent, force_change, allow_empty):
+    """Plan the change to an existing object (to any in check mode); the change guard's refusal, or None.
+
+    A change that replaces the object whole is applied here, validated as it loads.
+    """
+    plan.prepare()
+    changes, full = _reload_decision(sync, plan)
+    refusal = change_refusal(changes, plan.before, max_change_percent, force_change, plan.count, allow_empty)
+    if refusal:
+        return refusal
+    if full and not sync.check_mode:
+        # The record is withdrawn first, as in _apply_plan: a kill mid-load leaves the next run comparing.
+        sync.store.invalidate()
+        sync.applied = sync.adapter.apply_full(plan.desired_entries(), sync.live, validate=plan.canonical)
     else:
-        baseline = set()
-    if protection:
-        checked_before = trusted and record.get('protection') == protection_digest
-        candidates = list(filterfalse(baseline.__contains__, lines)) if checked_before and baseline else lines
-        lines, findings = protection.carve(lines, candidates)
-        if findings:
-            # The source bytes no longer describe what is applied.
-            raw = None
-            # All of them: the module reports a sample and warns with the count (report_protected).
-            result['protected'] = findings
-            result['protected_count'] = len(findings)
-    plan = _Plan(lines, baseline, adapter.version, adapter.host_only, canonical_lines)
+        plan.canonical()
+    return None
 
-    def decide():
-        changes = len(plan.added) + len(plan.removed)
-        full = (not live.exists
-                or (adapter.replaces_whole
-                    and ((live.capacity is not None and plan.count > live.capacity)
-                         or changes > full_reload_fraction * max(plan.count, 1))))
-        return changes, full
 
-    applied = False
-    if not live.exists and not check_mode:
-        # A first load dominates the run's time, so the kernel fills the new
-        # set from the lines as they are while they are validated here; the
-        # set goes live only if validation passed (IpsetAdapter.apply_full).
-        # Duplicate or non-canonical lines make it retry below.
-        def validate():
-            plan.prepare()
-            return plan.canonical() and plan.same_text
-        applied = adapter.apply_full(lines, live, validate=validate)
-        changes, full = decide()
+def _reload_decision(sync, plan):
+    """``(changes, full)``: how many entries change, and whether the object is loaded whole rather than edited."""
+    live = sync.live
+    changes = len(plan.added) + len(plan.removed)
+    full = (not live.exists
+            or (sync.adapter.replaces_whole
+                and ((live.capacity is not None and plan.count > live.capacity)
+                     or changes > sync.full_reload_fraction * max(plan.count, 1))))
+    return changes, full
+
+
+def _refused_result(sync, plan, refusal):
+    """The result of a change the guard refused: what it would have been, against the entries in place."""
+    plan.canonical()
+    sync.result.update(added=len(plan.added), removed=len(plan.removed), total=plan.before, refused=refusal)
+    _add_diff(sync, plan)
+    return sync.result
+
+
+def _report_plan(sync, plan, changes, full):
+    """The result of the planned change, applied or (in check mode) not."""
+    sync.result.update(added=len(plan.added), removed=len(plan.removed), total=plan.count,
+                       full_reload=bool(changes and full), changed=bool(changes) or not sync.live.exists)
+    _add_diff(sync, plan)
+
+
+def _add_diff(sync, plan):
+    """The diff, when asked for: counts and a sample (compact_diff)."""
+    if sync.want_diff:
+        sync.result['diff'] = compact_diff(sync.adapter.label, plan.before, plan.count, plan.removed, plan.added,
+                                           sync.diff_sample)
+
+
+def _previewed_result(sync):
+    """The check mode result; an adapter whose first creation has an effect beyond the set warns of it."""
+    if not sync.live.exists:
+        sync.adapter.preview_creation()
+    return sync.result
+
+
+def _apply_plan(sync, plan, full):
+    """Apply the change, unless there is none or it is applied already (validated as it loaded)."""
+    if not sync.result['changed'] or sync.applied:
+        return
+    # Until the new record is written, the old one no longer describes the kernel: a run killed
+    # between the kernel's update and the record must leave the next run comparing the live set,
+    # not trusting a record of the generation before (nft vouches by identity, not by count).
+    sync.store.invalidate()
+    if full:
+        sync.adapter.apply_full(plan.desired_entries(), sync.live)
     else:
-        plan.prepare()
-        changes, full = decide()
-        refusal = change_refusal(changes, plan.before, max_change_percent, force_change, plan.count, allow_empty)
-        if refusal:
-            plan.canonical()
-            result.update(added=len(plan.added), removed=len(plan.removed), total=plan.before, refused=refusal)
-            if want_diff:
-                result['diff'] = compact_diff(adapter.label, plan.before, plan.count, plan.removed, plan.added,
-                                              diff_sample)
-            return result
-        if full and not check_mode:
-            store.invalidate()
-            applied = adapter.apply_full(plan.desired_entries(), live, validate=plan.canonical)
-        else:
-            plan.canonical()
-        changes, full = decide()
-    result.update(added=len(plan.added), removed=len(plan.removed), total=plan.count,
-                  full_reload=bool(changes and full), changed=bool(changes) or not live.exists)
-    if want_diff:
-        result['diff'] = compact_diff(adapter.label, plan.before, plan.count, plan.removed, plan.added,
-                                      diff_sample)
-    if check_mode:
-        if not live.exists and hasattr(adapter, 'preview_creation'):
-            adapter.preview_creation()
-        return result
+        sync.adapter.apply_incremental(plan.added, plan.removed)
 
-    if result['changed'] and not applied:
-        # Until the new record is written, the old one no longer describes the kernel: a run killed
-        # between the kernel's update and the record must leave the next run comparing the live set,
-        # not trusting a record of the generation before (nft vouches by identity, not by count).
-        store.invalidate()
-        if full:
-            adapter.apply_full(plan.desired_entries(), live)
-        else:
-            adapter.apply_incremental(plan.added, plan.removed)
+
+def _probe_applied(sync, plan):
+    """The object after the update; None when its count is not the plan's (the record cleared, a warning said)."""
     count = plan.count
-    after = adapter.probe()
+    after = sync.adapter.probe()
     if after.count is not None and after.count != count:
         # Something else is writing this object, or the kernel folded
         # entries: do not vouch for a state we cannot see.
-        store.clear()
-        result['warnings'] = ['%s holds %d entries after the update, expected %d; '
-                              'the next run will compare the full live set'
-                              % (adapter.label, after.count, count)]
-        return result
-    record = {'fingerprint': fingerprint, 'count': count, 'source_sha256': source_sha,
-              'protection': protection_digest, 'applied_at': int(time.time()), 'identity': identity(after),
-              'verified_at': int(time.time()) if (result['verified'] or not live.exists) else previous_verified_at}
+        sync.store.clear()
+        sync.result['warnings'] = ['%s holds %d entries after the update, expected %d; '
+                                   'the next run will compare the full live set'
+                                   % (sync.adapter.label, after.count, count)]
+        return None
+    return after
+
+
+def _save_record(sync, plan, after, source_sha, raw):
+    """Write the record that vouches for the object as ``after`` shows it, and the entries it holds."""
+    verified = sync.result['verified'] or not sync.live.exists
+    record = {'fingerprint': sync.fingerprint, 'count': plan.count, 'source_sha256': source_sha,
+              'protection': sync.protection_digest, 'applied_at': int(time.time()),
+              'identity': sync.identity(after),
+              'verified_at': int(time.time()) if verified else sync.previous_verified_at}
     # The source bytes can stand in for the entries when every line was
     # already canonical and unique, which saves a join of a million strings.
     if plan.same_text and raw is not None:
-        store.save(record, raw=raw)
+        sync.store.save(record, raw=raw)
     else:
-        store.save(record, entries=plan.desired_entries())
-    result['state_saved'] = True
-    return result
+        sync.store.save(record, entries=plan.desired_entries())
+    sync.result['state_saved'] = True
+    return sync.result
