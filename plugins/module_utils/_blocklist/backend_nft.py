@@ -233,6 +233,9 @@ class NftAdapter(SetAdapter):
                         version, first, last = parse_range('-'.join(element['range']))
                         entries.update(format_network(version, start, prefixlen)
                                        for start, prefixlen in ranges_to_networks([(first, last)], bits))
+                    else:
+                        # Passed over, it would be invisible to verify, and never removed.
+                        raise TypeError('not an address, a prefix or a range')
                 except (AddressError, KeyError, TypeError):
                     raise SyncError('unexpected element in %s: %r' % (self.label, element))
         return entries

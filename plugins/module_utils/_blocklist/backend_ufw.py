@@ -366,32 +366,52 @@ class UfwTaggedRules(object):
 
     def write_and_apply(self, files, new_texts, is_active, reload_only=()):
         """Write the changed files, then load each in one restore (and the files of ``reload_only`` as
-        they are); on failure put the old files back."""
+        they are); on failure put the old files back, and load them again where the new ones were loaded."""
         # Under the module's lock: temporary files a killed run left beside the rules files are nobody's now.
         remove_write_leftovers(*(self.path(version) for version in self.families))
-        written = []
+        written, loaded = [], []
         try:
             for version in sorted(new_texts):
                 path = self.path(version)
                 mode = stat.S_IMODE(os.stat(path).st_mode)
                 write_atomic(path, new_texts[version].encode('utf-8'), mode)
                 written.append(version)
-            loaded = sorted(set(written) | set(reload_only))
-            if is_active and loaded:
-                if self.apply_with == 'reload':
-                    self._command([self.bins['ufw'], 'reload'], 'ufw reload')
-                else:
-                    for version in loaded:
-                        restore = self.bins['iptables-restore' if version == 4 else 'ip6tables-restore']
-                        self._command([restore, '-n', self.path(version)],
-                                      '%s -n %s' % (os.path.basename(restore), self.path(version)))
+            if is_active:
+                self._load(sorted(set(written) | set(reload_only)), loaded)
         except (SyncError, IOError, OSError) as exc:
             for version in written:
                 path = self.path(version)
                 write_atomic(path, files[version][0].encode('utf-8'), stat.S_IMODE(os.stat(path).st_mode))
-            raise SyncError('%s; the previous rule files were put back and the running firewall was left '
-                            'as it was' % (exc if isinstance(exc, SyncError) else '%s: %s' % (
-                                getattr(exc, 'filename', ''), getattr(exc, 'strerror', exc))))
+            raise SyncError('%s; the previous rule files were put back and %s'
+                            % (exc if isinstance(exc, SyncError) else '%s: %s' % (
+                                getattr(exc, 'filename', ''), getattr(exc, 'strerror', exc)), self._load_again(loaded)))
+
+    def _load(self, versions, loaded):
+        """Load the rules files of ``versions`` into the running firewall; ``loaded`` gets each family done."""
+        if not versions:
+            return
+        if self.apply_with == 'reload':
+            # ufw reload loads both families at once: a failure may have loaded either.
+            loaded.extend(versions)
+            self._command([self.bins['ufw'], 'reload'], 'ufw reload')
+            return
+        for version in versions:
+            restore = self.bins['iptables-restore' if version == 4 else 'ip6tables-restore']
+            self._command([restore, '-n', self.path(version)], '%s -n %s' % (os.path.basename(restore), self.path(version)))
+            loaded.append(version)
+
+    def _load_again(self, loaded):
+        """After a failure: load the put-back files of the families whose new files were loaded (IPv4 before a
+        failed IPv6 load), so that the running firewall is what the files say; what the message can say of it."""
+        if not loaded:
+            return 'the running firewall was left as it was'
+        families = ' and '.join('IPv%d' % version for version in loaded)
+        try:
+            self._load(loaded, [])
+        except SyncError as exc:
+            return ('the %s rules loaded before the failure could not be loaded again from them (%s): the running '
+                    'firewall holds the new %s rules until the next run' % (families, exc, families))
+        return 'the running firewall was loaded again from them (%s)' % families
 
     def verify(self, sources, is_active):
         """UFW must read back exactly the tagged rules: ``ufw status`` (``show added`` when inactive)."""

@@ -153,10 +153,6 @@ def test_a_failed_load_puts_the_old_file_back_and_keeps_the_tools_words(host):
     assert not [name for name in os.listdir(str(rules_dir)) if '.tmp-' in name]
 
 
-@pytest.mark.xfail(strict=True, reason='write_and_apply loads the families one by one: when ip6tables-restore fails '
-                                       'after iptables-restore loaded the new IPv4 file, the old files are put back '
-                                       'but the IPv4 rules in the kernel stay new, while the message says the running '
-                                       'firewall was left as it was')
 def test_a_failed_load_of_one_family_leaves_no_other_family_loaded_past_its_file(host):
     fake, model, rules_dir = host
     before = texts(rules_dir)
@@ -164,8 +160,25 @@ def test_a_failed_load_of_one_family_leaves_no_other_family_loaded_past_its_file
     with pytest.raises(SyncError) as failed:
         tagged(fake, rules_dir).sync(['203.0.113.5', '2001:db8::1'])
     assert texts(rules_dir) == before
-    # What the kernel holds for IPv4 is either what its (restored) file says, or the message does not claim so.
-    assert model.loaded[4] in (None, before[4]) or 'left as it was' not in str(failed.value)
+    # IPv4's new file was loaded before IPv6's failed: its old file is loaded again, and the message says so.
+    assert model.loaded[4] == before[4]
+    assert 'line 9 failed' in str(failed.value) and 'loaded again from them (IPv4)' in str(failed.value)
+
+
+def test_a_failure_to_load_the_old_file_again_is_said_not_hidden(host):
+    fake, model, rules_dir = host
+    model.refuse[6] = 'ip6tables-restore v1.8.9 (nf_tables): line 9 failed\n'
+    loads = []
+
+    def new_file_only(call):
+        # iptables-restore takes the new IPv4 file, then refuses the old one it is given back.
+        loads.append(call.args)
+        return model(call) if len(loads) == 1 else fail('iptables-restore: line 3 failed\n')
+    fake.on([BINS['iptables-restore']], new_file_only)
+    with pytest.raises(SyncError) as failed:
+        tagged(fake, rules_dir).sync(['203.0.113.5', '2001:db8::1'])
+    assert 'could not be loaded again' in str(failed.value) and 'holds the new IPv4 rules' in str(failed.value)
+    assert 'left as it was' not in str(failed.value) and len(loads) == 2
 
 
 def test_a_read_back_that_misses_a_rule_is_an_error_that_says_the_change_was_made(host):
