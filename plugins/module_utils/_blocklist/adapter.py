@@ -16,6 +16,7 @@ namespace's runner in a test) and raises SyncError, never ends the module itself
 from __future__ import annotations
 
 import abc
+import threading
 import typing as t
 
 if t.TYPE_CHECKING:  # pragma: no cover - for the annotations only; sync.py imports nothing from here
@@ -23,6 +24,45 @@ if t.TYPE_CHECKING:  # pragma: no cover - for the annotations only; sync.py impo
 
 # (args, data=None) -> (rc, stdout, stderr): command_runner.run_tool, or what a test hands in.
 Runner = t.Callable[..., t.Tuple[int, str, str]]
+
+
+def validate_while_loading(load: t.Callable[[threading.Event], None], validate: t.Callable[[], bool],
+                           discard: t.Callable[[], None]) -> bool:
+    """A first load: ``validate()`` runs here while ``load(written)`` fills a new set in a thread.
+
+    Nothing references the new set until the run adds its rules, so loading it before validation ends is
+    harmless, and the kernel's load, the long part, overlaps validation. ``load`` sets ``written`` once its
+    (first) batch file is written: validation waits for that, because both need the GIL, and every step of the
+    writing would otherwise wait for validation's turn while the kernel's load, started next, runs without it.
+
+    Returns True when the set is loaded and valid. Otherwise ``discard()`` removes the new set first: False when
+    validation says no (valid but not canonical input, on which the load may have failed: the caller retries
+    with canonical entries), and what validation or the load raised is raised again.
+    """
+    failure, written = [], threading.Event()
+
+    def load_in_thread():
+        try:
+            load(written)
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # raised again in the caller's thread
+            failure.append(exc)
+        finally:
+            written.set()
+    loader = threading.Thread(target=load_in_thread)
+    loader.start()
+    written.wait()
+    try:
+        valid = validate()
+    except BaseException:
+        loader.join()
+        discard()
+        raise
+    loader.join()
+    if not valid or failure:
+        discard()
+        if valid:
+            raise failure[0]
+    return valid
 
 
 class SetAdapter(abc.ABC):

@@ -17,10 +17,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
-import threading
 import time
 
-from .adapter import SetAdapter
+from .adapter import SetAdapter, validate_while_loading
 from .addresses import V4, V6
 from .command_runner import tool_message
 from .files import scratch_file
@@ -139,6 +138,10 @@ def create_line(name, fields):
         at = header.index('initval')
         del header[at:at + 2]
     return 'create %s %s %s\n' % (name, fields.get('Type'), ' '.join(header))
+
+
+class _LoadFailed(Exception):
+    """A first load of the temporary set failed; its message is what ipset (or the batch file's writing) said."""
 
 
 class IpsetAdapter(SetAdapter):
@@ -282,44 +285,21 @@ class IpsetAdapter(SetAdapter):
             rc, msg = self._restore(load + ([finish] if finish else []))
             valid = True
         else:
-            outcome, written = {}, threading.Event()
-
-            def load_set():
-                try:
-                    outcome['rc_msg'] = self._restore(load, written=written)
-                except (IOError, OSError) as exc:
-                    # The batch file could not be written (a full state directory): say which and why.
-                    outcome['rc_msg'] = (1, '%s: %s' % (exc.filename or 'batch file', exc.strerror or exc))
-                finally:
-                    written.set()
-            loader = threading.Thread(target=load_set)
-            loader.start()
-            # Validation waits for the batch file: both need the GIL, and every
-            # step of the writing would wait for validation's turn, while the
-            # kernel's load, started next, runs without it.
-            written.wait()
             try:
-                valid = validate()
-            except BaseException:
-                loader.join()
-                self._ipset(['destroy', self.tmp_name], check=False)
-                raise
-            loader.join()
+                valid = validate_while_loading(lambda written: self._load_tmp(load, written), validate,
+                                               self._discard_tmp)
+            except _LoadFailed as failed:
+                # validate_while_loading has destroyed the temporary set.
+                raise self._failed_before_swap(failed)
             if not valid:
-                # Valid but not canonical input: the load may have failed on
-                # duplicates; the caller retries with canonical entries.
-                self._ipset(['destroy', self.tmp_name], check=False)
                 return False
-            rc, msg = outcome.get('rc_msg', (1, 'the loader thread failed'))
-            if rc == 0 and finish:
-                rc, msg = self._restore([finish])
+            rc, msg = self._restore([finish]) if finish else (0, '')
         if rc == 0 and finish is None:
             # The swap is the one atomic step: the live set is the old generation or the new one.
             rc, msg = self._while_busy(['swap', self.tmp_name, self.name])
         if rc != 0:
-            self._ipset(['destroy', self.tmp_name], check=False)
-            raise SyncError('full reload of ipset %s failed before the swap, live set unchanged: %s'
-                            % (self.name, msg))
+            self._discard_tmp()
+            raise self._failed_before_swap(msg)
         if finish is None:
             try:
                 self._drop_tmp()
@@ -328,6 +308,22 @@ class IpsetAdapter(SetAdapter):
                 # the next full reload.
                 pass
         return valid
+
+    def _load_tmp(self, load, written):
+        """Fill the temporary set; raise _LoadFailed with what went wrong."""
+        try:
+            rc, msg = self._restore(load, written=written)
+        except (IOError, OSError) as exc:
+            # The batch file could not be written (a full state directory): say which and why.
+            raise _LoadFailed('%s: %s' % (exc.filename or 'batch file', exc.strerror or exc))
+        if rc != 0:
+            raise _LoadFailed(msg)
+
+    def _discard_tmp(self):
+        self._ipset(['destroy', self.tmp_name], check=False)
+
+    def _failed_before_swap(self, said):
+        return SyncError('full reload of ipset %s failed before the swap, live set unchanged: %s' % (self.name, said))
 
     def apply_incremental(self, added, removed):
         rc, msg = self._restore([self._batch('add', self.name, added), self._batch('del', self.name, removed)],

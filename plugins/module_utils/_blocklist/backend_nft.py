@@ -33,9 +33,8 @@ import contextlib
 import itertools
 import json
 import re
-import threading
 
-from .adapter import SetAdapter
+from .adapter import SetAdapter, validate_while_loading
 from .addresses import (
     V4, V6, BITS, AddressError, format_network, nested_pair, parse_network, parse_range, ranges_to_networks,
 )
@@ -298,50 +297,29 @@ class NftAdapter(SetAdapter):
                 return False
             self._apply(chunks, 'full load')
             return True
-        outcome, written = {}, threading.Event()
+        return validate_while_loading(lambda written: self._load_new(desired, chunks, written), validate,
+                                      self._discard_new_set)
 
-        def load():
-            try:
-                if self.interval or len(desired) <= LOAD_CHUNK:
-                    self._apply(chunks, 'full load', written)
-                    return
-                # A new plain set is referenced by nothing until this run
-                # adds its rules, so it may be filled in several transactions:
-                # each nft process then holds one part, not the whole list
-                # (peak memory), and adding to a plain set costs nothing per
-                # call.  Interval sets are never loaded this way: every call
-                # would fetch what is already in them.  The table and the set
-                # go in with the first part: one nft process fewer.
-                head = ['add table %s %s\n' % (self.family, self.table), self._set_definition()]
-                entries = desired if isinstance(desired, (list, tuple)) else list(desired)
-                for start in range(0, len(entries), LOAD_CHUNK):
-                    part = self._elements('add', entries[start:start + LOAD_CHUNK])
-                    self._apply(itertools.chain(head if start == 0 else [], part), 'full load', written)
-            except (SyncError, IOError, OSError) as exc:
-                # OSError: a batch file that could not be written (a full state directory), raised here as it is.
-                outcome['error'] = exc
-            finally:
-                written.set()
-        loader = threading.Thread(target=load)
-        loader.start()
-        # Validation waits for the first batch file: both need the GIL, and
-        # every step of the writing would wait for validation's turn.
-        written.wait()
-        try:
-            valid = validate()
-        except BaseException:
-            loader.join()
-            self._nft(['delete', 'set', self.family, self.table, self.name], check=False)
-            raise
-        loader.join()
-        if not valid:
-            # Valid but not canonical input: the caller retries with canonical entries.
-            self._nft(['delete', 'set', self.family, self.table, self.name], check=False)
-            return False
-        if 'error' in outcome:
-            self._nft(['delete', 'set', self.family, self.table, self.name], check=False)
-            raise outcome['error']
-        return True
+    def _discard_new_set(self):
+        self._nft(['delete', 'set', self.family, self.table, self.name], check=False)
+
+    def _load_new(self, desired, chunks, written):
+        """Fill a set that does not exist yet; ``written`` is set once the first batch file is written."""
+        if self.interval or len(desired) <= LOAD_CHUNK:
+            self._apply(chunks, 'full load', written)
+            return
+        # A new plain set is referenced by nothing until this run
+        # adds its rules, so it may be filled in several transactions:
+        # each nft process then holds one part, not the whole list
+        # (peak memory), and adding to a plain set costs nothing per
+        # call.  Interval sets are never loaded this way: every call
+        # would fetch what is already in them.  The table and the set
+        # go in with the first part: one nft process fewer.
+        head = ['add table %s %s\n' % (self.family, self.table), self._set_definition()]
+        entries = desired if isinstance(desired, (list, tuple)) else list(desired)
+        for start in range(0, len(entries), LOAD_CHUNK):
+            part = self._elements('add', entries[start:start + LOAD_CHUNK])
+            self._apply(itertools.chain(head if start == 0 else [], part), 'full load', written)
 
     def apply_incremental(self, added, removed):
         # Deletions and additions in one transaction; the kernel applies

@@ -10,7 +10,7 @@ import inspect
 
 import pytest
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.adapter import SetAdapter
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.adapter import SetAdapter, validate_while_loading
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_firewalld import FirewalldAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
@@ -67,3 +67,46 @@ def test_an_adapter_that_leaves_a_method_out_cannot_be_built():
     # apply_incremental is missing: Python refuses the class at its first use, not the engine halfway through a sync.
     with pytest.raises(TypeError, match='apply_incremental'):
         Forgetful()  # pylint: disable=abstract-class-instantiated  # the point of the test
+
+
+def _loader(events, fails=None):
+    def load(written):
+        events.append('batch written')
+        written.set()
+        if fails:
+            raise fails
+        events.append('loaded')
+    return load
+
+
+@pytest.mark.parametrize('valid, load_error, expected', [
+    (True, None, True),
+    # Valid but not canonical: the load may have failed on duplicates; the caller retries, so no error.
+    (False, None, False),
+    (False, OSError(28, 'No space left on device'), False),
+])
+def test_a_first_load_is_kept_only_when_it_loaded_and_validation_said_yes(valid, load_error, expected):
+    events = []
+
+    def validate():
+        events.append('validated')
+        return valid
+    assert validate_while_loading(_loader(events, load_error), validate, lambda: events.append('discarded')) is expected
+    # Validation waited for the batch file; the new set is discarded unless it is kept.
+    assert events[0] == 'batch written' and 'validated' in events
+    assert ('discarded' in events) is (not expected)
+
+
+def test_what_the_load_or_validation_raised_reaches_the_caller_and_the_new_set_is_gone():
+    events = []
+    with pytest.raises(OSError, match='No space left'):
+        validate_while_loading(_loader(events, OSError(28, 'No space left on device')), lambda: True,
+                               lambda: events.append('discarded'))
+    assert events[-1] == 'discarded'
+
+    def refuses():
+        raise ValueError('entry 3 is not an address')
+    events = []
+    with pytest.raises(ValueError, match='entry 3'):
+        validate_while_loading(_loader(events), refuses, lambda: events.append('discarded'))
+    assert events == ['batch written', 'loaded', 'discarded']
