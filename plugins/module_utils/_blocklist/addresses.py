@@ -90,6 +90,15 @@ def parse_range(text):
     return v1, start, end
 
 
+def parse_span(text):
+    """(version, first, last) of an address, a CIDR network or a FIRST-LAST range: what an allowlist or a
+    protect entry may be."""
+    if '-' in text:
+        return parse_range(text)
+    version, start, prefixlen = parse_network(text)
+    return version, start, start + (1 << (BITS[version] - prefixlen)) - 1
+
+
 def format_address(version, value):
     return socket.inet_ntop(AF[version], value.to_bytes(BITS[version] // 8, 'big'))
 

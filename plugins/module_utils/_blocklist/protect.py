@@ -17,7 +17,7 @@ import os
 import socket
 from bisect import bisect_right
 
-from .addresses import BITS, AddressError, format_address, format_network, parse_network, parse_range, \
+from .addresses import BITS, AddressError, format_address, format_network, merge_ranges, parse_network, parse_span, \
     ranges_to_networks, subtract_ranges
 from .command_runner import tool_message
 
@@ -119,23 +119,13 @@ class Protection(object):
             # A zone id (fe80::1%eth0) names a link-local address; the address is what a set would hold.
             text = text.split('%', 1)[0]
             try:
-                if '-' in text:
-                    version, start, end = parse_range(text)
-                else:
-                    version, start, prefixlen = parse_network(text)
-                    end = start + (1 << (BITS[version] - prefixlen)) - 1
+                version, start, end = parse_span(text)
             except AddressError as exc:
                 raise AddressError('protect entry %r: %s' % (text[:80], exc))
             self.ranges[version].append((start, end))
             self.why.setdefault((version, start, end), []).append(why)
         for version in (4, 6):
-            merged = []
-            for start, end in sorted(self.ranges[version]):
-                if merged and start <= merged[-1][1] + 1:
-                    merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-                else:
-                    merged.append((start, end))
-            self.ranges[version] = merged
+            self.ranges[version] = merge_ranges(self.ranges[version])
         self._starts = dict((v, [s for s, _e in self.ranges[v]]) for v in (4, 6))
         self._ends = dict((v, [e for _s, e in self.ranges[v]]) for v in (4, 6))
 

@@ -38,7 +38,7 @@ from itertools import chain
 from .addresses import (
     V4, V6, BITS, AF, AddressError, RefusalTable, parse_network, merge_keys,
     merge_ranges, subtract_ranges, networks_file, count_addresses,
-    parse_range, insert_ranges, count_networks, format_network, network_key,
+    parse_span, insert_ranges, count_networks, format_network, network_key,
 )
 from .feeds import DEFAULT_MAX_ENTRIES, FeedError, ProviderError, parse_feed
 from .files import acquire_lock, lock_holder, trusted_owner, write_atomic
@@ -84,11 +84,7 @@ def parse_allowlist(entries):
     for entry in entries:
         text = str(entry).strip()
         try:
-            if '-' in text:
-                version, start, end = parse_range(text)
-            else:
-                version, start, prefixlen = parse_network(text)
-                end = start + (1 << (BITS[version] - prefixlen)) - 1
+            version, start, end = parse_span(text)
         except AddressError as exc:
             problems.append('%r (%s)' % (text, exc))
             continue

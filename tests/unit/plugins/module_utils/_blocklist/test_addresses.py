@@ -475,3 +475,19 @@ def test_overlapping_agrees_with_netaddr(entries, others):
     assert A.overlapping(['198.51.100.5'], ['198.51.100.0/24', '2001:db8::/32', 'junk']) == {'198.51.100.5'}
     assert A.overlapping(['198.51.100.0/24'], ['198.51.100.5']) == {'198.51.100.0/24'}
     assert A.overlapping(['198.51.100.0/25'], ['198.51.100.128/25', '::c633:6400/120']) == set()
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('192.0.2.7', (4, 0xC0000207, 0xC0000207)),
+    ('192.0.2.0/24', (4, 0xC0000200, 0xC00002FF)),
+    ('192.0.2.10-192.0.2.20', (4, 0xC000020A, 0xC0000214)),
+    ('2001:db8::/127', (6, 0x20010DB8 << 96, (0x20010DB8 << 96) + 1)),
+])
+def test_an_allowlist_or_protect_entry_is_an_address_a_network_or_a_range(text, expected):
+    assert A.parse_span(text) == expected
+
+
+@pytest.mark.parametrize('text', ['192.0.2.20-192.0.2.10', '192.0.2.1-2001:db8::1', '192.0.2.0/33', 'example.org'])
+def test_a_span_that_is_none_of_them_is_refused(text):
+    with pytest.raises(A.AddressError):
+        A.parse_span(text)
