@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.join(ROOT, '.collections'))
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter, size_for  # noqa: E402
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (  # noqa: E402
-    StateStore, read_entries_source, sync_set,
+    Entries, StateStore, sync_set,
 )
 import whole_process  # noqa: E402
 
@@ -98,8 +98,7 @@ def median(values):
 def engine(ns, state_dir, path):
     adapter = IpsetAdapter(ns.run, 'ipset', 'bench')
     store = StateStore(state_dir, 'ipset', 'bench')
-    lines, sha, raw = read_entries_source(path)
-    return sync_set(adapter, store, lines, sha, raw)
+    return sync_set(adapter, store, Entries.read(path))
 
 
 def bench_size(count, workdir):

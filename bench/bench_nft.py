@@ -69,13 +69,12 @@ import json, resource, sys, time
 sys.path.insert(0, %(collections)r)
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
-    StateStore, read_entries_source, sync_set)
+    Entries, StateStore, sync_set)
 
 start = time.perf_counter()
 adapter = NftAdapter(run, 'nft', 'bench', 'hosts', interval=%(interval)r)
 store = StateStore(%(state)r, 'nft', 'hosts')
-lines, sha, raw = read_entries_source(%(path)r)
-result = sync_set(adapter, store, lines, sha, raw)
+result = sync_set(adapter, store, Entries.read(%(path)r))
 seconds = time.perf_counter() - start
 print(json.dumps({'seconds': seconds, 'result': {k: result.get(k) for k in ('changed', 'added', 'removed', 'total')},
                   'self_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,

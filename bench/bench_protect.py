@@ -21,7 +21,7 @@ from bench_ipset import Netns, make_entries, report, timed  # noqa: E402
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter  # noqa: E402
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.protect import Protection  # noqa: E402
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (  # noqa: E402
-    StateStore, read_entries_source, sync_set,
+    Entries, StateStore, SyncPolicy, sync_set,
 )
 
 PROTECTED = [('198.18.0.1', 'SSH client'), ('198.18.0.11', 'own address'), ('127.0.0.1', 'own address'),
@@ -37,8 +37,8 @@ def run_case(ns, workdir, entries, protection, name):
         path = os.path.join(workdir, 'entries-%s.txt' % name)
         with open(path, 'w') as handle:
             handle.write('\n'.join(lines_list) + '\n')
-        lines, sha, raw = read_entries_source(path)
-        return timed(lambda: sync_set(adapter, store, lines, sha, raw, protection=prot))[0]
+        entries = Entries.read(path)
+        return timed(lambda: sync_set(adapter, store, entries, SyncPolicy(protection=prot)))[0]
 
     times = {'load': apply(entries, protection), 'noop': apply(entries, protection)}
     step = max(1, len(entries) // 100)

@@ -25,7 +25,7 @@ from .files import ensure_dropins, ensure_plugins, ensure_unit, path_problem, re
 from .metrics import read_records, write_textfile
 from .addresses import AddressError
 from .protect import Protection, findings_warning, host_addresses, ssh_client_addresses
-from .sync import SyncError, StateStore, change_refusal, entries_are_canonical, read_entries_source, sync_set
+from .sync import Entries, SyncError, StateStore, SyncPolicy, entries_are_canonical, read_entries_source, sync_set
 
 # When the module's code started (imported at its start): ``elapsed`` is the call's own time, as the host pays it,
 # under load too (tests/integration/test_under_load.py), without Ansible's transfer and interpreter start.
@@ -135,15 +135,13 @@ def check_lock_timeout(module):
         module.fail_json(msg='lock_timeout must be between 0 and %d seconds' % MAX_LOCK_TIMEOUT)
 
 
-def desired_entries(module, store, carried=None):
-    """(lines, source_sha, raw) of the desired entries, or None to ask for an upload.
+def desired_entries(module, params, store, carried=None):
+    """The desired entries (sync.Entries) of a set with these options, or None to ask for an upload.
 
-    When the entries are the ones the host already holds (``entries_sha256``
-    names them), ``lines`` is a function that reads them, returning
-    ``(lines, raw)``; see resolve_entries.  ``carried`` maps sha256 to the
-    ``entries_zlib`` another set of the same call brought.
+    When they are the ones the host already holds (``entries_sha256`` names
+    them), their lines are read only if the engine needs them.  ``carried``
+    maps sha256 to the ``entries_zlib`` another set of the same call brought.
     """
-    params = module.params
     entries_zlib = params['entries_zlib']
     if (entries_zlib is None and params['entries_sha256'] and params['entries_file'] is None
             and params['entries'] is None):
@@ -153,7 +151,7 @@ def desired_entries(module, store, carried=None):
         if record and record.get('source_sha256') == params['entries_sha256']:
             # Read only if the engine needs them: on a host that has them
             # applied already (the usual no-op) the record alone proves it.
-            return (lambda: read_entries_source(store.entries_path)[::2]), params['entries_sha256'], None
+            return Entries(params['entries_sha256'], load=lambda: read_entries_source(store.entries_path)[::2])
         entries_zlib = (carried or {}).get(params['entries_sha256'])
         if entries_zlib is None:
             return None
@@ -166,13 +164,13 @@ def desired_entries(module, store, carried=None):
             except TooLarge:
                 raise SyncError('entries_zlib expands to more than %d bytes (a million IPv6 entries take about '
                                 '40 MB); nothing applied' % ENTRIES_MAX_BYTES)
-            lines, sha, raw = read_entries_source(raw=raw)
+            entries = Entries.read(raw=raw)
         else:
-            lines, sha, raw = read_entries_source(params['entries_file'], params['entries'])
-        if params['entries_sha256'] and params['entries_sha256'] != sha:
+            entries = Entries.read(params['entries_file'], params['entries'])
+        if params['entries_sha256'] and params['entries_sha256'] != entries.sha256:
             raise SyncError('the entries have sha256 %s, expected %s (truncated transfer?); nothing applied'
-                            % (sha, params['entries_sha256']))
-        return lines, sha, raw
+                            % (entries.sha256, params['entries_sha256']))
+        return entries
     if params['src']:
         raise SyncError('src is handled by the action plugin; call the module by its full name '
                         'fleetwall.blocklist.%s so that the action plugin runs' % module._name.split('.')[-1])
@@ -239,37 +237,46 @@ def run_sync(module, build):
     the sums and each set's result under ``sets``.
     """
     params = module.params
-    if not 0 <= params['full_reload_fraction'] <= 1:
-        module.fail_json(msg='full_reload_fraction must be between 0 and 1')
-    check_sample_and_lock(module)
-    change_guard(module)
-    protection = host_protection(module) if params['state'] == 'present' else None
+    check_common_params(module)
+    policy = sync_policy(module)
     if params.get('sets') is None:
-        result = sync_one(module, build, protection)
+        result = sync_one(module, params, build, policy)
     else:
-        task_params = params
-        results = []
         # A file's entries travel once a call (the action plugin): sets with the same source find them here.
         carried = dict((item['entries_sha256'], item['entries_zlib']) for item in params['sets']
                        if item.get('entries_sha256') and item.get('entries_zlib'))
-        for overrides in params['sets']:
-            # Each set is the module run with its options over the task's; the
-            # shared helpers read module.params, so it stands in for the run.
-            given = dict((k, v) for k, v in overrides.items() if v is not None)
-            module.params = dict(task_params, **given)
-            module.params['sets'] = None
-            if any(k in given for k in ENTRIES_SOURCES):
-                # A set that names its entries does not also take the task's.
-                module.params.update((k, given.get(k)) for k in ENTRIES_SOURCES)
-            try:
-                results.append(sync_one(module, build, protection, carried))
-            finally:
-                module.params = task_params
-        result = combine_set_results(results)
+        result = combine_set_results([sync_one(module, set_options(params, overrides), build, policy, carried)
+                                      for overrides in params['sets']])
     own = set(r['backend'] for r in result.get('sets', [result]) if r.get('backend'))
     note_other_backends(module, result, own)
     write_metrics(module, result)
     finish(module, result)
+
+
+def set_options(task_params, overrides):
+    """One set's options: the task's, with what the set gives of its own (SET_OPTIONS) over them."""
+    given = dict((k, v) for k, v in overrides.items() if v is not None)
+    options = dict(task_params, **given)
+    options['sets'] = None
+    if any(k in given for k in ENTRIES_SOURCES):
+        # A set that names its entries does not also take the task's.
+        options.update((k, given.get(k)) for k in ENTRIES_SOURCES)
+    return options
+
+
+def sync_policy(module):
+    """The task's SyncPolicy: the options every set shares, checked and read once; lockout protection's ranges
+    are worked out here, once for all the sets."""
+    params = module.params
+    if not 0 <= params['full_reload_fraction'] <= 1:
+        module.fail_json(msg='full_reload_fraction must be between 0 and 1')
+    check_sample_and_lock(module)
+    check_change_guard(module)
+    return SyncPolicy(check_mode=module.check_mode, want_diff=module._diff, verify=params['verify'],
+                      full_reload_fraction=params['full_reload_fraction'], diff_sample=params['diff_sample'],
+                      verify_interval=params['verify_interval'], max_change_percent=params['max_change_percent'],
+                      force_change=params['force_change'], allow_empty=params['allow_empty'],
+                      protection=host_protection(module) if params['state'] == 'present' else None)
 
 
 # The kernel backends (backends.py) by the id their records give (metrics.read_records).  The web tier (nginx)
@@ -305,13 +312,9 @@ def finish(module, result):
     module.exit_json(**result)
 
 
-def resolve_entries(lines, raw):
-    """``(lines, raw)`` of what desired_entries returned, reading them now if they were left unread."""
-    return lines() if callable(lines) else (lines, raw)
-
-
-def sync_one(module, build, protection, carried=None):
-    """One set's sync under its lock; returns its result, ``failed`` with ``msg`` on error.
+def sync_one(module, params, build, policy, carried=None):
+    """One set's sync under its lock, with its options ``params``; returns its result, ``failed`` with ``msg`` on
+    error.
 
     ``apply_rules(rules, check_mode, verify)`` keeps the backend's enforcing rules in
     place and returns a list of changes; rules go in after the set exists and
@@ -320,10 +323,8 @@ def sync_one(module, build, protection, carried=None):
     split); the record still names the source by its sha256, so the
     checksum-first transfer works the same.
     """
-    params = module.params
     result = {'changed': False, 'name': params['name']}
     try:
-        check_common_params(module)
         adapter, apply_rules, entry_filter = build(params)
     except SyncError as exc:
         result.update(failed=True, msg=str(exc))
@@ -333,39 +334,14 @@ def sync_one(module, build, protection, carried=None):
 
     def sync():
         if params['state'] == 'absent':
-            remove_set(module, adapter, store, apply_rules, result)
-            return
-
-        if desired is None:
+            remove_set(module, params, adapter, store, apply_rules, result)
+        elif desired is None:
             result['upload_required'] = True
-            return
-        source, sha, raw, canonical = desired
-        result.update(sync_set(adapter, store, source, sha, raw, check_mode=module.check_mode,
-                               want_diff=module._diff, verify=params['verify'],
-                               full_reload_fraction=params['full_reload_fraction'],
-                               diff_sample=params['diff_sample'],
-                               verify_interval=params['verify_interval'],
-                               max_change_percent=params['max_change_percent'],
-                               force_change=params['force_change'], allow_empty=params['allow_empty'],
-                               protection=protection, canonical_lines=canonical))
-        report_protected(module, result, adapter.label, result.pop('protected', None))
-        if adapter.warnings:
-            result.setdefault('warnings', []).extend(adapter.warnings)
-        if result.get('refused'):
-            module.warn('%s: %s' % (adapter.label, result['refused']))
-        if params.get('rules') is not None:
-            changes = apply_rules(params['rules'], module.check_mode, result.get('verified', False))
-            if getattr(changes, 'warnings', None):
-                result.setdefault('warnings', []).extend(changes.warnings)
-            result['rules_changed'] = list(changes)
-            if changes:
-                result['changed'] = True
-                if module._diff and 'diff' in result:
-                    rules_diff(result['diff'], changes)
-        save_for_boot(module, adapter, store, result)
+        else:
+            apply_set(module, params, adapter, store, apply_rules, desired, policy, result)
 
     try:
-        desired = _desired_before_lock(module, store, carried, adapter, entry_filter)
+        desired = _desired_before_lock(module, params, store, carried, adapter, entry_filter)
     except SyncError as exc:
         result.update(failed=True, msg=str(exc))
         return result
@@ -375,11 +351,30 @@ def sync_one(module, build, protection, carried=None):
     return result
 
 
-def save_for_boot(module, adapter, store, result):
+def apply_set(module, params, adapter, store, apply_rules, entries, policy, result):
+    """``state: present``, under the set's lock: the set, then its rules, then what a boot restores."""
+    result.update(sync_set(adapter, store, entries, policy))
+    report_protected(module, result, adapter.label, result.pop('protected', None))
+    if adapter.warnings:
+        result.setdefault('warnings', []).extend(adapter.warnings)
+    if result.get('refused'):
+        module.warn('%s: %s' % (adapter.label, result['refused']))
+    if params.get('rules') is not None:
+        changes = apply_rules(params['rules'], module.check_mode, result.get('verified', False))
+        if getattr(changes, 'warnings', None):
+            result.setdefault('warnings', []).extend(changes.warnings)
+        result['rules_changed'] = list(changes)
+        if changes:
+            result['changed'] = True
+            if module._diff and 'diff' in result:
+                rules_diff(result['diff'], changes)
+    save_for_boot(module, params, adapter, store, result)
+
+
+def save_for_boot(module, params, adapter, store, result):
     """With ``persist_file``: what the boot unit restores (the set, and what save_paths adds), written after a
     change or when missing; with ``restore_unit`` too: the unit and the adapter's drop-ins.  A failure here is a
     warning beside the applied set, never a failure that hides it."""
-    params = module.params
     persist, unit = params.get('persist_file'), params.get('restore_unit')
     saved = _save_paths(adapter, persist)
     if saved and not module.check_mode and (result['changed'] or not all(os.path.exists(p) for p in saved)):
@@ -419,10 +414,9 @@ def rules_diff(diff, changes):
         diff[side] += '# rules: %s\n' % change
 
 
-def remove_set(module, adapter, store, apply_rules, result):
+def remove_set(module, params, adapter, store, apply_rules, result):
     """``state: absent``, under the set's lock: its rules, the set (and nft's table once empty), its record, its
     save file, and the boot unit once no save file is left beside it; the result says what went."""
-    params = module.params
     changes = list(apply_rules([], module.check_mode, False))
     live = adapter.probe()
     # nft and firewalld cannot count cheaply; the record says how many we put there.
@@ -492,24 +486,23 @@ def remove_state_files(store, persist):
             pass        # not empty: another set's files, or the operator's
 
 
-def _desired_before_lock(module, store, carried, adapter, entry_filter):
-    """``(lines, sha, raw, canonical)`` for sync_set, read before the lock; None when there are none to apply
+def _desired_before_lock(module, params, store, carried, adapter, entry_filter):
+    """The entries (sync.Entries) for sync_set, read before the lock; None when there are none to apply
     (``state: absent``) or the action plugin must upload them.
 
-    ``lines`` is a function, called only when the engine needs them (see desired_entries), except on a host where
-    this set has no lock file yet: a call whose entries are refused must leave nothing behind there (no state_dir,
-    no lock), so they are read and validated now, and the engine need not check them again (``canonical``).
+    Their lines are read only when the engine needs them (see desired_entries), except on a host where this set
+    has no lock file yet: a call whose entries are refused must leave nothing behind there (no state_dir, no
+    lock), so they are read and validated now, and the engine need not check them again (``canonical``).
     Elsewhere the engine validates only what is new, under the lock.
     """
-    if module.params['state'] == 'absent':
+    if params['state'] == 'absent':
         return None
-    desired = desired_entries(module, store, carried)
-    if desired is None:
+    given = desired_entries(module, params, store, carried)
+    if given is None:
         return None
-    given, sha, raw = desired
 
     def wanted():
-        lines, kept_raw = resolve_entries(given, raw)
+        lines, kept_raw = given.lines, given.raw
         refuse_broad_entries(module, lines)
         if entry_filter is not None:
             kept = entry_filter(lines)
@@ -518,9 +511,10 @@ def _desired_before_lock(module, store, carried, adapter, entry_filter):
                 kept_raw = ('\n'.join(lines) + '\n').encode() if lines else b''
         return lines, kept_raw
     if os.path.exists(store.lock_path):
-        return wanted, sha, None, False
+        return Entries(given.sha256, load=wanted)
     lines, kept_raw = wanted()
-    return lines, sha, kept_raw, entries_are_canonical(lines, adapter.version, adapter.host_only)
+    return Entries(given.sha256, lines, kept_raw, canonical=entries_are_canonical(lines, adapter.version,
+                                                                                  adapter.host_only))
 
 
 def _locked(module, store, result, body):
@@ -591,6 +585,15 @@ def report_protected(module, result, label, findings):
         module.warn(findings_warning(label, findings))
 
 
+def check_change_guard(module):
+    """Fail on change guard options that cannot be meant."""
+    params = module.params
+    if params['max_change_percent'] is not None and params['max_change_percent'] < 0:
+        module.fail_json(msg='max_change_percent must not be negative')
+    if not 0 <= params['min_prefix_v4'] <= 32 or not 0 <= params['min_prefix_v6'] <= 128:
+        module.fail_json(msg='min_prefix_v4 must be 0-32 and min_prefix_v6 0-128')
+
+
 def change_guard(module):
     """The module's change guard: ``guard(changes, before, after)`` gives why a change is refused, or None.
 
@@ -598,13 +601,10 @@ def change_guard(module):
     emptying what holds entries) whatever arrives: a file truncated or
     replaced after the build must not empty every host's set.
     """
+    check_change_guard(module)
     params = module.params
-    limit, force, allow_empty = params['max_change_percent'], params['force_change'], params['allow_empty']
-    if limit is not None and limit < 0:
-        module.fail_json(msg='max_change_percent must not be negative')
-    if not 0 <= params['min_prefix_v4'] <= 32 or not 0 <= params['min_prefix_v6'] <= 128:
-        module.fail_json(msg='min_prefix_v4 must be 0-32 and min_prefix_v6 0-128')
-    return lambda changes, before, after: change_refusal(changes, before, limit, force, after, allow_empty)
+    return SyncPolicy(max_change_percent=params['max_change_percent'], force_change=params['force_change'],
+                      allow_empty=params['allow_empty']).refusal
 
 
 def refuse_broad_entries(module, lines):
@@ -678,11 +678,10 @@ def _file_entries_before_lock(module, store):
     Where this file has no lock yet, they are validated now too (both families), so that a call whose entries are
     refused leaves no state_dir and no lock behind; the backend validates them again as it writes.
     """
-    desired = desired_entries(module, store)
-    if desired is None:
+    entries = desired_entries(module, module.params, store)
+    if entries is None:
         return None
-    given, sha, raw = desired
-    lines, raw = resolve_entries(given, raw)
+    lines, sha, raw = entries.lines, entries.sha256, entries.raw
     refuse_broad_entries(module, lines)
     if not os.path.exists(store.lock_path):
         for version in (4, 6):

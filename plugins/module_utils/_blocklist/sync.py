@@ -95,6 +95,70 @@ def read_entries_source(entries_file=None, entries=None, raw=None):
     return lines, sha, raw
 
 
+class Entries(object):
+    """The desired entries of one set: their source's sha256 at once, their lines only when they are needed.
+
+    On a host that holds them applied already (the usual no-op) the record's sha256 is the whole check, and
+    reading a million lines would be wasted: ``load`` then stands in for the lines and is called the first
+    time they are asked for. ``raw`` is the source's bytes, which can stand in for the record's entries file
+    when every line is canonical; ``canonical`` says the lines were all found canonical already.
+    """
+
+    def __init__(self, sha256, lines=None, raw=None, load=None, canonical=False):
+        self.sha256 = sha256
+        self._lines = lines
+        self.raw = raw
+        self._load = load
+        self.canonical = canonical
+
+    @classmethod
+    def read(cls, entries_file=None, entries=None, raw=None):
+        """The entries of a file, a list or bytes (read_entries_source), read now."""
+        lines, sha256, raw = read_entries_source(entries_file, entries, raw)
+        return cls(sha256, lines, raw)
+
+    @property
+    def lines(self):
+        if self._lines is None:
+            self._lines, self.raw = self._load()
+        return self._lines
+
+    def without(self, lines):
+        """These entries with ``lines`` in place of theirs (protected ones carved out): the source's bytes no
+        longer describe them."""
+        return Entries(self.sha256, lines, None, canonical=self.canonical)
+
+
+class SyncPolicy(object):
+    """How a sync goes, the same for every set of a task: the options every set module shares, read once.
+
+    ``protection`` (protect.Protection) takes the protected addresses out of the entries first, and the result
+    lists what covered them under ``protected``; entries already applied under the same protection are not
+    checked again, so a 1% change costs 1% of a scan. With ``max_change_percent``, a change (added plus removed)
+    larger than that share of the entries in place is refused unless ``force_change``, and emptying what holds
+    entries is refused unless ``allow_empty``: ``refusal`` says why.
+    """
+
+    def __init__(self, check_mode=False, want_diff=False, verify=False,
+                 full_reload_fraction=DEFAULT_FULL_RELOAD_FRACTION, diff_sample=DEFAULT_DIFF_SAMPLE,
+                 verify_interval=None, max_change_percent=None, force_change=False, allow_empty=True,
+                 protection=None):
+        self.check_mode = check_mode
+        self.want_diff = want_diff
+        self.verify = verify
+        self.full_reload_fraction = full_reload_fraction
+        self.diff_sample = diff_sample
+        self.verify_interval = verify_interval
+        self.max_change_percent = max_change_percent
+        self.force_change = force_change
+        self.allow_empty = allow_empty
+        self.protection = protection
+
+    def refusal(self, changes, before, after=None):
+        """Why the change guard refuses this change, or None (change_refusal)."""
+        return change_refusal(changes, before, self.max_change_percent, self.force_change, after, self.allow_empty)
+
+
 def _bulk_canonical(candidates, version, host_only):
     """True when every candidate is canonical and valid, checked in bulk.
 
@@ -376,14 +440,10 @@ class _Sync(object):
     after them add to the result and, once the object holds the plan, ``applied``.
     """
 
-    def __init__(self, adapter, store, protection, check_mode, want_diff, diff_sample, full_reload_fraction):
+    def __init__(self, adapter, store, policy):
         self.adapter = adapter
         self.store = store
-        self.protection = protection
-        self.check_mode = check_mode
-        self.want_diff = want_diff
-        self.diff_sample = diff_sample
-        self.full_reload_fraction = full_reload_fraction
+        self.policy = policy
         self.live = None
         self.record = None
         self.previous_verified_at = 0
@@ -396,58 +456,43 @@ class _Sync(object):
         self.applied = False
 
 
-def sync_set(adapter, store, lines, source_sha, raw, check_mode=False, want_diff=False,
-             verify=False, full_reload_fraction=DEFAULT_FULL_RELOAD_FRACTION,
-             diff_sample=DEFAULT_DIFF_SAMPLE, verify_interval=None, max_change_percent=None,
-             force_change=False, protection=None, allow_empty=True, canonical_lines=False):
-    """Make the adapter's kernel object hold exactly ``lines``.
-
-    With ``protection`` (protect.Protection), the protected addresses are taken
-    out of ``lines`` first and the result lists what covered them under
-    ``protected``. Entries already applied under the same protection are not
-    checked again: only new ones are, so a 1% change costs 1% of a scan.
-
-    ``lines`` may be a function returning ``(lines, raw)``: it is called only
-    when the record cannot show that the object already holds them.
-    ``canonical_lines`` says that they were all found canonical already.
+def sync_set(adapter, store, entries, policy=None):
+    """Make the adapter's kernel object hold exactly ``entries`` (an Entries), as ``policy`` (a SyncPolicy) says.
 
     Returns the common result shape of every sync module: changed, added,
-    removed, total, and diff when asked for.  With ``max_change_percent``, a
-    change (added plus removed) larger than that share of the entries the
-    object holds is refused, unless ``force_change``: the result then says
-    ``refused`` and nothing is applied.
+    removed, total, and diff when asked for; ``refused`` when the change guard
+    refused the change, and then nothing is applied.
 
     The steps: probe the live object, load and judge the record (done if it
     shows this source applied), carve out the protected entries, plan (a first
     load applies as it validates; any other change passes the change guard),
     report, apply, then probe again and write the record.
     """
-    sync = _Sync(adapter, store, protection, check_mode, want_diff, diff_sample, full_reload_fraction)
+    policy = policy or SyncPolicy()
+    sync = _Sync(adapter, store, policy)
     _probe_live(sync)
-    verify = _load_record(sync, verify, verify_interval)
+    verify = _load_record(sync)
     _judge_record(sync, verify)
-    if _source_already_applied(sync, source_sha):
+    if _source_already_applied(sync, entries.sha256):
         return _unchanged_result(sync)
-    if callable(lines):
-        lines, raw = lines()
     baseline = _baseline(sync)
-    lines, raw = _carve_protected(sync, lines, raw, baseline)
-    plan = _Plan(lines, baseline, adapter.version, adapter.host_only, canonical_lines)
-    if not sync.live.exists and not check_mode:
+    entries = _carve_protected(sync, entries, baseline)
+    plan = _Plan(entries.lines, baseline, adapter.version, adapter.host_only, entries.canonical)
+    if not sync.live.exists and not policy.check_mode:
         _first_load(sync, plan)
     else:
-        refusal = _plan_existing(sync, plan, max_change_percent, force_change, allow_empty)
+        refusal = _plan_existing(sync, plan)
         if refusal:
             return _refused_result(sync, plan, refusal)
     changes, full = _reload_decision(sync, plan)
     _report_plan(sync, plan, changes, full)
-    if check_mode:
+    if policy.check_mode:
         return _previewed_result(sync)
     _apply_plan(sync, plan, full)
     after = _probe_applied(sync, plan)
     if after is None:
         return sync.result
-    return _save_record(sync, plan, after, source_sha, raw)
+    return _save_record(sync, plan, after, entries)
 
 
 def _probe_live(sync):
@@ -462,15 +507,17 @@ def _probe_live(sync):
             raise SyncError(problem)
 
 
-def _load_record(sync, verify, verify_interval):
-    """Read the record of the last apply; return ``verify``, turned on when its last full comparison is too old."""
+def _load_record(sync):
+    """Read the record of the last apply; whether to compare with the live listing (``verify``, or the last full
+    comparison is older than ``verify_interval``)."""
     sync.record = sync.store.load()
     sync.previous_verified_at = (sync.record or {}).get('verified_at', 0)
-    if verify_interval and sync.record is not None and time.time() - sync.previous_verified_at > verify_interval:
+    interval = sync.policy.verify_interval
+    if interval and sync.record is not None and time.time() - sync.previous_verified_at > interval:
         # The periodic full comparison: drift made by hand cannot hide for
         # longer than verify_interval, whatever the record says.
-        verify = True
-    return verify
+        return True
+    return sync.policy.verify
 
 
 def _judge_record(sync, verify):
@@ -491,7 +538,7 @@ def _judge_record(sync, verify):
 
 def _source_already_applied(sync, source_sha):
     """True when the trusted record shows this very source applied under this very protection."""
-    sync.protection_digest = sync.protection.digest if sync.protection else None
+    sync.protection_digest = sync.policy.protection.digest if sync.policy.protection else None
     return bool(sync.trusted and sync.record.get('source_sha256') == source_sha
                 and sync.record.get('protection') == sync.protection_digest)
 
@@ -499,7 +546,7 @@ def _source_already_applied(sync, source_sha):
 def _unchanged_result(sync):
     """The result when the record shows the object holding this source already: nothing listed, nothing applied."""
     result = sync.result
-    if sync.want_diff:
+    if sync.policy.want_diff:
         result['diff'] = compact_diff(sync.adapter.label, result['total'], result['total'], (), (), 0)
     return result
 
@@ -513,21 +560,21 @@ def _baseline(sync):
     return set()
 
 
-def _carve_protected(sync, lines, raw, baseline):
-    """``(lines, raw)`` without the protected addresses; what covered them goes in the result."""
-    protection = sync.protection
+def _carve_protected(sync, entries, baseline):
+    """The entries without the protected addresses; what covered them goes in the result."""
+    protection = sync.policy.protection
     if not protection:
-        return lines, raw
+        return entries
+    lines = entries.lines
     checked_before = sync.trusted and sync.record.get('protection') == sync.protection_digest
     candidates = list(filterfalse(baseline.__contains__, lines)) if checked_before and baseline else lines
     lines, findings = protection.carve(lines, candidates)
-    if findings:
-        # The source bytes no longer describe what is applied.
-        raw = None
-        # All of them: the module reports a sample and warns with the count (report_protected).
-        sync.result['protected'] = findings
-        sync.result['protected_count'] = len(findings)
-    return lines, raw
+    if not findings:
+        return entries
+    # All of them: the module reports a sample and warns with the count (report_protected).
+    sync.result['protected'] = findings
+    sync.result['protected_count'] = len(findings)
+    return entries.without(lines)
 
 
 def _first_load(sync, plan):
@@ -539,17 +586,17 @@ def _first_load(sync, plan):
     sync.applied = sync.adapter.apply_full(plan.lines, sync.live, validate=plan.loaded_lines_are_the_plan)
 
 
-def _plan_existing(sync, plan, max_change_percent, force_change, allow_empty):
+def _plan_existing(sync, plan):
     """Plan the change to an existing object (to any in check mode); the change guard's refusal, or None.
 
     A change that replaces the object whole is applied here, validated as it loads.
     """
     plan.prepare()
     changes, full = _reload_decision(sync, plan)
-    refusal = change_refusal(changes, plan.before, max_change_percent, force_change, plan.count, allow_empty)
+    refusal = sync.policy.refusal(changes, plan.before, plan.count)
     if refusal:
         return refusal
-    if full and not sync.check_mode:
+    if full and not sync.policy.check_mode:
         # The record is withdrawn first, as in _apply_plan: a kill mid-load leaves the next run comparing.
         sync.store.invalidate()
         sync.applied = sync.adapter.apply_full(plan.desired_entries(), sync.live, validate=plan.canonical)
@@ -565,7 +612,7 @@ def _reload_decision(sync, plan):
     full = (not live.exists
             or (sync.adapter.replaces_whole
                 and ((live.capacity is not None and plan.count > live.capacity)
-                     or changes > sync.full_reload_fraction * max(plan.count, 1))))
+                     or changes > sync.policy.full_reload_fraction * max(plan.count, 1))))
     return changes, full
 
 
@@ -586,9 +633,9 @@ def _report_plan(sync, plan, changes, full):
 
 def _add_diff(sync, plan):
     """The diff, when asked for: counts and a sample (compact_diff)."""
-    if sync.want_diff:
+    if sync.policy.want_diff:
         sync.result['diff'] = compact_diff(sync.adapter.label, plan.before, plan.count, plan.removed, plan.added,
-                                           sync.diff_sample)
+                                           sync.policy.diff_sample)
 
 
 def _previewed_result(sync):
@@ -627,17 +674,17 @@ def _probe_applied(sync, plan):
     return after
 
 
-def _save_record(sync, plan, after, source_sha, raw):
+def _save_record(sync, plan, after, entries):
     """Write the record that vouches for the object as ``after`` shows it, and the entries it holds."""
     verified = sync.result['verified'] or not sync.live.exists
-    record = {'fingerprint': sync.fingerprint, 'count': plan.count, 'source_sha256': source_sha,
+    record = {'fingerprint': sync.fingerprint, 'count': plan.count, 'source_sha256': entries.sha256,
               'protection': sync.protection_digest, 'applied_at': int(time.time()),
               'identity': sync.identity(after),
               'verified_at': int(time.time()) if verified else sync.previous_verified_at}
     # The source bytes can stand in for the entries when every line was
     # already canonical and unique, which saves a join of a million strings.
-    if plan.same_text and raw is not None:
-        sync.store.save(record, raw=raw)
+    if plan.same_text and entries.raw is not None:
+        sync.store.save(record, raw=entries.raw)
     else:
         sync.store.save(record, entries=plan.desired_entries())
     sync.result['state_saved'] = True

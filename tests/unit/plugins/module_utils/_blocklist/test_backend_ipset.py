@@ -6,7 +6,7 @@ import pytest
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter, size_for
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.iptables_rules import ensure_rules
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
-    StateStore, SyncError, read_entries_source, sync_set,
+    Entries, StateStore, SyncError, SyncPolicy, read_entries_source, sync_set,
 )
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root for a network namespace')
@@ -23,8 +23,7 @@ def sync(run, tmp_path, entries, name='bl4', family='inet', **kwargs):
     store = StateStore(str(tmp_path / 'state'), 'ipset', name)
     path = tmp_path / ('entries-%s.txt' % name)
     path.write_text(''.join(e + '\n' for e in entries))
-    lines, sha, raw = read_entries_source(str(path))
-    return sync_set(adapter, store, lines, sha, raw, **kwargs)
+    return sync_set(adapter, store, Entries.read(str(path)), SyncPolicy(**kwargs))
 
 
 def test_first_load_noop_incremental_and_full(netns, tmp_path):
@@ -181,18 +180,18 @@ def test_timeout_sets(netns, tmp_path):
     adapter = IpsetAdapter(netns, 'ipset', 'bl4t', timeout=600)
     store = StateStore(str(tmp_path / 'state'), 'ipset', 'bl4t')
     lines = ['198.51.100.1', '198.51.100.0/30']
-    lines_sha = read_entries_source(entries=lines)
-    r = sync_set(adapter, store, *lines_sha)
+    entries = Entries.read(entries=lines)
+    r = sync_set(adapter, store, entries)
     assert r['changed'] and r['total'] == 2
     out = netns(['ipset', 'list', '-t', 'bl4t'])[1]
     assert 'timeout 600' in out
     # Entries carry their remaining time in the listing; the diff must not care.
     assert adapter.read_entries() == {'198.51.100.1', '198.51.100.0/30'}
-    assert sync_set(adapter, store, *lines_sha, verify=True)['changed'] is False
+    assert sync_set(adapter, store, entries, SyncPolicy(verify=True))['changed'] is False
     # A set without timeout support cannot become one in place.
     plain = IpsetAdapter(netns, 'ipset', 'bl4t')
     with pytest.raises(SyncError, match='created with a timeout'):
-        sync_set(plain, StateStore(str(tmp_path / 'state2'), 'ipset', 'bl4t'), *lines_sha)
+        sync_set(plain, StateStore(str(tmp_path / 'state2'), 'ipset', 'bl4t'), entries)
 
 
 def test_a_change_larger_than_max_change_percent_is_refused_unless_forced(netns, tmp_path):
@@ -246,7 +245,7 @@ def test_the_save_file_restores_at_boot_as_ipset_save_would(netns, tmp_path):
     store = StateStore(str(tmp_path / 'state'), 'ipset', 'bl4')
     path = tmp_path / 'entries.txt'
     path.write_text(''.join(e + '\n' for e in entries))
-    sync_set(adapter, store, *read_entries_source(str(path)))
+    sync_set(adapter, store, Entries.read(str(path)))
     saved_by_ipset = netns(['ipset', 'save', 'bl4'])[1].splitlines()
     save_file = str(tmp_path / 'bl4.save')
     adapter.save_to(save_file, write_atomic, store)

@@ -7,7 +7,7 @@ import pytest
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.nft_rules import RuleManager
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
-    StateStore, SyncError, read_entries_source, sync_set,
+    Entries, StateStore, SyncError, SyncPolicy, sync_set,
 )
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root for a network namespace')
@@ -26,8 +26,7 @@ def sync(run, tmp_path, entries, name='bl4', adapter=None, **kwargs):
     store = StateStore(str(tmp_path / 'state'), 'nft', name)
     path = tmp_path / ('entries-%s.txt' % name)
     path.write_text(''.join(e + '\n' for e in entries))
-    lines, sha, raw = read_entries_source(str(path))
-    return sync_set(adapter, store, lines, sha, raw, **kwargs)
+    return sync_set(adapter, store, Entries.read(str(path)), SyncPolicy(**kwargs))
 
 
 def test_first_load_noop_incremental_full_and_verify(netns, tmp_path):

@@ -22,7 +22,7 @@ import pytest
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
-    StateStore, SyncError, read_entries_source, sync_set,
+    Entries, StateStore, SyncError, SyncPolicy, sync_set,
 )
 from ansible_collections.fleetwall.blocklist.tests.helpers import (
     COLLECTIONS, child_env, generation, kill_while_watched, next_generation, tally, temporary_files)
@@ -43,7 +43,7 @@ sys.path.insert(0, %(collections)r)
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
-    StateStore, read_entries_source, sync_set)
+    Entries, StateStore, SyncPolicy, sync_set)
 import subprocess
 def run(args, data=None, check_rc=False):
     proc = subprocess.run(['ip', 'netns', 'exec', %(ns)r] + list(args), input=data, stdout=subprocess.PIPE,
@@ -55,9 +55,9 @@ else:
     adapter = NftAdapter(run, 'nft', 'fleetwall', 'bl4', interval=False)
 store = StateStore(%(state)r, %(backend)r, 'bl4')
 store.lock(%(lock_timeout)s)
-lines, sha, raw = read_entries_source(%(entries)r)
+entries = Entries.read(%(entries)r)
 print('locked', flush=True)
-sync_set(adapter, store, lines, sha, raw, full_reload_fraction=%(fraction)s)
+sync_set(adapter, store, entries, SyncPolicy(full_reload_fraction=%(fraction)s))
 store.unlock()
 print('done', flush=True)
 '''
@@ -73,11 +73,11 @@ def engine(run, tmp_path, backend, entries, **kwargs):
     """One run as the module makes it: under the set's lock, which also clears what killed runs left."""
     path = tmp_path / 'entries.txt'
     path.write_text('\n'.join(entries) + '\n')
-    lines, sha, raw = read_entries_source(str(path))
+    entries = Entries.read(str(path))
     store = StateStore(str(tmp_path / 'state'), backend, 'bl4')
     store.lock(60)
     try:
-        return sync_set(adapter_for(run, backend), store, lines, sha, raw, **kwargs)
+        return sync_set(adapter_for(run, backend), store, entries, SyncPolicy(**kwargs))
     finally:
         store.unlock()
 
@@ -290,7 +290,7 @@ def test_disk_full_when_writing_the_record_keeps_the_live_set(netns, tmp_path, t
     tally('faults injected: disk full')
     store = StateStore(str(tiny_disk), 'ipset', 'bl4')
     with pytest.raises(OSError) as failure:
-        sync_set(FillsTheDiskAfterApplying(netns, 'ipset', 'bl4'), store, *read_entries_source(entries=big))
+        sync_set(FillsTheDiskAfterApplying(netns, 'ipset', 'bl4'), store, Entries.read(entries=big))
     assert failure.value.errno == 28 and str(tiny_disk) in str(failure.value.filename)
     assert adapter_for(netns, 'ipset').read_entries() == set(big)
     assert not (tiny_disk / 'ipset-bl4.json').exists()

@@ -18,7 +18,7 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist imp
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter, size_for
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import write_atomic
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
-    LiveInfo, StateStore, SyncError, read_entries_source, sync_set,
+    Entries, LiveInfo, StateStore, SyncError, sync_set,
 )
 from ansible_collections.fleetwall.blocklist.tests.unit.plugins.module_utils._blocklist.fake_runner import (
     FakeRunner, fail, ok,
@@ -352,9 +352,8 @@ class IpsetModel(object):
 
 
 def sync(fake, tmp_path, entries):
-    lines, sha, raw = read_entries_source(entries=entries)
     return sync_set(IpsetAdapter(fake, 'ipset', NAME), StateStore(str(tmp_path / 'state'), 'ipset', NAME),
-                    lines, sha, raw)
+                    Entries.read(entries=entries))
 
 
 def test_the_engine_loads_then_trusts_its_record_then_changes_in_place(fake, tmp_path):

@@ -11,7 +11,7 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.met
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.nft_rules import RuleManager
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
-    StateStore, read_entries_source, sync_set,
+    Entries, StateStore, sync_set,
 )
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root for a network namespace')
@@ -26,8 +26,7 @@ CONNECT = ('import socket\n'
 
 def sync(adapter, state_dir, backend, entries, path):
     path.write_text(''.join(e + '\n' for e in entries))
-    lines, sha, raw = read_entries_source(str(path))
-    return sync_set(adapter, StateStore(state_dir, backend, adapter.name), lines, sha, raw)
+    return sync_set(adapter, StateStore(state_dir, backend, adapter.name), Entries.read(str(path)))
 
 
 def test_entries_and_drops_of_ipset_and_nftables_sets(netns, tmp_path):

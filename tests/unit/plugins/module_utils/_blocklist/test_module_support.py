@@ -6,8 +6,7 @@ import zlib
 
 import pytest
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
-    desired_entries, resolve_entries)
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import desired_entries
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import StateStore, SyncError
 from ansible_collections.fleetwall.blocklist.tests.helpers import tally
 
@@ -24,31 +23,36 @@ class _Module(object):
                            state='present', **params)
 
 
+def _desired(store, carried=None, **params):
+    """desired_entries of a set with these options."""
+    module = _Module(**params)
+    return desired_entries(module, module.params, store, carried)
+
+
 def test_entries_sent_with_another_set_of_the_call_are_used(tmp_path):
     store = StateStore(str(tmp_path), 'nft', 'v4_nets')
-    lines, sha, raw = desired_entries(_Module(entries_sha256=SHA), store, {SHA: ZLIB})
-    assert (lines, sha, raw) == (['198.51.100.7', '203.0.113.0/24'], SHA, RAW)
+    entries = _desired(store, {SHA: ZLIB}, entries_sha256=SHA)
+    assert (entries.lines, entries.sha256, entries.raw) == (['198.51.100.7', '203.0.113.0/24'], SHA, RAW)
     # Nothing carried for this file: the host asks for it.
-    assert desired_entries(_Module(entries_sha256=SHA), store, {'0' * 64: ZLIB}) is None
-    assert desired_entries(_Module(entries_sha256=SHA), store) is None
+    assert _desired(store, {'0' * 64: ZLIB}, entries_sha256=SHA) is None
+    assert _desired(store, entries_sha256=SHA) is None
 
 
 def test_entries_the_host_holds_are_read_only_when_asked(tmp_path):
     store = StateStore(str(tmp_path), 'nft', 'v4_nets')
     store.save({'source_sha256': SHA}, raw=RAW)
-    given, sha, raw = desired_entries(_Module(entries_sha256=SHA), store, {SHA: 'not even base64 !'})
-    # The record vouches for them, so what was carried is not even decoded.
-    assert callable(given) and sha == SHA and raw is None
-    assert resolve_entries(given, raw) == (['198.51.100.7', '203.0.113.0/24'], RAW)
-    # Lists as they come are passed through.
-    assert resolve_entries(['192.0.2.1'], b'192.0.2.1\n') == (['192.0.2.1'], b'192.0.2.1\n')
+    entries = _desired(store, {SHA: 'not even base64 !'}, entries_sha256=SHA)
+    # The record vouches for them, so what was carried is not even decoded, and the file is read only when the
+    # lines are asked for.
+    assert entries.sha256 == SHA and entries.raw is None
+    assert entries.lines == ['198.51.100.7', '203.0.113.0/24'] and entries.raw == RAW
 
 
 def test_carried_entries_that_do_not_match_their_sha256_are_refused(tmp_path):
     store = StateStore(str(tmp_path), 'nft', 'v4_nets')
     other = base64.b64encode(zlib.compress(b'192.0.2.1\n')).decode()
     with pytest.raises(SyncError, match='expected %s' % SHA):
-        desired_entries(_Module(entries_sha256=SHA), store, {SHA: other})
+        _desired(store, {SHA: other}, entries_sha256=SHA)
 
 
 def test_compressed_entries_that_expand_past_the_limit_are_refused_unexpanded(tmp_path, monkeypatch):
@@ -61,9 +65,9 @@ def test_compressed_entries_that_expand_past_the_limit_are_refused_unexpanded(tm
     store = StateStore(str(tmp_path), 'nft', 'v4_nets')
     tally('bad inputs tried: compressed bodies', 2)
     with pytest.raises(SyncError, match=r'expands to more than 1048576 bytes .*; nothing applied'):
-        desired_entries(_Module(entries_zlib=base64.b64encode(bomb).decode()), store)
+        _desired(store, entries_zlib=base64.b64encode(bomb).decode())
     with pytest.raises(SyncError, match='not base64 of zlib data'):
-        desired_entries(_Module(entries_zlib=base64.b64encode(b'\x78\x9c' + b'\xff' * 40).decode()), store)
+        _desired(store, entries_zlib=base64.b64encode(b'\x78\x9c' + b'\xff' * 40).decode())
 
 
 def test_entries_broader_than_the_minimum_prefix_are_refused_whole():

@@ -9,7 +9,7 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.ada
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import acquire_lock
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import build_shadow_copy
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
-    StateStore, read_entries_source, sync_set)
+    Entries, StateStore, sync_set)
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import LiveInfo
 from ansible_collections.fleetwall.blocklist.tests.helpers import tally
 
@@ -90,7 +90,7 @@ def test_state_files_and_the_lock_are_never_written_through_a_link(tmp_path, dec
     try:
         # Leftover names are removed as links; the record and entries are renamed over theirs.
         assert store.leftovers_removed == 2
-        sync_set(MemoryAdapter(), store, *read_entries_source(entries=['198.51.100.7']))
+        sync_set(MemoryAdapter(), store, Entries.read(entries=['198.51.100.7']))
     finally:
         store.unlock()
     for name in ('mem-bl4.json', 'mem-bl4.entries', 'mem-bl4.lock'):

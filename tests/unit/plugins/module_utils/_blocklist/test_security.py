@@ -8,7 +8,7 @@ import pytest
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import build_shadow_copy
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
-    StateStore, SyncError, read_entries_source, sync_set,
+    Entries, StateStore, SyncError, sync_set,
 )
 from ansible_collections.fleetwall.blocklist.tests.helpers import ROOT
 
@@ -63,9 +63,8 @@ def test_hostile_entries_never_reach_nft(netns, tmp_path):
     path = tmp_path / 'entries.txt'
     for hostile in HOSTILE:
         path.write_text('198.51.100.7\n%s\n' % hostile)
-        lines, sha, raw = read_entries_source(str(path))
         with pytest.raises(SyncError, match='invalid entries, nothing applied'):
-            sync_set(adapter, store, lines, sha, raw)
+            sync_set(adapter, store, Entries.read(str(path)))
     rc, out, _err = netns(['nft', 'list', 'ruleset'])
     assert rc == 0 and 'table inet theirs' in out and '9.9.9.9' not in out and 'bl4' not in out
     assert not os.path.exists('/tmp/fleetwall-pwned')
