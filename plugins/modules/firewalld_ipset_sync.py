@@ -268,15 +268,7 @@ def main():
         adapter = FirewalldAdapter(run_tool, firewall_cmd, params['name'], family=params['family'],
                                    maxelem=params['maxelem'], nft=kernel_tools['nft'], ipset=kernel_tools['ipset'])
         adapter.running()
-        rules = FirewalldRules(adapter)
-
-        def apply_rules(wanted, check_mode, _verify):
-            if not wanted:
-                return rules.ensure(None, None, None, check_mode=check_mode, remove=True)
-            rule = wanted[0]
-            return rules.ensure(rule['mode'], rule['target'], rule['zone'], check_mode=check_mode)
-
-        return adapter, apply_rules, None
+        return adapter, FirewalldRules(adapter), None
 
     run_sync(module, build)
 

@@ -314,8 +314,9 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.com
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
     SET_OPTIONS, SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, rules_argument_spec, run_sync, sets_argument_spec,
 )
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.adapter import NoRules
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.iptables_rules import boot_script, ensure_rules
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.iptables_rules import IptablesSetRules
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import SyncError
 
 
@@ -342,25 +343,13 @@ def main():
                 raise SyncError('log_prefix must be at most 29 characters and contain no double quote')
         adapter = IpsetAdapter(run_tool, ipset_bin, params['name'], family=params['family'],
                                set_type=params['set_type'], timeout=params['timeout'])
-        rule_binaries = None
-        if params['rules'] is not None or params['state'] == 'absent':
-            prefix = 'ip6tables' if params['family'] == 'inet6' else 'iptables'
-            required = params['rules'] is not None
-            rule_binaries = (module.get_bin_path(prefix, required=required),
-                             module.get_bin_path(prefix + '-restore', required=required))
-            if not all(rule_binaries):
-                rule_binaries = None
-
-        def apply_rules(rules, check_mode, _verify):
-            if rule_binaries is None:
-                return []
-            changes = ensure_rules(run_tool, rule_binaries, adapter.version, params['name'],
-                                   rules, check_mode=check_mode)
-            # What the boot unit puts back where a restored ruleset or Docker replaced the chains.
-            adapter.boot_rules = boot_script(rule_binaries[0], params['name'], adapter.version, rules) if rules else ''
-            return changes
-
-        return adapter, apply_rules, None
+        if params['rules'] is None and params['state'] == 'present':
+            return adapter, NoRules(), None
+        prefix = 'ip6tables' if params['family'] == 'inet6' else 'iptables'
+        # Rules to keep need their tools; a removal takes out what it finds, and a host without them has none.
+        required = params['rules'] is not None
+        binaries = tuple(module.get_bin_path(tool, required=required) for tool in (prefix, prefix + '-restore'))
+        return adapter, IptablesSetRules(run_tool, binaries, adapter) if all(binaries) else NoRules(), None
 
     run_sync(module, build)
 

@@ -349,11 +349,6 @@ def main():
         rules = RuleManager(adapter, params['state_dir'])
         adapter.rule_manager = rules
 
-        def apply_rules(wanted, check_mode, verify):
-            if params['state'] == 'absent':
-                return rules.remove(check_mode)
-            return rules.ensure(wanted, check_mode=check_mode, verify=verify)
-
         want_networks = params['select'] == 'networks'
 
         def select_entries(lines):
@@ -363,7 +358,7 @@ def main():
                 return [line for line in lines if '/' in line]
             return [line for line in lines if '/' not in line]
 
-        return adapter, apply_rules, select_entries if params['select'] != 'all' else None
+        return adapter, rules, select_entries if params['select'] != 'all' else None
 
     run_sync(module, build)
 

@@ -155,3 +155,31 @@ class SetAdapter(abc.ABC):
     def saved_rulesets_naming(self) -> t.List[str]:
         """The saved rulesets of other tools that still name the set (a removal warns of them)."""
         return []
+
+
+class SetRules(abc.ABC):
+    """The rules that make a set block: put in after the set exists, taken out before it goes, so that no rule
+    ever points at nothing. The module's ``build`` hands one to ``run_sync`` beside its adapter.
+
+    Both methods return the list of what changed, empty when nothing did (in check mode, what would); a list may
+    carry ``warnings`` (iptables_rules.RuleChanges) for the module to pass on.
+    """
+
+    @abc.abstractmethod
+    def ensure(self, rules: t.List[dict], check_mode: bool = False, verify: bool = False) -> t.List[str]:
+        """Make the set's rules exactly ``rules`` (the module's ``rules`` option); ``verify`` asks the kernel
+        rather than trusting a record of the last run."""
+
+    @abc.abstractmethod
+    def remove(self, check_mode: bool = False) -> t.List[str]:
+        """Take every rule of the set out (``state: absent``)."""
+
+
+class NoRules(SetRules):
+    """A set whose module was given no ``rules``, on a host that has no tool to hold any: nothing to keep."""
+
+    def ensure(self, rules, check_mode=False, verify=False):
+        return []
+
+    def remove(self, check_mode=False):
+        return []

@@ -31,7 +31,7 @@ import json
 import os
 import re
 
-from .adapter import SetAdapter
+from .adapter import SetAdapter, SetRules
 from .addresses import V4, V6, overlapping
 from .command_runner import tool_message
 from .files import scratch_file
@@ -325,7 +325,7 @@ class FirewalldAdapter(SetAdapter):
         raise SyncError('firewalld keeps the set in its permanent configuration; persist_file is not used')
 
 
-class FirewalldRules(object):
+class FirewalldRules(SetRules):
     """The rule that enforces the ipset: a source of the drop zone, or a rich rule, runtime and permanent."""
 
     def __init__(self, adapter):
@@ -357,7 +357,18 @@ class FirewalldRules(object):
                         found.append(item)
         return found
 
-    def ensure(self, mode, target, zone, check_mode=False, remove=False):
+    def ensure(self, rules, check_mode=False, verify=False):
+        """``rules`` holds one binding (the module refuses more): its mode, target and zone. firewalld is asked
+        on every run, so there is nothing else to verify."""
+        if not rules:
+            return self.remove(check_mode)
+        return self.bind(rules[0]['mode'], rules[0]['target'], rules[0]['zone'], check_mode=check_mode)
+
+    def remove(self, check_mode=False):
+        return self.bind(None, None, None, check_mode=check_mode, remove=True)
+
+    def bind(self, mode, target, zone, check_mode=False, remove=False):
+        """Bind the ipset one way (or none, with ``remove``), runtime and permanent; the other ways go."""
         wanted = [] if remove else self._wanted(mode, target, zone)
         changes = []
         # Add before remove: a switch of mode never leaves the set unenforced.

@@ -18,6 +18,7 @@ import os
 import shlex
 import shutil
 
+from .adapter import SetRules
 from .command_runner import tool_message
 from .sync import SyncError
 
@@ -198,3 +199,23 @@ def boot_script(cmd, set_name, version, rules):
         lines.append('fi')
     lines.append('exit $rc')
     return '\n'.join(lines) + '\n'
+
+
+class IptablesSetRules(SetRules):
+    """The tagged iptables rules of an ipset (ensure_rules), and the script that puts them back at boot."""
+
+    def __init__(self, run, binaries, adapter):
+        """``binaries``: (iptables, iptables-restore) of the set's family."""
+        self.run, self.binaries, self.adapter = run, binaries, adapter
+
+    def ensure(self, rules, check_mode=False, verify=False):
+        # The chains are listed on every run (iptables -S is cheap): there is no record to verify.
+        changes = ensure_rules(self.run, self.binaries, self.adapter.version, self.adapter.name, rules,
+                               check_mode=check_mode)
+        # What the boot unit puts back where a restored ruleset or Docker replaced the chains.
+        self.adapter.boot_rules = boot_script(self.binaries[0], self.adapter.name, self.adapter.version,
+                                              rules) if rules else ''
+        return changes
+
+    def remove(self, check_mode=False):
+        return self.ensure([], check_mode)

@@ -231,7 +231,7 @@ def combine_set_results(results):
 def run_sync(module, build):
     """Sync the module's set, or each of its ``sets``, and exit with the common result shape.
 
-    ``build(params)`` returns ``(adapter, apply_rules, entry_filter)`` for one
+    ``build(params)`` returns ``(adapter, rules, entry_filter)`` for one
     set's options; see sync_one.  With ``sets``, every set is synced (one
     failing does not stop the others, as with a loop) and the result holds
     the sums and each set's result under ``sets``.
@@ -316,16 +316,16 @@ def sync_one(module, params, build, policy, carried=None):
     """One set's sync under its lock, with its options ``params``; returns its result, ``failed`` with ``msg`` on
     error.
 
-    ``apply_rules(rules, check_mode, verify)`` keeps the backend's enforcing rules in
-    place and returns a list of changes; rules go in after the set exists and
-    come out before it is destroyed, so a rule never points at nothing.
+    ``rules`` (an adapter.SetRules) keeps the backend's enforcing rules in
+    place; rules go in after the set exists and come out before it is
+    destroyed, so a rule never points at nothing.
     ``entry_filter(lines)`` keeps part of the entries (nft's hosts/networks
     split); the record still names the source by its sha256, so the
     checksum-first transfer works the same.
     """
     result = {'changed': False, 'name': params['name']}
     try:
-        adapter, apply_rules, entry_filter = build(params)
+        adapter, rules, entry_filter = build(params)
     except SyncError as exc:
         result.update(failed=True, msg=str(exc))
         return result
@@ -334,11 +334,11 @@ def sync_one(module, params, build, policy, carried=None):
 
     def sync():
         if params['state'] == 'absent':
-            remove_set(module, params, adapter, store, apply_rules, result)
+            remove_set(module, params, adapter, store, rules, result)
         elif desired is None:
             result['upload_required'] = True
         else:
-            apply_set(module, params, adapter, store, apply_rules, desired, policy, result)
+            apply_set(module, params, adapter, store, rules, desired, policy, result)
 
     try:
         desired = _desired_before_lock(module, params, store, carried, adapter, entry_filter)
@@ -351,7 +351,7 @@ def sync_one(module, params, build, policy, carried=None):
     return result
 
 
-def apply_set(module, params, adapter, store, apply_rules, entries, policy, result):
+def apply_set(module, params, adapter, store, rules, entries, policy, result):
     """``state: present``, under the set's lock: the set, then its rules, then what a boot restores."""
     result.update(sync_set(adapter, store, entries, policy))
     report_protected(module, result, adapter.label, result.pop('protected', None))
@@ -360,7 +360,7 @@ def apply_set(module, params, adapter, store, apply_rules, entries, policy, resu
     if result.get('refused'):
         module.warn('%s: %s' % (adapter.label, result['refused']))
     if params.get('rules') is not None:
-        changes = apply_rules(params['rules'], module.check_mode, result.get('verified', False))
+        changes = rules.ensure(params['rules'], module.check_mode, result.get('verified', False))
         if getattr(changes, 'warnings', None):
             result.setdefault('warnings', []).extend(changes.warnings)
         result['rules_changed'] = list(changes)
@@ -414,10 +414,10 @@ def rules_diff(diff, changes):
         diff[side] += '# rules: %s\n' % change
 
 
-def remove_set(module, params, adapter, store, apply_rules, result):
+def remove_set(module, params, adapter, store, rules, result):
     """``state: absent``, under the set's lock: its rules, the set (and nft's table once empty), its record, its
     save file, and the boot unit once no save file is left beside it; the result says what went."""
-    changes = list(apply_rules([], module.check_mode, False))
+    changes = list(rules.remove(module.check_mode))
     live = adapter.probe()
     # nft and firewalld cannot count cheaply; the record says how many we put there.
     count = live.count if live.count is not None else (store.load() or {}).get('count') or 0

@@ -23,6 +23,7 @@ import json
 import os
 import re
 
+from .adapter import SetRules
 from .files import write_atomic
 from .sync import SyncError
 
@@ -78,7 +79,7 @@ def _matches(adapter, proto, hook, rule):
     return ['%s %s dport { %s }' % (match, protocol, ', '.join(str(port) for port in ports))]
 
 
-class RuleManager(object):
+class RuleManager(SetRules):
     """Keeps a set's chains and rules, and remembers what it applied."""
 
     def __init__(self, adapter, state_dir):

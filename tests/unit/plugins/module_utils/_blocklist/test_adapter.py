@@ -110,3 +110,13 @@ def test_what_the_load_or_validation_raised_reaches_the_caller_and_the_new_set_i
     with pytest.raises(ValueError, match='entry 3'):
         validate_while_loading(_loader(events), refuses, lambda: events.append('discarded'))
     assert events == ['batch written', 'loaded', 'discarded']
+
+
+def test_every_backends_rules_keep_one_interface():
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.adapter import NoRules, SetRules
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_firewalld import FirewalldRules
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.iptables_rules import IptablesSetRules
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.nft_rules import RuleManager
+    for rules in (IptablesSetRules, RuleManager, FirewalldRules, NoRules):
+        assert issubclass(rules, SetRules) and not inspect.isabstract(rules), rules
+    assert NoRules().ensure([{'chain': 'INPUT'}]) == [] and NoRules().remove() == []

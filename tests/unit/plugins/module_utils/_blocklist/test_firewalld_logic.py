@@ -317,11 +317,11 @@ def test_switching_the_rule_never_leaves_the_ipset_unenforced(fake, tmp_path):
         enforced.append(any(not permanent for permanent, _kind, _zone, _value in bound))
         return ok('success\n')
     fake.on([FW], firewall_cmd)
-    changes = FirewalldRules(adapter(fake, tmp_path)).ensure('rich_rule', 'drop', 'public')
+    changes = FirewalldRules(adapter(fake, tmp_path)).ensure([{'mode': 'rich_rule', 'target': 'drop', 'zone': 'public'}])
     rich = 'rule family="ipv4" source ipset="%s" drop' % NAME
     assert bound == {(False, 'rich-rule', 'public', rich), (True, 'rich-rule', 'public', rich)}
     assert [change.split()[0] for change in changes] == ['add', 'add', 'remove', 'remove']
     # After every single change some runtime binding enforces the ipset.
     assert len(enforced) == 4 and all(enforced)
     # And asked again, nothing is left to change.
-    assert FirewalldRules(adapter(fake, tmp_path)).ensure('rich_rule', 'drop', 'public') == []
+    assert FirewalldRules(adapter(fake, tmp_path)).ensure([{'mode': 'rich_rule', 'target': 'drop', 'zone': 'public'}]) == []
