@@ -17,6 +17,7 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.bac
 
 MODULES = 'ansible_collections.fleetwall.blocklist.plugins.modules.'
 
+
 def _set_modules():
     """{module name: the SetAdapter its module builds}, for every module that hands an adapter to run_sync: found
     in the modules, so that a new set backend is checked without being listed here."""
