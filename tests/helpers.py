@@ -340,3 +340,26 @@ def run_module(module, args, workdir, prefix=(), counted_as='bad inputs tried: m
         tally(counted_as)
     assert proc.stdout.strip(), 'the module printed no result: %s' % proc.stderr[-2000:]
     return proc, json.loads(proc.stdout)
+
+
+# Documentation (a DOCUMENTATION block, a doc fragment, a role's argument spec) against the argument spec it documents
+# (tests/unit/plugins/doc_fragments/test_feed_fragment.py, tests/unit/roles/shadow_copy). A description is the
+# documentation's own; these they must agree on.
+SPEC_KEYS = ('type', 'default', 'choices', 'elements', 'required')
+
+
+def spec_disagreements(documented, defined):
+    """Every way the documented options differ from the defined ones, as lines a failure can show. A key left out
+    means what Ansible takes it to mean (type str, default None, not required)."""
+    def as_compared(option):
+        seen = dict(type='str', default=None, choices=None, elements=None, required=False)
+        seen.update((key, option[key]) for key in SPEC_KEYS if key in option)
+        return seen
+
+    found = ['%s: documented but not defined' % name for name in sorted(set(documented) - set(defined))]
+    found += ['%s: defined but not documented' % name for name in sorted(set(defined) - set(documented))]
+    for name in sorted(set(documented) & set(defined)):
+        said, meant = as_compared(documented[name]), as_compared(defined[name])
+        found += ['%s: %s is %r in the documentation, %r in the definition' % (name, key, said[key], meant[key])
+                  for key in SPEC_KEYS if said[key] != meant[key]]
+    return found

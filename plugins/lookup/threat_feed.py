@@ -21,89 +21,13 @@ description:
   - For big feeds prefer the C(fleetwall.blocklist.shadow_copy) role, which writes files instead of
     carrying a million strings through templating.
   - A failure (unreachable, HTTP error, HTML instead of a list, too many invalid lines) raises a clear error.
+extends_documentation_fragment:
+  - fleetwall.blocklist.feed
 options:
   _terms:
     description: URLs or paths of feeds. May be omitted with O(preset).
     type: list
     elements: str
-  preset:
-    description: A provider preset (see the C(shadow_copy_build) module), e.g. V(abuseipdb) or V(spamhaus_drop).
-    type: str
-  mode:
-    description: A variant of the preset, e.g. V(plaintext) for V(abuseipdb).
-    type: str
-  api_key:
-    description: The provider's API key; it is redacted from every error message, however short it is.
-    type: str
-  params:
-    description:
-      - Query parameters merged over the preset's; URL C({placeholders}) are filled from them.
-      - Query values that are not plain numbers or booleans, and the URL's user info, are redacted from every error
-        message, as keys may travel there.
-    type: dict
-  format:
-    description: Feed format; V(ipsum) requires the count column. Defaults to the preset's, else V(auto).
-    type: str
-    choices: [auto, plain, netset, ipsum, spamhaus_drop, jsonl, json, csv, tor_exits]
-  query:
-    description: For V(json), a JMESPath expression yielding addresses or C([address, score]) pairs.
-    type: str
-  field:
-    description: For V(csv) and V(jsonl), the address column or key.
-    type: str
-  score_field:
-    description: For V(csv) and V(jsonl), the score column or key.
-    type: str
-  require_metadata:
-    description:
-      - For V(jsonl), the body must end with its metadata record (C(type) C(metadata), with the count of records in
-        C(records)) and hold that many records; without it the download was cut short and the lookup fails.
-        Defaults to the preset's.
-    type: bool
-    version_added: 0.5.0
-  min_score:
-    description: Drop scored entries below this score.
-    type: float
-  min_count:
-    description: For ipsum-style lines, skip entries with a lower count.
-    type: int
-  headers:
-    description:
-      - Extra HTTP headers (for example an API key). Every value is redacted from every error message, whatever the
-        header's name.
-    type: dict
-    default: {}
-  timeout:
-    description: Seconds each socket operation of an HTTP attempt may wait.
-    type: int
-    default: 30
-  deadline:
-    description: Seconds the whole fetch may take, retries included; past it the lookup fails.
-    type: int
-    default: 180
-    version_added: 0.5.0
-  max_bytes:
-    description: The most bytes the body may have once decoded (gzip and deflate are expanded as a stream).
-    type: int
-    default: 268435456
-    version_added: 0.5.0
-  max_entries:
-    description: The most entries (lines, for line formats) the body may hold; a larger one is an error.
-    type: int
-    default: 2000000
-    version_added: 0.5.0
-  retries:
-    description: Extra attempts after a server error or a connection failure.
-    type: int
-    default: 2
-  validate_certs:
-    description: Verify TLS certificates.
-    type: bool
-    default: true
-  max_invalid_fraction:
-    description: Share of invalid lines above which the feed is an error.
-    type: float
-    default: 0.1
   family:
     description: Return only IPv4 (V(v4)), only IPv6 (V(v6)) or both (V(any)).
     type: str
@@ -141,6 +65,9 @@ from ansible.plugins.lookup import LookupBase
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.addresses import (
     V4, V6, BITS, merge_keys, ranges_to_networks, format_network,
 )
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feed_options import (
+    FETCH_AND_PARSE_OPTIONS, feed_problem,
+)
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feeds import FeedError, parse_feed
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fetch import (
     FetchError, fetch, redact, redact_url,
@@ -159,13 +86,14 @@ class LookupModule(LookupBase):
         preset = self.get_option('preset')
         if not terms and not preset:
             raise AnsibleLookupError('threat_feed: give a feed URL or path, or a preset')
+        # The lookup's settings are a feed's (feed_options): the fragment documents them with the defaults that
+        # get_option applies, and feed_problem refuses what the build refuses.
+        settings = {name: self.get_option(name) for name in FETCH_AND_PARSE_OPTIONS}
+        problem = feed_problem(settings)
+        if problem:
+            raise AnsibleLookupError('threat_feed: %s' % problem)
         for term in terms or [None]:
-            spec = {'name': 'threat_feed', 'preset': preset, 'mode': self.get_option('mode'),
-                    'api_key': self.get_option('api_key'), 'params': self.get_option('params'),
-                    'format': self.get_option('format'), 'query': self.get_option('query'),
-                    'field': self.get_option('field'), 'score_field': self.get_option('score_field'),
-                    'min_count': self.get_option('min_count'), 'headers': self.get_option('headers'),
-                    'require_metadata': self.get_option('require_metadata')}
+            spec = dict(settings, name='threat_feed')
             if term is not None:
                 spec['url' if '://' in term else 'path'] = term
             spec = {k: v for k, v in spec.items() if v is not None}
@@ -174,16 +102,15 @@ class LookupModule(LookupBase):
             try:
                 feed, secrets = resolve_feed(spec)
                 body = fetch(url=feed.get('url'), path=feed.get('path'), headers=feed.get('headers'),
-                             timeout=self.get_option('timeout'), retries=self.get_option('retries'),
-                             validate_certs=self.get_option('validate_certs'), secrets=secrets,
-                             deadline=self.get_option('deadline'), max_bytes=self.get_option('max_bytes'))
+                             timeout=feed['timeout'], retries=feed['retries'], validate_certs=feed['validate_certs'],
+                             secrets=secrets, deadline=feed['deadline'], max_bytes=feed['max_bytes'])
                 shown = redact(redact_url(feed['url']), secrets) if feed.get('url') else feed.get('path')
                 parsed = parse_feed(body, name=shown, fmt=feed.get('format') or 'auto',
                                     min_count=feed.get('min_count'), query=feed.get('query'),
                                     field=feed.get('field'), score_field=feed.get('score_field'),
-                                    min_score=self.get_option('min_score'),
-                                    max_invalid_fraction=self.get_option('max_invalid_fraction'),
-                                    max_entries=self.get_option('max_entries'),
+                                    min_score=feed.get('min_score'),
+                                    max_invalid_fraction=feed['max_invalid_fraction'],
+                                    max_entries=feed['max_entries'],
                                     require_metadata=bool(feed.get('require_metadata')))
             except (FetchError, FeedError, PresetError) as exc:
                 # from None: the exception under this one (urllib's HTTPError) may quote the provider's echo.

@@ -40,7 +40,8 @@ from .addresses import (
     merge_ranges, subtract_ranges, networks_file, count_addresses,
     parse_span, insert_ranges, count_networks, format_network, network_key,
 )
-from .feeds import DEFAULT_MAX_ENTRIES, FeedError, ProviderError, parse_feed
+from .feed_options import FEED_DEFAULTS
+from .feeds import FeedError, ProviderError, parse_feed
 from .files import acquire_lock, lock_holder, trusted_owner, write_atomic
 from .forking import fork_child
 from .fleet_local import (
@@ -48,14 +49,13 @@ from .fleet_local import (
     FleetLocalError, feed_body, load_state as load_fleet_local, merge_harvest, offered_entries,
     save_state as save_fleet_local,
 )
-from .fetch import DEFAULT_DEADLINE, MAX_BODY_BYTES, FetchError, fetch_response, redact, redact_url
+from .fetch import FetchError, fetch_response, redact, redact_url
 from .presets import PresetError, resolve_feed
 
 FILES = {V4: 'blocklist_v4.txt', V6: 'blocklist_v6.txt'}
 CHALLENGE_FILES = {V4: 'challenge_v4.txt', V6: 'challenge_v6.txt'}
 PROVENANCE = 'provenance.tsv.gz'
 DEFAULT_TIERS = {'block': 90, 'challenge': 50}
-DEFAULT_MAX_GROWTH_FACTOR = 10
 # How old a feed's copy may get before the run fails for it (after publishing what it has): a feed that fails on
 # every run only warned, and cron and AWX never alerted however old the copy got.  Two days is a day of failures
 # past the slowest daily list; a preset or the feed may say otherwise (max_age, 0 for never).
@@ -345,10 +345,10 @@ class _FeedLoad(object):
         spec = self.spec
         parsed = parse_feed(body, name=self.name, fmt=spec.get('format') or 'auto',
                             min_count=spec.get('min_count'), refusals=self.refusals,
-                            max_invalid_fraction=spec.get('max_invalid_fraction', 0.1),
+                            max_invalid_fraction=spec.get('max_invalid_fraction', FEED_DEFAULTS['max_invalid_fraction']),
                             query=spec.get('query'), field=spec.get('field'),
                             score_field=spec.get('score_field'), min_score=spec.get('min_score'),
-                            max_entries=spec.get('max_entries', DEFAULT_MAX_ENTRIES),
+                            max_entries=spec.get('max_entries', FEED_DEFAULTS['max_entries']),
                             require_metadata=bool(spec.get('require_metadata')))
         if parsed.accepted == 0 and parsed.refused_total == 0 and not spec.get('allow_empty'):
             raise FeedError('feed %s parsed to zero addresses; treated as a failed fetch' % self.name)
@@ -429,13 +429,14 @@ class _FeedLoad(object):
         conditional = self.cached_body is not None and self.same_source
         self.status['requests'] = 1
         response = fetcher(url=spec.get('url'), path=spec.get('path'), headers=spec.get('headers'),
-                           timeout=spec.get('timeout', 30), retries=spec.get('retries', 2),
-                           validate_certs=spec.get('validate_certs', True),
+                           timeout=spec.get('timeout', FEED_DEFAULTS['timeout']),
+                           retries=spec.get('retries', FEED_DEFAULTS['retries']),
+                           validate_certs=spec.get('validate_certs', FEED_DEFAULTS['validate_certs']),
                            etag=meta.get('etag') if conditional else None,
                            last_modified=meta.get('last_modified') if conditional else None,
                            max_wait=spec.get('max_wait', 0), secrets=self.secrets,
-                           deadline=spec.get('deadline', DEFAULT_DEADLINE),
-                           max_bytes=spec.get('max_bytes', MAX_BODY_BYTES))
+                           deadline=spec.get('deadline', FEED_DEFAULTS['deadline']),
+                           max_bytes=spec.get('max_bytes', FEED_DEFAULTS['max_bytes']))
         self.status['requests'] = response.attempts
         return response
 
@@ -451,7 +452,7 @@ class _FeedLoad(object):
 
     def _too_large(self, parsed):
         """Why a body that grew past max_growth_factor of the last good copy is not used, or None."""
-        growth = self.spec.get('max_growth_factor', DEFAULT_MAX_GROWTH_FACTOR)
+        growth = self.spec.get('max_growth_factor', FEED_DEFAULTS['max_growth_factor'])
         last_accepted = (self.meta or {}).get('accepted') if self.same_source else None
         if not (growth and last_accepted and parsed.accepted > growth * last_accepted):
             return None

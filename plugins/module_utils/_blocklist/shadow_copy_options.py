@@ -6,45 +6,13 @@
 """The shadow copy build's options: its argument spec, and the checks Ansible's spec cannot express.
 
 Kept beside the build rather than in the module, so that the module reads
-as its steps (parse, redact, check, build, report).
+as its steps (parse, redact, check, build, report). A feed's own options and
+checks are feed_options', which the threat_feed lookup shares.
 """
 
 from __future__ import annotations
 
-from .feeds import FORMATS
-
-# One feed, as shadow_copy_build takes it (the shadow_copy role's shadow_copy_feeds items).
-FEED_OPTIONS = dict(
-    name=dict(type='str', required=True),
-    preset=dict(type='str'),
-    mode=dict(type='str'),
-    api_key=dict(type='str', no_log=True),
-    params=dict(type='dict'),
-    url=dict(type='str'),
-    path=dict(type='path'),
-    format=dict(type='str', choices=list(FORMATS)),
-    query=dict(type='str'),
-    field=dict(type='str'),
-    score_field=dict(type='str'),
-    require_metadata=dict(type='bool'),
-    min_score=dict(type='float'),
-    tier=dict(type='str', choices=['auto', 'block', 'challenge']),
-    min_count=dict(type='int'),
-    level=dict(type='int'),
-    headers=dict(type='dict', no_log=True),
-    min_interval=dict(type='int'),
-    max_age=dict(type='int'),
-    max_wait=dict(type='int'),
-    timeout=dict(type='int', default=30),
-    deadline=dict(type='int', default=180),
-    max_bytes=dict(type='int', default=268435456),
-    max_entries=dict(type='int', default=2000000),
-    retries=dict(type='int', default=2),
-    validate_certs=dict(type='bool', default=True),
-    max_invalid_fraction=dict(type='float', default=0.1),
-    max_growth_factor=dict(type='float', default=10),
-    allow_empty=dict(type='bool', default=False),
-)
+from .feed_options import FEED_OPTIONS, feed_problem
 
 ARGUMENT_SPEC = dict(
     dest=dict(type='path', required=True),
@@ -87,25 +55,11 @@ def option_problem(params):
     if params['keep_generations'] < 1:
         return 'keep_generations must be at least 1'
     for feed in params['feeds']:
-        problem = _feed_problem(feed)
+        problem = feed_problem(feed)
         if problem:
             return 'feed %s: %s' % (feed['name'], problem)
     if file_mode_of(params['file_mode']) is None:
         return 'file_mode must be an octal mode such as 0644'
-    return None
-
-
-def _feed_problem(feed):
-    if (feed['min_interval'] or 0) < 0 or (feed['max_wait'] or 0) < 0 or (feed['max_age'] or 0) < 0:
-        return 'min_interval, max_wait and max_age must not be negative'
-    if feed['timeout'] <= 0 or feed['retries'] < 0:
-        return 'timeout must be positive and retries not negative'
-    if feed['deadline'] < 0 or feed['max_bytes'] <= 0 or feed['max_entries'] <= 0:
-        return 'deadline must not be negative, max_bytes and max_entries must be positive'
-    if not 0 <= feed['max_invalid_fraction'] <= 1:
-        return 'max_invalid_fraction must be between 0 and 1'
-    if feed['max_growth_factor'] < 0:
-        return 'max_growth_factor must not be negative'
     return None
 
 
