@@ -1,7 +1,9 @@
 """Paths and oracles the tests share, importable under plain pytest and under ansible-test units
 as ansible_collections.fleetwall.blocklist.tests.helpers (tests/conftest.py sets up the path)."""
 import collections
+import contextlib
 import os
+import subprocess
 
 # This file is imported as COLLECTIONS/ansible_collections/fleetwall/blocklist/tests/helpers.py, whether
 # the tree is reached through scripts/setup.sh's link or is ansible-test's copy. ROOT is the real
@@ -363,3 +365,16 @@ def spec_disagreements(documented, defined):
         found += ['%s: %s is %r in the documentation, %r in the definition' % (name, key, said[key], meant[key])
                   for key in SPEC_KEYS if said[key] != meant[key]]
     return found
+
+
+@contextlib.contextmanager
+def tmpfs(path, size):
+    """A tmpfs of ``size`` (``64k``, ``1m``) mounted on the new directory ``path`` for the block: a disk that fills,
+    with the kernel's own ENOSPC. Grow it with ``mount -o remount,size=...``."""
+    os.mkdir(str(path))
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=%s,mode=0755' % size, 'fwtest-full', str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(['umount', str(path)], check=False)
+

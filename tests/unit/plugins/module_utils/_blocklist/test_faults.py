@@ -25,7 +25,7 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.syn
     Entries, StateStore, SyncError, SyncPolicy, sync_set,
 )
 from ansible_collections.fleetwall.blocklist.tests.helpers import (
-    COLLECTIONS, child_env, generation, kill_while_watched, next_generation, tally, temporary_files)
+    COLLECTIONS, child_env, generation, kill_while_watched, next_generation, tally, temporary_files, tmpfs)
 
 # Nothing of ansible-core is under test here (the kernel, the tools, our own code on the standard library):
 # the suite's second pass, with another ansible-core, leaves this file out (tests/conftest.py, scripts/test.sh).
@@ -240,11 +240,8 @@ def test_two_runs_started_together_leave_one_generation_whole(netns, tmp_path, b
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A 64 KiB tmpfs for the state directory: real ENOSPC from the kernel."""
-    mount = tmp_path / 'state'
-    mount.mkdir()
-    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'fwtest-full', str(mount)], check=True)
-    yield mount
-    subprocess.run(['umount', str(mount)], check=False)
+    with tmpfs(tmp_path / 'state', '64k') as mount:
+        yield mount
 
 
 def test_disk_full_in_the_state_directory_keeps_the_live_set(netns, tmp_path, tiny_disk):

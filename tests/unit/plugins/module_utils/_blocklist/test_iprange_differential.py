@@ -361,15 +361,20 @@ def write_feeds(directory, feeds):
     return specs
 
 
+def build_trial(tmp_path, trial, feeds, allow):
+    """(directory, manifest, v4 bytes, v6 bytes, refusal policy) of one trial's build, in its own directory."""
+    where = tmp_path / ('trial%d' % trial)
+    where.mkdir()
+    manifest, v4, v6 = build(where / 'copy', write_feeds(where / 'feeds', feeds), allow)
+    return where, manifest, v4, v6, Policy(manifest)
+
+
 def test_random_v4_trials_match_iprange(tmp_path, iprange):
     rng = random.Random(SEED)
     refused_file = None
     for trial in range(V4_TRIALS):
         feeds, allow = v4_trial(rng)
-        where = tmp_path / ('trial%d' % trial)
-        where.mkdir()
-        manifest, v4, _v6 = build(where / 'copy', write_feeds(where / 'feeds', feeds), allow)
-        policy = Policy(manifest)
+        where, manifest, v4, _v6, policy = build_trial(tmp_path, trial, feeds, allow)
         refused_file = refused_file or policy.refused_file(str(tmp_path / 'refused-v4.txt'))
         kept, refused = [], 0
         for entries in feeds:
@@ -447,10 +452,7 @@ def test_random_v6_trials_match_netaddr(tmp_path):
     rng = random.Random(SEED + 6)
     for trial in range(V6_TRIALS):
         feeds, allow = v6_trial(rng)
-        where = tmp_path / ('trial%d' % trial)
-        where.mkdir()
-        manifest, _v4, v6 = build(where / 'copy', write_feeds(where / 'feeds', feeds), allow)
-        policy = Policy(manifest)
+        where, manifest, _v4, v6, policy = build_trial(tmp_path, trial, feeds, allow)
         oracle, refused = netaddr.IPSet(), 0
         for entries in feeds:
             for entry in entries:

@@ -10,7 +10,7 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fil
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
     ShadowCopyError, build_shadow_copy)
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import StateStore, SyncError
-from ansible_collections.fleetwall.blocklist.tests.helpers import pushed_generation, tally
+from ansible_collections.fleetwall.blocklist.tests.helpers import pushed_generation, tally, tmpfs
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='gives files to another user')
 
@@ -105,11 +105,8 @@ def test_a_wait_for_a_lock_names_its_holder(tmp_path):
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    mount = tmp_path / 'disk'
-    mount.mkdir()
-    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m,mode=0755', 'fwtest-full', str(mount)], check=True)
-    yield mount
-    subprocess.run(['umount', str(mount)], check=False)
+    with tmpfs(tmp_path / 'disk', '1m') as mount:
+        yield mount
 
 
 def test_a_build_that_fills_the_disk_keeps_the_generation_and_leaves_nothing(tiny_disk, tmp_path):
