@@ -25,8 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
 os.environ['PATH'] = '/usr/local/sbin:/usr/sbin:/sbin:' + os.environ.get('PATH', '')
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ufw import UfwTaggedRules  # noqa
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nginx import GeoFile  # noqa
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_ufw import UfwTaggedRules  # noqa
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_nginx import GeoFile  # noqa
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import SyncError  # noqa
 
 

@@ -63,7 +63,7 @@ import uuid
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import size_for  # noqa: E402
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_ipset import size_for  # noqa: E402
 
 ENV = dict(os.environ, LC_ALL='C', PATH='/usr/local/sbin:/usr/sbin:/sbin:' + os.environ.get('PATH', ''))
 TOOL_TIMEOUT = 120

@@ -67,7 +67,7 @@ def run(args, data=None):
 ENGINE = MEASURE + """
 import json, resource, sys, time
 sys.path.insert(0, %(collections)r)
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_nft import NftAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
     Entries, StateStore, sync_set)
 

@@ -18,8 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_ipset import Netns, make_entries, report, timed  # noqa: E402
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ipset import IpsetAdapter  # noqa: E402
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.protect import Protection  # noqa: E402
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_ipset import IpsetAdapter  # noqa: E402
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.protect import Protection  # noqa: E402
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (  # noqa: E402
     Entries, StateStore, SyncPolicy, sync_set,
 )

@@ -61,7 +61,7 @@ def make_feed(path, size, seed=1):
 SNIPPETS = {
     'build': """
 import resource
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import build_shadow_copy
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy import build_shadow_copy
 start = time.perf_counter()
 result = build_shadow_copy(root, [{'name': 'big', 'path': feed, 'max_entries': max_entries}], allowlist=allowlist,
                            provenance=provenance)
@@ -72,7 +72,7 @@ print(json.dumps({'seconds': seconds, 'entries': result['entries']['v4'],
                   'child_peak_mib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0}))
 """,
     'build_fleet': """
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import build_shadow_copy
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy import build_shadow_copy
 harvest = {'host%d' % h: [{'address': '198.51.%d.%d' % (h % 100, b), 'jail': 'sshd', 'banned_at': 1795440000}
                           for b in range(1, 11)] for h in range(100)}
 start = time.perf_counter()
@@ -82,7 +82,7 @@ print(json.dumps({'seconds': time.perf_counter() - start, 'entries': result['ent
                   'fleet_local': result['fleet_local']['accepted']}))
 """,
     'parse': """
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feeds import parse_feed
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.feeds import parse_feed
 with open(feed, 'rb') as handle:
     body = handle.read()
 start = time.perf_counter()

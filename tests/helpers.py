@@ -315,7 +315,7 @@ def echo_secret_forms():
 
 def pushed_generation(path, signing_key=None):
     """What the push does (the verified_generation filter, tests/unit/plugins/filter): trust, then verify."""
-    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy import (
         trusted_generation_dir, verify_generation)
     resolved = trusted_generation_dir(path)
     verify_generation(resolved, signing_key)
@@ -377,4 +377,3 @@ def tmpfs(path, size):
         yield path
     finally:
         subprocess.run(['umount', str(path)], check=False)
-

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""A feed's options, documented once (their definition is module_utils/_blocklist/feed_options.py).
+"""A feed's options, documented once (their definition is module_utils/_blocklist/controller/feed_options.py).
 
 Ansible merges a fragment into a plugin's top-level options only, so the settings are written here once, as YAML, and
 placed twice: at the top level for the threat_feed lookup (DOCUMENTATION, ``fleetwall.blocklist.feed``), and as the

@@ -40,7 +40,7 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.addresses import V4, V6, networks_text
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy import (
     ShadowCopyError, parse_allowlist,
 )
 

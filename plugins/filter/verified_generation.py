@@ -44,7 +44,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy import (
     ShadowCopyError, trusted_generation_dir, verify_generation,
 )
 

@@ -65,14 +65,14 @@ from ansible.plugins.lookup import LookupBase
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.addresses import (
     V4, V6, BITS, merge_keys, ranges_to_networks, format_network,
 )
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feed_options import (
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.feed_options import (
     FETCH_AND_PARSE_OPTIONS, feed_problem,
 )
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feeds import FeedError, parse_feed
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fetch import (
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.feeds import FeedError, parse_feed
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.fetch import (
     FetchError, fetch, redact, redact_url,
 )
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.presets import (
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.presets import (
     PresetError, resolve_feed, spec_secrets,
 )
 

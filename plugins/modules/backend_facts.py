@@ -62,7 +62,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.command_runner import run_tool
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.command_runner import run_tool
 
 
 def recommend(nft, ipset, iptables, variant, firewalld_running=False, ufw_active=False):

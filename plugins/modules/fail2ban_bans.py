@@ -95,9 +95,9 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.command_runner import run_tool, tool_message
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import check_paths
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fail2ban import (
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.command_runner import run_tool, tool_message
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.module_support import check_paths
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.fail2ban import (
     DEFAULT_DATABASE, Fail2banError, active_bans_from_database, parse_client_banned, parse_client_dbfile,
 )
 

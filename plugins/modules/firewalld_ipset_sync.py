@@ -231,11 +231,11 @@ upload_required:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.command_runner import run_tool
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.command_runner import run_tool
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.module_support import (
     SET_OPTIONS, SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, run_sync, sets_argument_spec,
 )
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_firewalld import (
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_firewalld import (
     FirewalldAdapter, FirewalldRules,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import SyncError

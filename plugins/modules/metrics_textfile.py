@@ -76,9 +76,9 @@ sets:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.command_runner import run_tool
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.metrics import write_textfile
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import check_paths
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.command_runner import run_tool
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.metrics import write_textfile
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.module_support import check_paths
 
 
 def main():

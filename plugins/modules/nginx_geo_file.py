@@ -207,9 +207,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.command_runner import run_tool
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nginx import GeoFile, v6_path
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.command_runner import run_tool
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_nginx import GeoFile, v6_path
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.module_support import (
     CHANGE_GUARD_ARGUMENT_SPEC, PROTECT_ARGUMENT_SPEC, change_guard, check_lock_timeout, check_paths, host_protection, io_failure,
     refuse_broad_entries, report_protected,
 )

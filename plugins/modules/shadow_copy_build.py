@@ -283,15 +283,15 @@ from typing import NoReturn
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fetch import SHORT_SECRET, Redactor
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.fetch import SHORT_SECRET, Redactor
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import path_problem
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.presets import (
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.presets import (
     PresetError, preset_secrets, resolve_feed, spec_secrets,
 )
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy import (
     ShadowCopyError, build_shadow_copy,
 )
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy_options import (
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy_options import (
     ARGUMENT_SPEC, file_mode_of, option_problem,
 )
 

@@ -196,11 +196,11 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.command_runner import run_tool
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import (
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.command_runner import run_tool
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.module_support import (
     FILE_SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, run_file_sync,
 )
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_ufw import UfwTaggedRules
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_ufw import UfwTaggedRules
 
 
 def main():

@@ -16,8 +16,8 @@ from ansible import constants as C
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import write_atomic
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import combine_set_results
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import (
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.module_support import combine_set_results
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy import (
     file_sha256, manifest_beside, manifest_min_prefix, manifest_sha256)
 
 

@@ -39,7 +39,7 @@ def test_ansible_doc_renders(kind, name):
 
 
 def test_every_builtin_preset_has_a_docs_page_with_quota_advice():
-    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.presets import PRESETS
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.presets import PRESETS
     for name, preset in PRESETS.items():
         path = os.path.join(ROOT, 'docs', 'presets', name + '.md')
         assert os.path.exists(path), path

@@ -1,4 +1,4 @@
-"""A feed's options are defined once, in module_utils/_blocklist/feed_options.py, and documented once, in the
+"""A feed's options are defined once, in module_utils/_blocklist/controller/feed_options.py, and documented once, in the
 fleetwall.blocklist.feed doc fragment; the documentation must say what the definition says.
 
 The fragment places the same texts twice: as the threat_feed lookup's options (DOCUMENTATION; Ansible applies their
@@ -16,10 +16,10 @@ from ansible_collections.fleetwall.blocklist.tests.helpers import spec_disagreem
 from ansible_collections.fleetwall.blocklist.plugins.doc_fragments.feed import ModuleDocFragment
 from ansible_collections.fleetwall.blocklist.plugins.lookup import threat_feed
 from ansible_collections.fleetwall.blocklist.plugins.modules import shadow_copy_build
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feed_options import (
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.feed_options import (
     BUILD_ONLY_OPTIONS, FEED_DEFAULTS, FEED_OPTIONS, FETCH_AND_PARSE_OPTIONS,
 )
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy_options import ARGUMENT_SPEC
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy_options import ARGUMENT_SPEC
 
 # An option named in a description: O(name), O(feeds[].name), O(tiers.block), O(fqcn#module:name).
 OPTION_REFERENCE = re.compile(r'O\(([^)=]+)')

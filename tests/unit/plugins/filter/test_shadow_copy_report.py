@@ -1,7 +1,7 @@
 import datetime
 
 from ansible_collections.fleetwall.blocklist.plugins.filter.shadow_copy_report import shadow_copy_report
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import build_shadow_copy
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy import build_shadow_copy
 
 
 def test_a_build_with_harvested_bans_reports_them(tmp_path):

@@ -1,5 +1,5 @@
 from ansible_collections.fleetwall.blocklist.plugins.filter.sync_report import sync_report
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.module_support import combine_set_results
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.module_support import combine_set_results
 
 
 def test_one_line_per_host_with_failures_and_missing_hosts():

@@ -1,5 +1,5 @@
 """The verified_generation filter: the push's check of a generation, as a play calls it (the checks themselves
-are tested in tests/unit/plugins/module_utils/_blocklist/test_shadow_copy.py and test_trust_boundary.py)."""
+are tested in tests/unit/plugins/module_utils/_blocklist/controller/test_shadow_copy.py and test_trust_boundary.py)."""
 import os
 
 import pytest
@@ -7,7 +7,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.fleetwall.blocklist.plugins.filter.verified_generation import verified_generation
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import build_shadow_copy
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy import build_shadow_copy
 
 
 def test_a_verified_generation_is_its_resolved_directory_and_an_edited_one_fails_the_play(tmp_path):

@@ -12,10 +12,10 @@ import sys
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.fleetwall.blocklist.tests.helpers import COLLECTIONS
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feed_options import (
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.feed_options import (
     FEED_DEFAULTS, FETCH_AND_PARSE_OPTIONS,
 )
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy_options import (
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy_options import (
     ARGUMENT_SPEC, option_problem,
 )
 

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from ansible_collections.fleetwall.blocklist.tests.helpers import ROOT, spec_disagreements
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.feed_options import FEED_OPTIONS
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy_options import ARGUMENT_SPEC
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.feed_options import FEED_OPTIONS
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy_options import ARGUMENT_SPEC
 
 ROLE = os.path.join(ROOT, 'roles', 'shadow_copy')
 # A module argument that is one role variable and nothing else.

@@ -14,7 +14,7 @@ from ansible_collections.fleetwall.blocklist.plugins.lookup.backends import Look
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backends import (
     BACKENDS, KERNEL_BACKENDS, backend_of_record,
 )
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.metrics import read_records
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.metrics import read_records
 from ansible_collections.fleetwall.blocklist.tests.helpers import ROOT
 
 CORE_INDEPENDENT = True

@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.adapter import SetAdapter
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.adapter import SetAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import acquire_lock
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import build_shadow_copy
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy import build_shadow_copy
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
     Entries, StateStore, sync_set)
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import LiveInfo

@@ -5,8 +5,8 @@ import stat
 
 import pytest
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backend_nft import NftAdapter
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.shadow_copy import build_shadow_copy
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_nft import NftAdapter
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy import build_shadow_copy
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
     Entries, StateStore, SyncError, sync_set,
 )
@@ -106,7 +106,7 @@ def test_every_tool_runs_through_the_one_command_runner():
     for directory, _dirs, files in os.walk(os.path.join(ROOT, 'plugins')):
         for name in files:
             path = os.path.join(directory, name)
-            if not name.endswith('.py') or path.endswith(os.path.join('_blocklist', 'command_runner.py')):
+            if not name.endswith('.py') or path.endswith(os.path.join('_blocklist', 'host', 'command_runner.py')):
                 continue
             with open(path) as handle:
                 tree = ast.parse(handle.read(), path)
@@ -127,10 +127,10 @@ from urllib.parse import quote, quote_plus  # noqa: E402
 
 import feed_server  # noqa: E402
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.fetch import (  # noqa: E402
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.fetch import (  # noqa: E402
     MASK, FetchError, fetch_response, redact, redact_data,
 )
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.presets import resolve_feed  # noqa: E402
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.presets import resolve_feed  # noqa: E402
 from ansible_collections.fleetwall.blocklist.tests.helpers import (  # noqa: E402
     ECHO_KEY, ECHO_PASSWORD, ECHO_QUERY, ECHO_TOKEN, ECHO_USER, echo_secret_forms)
 

@@ -1,0 +1,746 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Parsing of threat-feed bodies into validated networks, with optional scores.
+
+Formats:
+
+* line-oriented text: plain lists, FireHOL netsets, Spamhaus DROP text
+  (``1.2.3.0/24 ; SBL123``) and ipsum (``IP<TAB>count``);
+* ``jsonl``: one JSON object a line, as Spamhaus ``drop_v4.json`` publishes,
+  with its trailing ``{"type": "metadata", ...}`` record;
+* ``json``: any JSON document, with a JMESPath ``query`` that yields the
+  addresses, or ``[address, score]`` pairs, or objects with ``address``/``ip``
+  and ``score`` keys;
+* ``csv`` with a named column (and optionally a score column);
+* ``tor_exits``: Tor's ``exit-addresses`` (``ExitAddress 1.2.3.4 date time``).
+
+Nothing here fails on a single bad line: bad lines are counted and sampled,
+and only a feed whose share of bad lines passes a threshold is declared
+broken.  Only ``json`` needs a library outside the standard library
+(jmespath, a controller dependency); it is imported when a feed uses it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import pickle
+import re
+import socket
+import time
+from array import array
+
+from ..addresses import (
+    V4, V6, BITS, AddressError, RefusalTable, parse_network, parse_range,
+    network_key, ranges_to_networks, format_network,
+)
+from .forking import fork_child, read_child
+
+FORMATS = ('auto', 'plain', 'netset', 'ipsum', 'spamhaus_drop', 'jsonl', 'json', 'csv', 'tor_exits')
+TEXT_FORMATS = ('plain', 'netset', 'ipsum', 'spamhaus_drop')
+DEFAULT_MAX_INVALID_FRACTION = 0.1
+# Entries (lines, for the line formats) one feed body may hold: ten times the largest real feeds, and a
+# bound on the memory a hostile body of short lines can take before anything is parsed.
+DEFAULT_MAX_ENTRIES = 2000000
+SAMPLE_SIZE = 10
+# A line-format body of this many lines or more is parsed in two processes, its second half in a forked child
+# on the other core: at ten million lines the parse and the sort are half the build.
+PARALLEL_MIN_LINES = 1000000
+# The child parses and sorts less than the parent does; it is late at ten times the parent's own time, at
+# least PARALLEL_MIN_WAIT and at most PARALLEL_TIMEOUT seconds, and the parent then parses its part itself.
+PARALLEL_MIN_WAIT = 30
+PARALLEL_TIMEOUT = 600
+# The parent's share of the body: the child's half also pays for the fork and for sending its keys back
+# (measured: at an even split the parent waited a fifth of its own time).
+PARENT_SHARE = 0.56
+REFUSED_LIST_LIMIT = 1000
+TOR_KEYWORDS = ('ExitNode', 'Published', 'LastStatus', 'ExitAddress')
+# A count (ipsum), a column number or a Content-Length: no real one has more digits, and int() raises past
+# 4300 of them.
+MAX_NUMBER_DIGITS = 18
+# A score given as text: a decimal number as JSON writes one, in ASCII digits.
+SCORE_TEXT = re.compile(r'[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z')
+
+
+class FeedError(Exception):
+    """The feed as a whole cannot be used; the message says why."""
+
+
+class ProviderError(FeedError):
+    """The provider answered with an error document instead of data (bad key, quota, ...)."""
+
+
+def ascii_number(text):
+    """``text`` as a non-negative integer when it is a short run of ASCII digits, else None.
+
+    str.isdigit() also says yes to '²' (which int() refuses) and to '٣' (which int() reads as 3), and
+    int() raises past 4300 digits: in feed text only 0-9 are digits.
+    """
+    if text.isascii() and text.isdigit() and len(text) <= MAX_NUMBER_DIGITS:
+        return int(text)
+    return None
+
+
+class FeedParseResult(object):
+    """Accepted networks as sort keys per family, and, for scored feeds, a parallel list of scores."""
+
+    def __init__(self, name, scored=False):
+        self.name = name
+        self.keys = {V4: [], V6: []}
+        self.scores = {V4: [], V6: []} if scored else None
+        self.lines = 0
+        self.comments = 0
+        self.invalid = 0
+        self.invalid_samples = []
+        self.below_min_count = 0
+        self.below_min_score = 0
+        self.refused = {}
+        self.refused_entries = []
+        self.refused_truncated = False
+        # Why a big body's second part was parsed in this process after all (its child failed or ran late).
+        self.parse_fallback = None
+
+    @property
+    def accepted(self):
+        return len(self.keys[V4]) + len(self.keys[V6])
+
+    @property
+    def refused_total(self):
+        return sum(self.refused.values())
+
+    def add_invalid(self, line_no, text, reason):
+        self.invalid += 1
+        if len(self.invalid_samples) < SAMPLE_SIZE:
+            self.invalid_samples.append({'line': line_no, 'text': str(text)[:100], 'reason': reason})
+
+    def add_refused(self, entry, reason):
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+        if len(self.refused_entries) < REFUSED_LIST_LIMIT:
+            self.refused_entries.append({'entry': entry, 'reason': reason, 'feed': self.name})
+        else:
+            self.refused_truncated = True
+
+    def sort_keys(self):
+        """Sort each family's keys, and their scores with them.
+
+        Sorted, a feed's keys cost the merge one pass, and the provenance
+        file is written from them in order without a dictionary of them all.
+        """
+        for version in (V4, V6):
+            keys = self.keys[version]
+            if self.scores is None:
+                keys.sort()
+            elif keys:
+                pairs = sorted(zip(keys, self.scores[version]))
+                self.keys[version] = [key for key, _score in pairs]
+                self.scores[version] = [score for _key, score in pairs]
+
+    # What absorb adds up, and what else it joins: the counts, the samples and the refusals.
+    COUNTERS = ('comments', 'invalid', 'below_min_count', 'below_min_score')
+    MERGED = COUNTERS + ('invalid_samples', 'refused', 'refused_entries', 'refused_truncated')
+
+    def transferable(self):
+        """This result as plain data for a pipe: IPv4 keys as the bytes of a machine-word array."""
+        state = {name: getattr(self, name) for name in self.MERGED}
+        state.update(lines=self.lines, v4=array('Q', self.keys[V4]).tobytes(), v6=self.keys[V6])
+        return state
+
+    def absorb(self, state):
+        """Add the ``transferable`` state of the lines after this result's (an unscored result's) to it."""
+        self.lines = state['lines']
+        for name in self.COUNTERS:
+            setattr(self, name, getattr(self, name) + state[name])
+        self.invalid_samples = (self.invalid_samples + state['invalid_samples'])[:SAMPLE_SIZE]
+        for reason, count in state['refused'].items():
+            self.refused[reason] = self.refused.get(reason, 0) + count
+        room = REFUSED_LIST_LIMIT - len(self.refused_entries)
+        self.refused_entries.extend(state['refused_entries'][:room])
+        self.refused_truncated = (self.refused_truncated or state['refused_truncated']
+                                  or len(state['refused_entries']) > room)
+        v4 = array('Q')
+        v4.frombytes(state['v4'])
+        self.keys[V4].extend(v4)
+        self.keys[V6].extend(state['v6'])
+
+    def summary(self):
+        out = {
+            'lines': self.lines,
+            'comments': self.comments,
+            'accepted': self.accepted,
+            'accepted_v4': len(self.keys[V4]),
+            'accepted_v6': len(self.keys[V6]),
+            'invalid': self.invalid,
+            'invalid_samples': self.invalid_samples,
+            'below_min_count': self.below_min_count,
+            'below_min_score': self.below_min_score,
+            'refused': dict(self.refused),
+            'scored': self.scores is not None,
+        }
+        if self.parse_fallback:
+            out['parse_fallback'] = self.parse_fallback
+        return out
+
+
+def _looks_like_html(head):
+    head = head.lstrip()[:512].lower()
+    return head.startswith('<') and ('<html' in head or '<!doctype' in head or '<head' in head or '<body' in head)
+
+
+def decode_body(body):
+    if isinstance(body, bytes):
+        body = body.decode('utf-8', errors='replace')
+    if body.startswith('\ufeff'):
+        body = body[1:]
+    return body
+
+
+def provider_error_message(document):
+    """The provider's own message from an error document, or None when it is not one.
+
+    Covers ``{"error": "..."}``, ``{"error": {"message": ...}}``, ``{"message": ...}``
+    with no data, and AbuseIPDB's ``{"errors": [{"detail": ..., "status": 401}]}``.
+    """
+    if not isinstance(document, dict):
+        return None
+    errors = document.get('errors')
+    if isinstance(errors, list) and errors:
+        parts = []
+        for item in errors[:3]:
+            if isinstance(item, dict):
+                parts.append(str(item.get('detail') or item.get('message') or item.get('title') or item))
+            else:
+                parts.append(str(item))
+        return '; '.join(parts)[:300]
+    error = document.get('error')
+    if error:
+        if isinstance(error, dict):
+            error = error.get('message') or error.get('detail') or error
+        return str(error)[:300]
+    return None
+
+
+def body_error_message(body):
+    """Provider message from a small JSON error body (bytes or text), else None."""
+    text = decode_body(body[:65536]).strip() if body else ''
+    if not text.startswith('{'):
+        return None
+    try:
+        return provider_error_message(json.loads(text))
+    except (ValueError, RecursionError):
+        # RecursionError: '{"a": [[[[...' nested past the interpreter's limit is no error document either.
+        return None
+
+
+class _Collector(object):
+    """Validates entries and files them by family, refused, invalid or below a threshold."""
+
+    def __init__(self, result, refusals, min_score):
+        self.result = result
+        self.refusal_reason = refusals.reason
+        self.min_score = min_score
+
+    def add(self, entry, line_no, raw, score=None):
+        result = self.result
+        if not isinstance(entry, str):
+            result.add_invalid(line_no, raw, 'the address is not a string')
+            return
+        entry = entry.strip()
+        if result.scores is not None:
+            if score is None or isinstance(score, bool):
+                result.add_invalid(line_no, raw, 'missing score')
+                return
+            # float() also reads '٣', '1_0', 'nan' and 'inf' from text, and raises OverflowError on an
+            # integer past 1e308 (JSON has no limit on digits); NaN passes every threshold test as false.
+            if isinstance(score, str) and not SCORE_TEXT.match(score.strip()):
+                result.add_invalid(line_no, raw, 'score is not a number')
+                return
+            try:
+                score = float(score)
+            except (TypeError, ValueError, OverflowError):
+                result.add_invalid(line_no, raw, 'score is not a number')
+                return
+            if not math.isfinite(score):
+                result.add_invalid(line_no, raw, 'score is not a finite number')
+                return
+            if self.min_score is not None and score < self.min_score:
+                result.below_min_score += 1
+                return
+        try:
+            if '-' in entry:
+                version, first, last = parse_range(entry)
+                networks = list(ranges_to_networks([(first, last)], BITS[version]))
+            else:
+                version, start, prefixlen = parse_network(entry)
+                networks = ((start, prefixlen),)
+        except AddressError as exc:
+            result.add_invalid(line_no, raw, str(exc))
+            return
+        reasons = [self.refusal_reason(version, start, prefixlen) for start, prefixlen in networks]
+        refused = next((reason for reason in reasons if reason is not None), None)
+        if refused is not None:
+            # A range is one entry, judged whole as a CIDR is: '1.0.0.0-223.255.255.255' must not pass
+            # as the pieces of it that happen to be narrow enough.
+            result.add_refused(entry if len(networks) > 1 else format_network(version, *networks[0]), refused)
+            return
+        keys = result.keys[version]
+        for start, prefixlen in networks:
+            keys.append(network_key(version, start, prefixlen))
+            if result.scores is not None:
+                result.scores[version].append(score)
+
+
+def _parse_text(lines, result, collector, refusals, want_count, min_count, first_line=1):
+    # The hot path.  Most lines of a big feed are a bare IPv4 address, and
+    # glibc's inet_pton accepts exactly those (no spaces, no leading zeros),
+    # so one C call validates them; only the rest goes through the full
+    # parser.  A first octet outside every refused range needs no lookup.
+    pton, af_inet, from_bytes = socket.inet_pton, socket.AF_INET, int.from_bytes
+    needs_check = refusals.v4_octets_to_check()
+    max_host_bits = 32 - max(8, refusals.min_prefix[V4])
+    v4_keys = result.keys[V4]
+    append = v4_keys.append
+    add = collector.add
+    comments = 0
+    line_no = first_line - 1
+    for line_no, raw in enumerate(lines, first_line):
+        if not want_count:
+            try:
+                value = from_bytes(pton(af_inet, raw), 'big')
+            except (OSError, ValueError):
+                # An IPv4 CIDR of /8 or longer lies within one first octet,
+                # so the same octet test decides whether it needs a lookup.
+                addr, slash, prefix = raw.partition('/')
+                if slash and prefix.isascii() and prefix.isdigit() and len(prefix) <= 2:
+                    host_bits = 32 - int(prefix)
+                    if 0 <= host_bits <= max_host_bits:
+                        try:
+                            value = from_bytes(pton(af_inet, addr), 'big')
+                        except (OSError, ValueError):
+                            value = None
+                        if value is not None and not value & ((1 << host_bits) - 1) \
+                                and (value >> 24) not in needs_check:
+                            append(value << 8 | host_bits)
+                            continue
+            else:
+                if (value >> 24) in needs_check:
+                    add(raw, line_no, raw)
+                else:
+                    append(value << 8)
+                continue
+        line = raw.strip()
+        if not line or line[0] in '#;':
+            comments += 1
+            continue
+        if '#' in line:
+            line = line.split('#', 1)[0]
+        if ';' in line:
+            line = line.split(';', 1)[0]
+        tokens = line.split()
+        if not tokens:
+            comments += 1
+            continue
+        count = ascii_number(tokens[1]) if len(tokens) == 2 else None
+        if len(tokens) > 2 or (len(tokens) == 2 and not want_count and count is None):
+            # An address, optionally a count (ipsum), then a comment: anything else is not a list line,
+            # and taking its first word would turn '1.2.3.4 }; flush ruleset' into an entry.
+            result.add_invalid(line_no, raw, 'unexpected text after the address')
+            continue
+        if len(tokens) == 2:
+            if count is None:
+                result.add_invalid(line_no, raw, 'count column is not a number')
+                continue
+            if min_count is not None and count < min_count:
+                result.below_min_count += 1
+                continue
+        elif want_count and min_count is not None:
+            result.add_invalid(line_no, raw, 'ipsum line without a count column')
+            continue
+        add(tokens[0], line_no, raw)
+    result.lines = line_no
+    result.comments += comments
+
+
+def _parse_text_body(text, line_count, result, collector, refusals, want_count, min_count):
+    """``_parse_text`` over a whole body; from PARALLEL_MIN_LINES lines on, its second part in a forked child.
+
+    Each process parses and sorts its part; the parent adds the child's
+    counts, samples, refusals and keys to its own, in line order, and the
+    final sort merges two sorted runs.  Where no child can be forked, the
+    whole body is parsed here; where the child fails or runs late, its part
+    is, and ``parse_fallback`` says so: the result is the same either way.
+    """
+    args = (refusals, want_count, min_count)
+    middle = text.find('\n', int(len(text) * PARENT_SHARE)) if line_count >= PARALLEL_MIN_LINES else -1
+    split = middle + 1
+    first_line = text.count('\n', 0, split) + 1 if split else 0
+
+    def parse_second_part(into, into_collector):
+        _parse_text(_iter_lines(text, split), into, into_collector, *args, first_line=first_line)
+
+    child = _start_child(parse_second_part, result, collector, refusals) if split else None
+    if child is None:
+        _parse_text(_iter_lines(text), result, collector, *args)
+        return
+    pid, read_end = child
+    started = time.monotonic()
+    parsed_first_part = False
+    try:
+        _parse_text(_iter_lines(text, 0, split), result, collector, *args)
+        result.sort_keys()
+        parsed_first_part = True
+    finally:
+        # Reaped in every case; killed at once when the parent's part failed.  The child's part is smaller
+        # than the parent's: ten times the parent's own time is late.
+        late = min(max(PARALLEL_MIN_WAIT, 10 * (time.monotonic() - started)), PARALLEL_TIMEOUT)
+        payload = read_child(pid, read_end, late if parsed_first_part else 0)
+    if payload is None:
+        result.parse_fallback = ('the child parsing lines %d on failed or took longer than %.0f s; this process '
+                                 'parsed them' % (first_line, late))
+        parse_second_part(result, collector)
+    else:
+        result.absorb(pickle.loads(payload))
+
+
+def _start_child(parse_second_part, result, collector, refusals):
+    """(pid, pipe's read end) of a forked child that parses the second part and sends it back; None if none.
+
+    None means one process parses it all: a scored body (the text formats
+    have no score; a body that asks for one is all invalid lines), no file
+    descriptor for a pipe, or no child forked.
+    """
+    if result.scores is not None:
+        return None
+    try:
+        read_end, write_end = os.pipe()
+    except OSError:
+        return None
+
+    def second_part():
+        os.close(read_end)
+        part = FeedParseResult(result.name)
+        parse_second_part(part, _Collector(part, refusals, collector.min_score))
+        part.sort_keys()
+        with os.fdopen(write_end, 'wb', closefd=False) as out:
+            # Pickled: the reader is this child's own parent, through a pipe nobody else holds.
+            out.write(pickle.dumps(part.transferable(), protocol=pickle.HIGHEST_PROTOCOL))
+
+    pid = fork_child(second_part, write_end)
+    os.close(write_end)
+    if pid is None:
+        os.close(read_end)
+        return None
+    return pid, read_end
+
+
+def _parse_tor(lines, result, collector):
+    line_no = 0
+    for line_no, raw in enumerate(lines, 1):
+        tokens = raw.split()
+        if len(tokens) >= 2 and tokens[0] == 'ExitAddress':
+            collector.add(tokens[1], line_no, raw)
+        elif tokens and tokens[0] not in TOR_KEYWORDS and not tokens[0].startswith('#'):
+            result.add_invalid(line_no, raw, 'not a line of an exit-addresses document')
+        else:
+            result.comments += 1
+    result.lines = line_no
+
+
+def _parse_jsonl(lines, result, collector, field, score_field, require_metadata=False):
+    metadata = None
+    line_no = 0
+    for line_no, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line[0] in '#;':
+            result.comments += 1
+            continue
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            # RecursionError: a line of '[[[[...' nested past the interpreter's limit.
+            result.add_invalid(line_no, raw, 'not a JSON object')
+            continue
+        if not isinstance(record, dict):
+            result.add_invalid(line_no, raw, 'not a JSON object')
+            continue
+        if record.get('type') == 'metadata':
+            metadata = record
+            result.comments += 1
+            continue
+        if field not in record:
+            result.add_invalid(line_no, raw, 'no %r field' % field)
+            continue
+        collector.add(record[field], line_no, raw, record.get(score_field) if score_field else None)
+    result.lines = line_no
+    _check_metadata_count(result, metadata, require_metadata)
+
+
+def _check_metadata_count(result, metadata, required):
+    """Spamhaus's metadata record, its last line, says how many records it wrote: fewer is a truncated download,
+    which must not pass for a shorter list.  Where the feed requires the record, a body without it was cut before
+    its last line, whatever the transport said."""
+    expected = metadata.get('records') if metadata else None
+    has_count = isinstance(expected, int) and not isinstance(expected, bool)
+    if required and not has_count:
+        raise FeedError('feed %s: the body ends without its metadata record and its record count (require_metadata); '
+                        'truncated?' % result.name)
+    data_lines = result.lines - result.comments
+    if has_count and data_lines != expected:
+        raise FeedError('feed %s: the metadata record announces %s records but the body has %s; truncated?'
+                        % (result.name, expected, data_lines))
+
+
+def _csv_rows(lines):
+    """The csv rows of the data lines; a line the csv module refuses (a field past its limit of 128 KiB) comes
+    as its csv.Error instead of a row, so that it is one invalid row rather than the end of the feed."""
+    reader = csv.reader(line for line in lines if line.strip() and not line.lstrip().startswith('#'))
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # The reader starts afresh at the next line: it has consumed the one it refused.
+            yield exc
+
+
+def _parse_csv(lines, result, collector, field, score_field):
+    header = None
+    if field is None:
+        raise FeedError('feed %s: the csv format needs field, the name (or 0-based number) of the address column'
+                        % result.name)
+    column = ascii_number(str(field))
+    by_index = column is not None
+    score_column = ascii_number(str(score_field)) if score_field is not None else None
+    row_no = 0
+    skipped = 0
+    for row_no, row in enumerate(_csv_rows(lines), 1):
+        if isinstance(row, csv.Error):
+            result.add_invalid(row_no, '', 'not a csv row: %s' % row)
+            continue
+        if header is None and not by_index:
+            header = [h.strip() for h in row]
+            if field not in header:
+                raise FeedError('feed %s: no column %r in the csv header (%s)'
+                                % (result.name, field, ', '.join(header[:20])))
+            column = header.index(field)
+            if score_field is not None and score_column is None:
+                if score_field not in header:
+                    raise FeedError('feed %s: no score column %r in the csv header' % (result.name, score_field))
+                score_column = header.index(score_field)
+            skipped += 1
+            continue
+        if len(row) <= column:
+            result.add_invalid(row_no, ','.join(row), 'row has no column %s' % field)
+            continue
+        score = row[score_column] if score_column is not None and len(row) > score_column else None
+        collector.add(row[column], row_no, ','.join(row), score)
+    result.lines = len(lines)
+    result.comments += len(lines) - row_no + skipped
+
+
+def _parse_json(text, result, collector, query, scored, max_entries):
+    if not query:
+        raise FeedError('feed %s: a JSON body needs query, a JMESPath expression for its addresses' % result.name)
+    if not text.strip():
+        raise FeedError('feed %s: the body is empty, not a JSON document' % result.name)
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise FeedError('feed %s: the body is not valid JSON (%s); truncated?' % (result.name, exc))
+    except RecursionError:
+        raise FeedError('feed %s: the JSON document is nested too deeply to be a feed' % result.name)
+    try:
+        import jmespath
+    except ImportError:
+        raise FeedError('feed %s: the json format needs the Python library jmespath on the host that '
+                        'builds the shadow copy (pip install jmespath)' % result.name)
+    try:
+        found = jmespath.search(query, document)
+    except jmespath.exceptions.JMESPathError as exc:
+        raise FeedError('feed %s: query %r is not valid JMESPath: %s' % (result.name, query, exc))
+    if found is None or found == []:
+        message = provider_error_message(document)
+        if message:
+            raise ProviderError('feed %s: the provider answered with an error: %s' % (result.name, message))
+        found = []
+    if not isinstance(found, list):
+        raise FeedError('feed %s: query %r yields %s, not a list' % (result.name, query, type(found).__name__))
+    _check_entry_count(result.name, len(found), max_entries, 'entries')
+    if scored is None:
+        # A query yielding pairs or objects carries scores; bare strings do not.
+        scored = bool(found) and isinstance(found[0], (list, dict))
+    if scored:
+        result.scores = {V4: [], V6: []}
+    add = collector.add
+    for index, item in enumerate(found, 1):
+        if isinstance(item, str):
+            add(item, index, item, None)
+        elif isinstance(item, list) and len(item) == 2:
+            add(item[0], index, item, item[1])
+        elif isinstance(item, dict):
+            address = item.get('address', item.get('ip'))
+            add(address, index, item, item.get('score'))
+        elif item is None and not scored:
+            result.add_invalid(index, item, 'null address')
+        else:
+            result.add_invalid(index, item, 'expected an address, [address, score] or {address, score}')
+    result.lines = len(found)
+
+
+def _iter_lines(text, start=0, stop=None, chunk_chars=1 << 20):
+    """The lines of ``text[start:stop]`` (newlines already LF only), split about a mebibyte at a time.
+
+    A list of ten million line strings costs a gigabyte; the text formats
+    read their lines once, in order, and need only the current chunk's.
+    """
+    stop = len(text) if stop is None else stop
+    position = start
+    while True:
+        end = text.find('\n', position + chunk_chars, stop)
+        if end < 0:
+            yield from _split_lines(text[position:stop])
+            return
+        yield from text[position:end].split('\n')
+        position = end + 1
+
+
+def _head(text, size=65536):
+    """The first ``size`` characters of ``text`` and the rest of the line they end in (up to 4 KiB more)."""
+    end = text.find('\n', size, size + 4096)
+    return text[:end] if end >= 0 else text[:size]
+
+
+def _lf_only(text):
+    """CRLF and CR line ends as LF."""
+    if '\r' in text:
+        text = text.replace('\r\n', '\n').replace('\r', '\n')
+    return text
+
+
+def _split_lines(text):
+    """Lines split at LF, CRLF and CR only.
+
+    ``str.splitlines`` also splits at form feed, the ASCII separators and
+    U+0085/U+2028/U+2029: a feed's line numbers would no longer match its
+    newlines, and a line would silently become two entries.
+    """
+    lines = _lf_only(text).split('\n')
+    if lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+# FireHOL's netsets say how many entries they hold: "# Entries         : 2892 subnets, 619304666 unique IPs".
+DECLARED_ENTRIES = re.compile(r'^#\s*Entries\s*:\s*([0-9]{1,12})\s+subnets\b')
+
+
+def _check_declared_entries(name, lines, result):
+    """FeedError when the body holds fewer entries than its header declares: a download cut short.
+
+    A cut at a line boundary with no Content-Length (a closed connection) is
+    otherwise a shorter list that passes for a real one.
+    """
+    for line in lines[:100]:
+        match = DECLARED_ENTRIES.match(line)
+        if match:
+            declared, found = int(match.group(1)), result.lines - result.comments
+            if found < declared:
+                raise FeedError('feed %s: its header declares %d entries but the body has %d; the download was cut '
+                                'short' % (name, declared, found))
+            return
+
+
+def _check_entry_count(name, count, max_entries, what):
+    if max_entries and count > max_entries:
+        raise FeedError('feed %s: the body has %d %s, more than max_entries (%d); refused whole, as a list that '
+                        'size is an upstream fault or an attack more likely than a feed (raise max_entries for this '
+                        'feed if it is real)' % (name, count, what, max_entries))
+
+
+def detect_format(text, query=None):
+    """The format of a body in ``auto`` mode."""
+    if query:
+        return 'json'
+    # The first 50 lines, from the first 64 KiB: splitting a 10M-line body to look at 50 of them
+    # cost a gigabyte.
+    for line in _split_lines(_head(text))[:50]:
+        line = line.strip()
+        if not line or line[0] in '#;':
+            continue
+        if line[0] == '{':
+            return 'jsonl'
+        if line[0] == '[':
+            return 'json'
+        if line.split(None, 1)[0] in TOR_KEYWORDS:
+            return 'tor_exits'
+        return 'plain'
+    return 'plain'
+
+
+def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
+               max_invalid_fraction=DEFAULT_MAX_INVALID_FRACTION, query=None, field=None,
+               score_field=None, scored=None, min_score=None, max_entries=DEFAULT_MAX_ENTRIES,
+               require_metadata=False):
+    """Parse a feed body (bytes or text).
+
+    ``min_count`` applies to the count column of ipsum-style lines; lines whose
+    count is below it are skipped and counted, not treated as invalid.  A
+    scored feed (a ``json`` query yielding pairs, or a ``score_field``) keeps
+    every entry's score; ``min_score`` drops lower ones.  Raises FeedError
+    for a body that is HTML, an error document, or mostly garbage, and for
+    one of more than ``max_entries`` entries (lines, in the line formats:
+    counted before anything is split, so such a body costs no more memory
+    than its text).  ``require_metadata`` (``jsonl``) makes a body without
+    its metadata record a truncated one.
+    """
+    if fmt not in FORMATS:
+        raise FeedError('unknown feed format %r (known: %s)' % (fmt, ', '.join(FORMATS)))
+    text = decode_body(body)
+    if _looks_like_html(text):
+        raise FeedError('feed %s: the body is an HTML page (an error page or captive portal?), not a list' % name)
+    if refusals is None:
+        refusals = RefusalTable()
+    if fmt == 'auto':
+        fmt = detect_format(text, query)
+    if scored is None and fmt != 'json':
+        scored = bool(score_field)
+    result = FeedParseResult(name, scored=bool(scored))
+    collector = _Collector(result, refusals, min_score)
+    if fmt == 'json':
+        _parse_json(text, result, collector, query, scored, max_entries)
+    else:
+        # Lines as the parser splits them (at LF, CRLF and CR), counted before the body is copied or split:
+        # a body of ten million CR-ended lines is ten million lines too.
+        ends = text.count('\n') + text.count('\r') - text.count('\r\n')
+        line_count = ends + 1 - text.endswith(('\n', '\r'))
+        _check_entry_count(name, line_count, max_entries, 'lines')
+        text = _lf_only(text)
+        lines = _split_lines(text) if fmt in ('jsonl', 'csv', 'tor_exits') else None
+        if fmt == 'jsonl':
+            if len(lines) == 1 and lines[0].lstrip().startswith('{'):
+                message = body_error_message(text)
+                if message:
+                    raise ProviderError('feed %s: the provider answered with an error: %s' % (name, message))
+            _parse_jsonl(lines, result, collector, field or 'cidr', score_field, require_metadata)
+        elif fmt == 'csv':
+            _parse_csv(lines, result, collector, field, score_field)
+        elif fmt == 'tor_exits':
+            _parse_tor(lines, result, collector)
+        else:
+            _parse_text_body(text, line_count, result, collector, refusals, fmt == 'ipsum', min_count)
+            _check_declared_entries(name, _split_lines(_head(text)), result)
+
+    considered = (result.accepted + result.invalid + result.refused_total + result.below_min_count
+                  + result.below_min_score)
+    if result.invalid and result.invalid > max_invalid_fraction * considered:
+        raise FeedError(
+            'feed %s looks broken: %d of %d entries are invalid (limit %.0f%%); first: %s'
+            % (name, result.invalid, considered, max_invalid_fraction * 100,
+               '; '.join('line %(line)d %(text)r: %(reason)s' % s for s in result.invalid_samples[:3])))
+    result.sort_keys()
+    return result
