@@ -40,6 +40,9 @@ import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
+sys.path.insert(0, os.path.join(ROOT, 'lab'))
+
+from private_nginx import nginx_conf  # noqa: E402
 os.environ['PATH'] = '/usr/local/sbin:/usr/sbin:/sbin:' + os.environ.get('PATH', '')
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_nginx import (  # noqa: E402
@@ -130,21 +133,9 @@ def geo_block(layout, geo_file, empty_file):
     return 'geo $%s {\n    ranges;\n    default "";\n    include %s;\n%s}\n' % (VARIABLE, geo_file, extra)
 
 
-def nginx_conf(root, port, geo):
-    return '''worker_processes 2;
-pid {root}/nginx.pid;
-lock_file {root}/nginx.lock;
-error_log {root}/error.log notice;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/tmp/body;
-    proxy_temp_path {root}/tmp/proxy;
-    fastcgi_temp_path {root}/tmp/fastcgi;
-    uwsgi_temp_path {root}/tmp/uwsgi;
-    scgi_temp_path {root}/tmp/scgi;
-{geo}
-    server {{
+def bench_conf(root, port, geo):
+    """Two workers, so that a reload's old and new generations can be told apart by the pid in the answer."""
+    return nginx_conf(root, geo + '''    server {{
         listen 127.0.0.1:{port};
         default_type text/plain;
         location / {{
@@ -154,8 +145,7 @@ http {{
             return 200 "pass $pid\\n";
         }}
     }}
-}}
-'''.format(root=root, port=port, geo=geo, var=VARIABLE, value=VALUE)
+'''.format(port=port, var=VARIABLE, value=VALUE), workers=2, error_level='notice')
 
 
 def write_file(path, text):
@@ -348,7 +338,7 @@ def bench_layout(ns, layout, size, entries, desired, probes, tmp, port, timeout)
     open(empty_file, 'w').close()
     conf = os.path.join(root, 'nginx.conf')
     with open(conf, 'w') as handle:
-        handle.write(nginx_conf(root, port, geo_block(layout, geo_file, empty_file)))
+        handle.write(bench_conf(root, port, geo_block(layout, geo_file, empty_file)))
     started = time.perf_counter()
     if layout == 'cidr':
         text = render_cidr(desired)
@@ -477,7 +467,7 @@ def ipv6_probe(ns, tmp):
         conf = os.path.join(root, 'nginx.conf')
         geo = 'geo $%s {\n    ranges;\n    default "";\n    %s\n}\n' % (VARIABLE, body)
         with open(conf, 'w') as handle:
-            handle.write(nginx_conf(root, 8999, geo))
+            handle.write(bench_conf(root, 8999, geo))
         rc, _s, _p, err = run_timed(ns, ['-t', '-q', '-p', root + '/', '-c', conf], 60)
         message = [line for line in err.splitlines() if '[emerg]' in line]
         out.append((label, 'accepted' if rc == 0 else 'rejected: %s' % strip_pid(message[0].split('] ', 1)[-1].split(' in /')[0])

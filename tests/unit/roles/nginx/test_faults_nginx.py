@@ -29,6 +29,7 @@ import pytest
 from ansible_collections.fleetwall.blocklist.tests.helpers import (
     COLLECTIONS, ROOT, SEARCH_PATH, fleetwall_in_tmp, generation, kill_namespace, kill_while_watched, lab_tools,
     next_generation, tally)
+from private_nginx import nginx_conf
 
 # Nothing of ansible-core is under test here (the kernel, the tools, our own code on the standard library):
 # the suite's second pass, with another ansible-core, leaves this file out (tests/conftest.py, scripts/test.sh).
@@ -49,24 +50,12 @@ RANGE = re.compile(r'^(\d+\.\d+\.\d+\.\d+)-(\d+\.\d+\.\d+\.\d+)$')
 RELOAD_SECONDS = 10
 NO_RELOAD_SECONDS = 3
 
-CONFIG = '''pid {root}/nginx.pid;
-error_log {root}/error.log;
-worker_processes 1;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/var/body;
-    proxy_temp_path {root}/var/proxy;
-    fastcgi_temp_path {root}/var/fastcgi;
-    uwsgi_temp_path {root}/var/uwsgi;
-    scgi_temp_path {root}/var/scgi;
-    include {http_snippet};
+SERVER = '''    include {http_snippet};
     server {{
         listen 127.0.0.1:{port};
         include {enforce_snippet};
         location / {{ return 200 "served\\n"; }}
     }}
-}}
 '''
 
 # What the role does on the host: the task, which reloads nginx itself (reload, where a master runs).
@@ -164,13 +153,13 @@ class WebHost(object):
         self.tmp_before = self.fleetwall_in_tmp()
 
     def start(self, block):
-        for directory in (self.geo_dir, self.root / 'nginx' / 'conf.d', self.root / 'nginx' / 'var',
+        for directory in (self.geo_dir, self.root / 'nginx' / 'conf.d', self.root / 'nginx' / 'tmp',
                           self.entries_dir, self.tmpdir):
             directory.mkdir(parents=True)
         http_snippet, enforce_snippet = self.root / 'nginx' / 'conf.d' / 'fleetwall.conf', self.root / 'enforce.conf'
         render_role_snippets(http_snippet, enforce_snippet, self.dest)
-        self.config.write_text(CONFIG.format(root=self.root / 'nginx', port=PORT, http_snippet=http_snippet,
-                                             enforce_snippet=enforce_snippet))
+        server = SERVER.format(port=PORT, http_snippet=http_snippet, enforce_snippet=enforce_snippet)
+        self.config.write_text(nginx_conf(self.root / 'nginx', server))
         subprocess.run(['ip', 'netns', 'add', self.ns], check=True)
         subprocess.run(['ip', 'netns', 'exec', self.ns, 'ip', 'link', 'set', 'lo', 'up'], check=True)
         # The geo file first: the configuration includes it. No master runs yet (the module's nginx -t leaves an

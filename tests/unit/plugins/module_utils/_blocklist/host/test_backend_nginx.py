@@ -14,27 +14,13 @@ from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.hos
     GeoFile, desired_geo, effective_entries, flatten, parse_geo, range_entries, render_geo, v6_path,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import SyncError
+from private_nginx import nginx_conf
 
 NGINX = shutil.which('nginx', path='/usr/sbin:/usr/local/sbin:/usr/bin')
 pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason='the bind mount of the test needs root'),
               pytest.mark.skipif(NGINX is None, reason='nginx is not installed (scripts/setup.sh installs it)')]
 
 ROLE = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', '..', '..', 'roles', 'nginx')
-CONFIG = '''
-pid {root}/nginx.pid;
-error_log {root}/error.log;
-events {{ }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
-    include {snippet};
-    {server}
-}}
-'''
 # The http snippet of the layout before 0.5.0: one geo block, every entry a CIDR.
 OLD_SNIPPET = '''geo $fleetwall_tier {{
     default "";
@@ -86,7 +72,8 @@ def geo_for(tmp_path, old=False, port=None, **kwargs):
     conf = tmp_path / 'nginx.conf'
     snippet = tmp_path / 'fleetwall.conf'
     snippet.write_text(OLD_SNIPPET.format(dest=dest) if old else role_snippet(dest, ['127.0.0.1'] if port else ()))
-    conf.write_text(CONFIG.format(root=tmp_path, snippet=snippet, server=SERVER.format(port=port) if port else ''))
+    (tmp_path / 'tmp').mkdir(exist_ok=True)
+    conf.write_text(nginx_conf(tmp_path, '    include %s;\n    %s\n' % (snippet, SERVER.format(port=port) if port else '')))
     return GeoFile(run, str(dest), nginx_bin=NGINX, nginx_config=str(conf), unshare_bin=shutil.which('unshare'),
                    mount_bin=shutil.which('mount'), **kwargs), dest
 
