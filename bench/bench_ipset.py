@@ -174,21 +174,15 @@ def process_size(count, workdir, repeat, persist=False, collections=None):
     ns = Netns()
     prefix = ['ip', 'netns', 'exec', ns.name]
 
-    def module(key):
-        args = {'name': 'bench', 'entries_file': files[key], 'state_dir': state_dir}
-        if persist:
-            args['persist_file'] = os.path.join(state_dir, 'save', 'bench.save')
-        return whole_process.run_module(prefix, 'ipset_sync', args, workdir, collections)
+    module = whole_process.module_runner(prefix, 'ipset_sync', {'name': 'bench', 'state_dir': state_dir}, workdir,
+                                         collections, os.path.join(state_dir, 'save', 'bench.save') if persist else None)
     try:
         for _round in range(repeat):
             shutil.rmtree(state_dir, ignore_errors=True)
             runs['raw'].append(whole_process.run_raw(prefix, ['ipset', 'restore', '-file', raw_load]))
-            runs['load'].append(module('load'))
-            assert runs['load'][-1]['result']['added'] == count, runs['load'][-1]['result']
-            runs['noop'].append(module('load'))
-            assert not runs['noop'][-1]['result']['changed'], runs['noop'][-1]['result']
+            whole_process.first_load_and_noop(runs, module, files['load'], count)
             runs['raw_one_pct'].append(whole_process.run_raw(prefix, ['ipset', '-exist', 'restore', '-file', raw_change]))
-            runs['one_pct'].append(module('one_pct'))
+            runs['one_pct'].append(module(files['one_pct']))
             result = runs['one_pct'][-1]['result']
             assert (result['added'], result['removed'], result['full_reload']) == (n, n, False), result
             for name in ('raw', 'bench'):

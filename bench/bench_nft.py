@@ -200,24 +200,18 @@ def process_size(count, workdir, repeat, persist=False, collections=None):
     ns = Netns()
     prefix = ['ip', 'netns', 'exec', ns.name]
 
-    def module(key):
-        args = {'name': 'hosts', 'table': 'bench', 'interval': False, 'select': 'hosts',
-                'entries_file': files[key], 'state_dir': state_dir}
-        if persist:
-            args['persist_file'] = os.path.join(state_dir, 'save', 'hosts.nft')
-        return whole_process.run_module(prefix, 'nft_set_sync', args, workdir, collections)
+    base_args = {'name': 'hosts', 'table': 'bench', 'interval': False, 'select': 'hosts', 'state_dir': state_dir}
+    module = whole_process.module_runner(prefix, 'nft_set_sync', base_args, workdir, collections,
+                                         os.path.join(state_dir, 'save', 'hosts.nft') if persist else None)
     try:
         for _round in range(repeat):
             shutil.rmtree(state_dir, ignore_errors=True)
             runs['raw_parts'].append(raw_in_parts(prefix, parts))
             ns.nft('delete', 'table', 'inet', 'raw')
             runs['raw'].append(whole_process.run_raw(prefix, ['nft', '-f', raw_file]))
-            runs['load'].append(module('load'))
-            assert runs['load'][-1]['result']['added'] == count, runs['load'][-1]['result']
-            runs['noop'].append(module('load'))
-            assert not runs['noop'][-1]['result']['changed'], runs['noop'][-1]['result']
+            whole_process.first_load_and_noop(runs, module, files['load'], count)
             runs['raw_one_pct'].append(whole_process.run_raw(prefix, ['nft', '-f', one_pct]))
-            runs['one_pct'].append(module('one_pct'))
+            runs['one_pct'].append(module(files['one_pct']))
             result = runs['one_pct'][-1]['result']
             assert (result['added'], result['removed']) == (len(fresh), n), result
             ns.nft('delete', 'table', 'inet', 'raw')

@@ -126,3 +126,22 @@ def summary(runs, key):
 def loadavg():
     with open('/proc/loadavg') as handle:
         return ' '.join(handle.read().split()[:3])
+
+
+def module_runner(prefix, module, base_args, workdir, collections=None, persist_file=None):
+    """``run(entries_file)``: one whole process of ``module`` with ``base_args``, that entries file and, when given,
+    ``persist_file`` (as the roles run it)."""
+    def run(entries_file):
+        args = dict(base_args, entries_file=entries_file)
+        if persist_file:
+            args['persist_file'] = persist_file
+        return run_module(prefix, module, args, workdir, collections)
+    return run
+
+
+def first_load_and_noop(runs, run, entries_file, count):
+    """A first load of ``count`` entries and the no-op run after it, each checked and added to ``runs``."""
+    runs['load'].append(run(entries_file))
+    assert runs['load'][-1]['result']['added'] == count, runs['load'][-1]['result']
+    runs['noop'].append(run(entries_file))
+    assert not runs['noop'][-1]['result']['changed'], runs['noop'][-1]['result']
