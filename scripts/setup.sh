@@ -22,6 +22,10 @@ done
 # One test reads a tool's errors under a translated locale: the German locale's source and glibc's German messages.
 [ -e /usr/share/i18n/locales/de_DE ] || need+=(locales)
 [ -e /usr/share/locale/de/LC_MESSAGES/libc.mo ] || need+=(libc-l10n)
+# The XDP program's check (src/xdp/build.py --check): clang for the BPF target, and the headers it includes.
+command -v clang >/dev/null 2>&1 || need+=(clang)
+[ -e /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+[ -e /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -1,0 +1,192 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, fleetwall.blocklist contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The XDP program's maps and program, pinned in bpffs: what the XDP backend keeps in the kernel.
+
+Per family, the program reads an LPM trie through a one-slot ARRAY_OF_MAPS (src/xdp/fleetwall_xdp.c). A new
+generation is a new trie, filled while the old one serves, then put in the slot by one map update: a packet sees
+the old trie or the new one, never a half-filled one. A change small enough to edit in place goes into the live
+trie, adds before deletes. The slot, the drop counters and the program are pinned under one directory, so a later
+run opens them by path; the live trie is found through the slot (the kernel gives its id).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+
+from . import bpf
+from . import xdp_program
+
+PIN_DIR = '/sys/fs/bpf/fleetwall'
+PROGRAM = 'fleetwall_xdp'
+SLOT = struct.pack('<I', 0)
+# The least room a new trie is made with, and how much more than its entries: a trie's size is fixed when it is
+# made, and adds past it fail (the engine then loads a new generation, sized again).
+MIN_CAPACITY = 65536
+HEADROOM = 2
+# Per family: the outer map's name (as the program names it), the trie's key size and its address length.
+FAMILIES = {4: ('fleetwall_v4', 8, 4, socket.AF_INET), 6: ('fleetwall_v6', 20, 16, socket.AF_INET6)}
+DROPS = 'fleetwall_drops'
+DROPS_VALUE = 16        # struct drops: packets, bytes
+LISTED = b'\x01'
+BPF_MAP_GET_FD_BY_ID = 14
+
+
+def capacity_for(count):
+    return max(MIN_CAPACITY, count * HEADROOM)
+
+
+def trie_key(version, entry):
+    """The LPM trie key of an entry (``192.0.2.0/24``, ``2001:db8::1``): prefix length, then the address."""
+    address, _sep, length = entry.partition('/')
+    _name, _key_size, size, family = FAMILIES[version]
+    return struct.pack('<I', int(length) if length else size * 8) + socket.inet_pton(family, address)
+
+
+def entry_of(version, key):
+    """The canonical text of a trie key (a /32 or /128 as the bare address)."""
+    _name, _key_size, size, family = FAMILIES[version]
+    length, = struct.unpack_from('<I', key)
+    address = socket.inet_ntop(family, key[4:4 + size])
+    return address if length == size * 8 else '%s/%d' % (address, length)
+
+
+def map_fd_by_id(map_id):
+    return bpf.call(BPF_MAP_GET_FD_BY_ID, struct.pack('<I', map_id), 'open map %d' % map_id)[0]
+
+
+class XdpMaps(object):
+    """The pinned program and maps under ``pin_dir``: created by ``create``, opened by ``open``."""
+
+    def __init__(self, pin_dir=PIN_DIR):
+        self.pin_dir = pin_dir
+        self.fds = {}
+
+    def path(self, name):
+        return os.path.join(self.pin_dir, name)
+
+    @property
+    def program_path(self):
+        return self.path(PROGRAM)
+
+    def open(self):
+        """True when the program and its maps are pinned (and now open), False when none of them is."""
+        found = dict((name, bpf.pinned(self.path(name))) for name in (PROGRAM, DROPS) + tuple(
+            FAMILIES[v][0] for v in FAMILIES))
+        missing = [name for name, fd in found.items() if fd is None]
+        if len(missing) == len(found):
+            return False
+        if missing:
+            self.close(found.values())
+            raise bpf.BpfError(2, '%s holds part of the XDP backend (%s missing): remove it, or let a full run '
+                                  'pin it again' % (self.pin_dir, ', '.join(sorted(missing))))
+        self.fds = found
+        return True
+
+    def create(self, tries):
+        """Make the maps and the program around ``tries`` ({version: trie fd}) and pin them all."""
+        os.makedirs(self.pin_dir, 0o700, exist_ok=True)
+        fds = {}
+        try:
+            for version, (name, _key_size, _size, _family) in FAMILIES.items():
+                fds[name] = bpf.create_map(bpf.MAP_TYPE_ARRAY_OF_MAPS, 4, 4, 1, name, inner_fd=tries[version])
+                bpf.update(fds[name], SLOT, struct.pack('<I', tries[version]))
+            fds[DROPS] = bpf.create_map(bpf.MAP_TYPE_PERCPU_ARRAY, 4, DROPS_VALUE, 2, DROPS)
+            program = bpf.with_maps(xdp_program.INSTRUCTIONS, xdp_program.MAP_REFERENCES, fds)
+            fds[PROGRAM] = bpf.load_xdp(program, PROGRAM)
+            for name, fd in fds.items():
+                bpf.pin(fd, self.path(name))
+        except BaseException:
+            self.close(fds.values())
+            self.unpin()
+            raise
+        self.fds = fds
+
+    def unpin(self):
+        """Remove the pins (the kernel frees what nothing else holds)."""
+        for name in (PROGRAM, DROPS) + tuple(FAMILIES[v][0] for v in FAMILIES):
+            try:
+                os.unlink(self.path(name))
+            except FileNotFoundError:
+                pass
+
+    @staticmethod
+    def close(fds):
+        for fd in fds:
+            if fd is not None:
+                os.close(fd)
+
+    @staticmethod
+    def new_trie(version, entries):
+        """A new trie holding ``entries``, sized for them with room to grow; its fd."""
+        name, key_size, _size, _family = FAMILIES[version]
+        fd = bpf.create_map(bpf.MAP_TYPE_LPM_TRIE, key_size, 1, capacity_for(len(entries)), name + '_gen',
+                            bpf.F_NO_PREALLOC)
+        try:
+            fill(fd, version, entries)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def switch(self, version, trie_fd):
+        """Put ``trie_fd`` in the family's slot: one map update, so a packet sees the old trie or this one."""
+        bpf.update(self.fds[FAMILIES[version][0]], SLOT, struct.pack('<I', trie_fd))
+
+    def live_trie(self, version):
+        """An fd of the trie the program reads now (the kernel gives its id through the slot)."""
+        value = bpf.lookup(self.fds[FAMILIES[version][0]], SLOT, 4)
+        return map_fd_by_id(struct.unpack('<I', value)[0])
+
+    def entries(self, version):
+        fd = self.live_trie(version)
+        try:
+            return set(entry_of(version, key) for key in bpf.keys(fd, FAMILIES[version][1]))
+        finally:
+            os.close(fd)
+
+    def edit(self, version, added, removed):
+        """Add, then remove, in the live trie."""
+        fd = self.live_trie(version)
+        try:
+            fill(fd, version, added)
+            if removed:
+                keys = b''.join(trie_key(version, entry) for entry in removed)
+                bpf.delete_batch(fd, keys, len(removed), 'remove from the IPv%d trie' % version)
+        finally:
+            os.close(fd)
+
+    def drops(self):
+        """{4: (packets, bytes), 6: (packets, bytes)}: the program's counters, summed over the CPUs."""
+        cpus = possible_cpus()
+        counted = {}
+        for index, version in enumerate(sorted(FAMILIES)):
+            raw = bpf.lookup(self.fds[DROPS], struct.pack('<I', index), DROPS_VALUE * cpus)
+            counted[version] = tuple(sum(struct.unpack_from('<Q', raw, DROPS_VALUE * cpu + field)[0]
+                                         for cpu in range(cpus)) for field in (0, 8))
+        return counted
+
+
+def fill(fd, version, entries):
+    """Put ``entries`` in the trie ``fd``, one batch (BPF_MAP_UPDATE_BATCH)."""
+    if not entries:
+        return
+    keys = b''.join(trie_key(version, entry) for entry in entries)
+    taken = bpf.update_batch(fd, keys, LISTED * len(entries), len(entries), 'fill the IPv%d trie' % version)
+    if taken != len(entries):
+        raise bpf.BpfError(28, 'the IPv%d trie took %d of %d entries' % (version, taken, len(entries)))
+
+
+def possible_cpus():
+    """How many CPUs a per-CPU map has values for: the kernel's possible CPUs (/sys/devices/system/cpu/possible)."""
+    with open('/sys/devices/system/cpu/possible') as handle:
+        text = handle.read().strip()
+    count = 0
+    for part in text.split(','):
+        first, _sep, last = part.partition('-')
+        count += int(last or first) - int(first) + 1
+    return count
