@@ -1,0 +1,119 @@
+"""Benchmark: filling the XDP backend's LPM trie against the raw ways to fill the same trie, in one run.
+
+For each size, with the same entries (/32s, every 20th a /28, as bench_ipset.py makes them):
+  raw batch     one BPF_MAP_UPDATE_BATCH of keys packed ahead of time (the floor: the kernel's own work)
+  raw bpftool   'bpftool batch file' of one 'map update' line per entry, into a pinned trie (the CLI way)
+  new trie      host/xdp.py's XdpMaps.new_trie: packing the keys from the entries' text, then the batch
+  edit 1%       XdpMaps.edit of 1% added and 1% removed in a live trie
+Each measurement is the median of --repeat runs; the peak memory of a trie is bpftool's 'map show' memlock.
+This is the engine's part, in this process; the whole module process comes with xdp_set_sync.
+
+Usage: .venv/bin/python bench/bench_xdp.py [--sizes 100000,1000000] [--repeat 3] [--bpftool-max 100000]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, '.collections'))
+sys.path.insert(0, os.path.join(ROOT, 'bench'))
+
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host import bpf, xdp  # noqa: E402
+from bench_ipset import make_entries  # noqa: E402
+
+
+def timed(fn):
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+def raw_batch(keys, count):
+    fd = bpf.create_map(bpf.MAP_TYPE_LPM_TRIE, 8, 1, xdp.capacity_for(count), 'bench_raw', bpf.F_NO_PREALLOC)
+    try:
+        seconds, _taken = timed(lambda: bpf.update_batch(fd, keys, xdp.LISTED * count, count))
+    finally:
+        os.close(fd)
+    return seconds
+
+
+def raw_bpftool(entries, pins):
+    """bpftool's batch mode into a pinned trie: one 'map update' command a line, keys as hex bytes."""
+    path = os.path.join(pins, 'bench_cli')
+    fd = bpf.create_map(bpf.MAP_TYPE_LPM_TRIE, 8, 1, xdp.capacity_for(len(entries)), 'bench_cli', bpf.F_NO_PREALLOC)
+    bpf.pin(fd, path)
+    os.close(fd)
+    with tempfile.NamedTemporaryFile('w', suffix='.batch', delete=False) as batch:
+        for entry in entries:
+            key = xdp.trie_key(4, entry)
+            batch.write('map update pinned %s key hex %s value hex 01\n' % (path, ' '.join('%02x' % b for b in key)))
+    try:
+        return timed(lambda: subprocess.run(['bpftool', 'batch', 'file', batch.name], check=True,
+                                            stdout=subprocess.DEVNULL))[0]
+    finally:
+        os.unlink(batch.name)
+        os.unlink(path)
+
+
+def memlock(fd):
+    """The trie's memlock in MB, as bpftool reports it."""
+    map_id = bpf.object_id(fd)
+    shown = json.loads(subprocess.run(['bpftool', '-j', 'map', 'show', 'id', str(map_id)], capture_output=True,
+                                      text=True, check=True).stdout)
+    return int(shown.get('bytes_memlock', 0)) / 1e6
+
+
+def bench_size(count, repeat, pins, bpftool_max):
+    entries = make_entries(count, seed=count)
+    keys = b''.join(xdp.trie_key(4, entry) for entry in entries)
+    rows = {'raw batch': [], 'raw bpftool': [], 'new trie': [], 'edit 1%': []}
+    memory = None
+    for _round in range(repeat):
+        rows['raw batch'].append(raw_batch(keys, count))
+        if count <= bpftool_max:
+            rows['raw bpftool'].append(raw_bpftool(entries, pins))
+        seconds, fd = timed(lambda: xdp.XdpMaps.new_trie(4, entries))
+        rows['new trie'].append(seconds)
+        memory = memlock(fd)
+        step = max(1, count // 100)
+        fresh = make_entries(step, seed=count + 1, half=1)
+        maps = xdp.XdpMaps(pins)
+        maps.fds = {xdp.FAMILIES[4][0]: bpf.create_map(bpf.MAP_TYPE_ARRAY_OF_MAPS, 4, 4, 1, 'bench_slot', inner_fd=fd)}
+        maps.switch(4, fd)
+        rows['edit 1%'].append(timed(lambda: maps.edit(4, fresh, entries[:step]))[0])
+        maps.close(list(maps.fds.values()) + [fd])
+    return dict((name, statistics.median(values)) for name, values in rows.items() if values), memory
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--sizes', default='100000,1000000')
+    parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument('--bpftool-max', type=int, default=100000,
+                        help='largest size bpftool batch is timed at (one CLI command a line is slow)')
+    args = parser.parse_args()
+    pins = tempfile.mkdtemp(prefix='fleetwall-bench-bpffs-')
+    subprocess.run(['mount', '-t', 'bpf', 'bpf', pins], check=True)
+    try:
+        print('| entries | raw batch | raw bpftool batch | new trie | ratio to raw batch | edit 1% | memlock MB |')
+        print('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+        for count in (int(size) for size in args.sizes.split(',')):
+            times, memory = bench_size(count, args.repeat, pins, args.bpftool_max)
+            cli = '%.2f s' % times['raw bpftool'] if 'raw bpftool' in times else 'not run'
+            print('| {:,} | {:.2f} s | {} | {:.2f} s | **{:.2f}x** | {:.3f} s | {:.1f} |'.format(
+                count, times['raw batch'], cli, times['new trie'], times['new trie'] / times['raw batch'],
+                times['edit 1%'], memory))
+        with open('/proc/loadavg') as handle:
+            print('\n/proc/loadavg after: %s' % ' '.join(handle.read().split()[:3]))
+    finally:
+        subprocess.run(['umount', pins], check=False)
+        os.rmdir(pins)
+
+
+if __name__ == '__main__':
+    main()
