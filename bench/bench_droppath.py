@@ -35,7 +35,8 @@ hold /32s only, so the CIDR source is n/a for them):
   nft hosts + networks           the role's layout: /32s in a plain set, CIDRs in an interval set, two chains
   UFW-style, one rule per entry  -A INPUT -s X -j DROP per entry, the listed entries in the middle
   IPv6                           ipset hash:net inet6 + ip6tables, and the role's nft layout, at one size
-XDP: not here yet; its row comes with the XDP backend.
+  XDP                            the XDP program (src/xdp) with an LPM trie per family, attached natively to the
+                                 host's end of the veth, as the XDP backend loads it (host/xdp.py)
 
 Every configuration is measured once per round and the rounds repeat (--repeat), so the other load on
 this machine spreads over all of them; the tables give medians and min-max. /proc/loadavg is printed at
@@ -63,6 +64,7 @@ import uuid
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
 
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host import xdp  # noqa: E402
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_ipset import size_for  # noqa: E402
 
 ENV = dict(os.environ, LC_ALL='C', PATH='/usr/local/sbin:/usr/sbin:/sbin:' + os.environ.get('PATH', ''))
@@ -369,6 +371,13 @@ class Lab(object):
             self.sh([self.iptables[version], '-w', '-F', 'INPUT'], check=False)
         self.sh(['nft', 'flush', 'ruleset'])
         self.sh(['ipset', 'destroy'], check=False)
+        if getattr(self, 'xdp', None):
+            maps, pins = self.xdp
+            run(['ip', '-n', self.host, 'link', 'set', 'dev', self.host_if, 'xdpdrv', 'off'], check=False)
+            maps.close(maps.fds.values())
+            maps.unpin()
+            run(['umount', pins], check=False)
+            self.xdp = None
         time.sleep(self.settle)
 
     def close(self):
@@ -477,6 +486,22 @@ def _nft_load(lab, workdir, text):
     return nft_drops
 
 
+def load_xdp(lab, version, entries, workdir):
+    """The XDP backend's shape: the program with a trie of the entries (the other family's empty), pinned in a
+    private bpffs, attached natively to the host's end of the veth."""
+    pins = os.path.join(workdir, 'bpffs')
+    os.makedirs(pins, exist_ok=True)
+    run(['mount', '-t', 'bpf', 'bpf', pins])
+    maps = xdp.XdpMaps(os.path.join(pins, 'fleetwall'))
+    tries = dict((family, xdp.XdpMaps.new_trie(family, entries if family == version else []))
+                 for family in xdp.FAMILIES)
+    maps.create(tries)
+    maps.close(tries.values())
+    run(['ip', '-n', lab.host, 'link', 'set', 'dev', lab.host_if, 'xdpdrv', 'pinned', maps.program_path])
+    lab.xdp = (maps, pins)
+    return lambda _lab, family: maps.drops()[family][0]
+
+
 # (label, loader, entry kind, sources it can be asked about)
 ALL_SOURCES = ('listed', 'cidr', 'unlisted')
 CONFIGS = {
@@ -489,6 +514,7 @@ CONFIGS = {
     'nft-interval': ('nft interval set', load_nft_interval, 'mix', ALL_SOURCES),
     'nft-split': ('nft hosts plain set + networks interval set (the role)', load_nft_split, 'mix', ALL_SOURCES),
     'ufw': ('UFW-style, one iptables rule per entry', load_per_rule, 'mix', ALL_SOURCES),
+    'xdp': ('XDP, LPM trie (the XDP backend)', load_xdp, 'mix', ALL_SOURCES),
 }
 
 
@@ -496,11 +522,13 @@ def plan(args):
     """The (key, version, size) of every configuration, in the order each round measures them."""
     rows = [('none', 4, 0), ('ipt-plain', 4, 2), ('nft-plain', 4, 2)]
     for size in args.sizes:
-        rows += [(key, 4, size) for key in ('ipset-net', 'ipset-ip', 'nft-set', 'nft-interval', 'nft-split')]
-    rows += [('none', 6, 0), ('ipset-net', 6, args.v6_size), ('nft-split', 6, args.v6_size)]
+        rows += [(key, 4, size) for key in ('ipset-net', 'ipset-ip', 'nft-set', 'nft-interval', 'nft-split', 'xdp')]
+    rows += [('none', 6, 0), ('ipset-net', 6, args.v6_size), ('nft-split', 6, args.v6_size), ('xdp', 6, args.v6_size)]
     rows += [('ufw', 4, size) for size in args.ufw_sizes]
     if args.only:
-        rows = [r for r in rows if args.only in '%s %s' % (CONFIGS[r[0]][0], r[1]) or r[0] == 'none']
+        wanted = args.only.split(',')
+        rows = [r for r in rows if any(text in '%s %s' % (CONFIGS[r[0]][0], r[1]) for text in wanted)
+                or r[0] == 'none']
     return rows
 
 
@@ -686,7 +714,8 @@ def parse_args():
     parser.add_argument('--repeat', type=int, default=3, help='rounds; every figure is the median over them')
     parser.add_argument('--v6-size', type=int, default=100000)
     parser.add_argument('--ufw-sizes', default='1000,10000')
-    parser.add_argument('--only', help='only configurations whose label (and size) contain this text')
+    parser.add_argument('--only', help='only configurations whose label (and size) contain this text (or one of '
+                                       'these, comma-separated)')
     parser.add_argument('--iptables', default='iptables', help='iptables or iptables-legacy (ip6tables follows)')
     parser.add_argument('--cpu', type=int, default=1, help='the CPU the sender (and so the receive path) runs on')
     parser.add_argument('--settle', type=float, default=1.0, help='seconds of quiet after each load and teardown')
@@ -752,7 +781,6 @@ def report(args, header, rows, results, start_load, end_load):
                           'alone, the same way:' % args.cpu)
     lines += ['', 'Over the no-set baselines (medians of the first table, ns per packet):'] + extra_cost(rows, results)
     lines += checks(rows, results)
-    lines += ['', 'XDP: the row comes with the XDP backend.']
     print('\n'.join(lines))
     if args.out:
         with open(args.out, 'w') as handle:
