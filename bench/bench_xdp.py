@@ -5,6 +5,8 @@ For each size, with the same entries (/32s, every 20th a /28, as bench_ipset.py 
   raw bpftool   'bpftool batch file' of one 'map update' line per entry, into a pinned trie (the CLI way)
   new trie      host/xdp.py's XdpMaps.new_trie: packing the keys from the entries' text, then the batch
   edit 1%       XdpMaps.edit of 1% added and 1% removed in a live trie
+  per packet    the program's own time per frame (BPF_PROG_TEST_RUN, 1M runs): a listed /32, an address in a
+                listed /28, an unlisted one; with the trie of that size in its slot
 Each measurement is the median of --repeat runs; the peak memory of a trie is bpftool's 'map show' memlock.
 This is the engine's part, in this process; the whole module process comes with xdp_set_sync.
 
@@ -13,7 +15,9 @@ Usage: .venv/bin/python bench/bench_xdp.py [--sizes 100000,1000000] [--repeat 3]
 import argparse
 import json
 import os
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -90,6 +94,35 @@ def bench_size(count, repeat, pins, bpftool_max):
     return dict((name, statistics.median(values)) for name, values in rows.items() if values), memory
 
 
+# Below the range make_entries draws from (16.0.0.0 up): never listed.
+UNLISTED = '9.9.9.9'
+
+
+def per_packet_ns(count, pins, runs=1000000):
+    """{source kind: ns per frame} of the program with a trie of ``count`` entries, by BPF_PROG_TEST_RUN."""
+    entries = make_entries(count, seed=count)
+    listed = next(entry for entry in entries if '/' not in entry)
+    network = next(entry for entry in entries if '/' in entry)
+    inside = network.split('/')[0].rsplit('.', 1)[0] + '.%d' % (int(network.split('/')[0].rsplit('.', 1)[1]) + 5)
+    maps = xdp.XdpMaps(os.path.join(pins, 'perpacket-%d' % count))
+    tries = {4: xdp.XdpMaps.new_trie(4, entries), 6: xdp.XdpMaps.new_trie(6, [])}
+    maps.create(tries)
+    maps.close(tries.values())
+    try:
+        return dict((kind, bpf.test_run(maps.fds[xdp.PROGRAM], frame(source), runs)[1])
+                    for kind, source in (('listed', listed), ('cidr', inside), ('unlisted', UNLISTED)))
+    finally:
+        maps.close(maps.fds.values())
+        maps.unpin()
+
+
+def frame(source):
+    """A 60-byte UDP frame from ``source``."""
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 46, 0, 0, 64, 17, 0, socket.inet_aton(source),
+                     socket.inet_aton('198.18.255.1'))
+    return b'\x02' * 6 + b'\x04' * 6 + b'\x08\x00' + ip + struct.pack('!HHHH', 1234, 9, 26, 0) + b'x' * 18
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--sizes', default='100000,1000000')
@@ -108,6 +141,12 @@ def main():
             print('| {:,} | {:.2f} s | {} | {:.2f} s | **{:.2f}x** | {:.3f} s | {:.1f} |'.format(
                 count, times['raw batch'], cli, times['new trie'], times['new trie'] / times['raw batch'],
                 times['edit 1%'], memory))
+        print('\nThe program\'s own time per frame (BPF_PROG_TEST_RUN, 1M runs each), ns:\n')
+        print('| trie entries | listed /32 | in a listed /28 | unlisted (passes) |')
+        print('| ---: | ---: | ---: | ---: |')
+        for count in [100] + [int(size) for size in args.sizes.split(',')]:
+            ns = per_packet_ns(count, pins)
+            print('| {:,} | {} | {} | {} |'.format(count, ns['listed'], ns['cidr'], ns['unlisted']))
         with open('/proc/loadavg') as handle:
             print('\n/proc/loadavg after: %s' % ' '.join(handle.read().split()[:3]))
     finally:

@@ -21,6 +21,7 @@ SYSCALL = {'x86_64': 321, 'aarch64': 280, 'armv7l': 386, 'ppc64le': 361, 's390x'
 
 # Commands (enum bpf_cmd).
 MAP_CREATE, MAP_LOOKUP_ELEM, MAP_UPDATE_ELEM, MAP_DELETE_ELEM, MAP_GET_NEXT_KEY, PROG_LOAD, OBJ_PIN, OBJ_GET = range(8)
+PROG_TEST_RUN = 10
 OBJ_GET_INFO_BY_FD = 15
 MAP_UPDATE_BATCH, MAP_DELETE_BATCH = 26, 27
 
@@ -205,3 +206,18 @@ def object_id(fd, info_size=256):
     info_buffer, info_at = address(info_size)
     call(OBJ_GET_INFO_BY_FD, struct.pack('<IIQ', fd, info_size, info_at), 'object info')
     return struct.unpack_from('<I', info_buffer.raw, 4)[0]
+
+
+def test_run(prog_fd, packet, repeat=1):
+    """(return value, average ns a run) of the program on ``packet`` (BPF_PROG_TEST_RUN): what it decides for a
+    frame, without a network."""
+    packet_buffer, packet_at = address(packet)
+    out_buffer, out_at = address(len(packet) + 256)
+    attr = struct.pack('<IIIIQQII', prog_fd, 0, len(packet), len(packet) + 256, packet_at, out_at, repeat, 0)
+    try:
+        _result, buffer = call(PROG_TEST_RUN, attr, 'test-run the program')
+    finally:
+        del packet_buffer, out_buffer
+    retval, = struct.unpack_from('<I', buffer.raw, 4)
+    duration, = struct.unpack_from('<I', buffer.raw, 36)
+    return retval, duration

@@ -174,3 +174,48 @@ def test_a_program_the_verifier_refuses_says_why():
     with pytest.raises(bpf.BpfError) as refused:
         bpf.load_xdp(JUMP_INTO_NOTHING, 'fw_bad')
     assert 'verifier' in str(refused.value)
+
+
+XDP_DROP, XDP_PASS = 1, 2
+
+
+def frame(source, tags=(), payload=b'x' * 18):
+    """An Ethernet frame from ``source`` (IPv4 or IPv6) to the host, behind ``tags``: (TPID, VLAN id) pairs."""
+    version = 6 if ':' in source else 4
+    head = b'\x02' * 6 + b'\x04' * 6
+    for tpid, vlan in tags:
+        head += struct.pack('!HH', tpid, vlan)
+    if version == 4:
+        ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + 8 + len(payload), 0, 0, 64, 17, 0,
+                         socket.inet_aton(source), socket.inet_aton(HOST4))
+        return head + struct.pack('!H', 0x0800) + ip + struct.pack('!HHHH', 1234, 9, 8 + len(payload), 0) + payload
+    ip6 = struct.pack('!IHBB16s16s', 6 << 28, 8 + len(payload), 17, 64, socket.inet_pton(socket.AF_INET6, source),
+                      socket.inet_pton(socket.AF_INET6, HOST6))
+    return head + struct.pack('!H', 0x86DD) + ip6 + struct.pack('!HHHH', 1234, 9, 8 + len(payload), 0) + payload
+
+
+@pytest.mark.parametrize('source, tags, expected', [
+    ('10.9.0.2', (), XDP_DROP),
+    ('10.9.0.3', (), XDP_PASS),
+    ('10.9.0.200', (), XDP_DROP),                               # inside 10.9.0.128/25
+    ('10.9.0.2', ((0x8100, 100),), XDP_DROP),                   # 802.1Q
+    ('10.9.0.2', ((0x88A8, 10), (0x8100, 100)), XDP_DROP),      # 802.1ad over 802.1Q (QinQ)
+    ('10.9.0.3', ((0x8100, 100),), XDP_PASS),
+    ('fd00:9::2', ((0x8100, 7),), XDP_DROP),
+    ('fd00:9::3', (), XDP_PASS),
+])
+def test_the_program_parses_vlan_tags_and_both_families(attached, source, tags, expected):
+    # BPF_PROG_TEST_RUN: the program's decision on a crafted frame (the test's veths carry no tags).
+    assert bpf.test_run(attached.fds[xdp.PROGRAM], frame(source, tags))[0] == expected
+
+
+def test_a_frame_cut_short_passes_rather_than_being_read_past_its_end(attached):
+    # The kernel test-runs no frame shorter than an Ethernet header: from there, the end of Ethernet, inside IPv4,
+    # one byte short of IPv4's header, and a tag cut in half.
+    whole = frame('10.9.0.2')
+    for length in (14, 20, 33):
+        assert bpf.test_run(attached.fds[xdp.PROGRAM], whole[:length])[0] == XDP_PASS, length
+    assert bpf.test_run(attached.fds[xdp.PROGRAM], frame('10.9.0.2', ((0x8100, 1),))[:16])[0] == XDP_PASS
+    # Three tags: the program reads two, and the third is not IPv4 to it.
+    three = frame('10.9.0.2', ((0x88A8, 1), (0x8100, 2), (0x8100, 3)))
+    assert bpf.test_run(attached.fds[xdp.PROGRAM], three)[0] == XDP_PASS
