@@ -113,8 +113,8 @@ def test_every_tool_runs_through_the_one_command_runner():
             for node in ast.walk(tree):
                 if isinstance(node, ast.Attribute) and node.attr == 'run_command':
                     offenders.append('%s:%d run_command' % (path, node.lineno))
-                names = [alias.name for alias in getattr(node, 'names', ())] + [getattr(node, 'module', None)]
-                if isinstance(node, (ast.Import, ast.ImportFrom)) and 'subprocess' in names:
+                if isinstance(node, (ast.Import, ast.ImportFrom)) and 'subprocess' in (
+                        [alias.name for alias in node.names] + [getattr(node, 'module', None)]):
                     offenders.append('%s:%d import subprocess' % (path, node.lineno))
     assert not offenders, offenders
 
