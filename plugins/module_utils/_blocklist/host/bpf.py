@@ -16,8 +16,10 @@ import errno
 import os
 import struct
 
-# The bpf() system call's number per architecture (asm/unistd.h).
-SYSCALL = {'x86_64': 321, 'aarch64': 280, 'armv7l': 386, 'ppc64le': 361, 's390x': 351, 'riscv64': 280}
+# The bpf() system call's number per architecture (asm/unistd.h). Little-endian ones only: the attributes, the
+# trie keys and the shipped program are all packed little-endian (a big-endian host such as s390x would need its
+# own build of the program).
+SYSCALL = {'x86_64': 321, 'aarch64': 280, 'armv7l': 386, 'ppc64le': 361, 'riscv64': 280}
 
 # Commands (enum bpf_cmd).
 MAP_CREATE, MAP_LOOKUP_ELEM, MAP_UPDATE_ELEM, MAP_DELETE_ELEM, MAP_GET_NEXT_KEY, PROG_LOAD, OBJ_PIN, OBJ_GET = range(8)
@@ -38,7 +40,10 @@ LOG_SIZE = 1 << 20
 
 
 class BpfError(OSError):
-    """A bpf() call the kernel refused: errno, what was asked, and the verifier's log for a program."""
+    """A bpf() call the kernel refused: errno, what was asked, and the verifier's log for a program; for a batch,
+    ``done`` is how many elements the kernel handled before it stopped."""
+
+    done = None
 
 
 _libc = None
@@ -53,7 +58,10 @@ def _syscall():
 
 
 def call(cmd, attr, what):
-    """bpf(cmd, attr): its return value (an fd for the calls that make one); BpfError naming ``what`` else."""
+    """bpf(cmd, attr): (its return value, the attr buffer as the kernel left it); BpfError naming ``what`` else.
+
+    The caller keeps every buffer that ``attr`` points at alive until this returns.
+    """
     number = SYSCALL.get(os.uname().machine)
     if number is None:
         raise BpfError(errno.ENOSYS, 'bpf() on %s is not known to this module' % os.uname().machine)
@@ -61,7 +69,9 @@ def call(cmd, attr, what):
     result = _syscall()(ctypes.c_long(number), ctypes.c_int(cmd), buffer, ctypes.c_uint(ATTR_SIZE))
     if result < 0:
         code = ctypes.get_errno()
-        raise BpfError(code, '%s: %s' % (what, os.strerror(code)))
+        error = BpfError(code, '%s: %s' % (what, os.strerror(code)))
+        error.attr = buffer.raw
+        raise error
     return result, buffer
 
 
@@ -132,25 +142,32 @@ def keys(fd, key_size):
         current = key_at
 
 
-def update_batch(fd, keys_bytes, values_bytes, count, what='update map elements'):
-    """BPF_MAP_UPDATE_BATCH of ``count`` packed keys and values; the number the kernel took."""
+# Where the kernel writes back how many elements a batch handled (the batch struct's count).
+BATCH_COUNT_AT = 32
+
+
+def _batch(cmd, fd, keys_bytes, values_bytes, count, what):
     key_buffer, key_at = address(keys_bytes)
-    value_buffer, value_at = address(values_bytes)
+    value_buffer, value_at = address(values_bytes) if values_bytes else (None, 0)
     attr = struct.pack('<QQQQIIQQ', 0, 0, key_at, value_at, count, fd, 0, 0)
     try:
-        _result, buffer = call(MAP_UPDATE_BATCH, attr, what)
+        call(cmd, attr, what)
+    except BpfError as exc:
+        # The kernel stops at the first element it refuses and says how many it handled before it.
+        exc.done = struct.unpack_from('<I', exc.attr, BATCH_COUNT_AT)[0]
+        raise
     finally:
-        del key_buffer, value_buffer
-    return struct.unpack_from('<I', buffer.raw, 32)[0]
+        del key_buffer, value_buffer    # kept until the call returned: the kernel read them
+
+
+def update_batch(fd, keys_bytes, values_bytes, count, what='update map elements'):
+    """BPF_MAP_UPDATE_BATCH of ``count`` packed keys and values; a refusal says how many went in (``done``)."""
+    _batch(MAP_UPDATE_BATCH, fd, keys_bytes, values_bytes, count, what)
 
 
 def delete_batch(fd, keys_bytes, count, what='delete map elements'):
-    key_buffer, key_at = address(keys_bytes)
-    attr = struct.pack('<QQQQIIQQ', 0, 0, key_at, 0, count, fd, 0, 0)
-    try:
-        call(MAP_DELETE_BATCH, attr, what)
-    finally:
-        del key_buffer
+    """BPF_MAP_DELETE_BATCH of ``count`` packed keys; a key that is not there stops it (ENOENT, ``done``)."""
+    _batch(MAP_DELETE_BATCH, fd, keys_bytes, None, count, what)
 
 
 def load_xdp(instructions, name, license_text=b'GPL'):
@@ -201,23 +218,37 @@ def pinned(path):
         del path_buffer
 
 
-def object_id(fd, info_size=256):
-    """The kernel's id of a program or map (bpf_prog_info.id / bpf_map_info.id, both at offset 4)."""
-    info_buffer, info_at = address(info_size)
-    call(OBJ_GET_INFO_BY_FD, struct.pack('<IIQ', fd, info_size, info_at), 'object info')
-    return struct.unpack_from('<I', info_buffer.raw, 4)[0]
-
-
 def test_run(prog_fd, packet, repeat=1):
     """(return value, average ns a run) of the program on ``packet`` (BPF_PROG_TEST_RUN): what it decides for a
     frame, without a network."""
     packet_buffer, packet_at = address(packet)
-    out_buffer, out_at = address(len(packet) + 256)
-    attr = struct.pack('<IIIIQQII', prog_fd, 0, len(packet), len(packet) + 256, packet_at, out_at, repeat, 0)
+    attr = struct.pack('<IIIIQQII', prog_fd, 0, len(packet), 0, packet_at, 0, repeat, 0)
     try:
         _result, buffer = call(PROG_TEST_RUN, attr, 'test-run the program')
     finally:
-        del packet_buffer, out_buffer
+        del packet_buffer
     retval, = struct.unpack_from('<I', buffer.raw, 4)
     duration, = struct.unpack_from('<I', buffer.raw, 36)
     return retval, duration
+
+
+def _info(fd, size=256):
+    info_buffer, info_at = address(size)
+    call(OBJ_GET_INFO_BY_FD, struct.pack('<IIQ', fd, size, info_at), 'object info')
+    return info_buffer.raw
+
+
+def object_id(fd):
+    """The kernel's id of a program or map (bpf_prog_info.id / bpf_map_info.id, both at offset 4)."""
+    return struct.unpack_from('<I', _info(fd), 4)[0]
+
+
+def object_type(fd):
+    """The type of a program or map (bpf_prog_info.type / bpf_map_info.type, at offset 0)."""
+    return struct.unpack_from('<I', _info(fd), 0)[0]
+
+
+def map_shape(fd):
+    """(type, key size, value size) of a map (bpf_map_info)."""
+    map_type, _map_id, key_size, value_size = struct.unpack_from('<IIII', _info(fd), 0)
+    return map_type, key_size, value_size

@@ -16,8 +16,12 @@ from __future__ import annotations
 import os
 import subprocess
 
-# A tool that could not be started at all, as a shell reports it.
+# A tool that could not be started at all, as a shell reports it; one that ran past its time, as timeout(1) does.
 NOT_STARTED = 127
+TIMED_OUT = 124
+# The longest any one tool may run: far past the slowest call measured (firewalld's reload of 100,000 entries took
+# about a minute), so that a hung tool fails the module rather than holding the host's lock for ever.
+TOOL_TIMEOUT = 3600
 
 
 def _c_locale_environment():
@@ -27,7 +31,7 @@ def _c_locale_environment():
     return env
 
 
-def run_tool(args, data=None):
+def run_tool(args, data=None, timeout=TOOL_TIMEOUT):
     """``(rc, stdout, stderr)`` of one tool call, as Ansible's ``module.run_command`` gives them.
 
     Not run_command itself: it always hands Popen a preexec_fn, which makes
@@ -37,15 +41,18 @@ def run_tool(args, data=None):
     without it stdin is empty, never the module's own (Ansible's).  A tool
     that cannot start is a failed call (rc 127) with the reason on stderr,
     which the adapters report as any other failure, in a loader thread too.
-    Undecodable bytes are kept escaped, as run_command keeps them.
+    Undecodable bytes are kept escaped, as run_command keeps them, both ways: a tool's own output can be fed
+    back to it. A tool still running after ``timeout`` seconds is killed, and the call fails (rc 124).
     """
-    feed = data.encode('utf-8') if data is not None else None
+    feed = data.encode('utf-8', 'surrogateescape') if data is not None else None
     try:
         proc = subprocess.run(args, input=feed, stdin=None if feed is not None else subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_c_locale_environment(),
-                              check=False)
+                              timeout=timeout, check=False)
     except OSError as exc:
         return NOT_STARTED, '', '%s: %s' % (args[0], exc.strerror or exc)
+    except subprocess.TimeoutExpired:
+        return TIMED_OUT, '', '%s: still running after %d s; stopped' % (args[0], timeout)
     return (proc.returncode, proc.stdout.decode('utf-8', 'surrogateescape'),
             proc.stderr.decode('utf-8', 'surrogateescape'))
 

@@ -14,6 +14,7 @@ run opens them by path; the live trie is found through the slot (the kernel give
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import struct
@@ -31,6 +32,8 @@ HEADROOM = 2
 # Per family: the outer map's name (as the program names it), the trie's key size and its address length.
 FAMILIES = {4: ('fleetwall_v4', 8, 4, socket.AF_INET), 6: ('fleetwall_v6', 20, 16, socket.AF_INET6)}
 DROPS = 'fleetwall_drops'
+# What is pinned, in the order a run pins it: the program last, once its maps are.
+PINNED = tuple(FAMILIES[version][0] for version in sorted(FAMILIES)) + (DROPS, PROGRAM)
 DROPS_VALUE = 16        # struct drops: packets, bytes
 LISTED = b'\x01'
 BPF_MAP_GET_FD_BY_ID = 14
@@ -41,7 +44,10 @@ def capacity_for(count):
 
 
 def trie_key(version, entry):
-    """The LPM trie key of an entry (``192.0.2.0/24``, ``2001:db8::1``): prefix length, then the address."""
+    """The LPM trie key of an entry (``192.0.2.0/24``, ``2001:db8::1``): prefix length, then the address.
+
+    The entries are canonical (no host bits): the sync engine has checked them before they get here.
+    """
     address, _sep, length = entry.partition('/')
     _name, _key_size, size, family = FAMILIES[version]
     return struct.pack('<I', int(length) if length else size * 8) + socket.inet_pton(family, address)
@@ -75,22 +81,29 @@ class XdpMaps(object):
 
     def open(self):
         """True when the program and its maps are pinned (and now open), False when none of them is."""
-        found = dict((name, bpf.pinned(self.path(name))) for name in (PROGRAM, DROPS) + tuple(
-            FAMILIES[v][0] for v in FAMILIES))
-        missing = [name for name, fd in found.items() if fd is None]
-        if len(missing) == len(found):
-            return False
-        if missing:
+        found = {}
+        try:
+            for name in PINNED:
+                found[name] = bpf.pinned(self.path(name))
+            missing = [name for name, fd in found.items() if fd is None]
+            if len(missing) == len(found):
+                return False
+            if missing:
+                raise bpf.BpfError(errno.ENOENT, '%s holds part of the XDP backend (%s missing): remove it, or let a '
+                                                 'full run pin it again' % (self.pin_dir, ', '.join(sorted(missing))))
+            check_pinned(found)
+        except BaseException:
             self.close(found.values())
-            raise bpf.BpfError(2, '%s holds part of the XDP backend (%s missing): remove it, or let a full run '
-                                  'pin it again' % (self.pin_dir, ', '.join(sorted(missing))))
+            raise
         self.fds = found
         return True
 
     def create(self, tries):
-        """Make the maps and the program around ``tries`` ({version: trie fd}) and pin them all."""
+        """Make the maps and the program around ``tries`` ({version: trie fd}) and pin them all; on failure,
+        nothing this call made is left pinned (and nothing another run pinned is touched)."""
         os.makedirs(self.pin_dir, 0o700, exist_ok=True)
-        fds = {}
+        os.chmod(self.pin_dir, 0o700)
+        fds, pinned = {}, []
         try:
             for version, (name, _key_size, _size, _family) in FAMILIES.items():
                 fds[name] = bpf.create_map(bpf.MAP_TYPE_ARRAY_OF_MAPS, 4, 4, 1, name, inner_fd=tries[version])
@@ -98,17 +111,18 @@ class XdpMaps(object):
             fds[DROPS] = bpf.create_map(bpf.MAP_TYPE_PERCPU_ARRAY, 4, DROPS_VALUE, 2, DROPS)
             program = bpf.with_maps(xdp_program.INSTRUCTIONS, xdp_program.MAP_REFERENCES, fds)
             fds[PROGRAM] = bpf.load_xdp(program, PROGRAM)
-            for name, fd in fds.items():
-                bpf.pin(fd, self.path(name))
+            for name in PINNED:
+                bpf.pin(fds[name], self.path(name))
+                pinned.append(name)
         except BaseException:
             self.close(fds.values())
-            self.unpin()
+            self.unpin(pinned)
             raise
         self.fds = fds
 
-    def unpin(self):
+    def unpin(self, names=None):
         """Remove the pins (the kernel frees what nothing else holds)."""
-        for name in (PROGRAM, DROPS) + tuple(FAMILIES[v][0] for v in FAMILIES):
+        for name in PINNED if names is None else names:
             try:
                 os.unlink(self.path(name))
             except FileNotFoundError:
@@ -124,7 +138,7 @@ class XdpMaps(object):
     def new_trie(version, entries):
         """A new trie holding ``entries``, sized for them with room to grow; its fd."""
         name, key_size, _size, _family = FAMILIES[version]
-        fd = bpf.create_map(bpf.MAP_TYPE_LPM_TRIE, key_size, 1, capacity_for(len(entries)), name + '_gen',
+        fd = bpf.create_map(bpf.MAP_TYPE_LPM_TRIE, key_size, 1, capacity_for(len(entries)), name + '_t',
                             bpf.F_NO_PREALLOC)
         try:
             fill(fd, version, entries)
@@ -140,6 +154,8 @@ class XdpMaps(object):
     def live_trie(self, version):
         """An fd of the trie the program reads now (the kernel gives its id through the slot)."""
         value = bpf.lookup(self.fds[FAMILIES[version][0]], SLOT, 4)
+        if value is None:
+            raise bpf.BpfError(errno.ENOENT, 'the IPv%d slot of %s holds no trie' % (version, self.pin_dir))
         return map_fd_by_id(struct.unpack('<I', value)[0])
 
     def entries(self, version):
@@ -154,9 +170,7 @@ class XdpMaps(object):
         fd = self.live_trie(version)
         try:
             fill(fd, version, added)
-            if removed:
-                keys = b''.join(trie_key(version, entry) for entry in removed)
-                bpf.delete_batch(fd, keys, len(removed), 'remove from the IPv%d trie' % version)
+            remove(fd, version, removed)
         finally:
             os.close(fd)
 
@@ -172,13 +186,45 @@ class XdpMaps(object):
 
 
 def fill(fd, version, entries):
-    """Put ``entries`` in the trie ``fd``, one batch (BPF_MAP_UPDATE_BATCH)."""
+    """Put ``entries`` in the trie ``fd``, one batch (BPF_MAP_UPDATE_BATCH); a full trie says so."""
     if not entries:
         return
     keys = b''.join(trie_key(version, entry) for entry in entries)
-    taken = bpf.update_batch(fd, keys, LISTED * len(entries), len(entries), 'fill the IPv%d trie' % version)
-    if taken != len(entries):
-        raise bpf.BpfError(28, 'the IPv%d trie took %d of %d entries' % (version, taken, len(entries)))
+    try:
+        bpf.update_batch(fd, keys, LISTED * len(entries), len(entries), 'fill the IPv%d trie' % version)
+    except bpf.BpfError as exc:
+        if exc.errno in (errno.ENOSPC, errno.E2BIG):
+            raise bpf.BpfError(exc.errno, 'the IPv%d trie is full after %s of %d entries (its size is fixed when it '
+                                          'is made: a new generation is sized again)' % (version, exc.done, len(entries)))
+        raise
+
+
+def remove(fd, version, entries):
+    """Take ``entries`` out of the trie ``fd``: one batch; one at a time past an entry that is not there (a batch
+    stops at the first missing key, and the rest would stay listed)."""
+    if not entries:
+        return
+    keys = [trie_key(version, entry) for entry in entries]
+    try:
+        bpf.delete_batch(fd, b''.join(keys), len(keys), 'remove from the IPv%d trie' % version)
+    except bpf.BpfError as exc:
+        if exc.errno != errno.ENOENT:
+            raise
+        for key in keys[exc.done or 0:]:
+            bpf.delete(fd, key)
+
+
+def check_pinned(fds):
+    """Refuse pins that are not what this backend pins (another tool's objects under our names)."""
+    expected = dict((FAMILIES[v][0], (bpf.MAP_TYPE_ARRAY_OF_MAPS, 4, 4)) for v in FAMILIES)
+    expected[DROPS] = (bpf.MAP_TYPE_PERCPU_ARRAY, 4, DROPS_VALUE)
+    for name, (map_type, key_size, value_size) in expected.items():
+        found = bpf.map_shape(fds[name])
+        if found != (map_type, key_size, value_size):
+            raise bpf.BpfError(errno.EINVAL, '%s is not the XDP backend\'s %s (type, key and value sizes %r)'
+                                             % (name, name, found))
+    if bpf.object_type(fds[PROGRAM]) != bpf.PROG_TYPE_XDP:
+        raise bpf.BpfError(errno.EINVAL, '%s is not an XDP program' % PROGRAM)
 
 
 def possible_cpus():

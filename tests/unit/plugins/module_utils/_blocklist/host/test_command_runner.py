@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_firewalld import FirewalldAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.command_runner import (
-    MESSAGE_LIMIT, NOT_STARTED, run_tool, tool_message,
+    MESSAGE_LIMIT, NOT_STARTED, TIMED_OUT, run_tool, tool_message,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import SyncError
 
@@ -34,6 +34,14 @@ def test_a_tool_answers_as_run_command_would_in_the_c_locale(monkeypatch):
 
 def test_data_goes_to_the_tools_stdin():
     assert run_tool([sys.executable, '-c', ECHO], data='addr show\n')[1] == 'out \udcffaddr show\n'
+
+
+def test_a_tools_own_output_can_be_fed_back_to_it_and_a_hung_tool_is_stopped():
+    echo = [sys.executable, '-c', 'import sys; sys.stdout.buffer.write(sys.stdin.buffer.read())']
+    said = run_tool([sys.executable, '-c', 'import sys; sys.stdout.buffer.write(b"\\xff")'])[1]
+    assert run_tool(echo, data=said)[1] == said == '\udcff'
+    rc, _out, err = run_tool([sys.executable, '-c', 'import time; time.sleep(30)'], timeout=1)
+    assert rc == TIMED_OUT and 'still running after 1 s' in err
 
 
 def test_a_tool_that_cannot_start_is_a_failed_call_not_an_exception():

@@ -219,3 +219,39 @@ def test_a_frame_cut_short_passes_rather_than_being_read_past_its_end(attached):
     # Three tags: the program reads two, and the third is not IPv4 to it.
     three = frame('10.9.0.2', ((0x88A8, 1), (0x8100, 2), (0x8100, 3)))
     assert bpf.test_run(attached.fds[xdp.PROGRAM], three)[0] == XDP_PASS
+
+
+def test_an_edit_removes_every_listed_entry_even_past_one_that_is_not_there(pins):
+    # A batch delete stops at the first key that is not there; the entries after it must not stay listed.
+    fd = xdp.XdpMaps.new_trie(4, ['10.0.0.1', '10.0.0.2', '10.0.0.3'])
+    try:
+        xdp.remove(fd, 4, ['10.0.0.1', '10.0.0.99', '10.0.0.2'])
+        assert [xdp.entry_of(4, key) for key in bpf.keys(fd, 8)] == ['10.0.0.3']
+    finally:
+        os.close(fd)
+
+
+def test_a_full_trie_says_so_and_how_far_it_got():
+    fd = bpf.create_map(bpf.MAP_TYPE_LPM_TRIE, 8, 1, 4, 'fw_tiny', bpf.F_NO_PREALLOC)
+    try:
+        with pytest.raises(bpf.BpfError, match='IPv4 trie is full after 4 of 6 entries'):
+            xdp.fill(fd, 4, ['10.0.0.%d' % n for n in range(1, 7)])
+    finally:
+        os.close(fd)
+
+
+def test_pins_of_another_kind_under_our_names_are_refused_not_trusted(pins):
+    # Another tool's maps pinned where ours go: open() must not take them for ours.
+    strange = xdp.XdpMaps(pins + '-strange')
+    os.makedirs(strange.pin_dir)
+    fds = [bpf.create_map(bpf.MAP_TYPE_PERCPU_ARRAY, 4, 16, 2, 'other') for _name in xdp.PINNED[:-1]]
+    try:
+        for fd, name in zip(fds, xdp.PINNED[:-1]):
+            bpf.pin(fd, strange.path(name))
+        bpf.pin(fds[0], strange.path(xdp.PROGRAM))
+        with pytest.raises(bpf.BpfError, match='is not the XDP backend'):
+            strange.open()
+        assert strange.fds == {}
+    finally:
+        strange.close(fds)
+        strange.unpin()
