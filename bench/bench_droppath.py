@@ -322,6 +322,8 @@ class Lab(object):
         self.atk, self.host = 'dp-atk-' + tag, 'dp-host-' + tag
         self.atk_if, self.host_if = 'dpv-a' + tag, 'dpv-h' + tag
         self.iptables = {4: iptables, 6: iptables.replace('iptables', 'ip6tables')}
+        # The XDP configuration's pinned maps and its private bpffs, while it is loaded.
+        self.xdp_maps = self.xdp_pins = None
         for name in (self.atk, self.host):
             run(['ip', 'netns', 'add', name])
         run(['ip', 'link', 'add', self.atk_if, 'netns', self.atk, 'type', 'veth', 'peer', 'name', self.host_if,
@@ -371,13 +373,12 @@ class Lab(object):
             self.sh([self.iptables[version], '-w', '-F', 'INPUT'], check=False)
         self.sh(['nft', 'flush', 'ruleset'])
         self.sh(['ipset', 'destroy'], check=False)
-        if getattr(self, 'xdp', None):
-            maps, pins = self.xdp
+        if self.xdp_maps is not None:
             run(['ip', '-n', self.host, 'link', 'set', 'dev', self.host_if, 'xdpdrv', 'off'], check=False)
-            maps.close(maps.fds.values())
-            maps.unpin()
-            run(['umount', pins], check=False)
-            self.xdp = None
+            self.xdp_maps.close(self.xdp_maps.fds.values())
+            self.xdp_maps.unpin()
+            run(['umount', self.xdp_pins], check=False)
+            self.xdp_maps = self.xdp_pins = None
         time.sleep(self.settle)
 
     def close(self):
@@ -498,7 +499,7 @@ def load_xdp(lab, version, entries, workdir):
     maps.create(tries)
     maps.close(tries.values())
     run(['ip', '-n', lab.host, 'link', 'set', 'dev', lab.host_if, 'xdpdrv', 'pinned', maps.program_path])
-    lab.xdp = (maps, pins)
+    lab.xdp_maps, lab.xdp_pins = maps, pins
     return lambda _lab, family: maps.drops()[family][0]
 
 
