@@ -32,9 +32,10 @@ import traceback
 
 PACKAGE = 'ansible_collections.fleetwall.blocklist.plugins'
 # The module_utils every module imports, loaded once here so that a child starts in milliseconds.
-PRELOADED = ('module_support', 'backend_ipset', 'backend_nft', 'backend_ufw', 'backend_firewalld', 'backend_nginx',
-             'iptables_rules', 'nft_rules', 'fail2ban', 'metrics', 'feeds', 'fetch', 'presets', 'shadow_copy',
-             'fleet_local', 'files', 'sync', 'addresses', 'protect', 'decode', 'forking')
+PRELOADED = ('host.module_support', 'host.backend_ipset', 'host.backend_nft', 'host.backend_ufw',
+             'host.backend_firewalld', 'host.backend_nginx', 'host.iptables_rules', 'host.nft_rules', 'host.fail2ban',
+             'host.metrics', 'controller.feeds', 'controller.fetch', 'controller.presets', 'controller.shadow_copy',
+             'controller.fleet_local', 'files', 'sync', 'addresses', 'host.protect', 'decode', 'controller.forking')
 # Modules with no code that runs on a host: Ansible runs their action plugin on the controller.
 ACTION_ONLY = ('fleet_report_files',)
 KERNEL_LISTINGS = (('ipset', 'save'), ('nft', 'list', 'ruleset'), ('iptables-save',), ('ip6tables-save',))
