@@ -46,7 +46,9 @@ def run_tool(args, data=None, timeout=TOOL_TIMEOUT):
     """
     feed = data.encode('utf-8', 'surrogateescape') if data is not None else None
     try:
-        proc = subprocess.run(args, input=feed, stdin=None if feed is not None else subprocess.DEVNULL,
+        # Not run_command, on purpose (above): the one place the collection runs a tool.
+        proc = subprocess.run(args, input=feed,  # pylint: disable=ansible-bad-function
+                              stdin=None if feed is not None else subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_c_locale_environment(),
                               timeout=timeout, check=False)
     except OSError as exc:
