@@ -248,6 +248,11 @@ def object_type(fd):
     return struct.unpack_from('<I', _info(fd), 0)[0]
 
 
+def max_entries(fd):
+    """The most entries a map holds (bpf_map_info.max_entries, at offset 16)."""
+    return struct.unpack_from('<I', _info(fd), 16)[0]
+
+
 def map_shape(fd):
     """(type, key size, value size) of a map (bpf_map_info)."""
     map_type, _map_id, key_size, value_size = struct.unpack_from('<IIII', _info(fd), 0)
