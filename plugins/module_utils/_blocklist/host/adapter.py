@@ -174,6 +174,10 @@ class SetRules(abc.ABC):
     def remove(self, check_mode: bool = False) -> t.List[str]:
         """Take every rule of the set out (``state: absent``)."""
 
+    def report(self) -> dict:
+        """What the result says of the rules beyond their changes, after ``ensure`` (XDP's attach modes)."""
+        return {}
+
 
 class NoRules(SetRules):
     """A set whose module was given no ``rules``, on a host that has no tool to hold any: nothing to keep."""

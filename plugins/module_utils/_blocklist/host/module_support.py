@@ -364,6 +364,7 @@ def apply_set(module, params, adapter, store, rules, entries, policy, result):
         if getattr(changes, 'warnings', None):
             result.setdefault('warnings', []).extend(changes.warnings)
         result['rules_changed'] = list(changes)
+        result.update(rules.report())
         if changes:
             result['changed'] = True
             if module._diff and 'diff' in result:

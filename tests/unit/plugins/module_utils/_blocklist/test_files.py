@@ -6,6 +6,7 @@ import pytest
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_ipset import IpsetAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_nft import NftAdapter
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_xdp import XdpAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import ensure_unit
 
 SYSTEMD_ANALYZE = shutil.which('systemd-analyze')
@@ -56,6 +57,7 @@ def verify_units(tmp_path, unit_name, text, dropins=None):
 @pytest.mark.parametrize('unit_name, adapter, save_dir', [
     ('fleetwall-nft-restore.service', NftAdapter, '/var/lib/fleetwall/nft'),
     ('fleetwall-ipset-restore.service', IpsetAdapter, '/var/lib/fleetwall/ipset'),
+    ('fleetwall-xdp-restore.service', XdpAdapter, '/var/lib/fleetwall/xdp'),
 ])
 def test_restore_units_make_no_ordering_cycle_at_boot(tmp_path, unit_name, adapter, save_dir):
     text = adapter.restore_unit(save_dir)
