@@ -65,6 +65,13 @@ UNSUPPORTED = {
         'fleetwall_block_forward': 'firewalld blocks inbound only',
         'fleetwall_log': 'firewalld logs by its own LogDenied setting',
     },
+    'xdp': {
+        'fleetwall_ports': 'XDP drops every port of a listed source',
+        'fleetwall_protocol': 'XDP drops every protocol of a listed source',
+        'fleetwall_block_output': 'XDP sees inbound packets only',
+        'fleetwall_block_forward': 'XDP drops at the interface, forwarded or not; fleetwall_block_forward adds nothing',
+        'fleetwall_log': 'XDP does not log; its drops are counted in the metrics',
+    },
     'ufw': {
         'fleetwall_block_output': 'UFW blocks inbound only here',
         'fleetwall_block_forward': 'UFW blocks inbound only here',
@@ -88,7 +95,8 @@ POLICY = ('ports', 'protocol', 'target', 'block_output', 'block_forward', 'log',
 def _unused(name, variables, backend):
     """Why the variable ``name`` does nothing on this host, or None."""
     for role in BACKEND_ROLES:
-        if name.startswith(role + '_') and role != backend and not name.endswith(REGISTERED):
+        beside = role == 'xdp' and variables.get('fleetwall_xdp') in (True, 'true', 'yes')
+        if name.startswith(role + '_') and role != backend and not beside and not name.endswith(REGISTERED):
             setting = name[len(role) + 1:]
             if setting in POLICY:
                 return 'it is a setting of the %s role; fleetwall_%s applies to every backend' % (role, setting)

@@ -24,7 +24,8 @@ Backend = collections.namedtuple('Backend', [
     'module',             # the module its role calls
     'record_names',       # the backend names in its state records (<name>-<set>.json); the first is current
     'binaries',           # what backend_facts looks for to detect it
-    'drop_counters',      # where its drops are read: 'iptables' (tagged rules), 'nft' (named counters) or None
+    'drop_counters',      # where its drops are read: 'iptables' (tagged rules), 'nft' (named counters), 'xdp' (the
+                          # program's per-CPU counters) or None
     'result_variable',    # what its role registers
     'fail2ban_action',    # fail2ban's ban action beside it: its name and its two forms, or None
 ])
@@ -50,6 +51,8 @@ BACKENDS = collections.OrderedDict((backend.id, backend) for backend in (
                 'name': 'firewallcmd-ipset',
                 'ports': 'firewallcmd-ipset[name={name}, port="{ports}", protocol=tcp]',
                 'all': 'firewallcmd-ipset[name={name}, actiontype=""]'}),
+    # Drops in the driver, before the network stack (host/backend_xdp.py); fail2ban has no XDP action.
+    Backend('xdp', 'kernel', 'xdp_set_sync', ('xdp',), ('ip',), 'xdp', 'xdp_sync_results', None),
     Backend('nginx', 'web', 'nginx_geo_file', ('nginx',), ('nginx',), None, 'nginx_geo_result', None),
 ))
 

@@ -9,7 +9,8 @@ Entries and the time of the last successful sync come from the records the
 sync engine keeps in its state directory (what was applied, not a listing of
 a million-entry set); drops come from the counters of the rules that enforce
 the sets: the tagged iptables rules (``iptables-save -c``) for ipset, the
-named counters of the table ``inet fleetwall`` for nftables.
+named counters of the table ``inet fleetwall`` for nftables, the program's
+per-CPU counters (one per family) for XDP.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def collect(run, get_bin_path, state_dir):
     records = read_records(state_dir)
     drops = {}
     # Each set by where its drops are counted (the backends' table), with the backend that owns it.
-    owners = {'iptables': {}, 'nft': {}}
+    owners = {'iptables': {}, 'nft': {}, 'xdp': {}}
     for backend, name, _record in records:
         owners.get(BACKENDS[backend].drop_counters, {})[name] = backend
     for tool in ('iptables-save', 'ip6tables-save'):
@@ -144,7 +145,30 @@ def collect(run, get_bin_path, state_dir):
         if rc == 0:
             for name, counts in nft_drops(out, list(owners['nft'])).items():
                 drops[(owners['nft'][name], name)] = counts
+    if owners['xdp']:
+        drops.update(xdp_drops([(name, record) for backend, name, record in records if name in owners['xdp']
+                                and backend == owners['xdp'][name]]))
     return records, drops
+
+
+def xdp_drops(sets):
+    """{('xdp', set): (packets, bytes)}: each family's counter of the program pinned where the set's record says."""
+    from . import bpf, xdp     # ctypes and the bpf() syscall: loaded only on a host with XDP sets
+    drops, counted = {}, {}
+    for name, record in sets:
+        fingerprint = record.get('fingerprint') or {}
+        pin_dir, version = fingerprint.get('pin_dir'), int(str(fingerprint.get('family', 'ipv4'))[3:] or 4)
+        if pin_dir not in counted:
+            maps = xdp.XdpMaps(pin_dir)
+            try:
+                counted[pin_dir] = maps.drops() if maps.open() else {}
+            except (bpf.BpfError, OSError):
+                counted[pin_dir] = {}
+            finally:
+                maps.close(maps.fds.values())
+        if version in counted[pin_dir]:
+            drops[('xdp', name)] = counted[pin_dir][version]
+    return drops
 
 
 def set_summaries(records, drops):

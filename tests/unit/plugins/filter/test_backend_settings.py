@@ -45,9 +45,23 @@ def test_a_policy_setting_the_backend_cannot_honour_is_named():
 
 def test_a_backend_name_with_a_typo_fails_listing_the_names():
     with pytest.raises(AnsibleFilterError, match=r"web1: fleetwall_backend 'nftabels' is not a backend; it takes "
-                                                 r"ipset, nftables, ufw, firewalld or none"):
+                                                 r"ipset, nftables, ufw, firewalld, xdp or none"):
         backend_settings({'web1': {'fleetwall_backend': 'nftabels'}}, ['web1'])
 
 
 def test_a_host_without_a_backend_yet_is_passed_over():
     assert backend_settings({'h': {'ipset_ports': [22]}}, ['h']) == []
+
+
+def test_xdp_names_the_policy_it_cannot_honour_and_its_settings_count_beside_another_backend():
+    hostvars = {
+        'edge': {'fleetwall_backend': 'xdp', 'fleetwall_ports': [22], 'fleetwall_block_output': True},
+        'both': {'fleetwall_backend': 'nftables', 'fleetwall_xdp': True, 'xdp_interfaces': ['eth0']},
+        'nft': {'fleetwall_backend': 'nftables', 'xdp_interfaces': ['eth0']},
+    }
+    assert backend_settings(hostvars, ['edge', 'both', 'nft']) == [
+        'edge: fleetwall_block_output does nothing, because edge uses the xdp backend: XDP sees inbound packets only',
+        'edge: fleetwall_ports does nothing, because edge uses the xdp backend: XDP drops every port of a listed '
+        'source',
+        'nft: xdp_interfaces does nothing, because nft uses the nftables backend: it is a setting of the xdp role',
+    ]

@@ -34,12 +34,13 @@ def test_each_entry_names_a_module_and_a_role_that_registers_its_result(backend)
 
 
 def test_what_reads_the_table_agrees_with_it():
-    assert KERNEL_BACKENDS == ('ipset', 'nftables', 'ufw', 'firewalld') == BACKEND_ROLES
+    assert KERNEL_BACKENDS == ('ipset', 'nftables', 'ufw', 'firewalld', 'xdp') == BACKEND_ROLES
     assert REPORTED == {'ipset_sync_results': 'ipset', 'nftables_sync_results': 'nftables', 'ufw_sync_results': 'ufw',
-                        'firewalld_sync_results': 'firewalld', 'nginx_geo_result': 'nginx'}
+                        'firewalld_sync_results': 'firewalld', 'xdp_sync_results': 'xdp',
+                        'nginx_geo_result': 'nginx'}
     # Records written before the ids were one name (nft) are the nftables backend's.
     assert backend_of_record('nft') == backend_of_record('nftables') == 'nftables'
-    assert backend_of_record('xdp') is None
+    assert backend_of_record('xdp') == 'xdp' and backend_of_record('bpf') is None
 
 
 def test_state_records_are_read_by_their_backend_id(tmp_path):
