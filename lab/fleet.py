@@ -146,6 +146,9 @@ mount -t tmpfs -o mode=755 tmpfs /run
 # from .bashrc, which sshd's bash sources: every task would wait on pyenv's
 # rehash lock, and a session killed mid-rehash would hang all later ones.
 mount -t tmpfs -o mode=700 tmpfs /root
+# The host's own bpffs: the XDP backend pins its program and maps there, and
+# every lab host must have its own, as every real host does.
+mount -t bpf bpf /sys/fs/bpf
 mkdir -p /run/sshd /run/dbus /run/lock
 for d in etc var/lib var/log; do
   u={hostdir}/upper/$d; w={hostdir}/work/$d
