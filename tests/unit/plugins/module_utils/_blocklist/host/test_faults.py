@@ -4,7 +4,9 @@
   large updates, many times over, while a monitor watches the set: every entry of both generations is
   present the whole time, nothing outside the two ever appears, the set is never empty, and the next
   run converges. nftables applies in one transaction, so there the set is always exactly one
-  generation; ipset's incremental batch is not a transaction (docs/faults.md).
+  generation; ipset's incremental batch is not a transaction (docs/faults.md). XDP (an LPM trie in a
+  private bpffs) switches a full load in with one map update, so a reader outside the run finds one
+  generation whole at every look; its edits go into the live trie, adds before deletes.
 - Two runs on one set at once: the lock serialises them, or the second reports who holds it.
 - The disk is full when the state is written: reported, and the live set stays whole.
 """
@@ -21,11 +23,14 @@ import pytest
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_ipset import IpsetAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_nft import NftAdapter
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_xdp import XdpAdapter
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host import bpf, xdp
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
     Entries, StateStore, SyncError, SyncPolicy, sync_set,
 )
 from ansible_collections.fleetwall.blocklist.tests.helpers import (
-    COLLECTIONS, child_env, generation, kill_while_watched, next_generation, tally, temporary_files, tmpfs)
+    COLLECTIONS, child_env, generation, kill_while_watched, next_generation, set_problem, tally, temporary_files,
+    tmpfs)
 
 # Nothing of ansible-core is under test here (the kernel, the tools, our own code on the standard library):
 # the suite's second pass, with another ansible-core, leaves this file out (tests/conftest.py, scripts/test.sh).
@@ -35,6 +40,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root for a netw
 
 KILLS = 12
 SIZE = 40000
+# The child's full_reload_fraction: a change of more than this share of the entries replaces the set whole.
+FRACTION = 0.2
 
 # The child: one engine run against the namespace's set, as the module would make it.
 CHILD = r'''
@@ -42,6 +49,7 @@ import sys
 sys.path.insert(0, %(collections)r)
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_ipset import IpsetAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_nft import NftAdapter
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_xdp import XdpAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
     Entries, StateStore, SyncPolicy, sync_set)
 import subprocess
@@ -51,6 +59,8 @@ def run(args, data=None, check_rc=False):
     return proc.returncode, proc.stdout, proc.stderr
 if %(backend)r == 'ipset':
     adapter = IpsetAdapter(run, 'ipset', 'bl4')
+elif %(backend)r == 'xdp':
+    adapter = XdpAdapter('bl4', 'ipv4_addr', %(pins)r, lock_dir=%(state)r)
 else:
     adapter = NftAdapter(run, 'nft', 'fleetwall', 'bl4', interval=False)
 store = StateStore(%(state)r, %(backend)r, 'bl4')
@@ -63,10 +73,47 @@ print('done', flush=True)
 '''
 
 
-def adapter_for(run, backend):
+def adapter_for(run, backend, tmp_path=None):
     if backend == 'ipset':
         return IpsetAdapter(run, 'ipset', 'bl4')
+    if backend == 'xdp':
+        # No interfaces: the adapter only pins and fills (attaching is XdpRules', which sync_set does not use).
+        return XdpAdapter('bl4', 'ipv4_addr', pin_dir(tmp_path), lock_dir=str(tmp_path / 'state'))
     return NftAdapter(run, 'nft', 'fleetwall', 'bl4', interval=False)
+
+
+def pin_dir(tmp_path):
+    """Where the XDP case pins: under the private bpffs of the ``bpffs`` fixture."""
+    return str(tmp_path / 'bpffs' / 'fleetwall')
+
+
+def read_trie(pins):
+    """The entries of the IPv4 trie the slot names, through pins opened here as another reader would open them;
+    None when nothing is pinned (BpfError when the pins are not whole)."""
+    maps = xdp.XdpMaps(pins)
+    if not maps.open():
+        return None
+    try:
+        return maps.entries(4)
+    finally:
+        maps.close(maps.fds.values())
+
+
+def live_entries(run, backend, tmp_path):
+    """What the set holds now."""
+    if backend == 'xdp':
+        return read_trie(pin_dir(tmp_path))
+    return adapter_for(run, backend, tmp_path).read_entries()
+
+
+@pytest.fixture
+def bpffs(tmp_path):
+    """A private bpffs for the XDP case's pins (test_backend_xdp.py): nothing shared with the host's."""
+    mount = tmp_path / 'bpffs'
+    mount.mkdir()
+    subprocess.run(['mount', '-t', 'bpf', 'bpf', str(mount)], check=True, timeout=30)
+    yield mount
+    subprocess.run(['umount', str(mount)], check=False, timeout=30)
 
 
 def engine(run, tmp_path, backend, entries, **kwargs):
@@ -77,16 +124,17 @@ def engine(run, tmp_path, backend, entries, **kwargs):
     store = StateStore(str(tmp_path / 'state'), backend, 'bl4')
     store.lock(60)
     try:
-        return sync_set(adapter_for(run, backend), store, entries, SyncPolicy(**kwargs))
+        return sync_set(adapter_for(run, backend, tmp_path), store, entries, SyncPolicy(**kwargs))
     finally:
         store.unlock()
 
 
-def child(netns, tmp_path, backend, entries, fraction=0.2, lock_timeout=0):
+def child(netns, tmp_path, backend, entries, fraction=FRACTION, lock_timeout=0):
     path = tmp_path / ('child-%d.txt' % random.getrandbits(32))
     path.write_text('\n'.join(entries) + '\n')
     code = CHILD % {'collections': COLLECTIONS, 'ns': netns.ns, 'backend': backend, 'state': str(tmp_path / 'state'),
-                    'entries': str(path), 'fraction': fraction, 'lock_timeout': lock_timeout}
+                    'entries': str(path), 'fraction': fraction, 'lock_timeout': lock_timeout,
+                    'pins': pin_dir(tmp_path)}
     return subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, env=child_env(tmp_path / 'tmpdir'))
 
@@ -99,12 +147,20 @@ class Monitor(threading.Thread):
     elements), so the monitor asks per element instead: a sample of the entries both generations share
     is all there, and no address outside both is. Whether the set is exactly one generation is checked
     when nothing runs any more, right after the kill.
+
+    XDP: the pins opened anew at every look, as another reader would, and the trie the slot names listed
+    whole. A trie is listed key by key, so a listing of a trie being edited in place (``switched`` false:
+    an incremental run, adds before deletes) is judged as ipset's is: every entry both generations share
+    is there, nothing of neither is. A full load fills a new trie and switches it in with one map update:
+    a look then finds exactly one generation, never a half-filled trie (``switched`` true).
     """
 
-    def __init__(self, run, backend, old, new):
+    def __init__(self, run, backend, old, new, tmp_path=None, switched=False):
         super().__init__(daemon=True)
         self.run_in_ns, self.backend = run, backend
-        self.adapter = adapter_for(run, backend)
+        self.adapter = adapter_for(run, backend, tmp_path)
+        self.old, self.new, self.switched = old, new, switched
+        self.pins = pin_dir(tmp_path) if backend == 'xdp' else None
         rng = random.Random(len(old) ^ len(new))
         self.both = sorted(rng.sample(sorted(old & new), min(50, len(old & new))))
         self.outside = ['11.%d.%d.%d' % (rng.randrange(256), rng.randrange(256), rng.randrange(256))
@@ -120,10 +176,28 @@ class Monitor(threading.Thread):
         self.last_error = err.strip()[:300]
         return rc == 0
 
+    def _trie(self):
+        """The live trie's entries as a reader outside the run finds them; None when the pins are not whole."""
+        self.last_error = 'nothing pinned'
+        try:
+            return read_trie(self.pins)
+        except bpf.BpfError as exc:
+            self.last_error = str(exc)[:300]
+            return None
+
     def run(self):
         while not self.stop.is_set():
             self.samples += 1
-            if self.backend == 'ipset':
+            if self.backend == 'xdp':
+                sample = self._trie()
+                problem = set_problem(sample, self.old, self.new)
+                if problem is None and self.switched and sample not in (self.old, self.new):
+                    problem = 'a mix of the two generations: %d of the old missing, %d of the new' % (
+                        len(self.old - sample), len(self.new - sample))
+                if problem:
+                    self.problems.append('the trie: %s%s' % (problem, ' (%s)' % self.last_error if sample is None
+                                                             else ''))
+            elif self.backend == 'ipset':
                 try:
                     sample = self.adapter.read_entries()
                 except SyncError:
@@ -142,19 +216,25 @@ class Monitor(threading.Thread):
                     self.problems.append('an address of neither generation appeared')
 
 
-def check_after_kill(state, old, new, backend):
+def check_after_kill(state, old, new, backend, switched=False):
     assert state, 'the set was empty'
     assert old & new <= state, 'entries of both generations went missing: %d' % len(old & new - state)
     assert state <= old | new, 'entries of neither generation appeared: %d' % len(state - old - new)
-    if backend == 'nft':
-        # One transaction: exactly one generation or the other.
+    if backend == 'nft' or (backend == 'xdp' and switched):
+        # One transaction (nft), one map update (an XDP full load): exactly one generation or the other.
         assert state in (old, new), (len(state - old), len(state - new))
+    elif backend == 'xdp':
+        # An edit of the live trie, adds before deletes: the old generation still whole, or the new one already.
+        assert old <= state or new <= state, (len(old - state), len(new - state))
 
 
-@pytest.mark.parametrize('backend', ['ipset', 'nft'])
-def test_sigkill_mid_apply_never_loses_protection(netns, tmp_path, backend):
+@pytest.mark.parametrize('backend', ['ipset', 'nft', pytest.param(
+    'xdp', marks=pytest.mark.skipif(os.geteuid() != 0, reason='needs root for bpf() and a bpffs mount'))])
+def test_sigkill_mid_apply_never_loses_protection(netns, tmp_path, backend, request):
     if backend == 'nft':
         assert netns(['nft', 'add', 'table', 'inet', 'fleetwall'])[0] == 0
+    if backend == 'xdp':
+        request.getfixturevalue('bpffs')
     applied = generation(0, SIZE)
     engine(netns, tmp_path, backend, applied)
     # How long one uninterrupted rebuild takes here: the kills land inside that window.
@@ -167,23 +247,28 @@ def test_sigkill_mid_apply_never_loses_protection(netns, tmp_path, backend):
     for attempt in range(KILLS):
         new = next_generation(applied, attempt, SIZE)
         old = set(applied)
-        monitor = Monitor(netns, backend, old, set(new))
+        # What the engine decides (sync._reload_decision): a rebuild replaces the set whole, a patch edits it.
+        switched = len(old ^ set(new)) > FRACTION * len(new)
+        monitor = Monitor(netns, backend, old, set(new), tmp_path, switched)
         killed += kill_while_watched(functools.partial(child, netns, tmp_path, backend, new), monitor, rng, window,
                                      settle=0.2)
         samples += monitor.samples
-        after = adapter_for(netns, backend).read_entries()
+        after = live_entries(netns, backend, tmp_path)
         after_ok = bool(after) and old & set(new) <= after <= old | set(new)
         tally('protection checks', monitor.samples + 1)
         tally('lost protection', len(monitor.problems) + (0 if after_ok else 1))
         assert monitor.samples and not monitor.problems, (attempt, monitor.problems[:5])
-        check_after_kill(after, old, set(new), backend)
+        check_after_kill(after, old, set(new), backend, switched)
+        if backend == 'xdp':
+            # Nothing half-pinned or left beside the pins: the killed run's new trie went with its fds.
+            assert sorted(os.listdir(pin_dir(tmp_path))) == sorted(xdp.PINNED)
         # Batch files go into the state directory, never the temporary directory, where the next run
         # (under the set's lock) removes what the kill left.
         assert not temporary_files(tmp_path / 'tmpdir')
         left += len(temporary_files(tmp_path / 'state'))
         # The next run converges, whatever the kill left (a half-filled temporary set, a stale record).
         engine(netns, tmp_path, backend, new)
-        assert adapter_for(netns, backend).read_entries() == set(new), 'no convergence after attempt %d' % attempt
+        assert live_entries(netns, backend, tmp_path) == set(new), 'no convergence after attempt %d' % attempt
         assert not temporary_files(tmp_path / 'state'), 'the next run left the killed run\'s files'
         applied = new
     tally('faults injected: SIGKILL mid-apply (%s)' % backend, killed)
