@@ -168,12 +168,17 @@ def test_05_beside_nftables_each_keeps_its_part(xdpvars):
     assert_blocked_everywhere()
 
 
-def test_06_absent_detaches_unpins_and_removes_the_unit(xdpvars):
-    run = play(xdpvars, fleetwall_backend='nftables', nftables_state='absent', fleetwall_xdp=True, xdp_state='absent')
+def test_06_turning_xdp_off_takes_it_back_once_the_kernel_backend_blocks(xdpvars):
+    run = play(xdpvars, fleetwall_backend='nftables')
     assert run.rc == 0, run.out[-3000:]
+    assert 'Take back what the host' in run.out and "item=xdp" in run.out, run.out[-3000:]
     for host in HOSTS:
         assert xdp_on(host) is None
         assert pinned(host) == []
-        rc, _out, _err = host_sh(host, 'test -e %s' % UNIT)
+        rc, _out, _err = host_sh(host, 'test -e %s || test -e /var/lib/fleetwall/xdp/lib' % UNIT)
         assert rc != 0
+    assert_blocked_everywhere()     # by nftables now
+    run = play(xdpvars, fleetwall_backend='nftables', nftables_state='absent')
+    assert run.rc == 0, run.out[-3000:]
+    for host in HOSTS:
         assert reachable('attacker', host, ATTACKER[0], 4)

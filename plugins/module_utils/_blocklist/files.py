@@ -18,6 +18,7 @@ import errno
 import fcntl
 import glob
 import os
+import shutil
 import stat
 import tempfile
 import time
@@ -158,6 +159,23 @@ def remove_unit(path, dropins=(), plugins=(), check_mode=False):
             except OSError:
                 pass        # another drop-in of the operator's is there
     return present
+
+
+def remove_empty_dirs_under(root, paths):
+    """Remove the directories between each of ``paths`` and ``root`` (never ``root``, nothing outside it) that are
+    empty but for Python's bytecode cache: what a removed boot library (XDP's) leaves in the save directory."""
+    root = os.path.abspath(root)
+    for path in sorted(paths, key=len, reverse=True):
+        directory = os.path.dirname(os.path.abspath(path))
+        while directory.startswith(root + os.sep):
+            cache = os.path.join(directory, '__pycache__')
+            if os.path.isdir(cache) and not os.path.islink(cache):
+                shutil.rmtree(cache, ignore_errors=True)
+            try:
+                os.rmdir(directory)
+            except OSError:
+                break       # not empty: something else of the operator's is in it
+            directory = os.path.dirname(directory)
 
 
 def remove_leftovers(directory, prefix):

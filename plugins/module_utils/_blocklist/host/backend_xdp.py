@@ -59,7 +59,7 @@ Conflicts=shutdown.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=%(python)s -I %(dir)s/lib/restore.py %(dir)s
+ExecStart=%(python)s -I -B %(dir)s/lib/restore.py %(dir)s
 
 [Install]
 WantedBy=multi-user.target

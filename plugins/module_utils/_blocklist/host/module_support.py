@@ -21,7 +21,10 @@ import time
 from ..backends import KERNEL_BACKENDS, backend_of_record
 from .command_runner import run_tool
 from ..decode import CorruptBody, TooLarge, decode_bounded
-from ..files import ensure_dropins, ensure_plugins, ensure_unit, path_problem, remove_unit, remove_write_leftovers, write_atomic
+from ..files import (
+    ensure_dropins, ensure_plugins, ensure_unit, path_problem, remove_empty_dirs_under, remove_unit, remove_write_leftovers,
+    write_atomic,
+)
 from .metrics import read_records, write_textfile
 from ..addresses import AddressError
 from .protect import Protection, findings_warning, host_addresses, ssh_client_addresses
@@ -452,6 +455,7 @@ def remove_set(module, params, adapter, store, rules, result):
             os.unlink(path)
     if persist and unit and not _other_save_files(persist):
         remove_unit(unit, dropins, plugins)
+        remove_empty_dirs_under(os.path.dirname(persist), plugins)
 
 
 def _save_paths(adapter, persist, every=False):

@@ -68,3 +68,19 @@ def test_restore_units_make_no_ordering_cycle_at_boot(tmp_path, unit_name, adapt
     # that systemd breaks by deleting a job, ours or cloud-init's.
     rc, out = verify_units(tmp_path, unit_name, text.replace('DefaultDependencies=no\n', ''))
     assert rc != 0 and 'Found ordering cycle' in out, out
+
+
+def test_a_removed_boot_library_leaves_no_directory_behind_but_keeps_what_else_is_there(tmp_path):
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import remove_empty_dirs_under
+    library = tmp_path / 'xdp' / 'lib' / 'fleetwall_xdp'
+    (library / '__pycache__').mkdir(parents=True)
+    (library / '__pycache__' / 'bpf.cpython-311.pyc').write_bytes(b'')
+    (tmp_path / 'xdp' / 'keep').mkdir()
+    remove_empty_dirs_under(str(tmp_path / 'xdp'), [str(library / 'bpf.py'), str(tmp_path / 'xdp' / 'lib' / 'restore.py')])
+    assert sorted(os.listdir(str(tmp_path / 'xdp'))) == ['keep']
+    (library).mkdir(parents=True)
+    (library / 'operator.txt').write_text('mine')
+    remove_empty_dirs_under(str(tmp_path / 'xdp'), [str(library / 'bpf.py')])
+    assert (library / 'operator.txt').exists()
+    remove_empty_dirs_under(str(tmp_path / 'xdp'), [str(tmp_path / 'elsewhere' / 'x.py')])
+    assert (tmp_path / 'xdp').exists()
