@@ -8,9 +8,13 @@ For each size, with the same entries (/32s, every 20th a /28, as bench_ipset.py 
   per packet    the program's own time per frame (BPF_PROG_TEST_RUN, 1M runs): a listed /32, an address in a
                 listed /28, an unlisted one; with the trie of that size in its slot
 Each measurement is the median of --repeat runs; the peak memory of a trie is bpftool's 'map show' memlock.
-This is the engine's part, in this process; the whole module process comes with xdp_set_sync.
 
-Usage: .venv/bin/python bench/bench_xdp.py [--sizes 100000,1000000] [--repeat 3] [--bpftool-max 100000]
+With --process, the whole module process as a host runs it (bench/whole_process.py), in a namespace with a veth
+interface to attach to, beside a raw process that does the least a Python program can: read the entries file,
+pack the keys, make the trie and fill it with one batch (the fastest raw way measured above; bpftool's batch is
+slower). Rows: the raw process, the module's first load, its no-op, and a 1% change (1% added, 1% removed).
+
+Usage: .venv/bin/python bench/bench_xdp.py [--sizes 100000,1000000] [--repeat 3] [--bpftool-max 100000] [--process]
 """
 import argparse
 import json
@@ -22,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
@@ -29,6 +34,19 @@ sys.path.insert(0, os.path.join(ROOT, 'bench'))
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host import bpf, xdp  # noqa: E402
 from bench_ipset import make_entries  # noqa: E402
+import whole_process  # noqa: E402
+
+# The raw process: the entries file to one filled trie, with nothing else (no record, no pins, no validation).
+RAW_PROCESS = """
+import socket, struct, sys
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host import bpf
+with open(sys.argv[1]) as handle:
+    lines = handle.read().split()
+pack, aton = struct.Struct('<I4s').pack, socket.inet_aton
+keys = b''.join(pack(int(l.partition('/')[2] or 32), aton(l.partition('/')[0])) for l in lines)
+fd = bpf.create_map(bpf.MAP_TYPE_LPM_TRIE, 8, 1, max(65536, 2 * len(lines)), 'raw', bpf.F_NO_PREALLOC)
+bpf.update_batch(fd, keys, b'\\x01' * len(lines), len(lines))
+"""
 
 
 def timed(fn):
@@ -123,16 +141,76 @@ def frame(source):
     return b'\x02' * 6 + b'\x04' * 6 + b'\x08\x00' + ip + struct.pack('!HHHH', 1234, 9, 26, 0) + b'x' * 18
 
 
+def process_size(count, repeat, pins, workdir):
+    """{row: [runs]} of the module's whole process beside the raw process, ``repeat`` rounds in one namespace."""
+    entries = make_entries(count, seed=count)
+    step = count // 100
+    fresh = make_entries(step, seed=count + 1, half=1)
+    files = {'load': os.path.join(workdir, 'entries.txt'), 'one_pct': os.path.join(workdir, 'changed.txt')}
+    with open(files['load'], 'w') as handle:
+        handle.write('\n'.join(entries) + '\n')
+    with open(files['one_pct'], 'w') as handle:
+        handle.write('\n'.join(entries[step:] + fresh) + '\n')
+    ns = 'fwbxdp-' + uuid.uuid4().hex[:6]
+    subprocess.run(['ip', 'netns', 'add', ns], check=True)
+    subprocess.run(['ip', '-n', ns, 'link', 'add', 'fwb0', 'type', 'veth', 'peer', 'name', 'fwb1'], check=True)
+    subprocess.run(['ip', '-n', ns, 'link', 'set', 'fwb0', 'up'], check=True)
+    prefix = ['ip', 'netns', 'exec', ns]
+    state_dir = os.path.join(workdir, 'state')
+    pin_dir = os.path.join(pins, 'process')
+    module = whole_process.module_runner(prefix, 'xdp_set_sync', {
+        'name': 'fleetwall_v4', 'type': 'ipv4_addr', 'pin_dir': pin_dir, 'interfaces': ['fwb0'],
+        'state_dir': state_dir}, workdir)
+    raw = ['env', 'PYTHONPATH=' + whole_process.COLLECTIONS, sys.executable, '-c', RAW_PROCESS, files['load']]
+    runs = dict((key, []) for key in ('raw', 'load', 'noop', 'one_pct'))
+    try:
+        for _round in range(repeat):
+            runs['raw'].append(whole_process.run_raw(prefix, raw))
+            whole_process.first_load_and_noop(runs, module, files['load'], count)
+            runs['one_pct'].append(module(files['one_pct']))
+            result = runs['one_pct'][-1]['result']
+            assert (result['added'], result['removed']) == (step, step), result
+            subprocess.run(prefix + ['ip', 'link', 'set', 'dev', 'fwb0', 'xdpdrv', 'off'], check=True)
+            maps = xdp.XdpMaps(pin_dir)
+            maps.unpin()
+            os.rmdir(pin_dir)
+            subprocess.run(['rm', '-rf', state_dir], check=True)
+    finally:
+        subprocess.run(['ip', 'netns', 'del', ns], check=False)
+    return runs
+
+
+def process_table(count, runs):
+    raw = whole_process.summary(runs['raw'], 'seconds')[0]
+    cells = dict((key, '%.2f s' % whole_process.summary(runs[key], 'seconds')[0]) for key in runs)
+    peaks = dict((key, whole_process.summary(runs[key], 'peak_kb')[0] / 1024.0) for key in ('raw', 'load'))
+    load = whole_process.summary(runs['load'], 'seconds')[0]
+    return '| {:,} | {} | {} | **{:.2f}x** | {} | {} | {:.0f} / {:.0f} |'.format(
+        count, cells['raw'], cells['load'], load / raw, cells['noop'], cells['one_pct'], peaks['raw'], peaks['load'])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--sizes', default='100000,1000000')
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--bpftool-max', type=int, default=100000,
                         help='largest size bpftool batch is timed at (one CLI command a line is slow)')
+    parser.add_argument('--process', action='store_true', help='time the whole module process instead')
     args = parser.parse_args()
     pins = tempfile.mkdtemp(prefix='fleetwall-bench-bpffs-')
     subprocess.run(['mount', '-t', 'bpf', 'bpf', pins], check=True)
     try:
+        if args.process:
+            print('| entries | raw process | module first load | ratio | no-op | 1% change | peak MB raw / module |')
+            print('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+            workdir = tempfile.mkdtemp(prefix='fleetwall-bench-xdp-')
+            try:
+                for count in (int(size) for size in args.sizes.split(',')):
+                    print(process_table(count, process_size(count, args.repeat, pins, workdir)))
+            finally:
+                subprocess.run(['rm', '-rf', workdir], check=False)
+            print('\n/proc/loadavg after: %s' % whole_process.loadavg())
+            return
         print('| entries | raw batch | raw bpftool batch | new trie | ratio to raw batch | edit 1% | memlock MB |')
         print('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
         for count in (int(size) for size in args.sizes.split(',')):
