@@ -20,14 +20,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import importlib
 import json
 import os
+import stat
 import sys
 import time
 
 from . import bpf, xdp, xdp_attach
 from .adapter import SetAdapter, SetRules
+from .metrics import read_records
 from .xdp_boot import HEADER
 from ..sync import LiveInfo, SyncError
 
@@ -56,10 +59,17 @@ Wants=network-pre.target
 Before=network-pre.target shutdown.target
 Conflicts=shutdown.target
 
+# An interface that is not there yet (a bond, a VLAN, a late driver) fails the start after every present one is
+# protected; systemd then tries again, past network-pre.target, until it is there or the limit is reached.
+StartLimitIntervalSec=300
+StartLimitBurst=30
+
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=%(python)s -I -B %(dir)s/lib/restore.py %(dir)s
+Restart=on-failure
+RestartSec=5
+ExecStart=%(python)s -I -S -B %(dir)s/lib/restore.py %(dir)s
 
 [Install]
 WantedBy=multi-user.target
@@ -88,15 +98,25 @@ class XdpAdapter(SetAdapter):
     # -- the live trie -------------------------------------------------------------------------------------------
 
     def _open(self):
-        """True when the program and maps are pinned (and open); a pin that is not ours is a SyncError."""
+        """True when the program and maps are pinned (and now open); False when none or only part of them is (a
+        run killed while pinning: the next full load pins them again); a pin that is not ours is a SyncError."""
         if self.maps.fds:
             return True
         try:
             return self.maps.open()
+        except xdp.PartialPins:
+            return False
         except bpf.BpfError as exc:
             raise SyncError('%s: %s' % (self.label, exc))
 
+    def _reopen(self):
+        """Open the pins again, under the pin lock: another run may have made or removed them since the probe."""
+        self.maps.close(self.maps.fds.values())
+        self.maps.fds = {}
+        return self._open()
+
     def probe(self):
+        self._refuse_a_second_set_of_this_family()
         if not self._open():
             return LiveInfo(False)
         with self._live_trie() as fd:
@@ -104,12 +124,15 @@ class XdpAdapter(SetAdapter):
                             detail={'trie_id': bpf.object_id(fd)})
 
     def identity(self, live):
-        return live.detail.get('trie_id')
+        # Map ids start again at every boot: an id alone could name another trie after a reboot.
+        return '%s/%s' % (boot_id(), live.detail.get('trie_id'))
 
     def incompatible(self, live):
         return None     # open() refused whatever is pinned under our names and is not ours
 
     def read_entries(self):
+        if not self._open():
+            return set()
         return self._bpf(lambda: self.maps.entries(self.version), 'list')
 
     @contextlib.contextmanager
@@ -136,7 +159,7 @@ class XdpAdapter(SetAdapter):
         with self.pin_lock():
             trie = self._bpf(lambda: xdp.XdpMaps.new_trie(self.version, entries), 'load')
             try:
-                if self._open():
+                if self._reopen():
                     self._bpf(lambda: self.maps.switch(self.version, trie), 'switch in the new trie of')
                 else:
                     self._create(trie)
@@ -147,6 +170,7 @@ class XdpAdapter(SetAdapter):
     def _create(self, trie):
         """Pin the program and its maps around ``trie``, with an empty trie for the other family."""
         other = 10 - self.version
+        self._bpf(self.maps.clear_partial, 'clear what a killed run pinned for')
         empty = self._bpf(lambda: xdp.XdpMaps.new_trie(other, []), 'make the IPv%d trie for' % other)
         try:
             self._bpf(lambda: self.maps.create({self.version: trie, other: empty}), 'pin the program and maps of')
@@ -168,9 +192,9 @@ class XdpAdapter(SetAdapter):
     def destroy(self):
         """Empty this family's trie; unpin everything once neither family holds an entry (the rules detached
         the program before). True when there was a trie."""
-        if not self._open():
-            return False
         with self.pin_lock():
+            if not self._reopen():
+                return False
             empty = self._bpf(lambda: xdp.XdpMaps.new_trie(self.version, []), 'make an empty trie for')
             try:
                 self._bpf(lambda: self.maps.switch(self.version, empty), 'empty')
@@ -183,10 +207,21 @@ class XdpAdapter(SetAdapter):
                 _remove_empty_dir(self.maps.pin_dir)
         return True
 
+    def _refuse_a_second_set_of_this_family(self):
+        """One set per family and pin directory: two would share one trie, and each load would wipe the other's."""
+        if not self.lock_dir:
+            return
+        for backend, name, record in read_records(self.lock_dir):
+            if backend == self.backend and name != self.name and (record.get('fingerprint') == self.fingerprint()
+                                                                  and record.get('count')):
+                raise SyncError('%s: the set %s already holds the IPv%d trie of %s; one set per family (remove %s '
+                                'with state=absent first, or give this one its own pin_dir)'
+                                % (self.label, name, self.version, self.maps.pin_dir, name))
+
     def other_family_holds_entries(self):
         fd = self._bpf(lambda: self.maps.live_trie(10 - self.version), 'open')
         try:
-            return bool(next(iter(bpf.keys(fd, xdp.FAMILIES[10 - self.version][1])), None))
+            return bool(bpf.keys(fd, xdp.FAMILIES[10 - self.version][1], limit=1))
         finally:
             os.close(fd)
 
@@ -197,7 +232,9 @@ class XdpAdapter(SetAdapter):
             yield
             return
         os.makedirs(self.lock_dir, 0o700, exist_ok=True)
-        with open(os.path.join(self.lock_dir, 'xdp-pins.lock'), 'a') as handle:
+        # One lock per pin directory, whichever set (and family) the run syncs.
+        name = 'xdp-pins-%s.lock' % hashlib.sha256(self.maps.pin_dir.encode()).hexdigest()[:12]
+        with open(os.path.join(self.lock_dir, name), 'a') as handle:
             deadline = time.monotonic() + PIN_LOCK_TIMEOUT
             while True:
                 try:
@@ -219,11 +256,15 @@ class XdpAdapter(SetAdapter):
                   'mode': self.mode}
         lines = [HEADER + json.dumps(header, sort_keys=True) + '\n'] + [line + '\n' for line in store.load_lines()]
         write_atomic(path, ''.join(lines).encode(), 0o600)
-        os.makedirs(os.path.join(os.path.dirname(path), 'lib', BOOT_PACKAGE), 0o700, exist_ok=True)
+        library = os.path.join(os.path.dirname(path), 'lib')
+        os.makedirs(os.path.join(library, BOOT_PACKAGE), 0o700, exist_ok=True)
+        problem = unsafe_for_root_code(os.path.dirname(path))
+        if problem:
+            raise OSError(errno.EPERM, 'the boot unit runs code from %s as root, and %s' % (library, problem))
 
     @staticmethod
     def restore_unit(save_dir):
-        return RESTORE_UNIT % {'dir': save_dir, 'python': sys.executable or '/usr/bin/python3'}
+        return RESTORE_UNIT % {'dir': save_dir, 'python': boot_python()}
 
     @staticmethod
     def restore_dropins(save_dir):
@@ -234,6 +275,8 @@ class XdpAdapter(SetAdapter):
         """The boot library: the files the restore runs, as this module has them (written where save_to made
         their directory)."""
         library = os.path.join(save_dir, 'lib')
+        if unsafe_for_root_code(save_dir):
+            return {}       # save_to said why; nothing root runs at boot is written where others could change it
         files = {os.path.join(library, 'restore.py'): BOOT_LAUNCHER}
         for name in BOOT_FILES:
             files[os.path.join(library, BOOT_PACKAGE, name + '.py')] = _boot_source(name)
@@ -247,6 +290,48 @@ def _boot_source(name):
     full = __name__.rpartition('.')[0] + '.' + name
     module = importlib.import_module(full)
     return module.__loader__.get_source(full)
+
+
+def boot_id():
+    """This boot's id (the kernel's random boot_id), or '' where /proc does not have it."""
+    try:
+        with open('/proc/sys/kernel/random/boot_id') as handle:
+            return handle.read().strip()
+    except (IOError, OSError):
+        return ''
+
+
+def boot_python():
+    """The interpreter the boot unit runs: the system's, root's own, present in early boot; the module's only where
+    the system has none (a venv or pyenv interpreter may be a user's, or live on a later mount)."""
+    system = '/usr/bin/python3'
+    try:
+        info = os.stat(system)
+    except OSError:
+        return sys.executable
+    return system if info.st_uid == 0 and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) else sys.executable
+
+
+def unsafe_for_root_code(save_dir):
+    """Why code under ``save_dir/lib`` could be changed by someone other than root, or None: each directory from
+    the root down to it must be a directory (not a link) that root owns and that group and others cannot write
+    (a sticky one, as /tmp, only where root owns what is below it)."""
+    path = os.path.abspath(save_dir)
+    parts = [path]
+    while os.path.dirname(parts[-1]) != parts[-1]:
+        parts.append(os.path.dirname(parts[-1]))
+    for directory in list(reversed(parts)) + [os.path.join(path, 'lib'), os.path.join(path, 'lib', BOOT_PACKAGE)]:
+        try:
+            info = os.lstat(directory)
+        except OSError:
+            continue        # not made yet: save_to makes it, root's and 0700
+        if not stat.S_ISDIR(info.st_mode):
+            return '%s is not a directory' % directory
+        writable = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX
+        if info.st_uid != 0 or writable:
+            return '%s is not root\'s alone (owner uid %d, mode %o)' % (
+                directory, info.st_uid, stat.S_IMODE(info.st_mode))
+    return None
 
 
 def _remove_empty_dir(path):
@@ -264,9 +349,12 @@ class XdpRules(SetRules):
         self.modes = {}
 
     def ensure(self, rules, check_mode=False, verify=False):
-        wanted = [rule['interface'] for rule in rules]
+        with self.adapter.pin_lock():
+            return self._ensure([rule['interface'] for rule in rules], check_mode)
+
+    def _ensure(self, wanted, check_mode):
         maps = self.adapter.maps
-        if not self.adapter._open():
+        if not self.adapter._reopen():
             # Check mode on a host with nothing pinned yet: everything would be attached.
             self.modes = dict((name, self.adapter.mode) for name in wanted)
             return ['attach on %s (%s mode)' % (name, self.adapter.mode) for name in wanted]
@@ -283,9 +371,10 @@ class XdpRules(SetRules):
 
     def remove(self, check_mode=False):
         """Detach the program, unless the other family's trie still holds entries (it still has work)."""
-        if not self.adapter._open() or self.adapter.other_family_holds_entries():
-            return []
-        try:
-            return xdp_attach.detach_ours(self.run, self.ip_bin, check_mode)
-        except xdp_attach.AttachError as exc:
-            raise SyncError('%s: %s' % (self.adapter.label, exc))
+        with self.adapter.pin_lock():
+            if not self.adapter._reopen() or self.adapter.other_family_holds_entries():
+                return []
+            try:
+                return xdp_attach.detach_ours(self.run, self.ip_bin, check_mode)
+            except xdp_attach.AttachError as exc:
+                raise SyncError('%s: %s' % (self.adapter.label, exc))

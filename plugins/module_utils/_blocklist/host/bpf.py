@@ -124,8 +124,8 @@ def lookup(fd, key, value_size):
     return value_buffer.raw
 
 
-def keys(fd, key_size):
-    """Every key of the map, by BPF_MAP_GET_NEXT_KEY from the start."""
+def keys(fd, key_size, limit=None):
+    """Every key of the map (the first ``limit`` of them), by BPF_MAP_GET_NEXT_KEY from the start."""
     found = []
     key_buffer, key_at = address(key_size)
     next_buffer, next_at = address(key_size)
@@ -138,6 +138,8 @@ def keys(fd, key_size):
                 return found
             raise
         found.append(next_buffer.raw)
+        if limit is not None and len(found) >= limit:
+            return found
         ctypes.memmove(key_buffer, next_buffer, key_size)
         current = key_at
 

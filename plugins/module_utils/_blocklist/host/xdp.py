@@ -37,6 +37,9 @@ PINNED = tuple(FAMILIES[version][0] for version in sorted(FAMILIES)) + (DROPS, P
 DROPS_VALUE = 16        # struct drops: packets, bytes
 LISTED = b'\x01'
 BPF_MAP_GET_FD_BY_ID = 14
+# (type, key size, value size) of each pinned map.
+EXPECTED_SHAPES = dict([(FAMILIES[v][0], (bpf.MAP_TYPE_ARRAY_OF_MAPS, 4, 4)) for v in FAMILIES]
+                       + [(DROPS, (bpf.MAP_TYPE_PERCPU_ARRAY, 4, DROPS_VALUE))])
 
 
 def capacity_for(count):
@@ -89,8 +92,8 @@ class XdpMaps(object):
             if len(missing) == len(found):
                 return False
             if missing:
-                raise bpf.BpfError(errno.ENOENT, '%s holds part of the XDP backend (%s missing): remove it, or let a '
-                                                 'full run pin it again' % (self.pin_dir, ', '.join(sorted(missing))))
+                raise PartialPins(errno.ENOENT, '%s holds part of the XDP backend (%s missing): a full run pins it '
+                                                'again' % (self.pin_dir, ', '.join(sorted(missing))))
             check_pinned(found)
         except BaseException:
             self.close(found.values())
@@ -119,6 +122,24 @@ class XdpMaps(object):
             self.unpin(pinned)
             raise
         self.fds = fds
+
+    def clear_partial(self):
+        """Unpin what a run killed while pinning left (PartialPins), once each pin is checked to be of the kind we
+        pin: another tool's object under one of our names is refused, never removed."""
+        for name in PINNED:
+            fd = bpf.pinned(self.path(name))
+            if fd is None:
+                continue
+            try:
+                if name == PROGRAM:
+                    ours = bpf.object_type(fd) == bpf.PROG_TYPE_XDP
+                else:
+                    ours = bpf.map_shape(fd) == EXPECTED_SHAPES[name]
+            finally:
+                os.close(fd)
+            if not ours:
+                raise bpf.BpfError(errno.EINVAL, '%s is not the XDP backend\'s %s: remove it by hand' % (name, name))
+            self.unpin([name])
 
     def unpin(self, names=None):
         """Remove the pins (the kernel frees what nothing else holds)."""
@@ -214,11 +235,13 @@ def remove(fd, version, entries):
             bpf.delete(fd, key)
 
 
+class PartialPins(bpf.BpfError):
+    """Some of the backend's pins are there and some are not: what a run killed while pinning leaves."""
+
+
 def check_pinned(fds):
     """Refuse pins that are not what this backend pins (another tool's objects under our names)."""
-    expected = dict((FAMILIES[v][0], (bpf.MAP_TYPE_ARRAY_OF_MAPS, 4, 4)) for v in FAMILIES)
-    expected[DROPS] = (bpf.MAP_TYPE_PERCPU_ARRAY, 4, DROPS_VALUE)
-    for name, (map_type, key_size, value_size) in expected.items():
+    for name, (map_type, key_size, value_size) in EXPECTED_SHAPES.items():
         found = bpf.map_shape(fds[name])
         if found != (map_type, key_size, value_size):
             raise bpf.BpfError(errno.EINVAL, '%s is not the XDP backend\'s %s (type, key and value sizes %r)'

@@ -20,7 +20,7 @@ import pytest
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host import backend_xdp, xdp, xdp_boot
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import write_atomic
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.sync import (
-    Entries, StateStore, SyncPolicy, sync_set,
+    Entries, StateStore, SyncError, SyncPolicy, sync_set,
 )
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root for bpf()')
@@ -126,9 +126,11 @@ def test_the_boot_restore_pins_again_what_the_save_files_say(pins, tmp_path):
         store = StateStore(str(tmp_path / 'state'), 'xdp', 'fleetwall_v%d' % version)
         sync_set(adapter(pins, tmp_path, version), store, Entries.read(entries=entries), SyncPolicy())
         adapter(pins, tmp_path, version).save_to(str(tmp_path / ('fleetwall_v%d.xdp' % version)), write_atomic, store)
-    wanted = xdp_boot.read_save_dir(str(tmp_path))
+    (tmp_path / 'stray.xdp').write_text('# fleetwall-xdp {"version": 5}\n192.0.2.9\n')
+    wanted, unreadable = xdp_boot.read_save_dir(str(tmp_path))
     assert wanted == {pins: {'entries': {4: ['192.0.2.1', '198.51.100.0/24'], 6: ['2001:db8::/32']},
                              'interfaces': ['eth9'], 'mode': 'auto'}}
+    assert unreadable == ["stray.xdp: its header has no 'pin_dir'"]
     # A reboot: nothing pinned. The restore pins and fills; attaching is the lab's to prove (eth9 is not here).
     maps = xdp.XdpMaps(pins)
     maps.unpin()
@@ -150,3 +152,29 @@ def test_the_boot_library_is_the_collections_own_files():
                 imported = line.split()[1][1:]
                 assert imported in names or all(
                     part.strip(' ,') in names for part in line.split('import', 1)[1].split(',')), (path, line)
+
+
+def test_a_run_killed_while_pinning_is_finished_by_the_next(pins, tmp_path):
+    sync(pins, tmp_path, ['192.0.2.1'])
+    os.unlink(os.path.join(pins, xdp.PROGRAM))      # pinned last: what a kill before it leaves
+    result = sync(pins, tmp_path, ['192.0.2.1', '192.0.2.2'])
+    assert result['changed'] and sorted(os.listdir(pins)) == sorted(xdp.PINNED)
+    assert live(pins, 4) == {'192.0.2.1', '192.0.2.2'}
+
+
+def test_two_sets_of_one_family_are_refused_not_left_to_wipe_each_other(pins, tmp_path):
+    sync(pins, tmp_path, ['192.0.2.1'])
+    other = backend_xdp.XdpAdapter('renamed_v4', 'ipv4_addr', pins, ['eth9'], lock_dir=str(tmp_path / 'state'))
+    with pytest.raises(SyncError, match='the set fleetwall_v4 already holds the IPv4 trie'):
+        sync_set(other, StateStore(str(tmp_path / 'state'), 'xdp', 'renamed_v4'), Entries.read(entries=['192.0.2.5']),
+                 SyncPolicy())
+    assert live(pins, 4) == {'192.0.2.1'}
+
+
+def test_the_boot_library_is_not_written_where_others_could_change_it(tmp_path):
+    shared = tmp_path / 'shared'
+    shared.mkdir()
+    os.chmod(str(shared), 0o777)
+    assert 'is not root' in backend_xdp.unsafe_for_root_code(str(shared / 'xdp'))
+    assert backend_xdp.XdpAdapter.restore_plugins(str(shared / 'xdp')) == {}
+    assert backend_xdp.unsafe_for_root_code(str(tmp_path / 'private' / 'xdp')) is None
