@@ -88,7 +88,10 @@ options:
   interfaces:
     description:
       - The interfaces the program runs on. It is detached from any other interface it ran on.
-      - Default, the interfaces that carry the host's default routes (IPv4 and IPv6).
+      - Default, the interfaces that carry the host's default routes (IPv4 and IPv6). An empty list is refused
+        with O(state=present).
+      - Each must carry Ethernet frames, which the program parses; an interface without them (WireGuard, tun, PPP)
+        is refused, naming it.
     type: list
     elements: str
   attach_mode:
@@ -274,6 +277,10 @@ def main():
                            required_one_of=[('name', 'sets')], supports_check_mode=True)
     ip_bin = module.get_bin_path('ip', required=True)
     interfaces = module.params['interfaces']
+    if interfaces == [] and module.params['state'] == 'present':
+        # An empty list would detach the program everywhere and call it success.
+        module.fail_json(msg='interfaces is empty: list the interfaces to attach the XDP program to, or leave it out '
+                             'for those of the default routes')
     if interfaces is None:
         interfaces = default_route_interfaces(run_tool, ip_bin)
         if not interfaces and module.params['state'] == 'present':

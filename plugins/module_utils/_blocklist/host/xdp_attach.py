@@ -16,6 +16,7 @@ by an earlier pin or an older release, is replaced in one step (``ip -force``): 
 
 from __future__ import annotations
 
+import collections
 import json
 
 PROGRAM_NAME = 'fleetwall_xdp'
@@ -24,12 +25,19 @@ MODES = {1: 'native', 2: 'generic', 3: 'offload'}
 IP_WORDS = {'native': 'xdpdrv', 'generic': 'xdpgeneric', 'offload': 'xdpoffload'}
 
 
+# An interface as ``ip -j link`` shows it: the XDP program on it (mode, id, name) and its link type.
+Link = collections.namedtuple('Link', ['mode', 'prog_id', 'prog_name', 'link_type'])
+# The program parses Ethernet frames: on an interface without them (WireGuard, tun, PPP: link type 'none' or
+# 'ppp') it would read the IP header as an Ethernet one and match nothing, or the wrong thing.
+ETHERNET_TYPES = ('ether', 'loopback')
+
+
 class AttachError(Exception):
     """An interface the program cannot be attached to, or detached from; nothing else was changed by that step."""
 
 
 def links(run, ip_bin):
-    """{interface: (mode, program id, program name)} for every interface, mode None where no XDP program is."""
+    """{interface: Link} for every interface; its mode is None where no XDP program is attached."""
     rc, out, err = run([ip_bin, '-j', 'link', 'show'])
     if rc != 0:
         raise AttachError('ip link show failed: %s' % (err.strip() or out.strip()))
@@ -37,7 +45,8 @@ def links(run, ip_bin):
     for link in json.loads(out or '[]'):
         xdp = link.get('xdp') or {}
         prog = xdp.get('prog') or {}
-        found[link['ifname']] = (MODES.get(xdp.get('mode')), prog.get('id'), prog.get('name'))
+        found[link['ifname']] = Link(MODES.get(xdp.get('mode')), prog.get('id'), prog.get('name'),
+                                     link.get('link_type'))
     return found
 
 
@@ -66,15 +75,18 @@ def plan(current, wanted, program_id):
         if name not in current:
             problems.append('%s: no such interface' % name)
             continue
-        mode, prog_id, prog_name = current[name]
-        if mode is None:
+        mode, prog_id, prog_name, link_type = current[name]
+        if link_type not in ETHERNET_TYPES:
+            problems.append('%s carries no Ethernet frames (link type %s), which the program parses; list the '
+                            'Ethernet interface under it, or leave %s out' % (name, link_type, name))
+        elif mode is None:
             steps.append((name, 'attach', None))
         elif prog_name != PROGRAM_NAME:
             problems.append('%s already runs XDP program %s (id %s, %s mode), which fleetwall did not attach; '
                             'detach it or leave %s out of the interfaces' % (name, prog_name, prog_id, mode, name))
         elif prog_id != program_id:
             steps.append((name, 'replace', mode))
-    for name, (mode, prog_id, prog_name) in sorted(current.items()):
+    for name, (mode, prog_id, prog_name, _link_type) in sorted(current.items()):
         if name not in wanted and mode is not None and prog_name == PROGRAM_NAME:
             steps.append((name, 'detach', mode))
     if problems:
@@ -136,7 +148,7 @@ def apply(run, ip_bin, program_path, program_id, wanted, mode='auto', check_mode
 def detach_ours(run, ip_bin, check_mode=False):
     """Detach the program from every interface it runs on; the list of what changed."""
     changes = []
-    for name, (mode, _prog_id, prog_name) in sorted(links(run, ip_bin).items()):
+    for name, (mode, _prog_id, prog_name, _link_type) in sorted(links(run, ip_bin).items()):
         if mode is not None and prog_name == PROGRAM_NAME:
             if not check_mode:
                 detach(run, ip_bin, name, mode)

@@ -20,8 +20,8 @@ CORE_INDEPENDENT = True
 PINNED = '/sys/fs/bpf/fleetwall/fleetwall_xdp'
 
 
-def link(name, mode=None, prog_id=None, prog_name='fleetwall_xdp'):
-    item = {'ifname': name}
+def link(name, mode=None, prog_id=None, prog_name='fleetwall_xdp', link_type='ether'):
+    item = {'ifname': name, 'link_type': link_type}
     if mode:
         item['xdp'] = {'mode': mode, 'prog': {'id': prog_id, 'name': prog_name, 'tag': '0' * 16}}
     return item
@@ -80,3 +80,11 @@ def test_the_default_interfaces_are_those_of_the_default_routes_each_once():
     fake.on(['ip', '-j', '-6', 'route', 'show', 'default'], ok(json.dumps([
         {'dst': 'default', 'dev': 'eth0'}, {'dst': 'default', 'nexthops': [{'dev': 'eth1'}, {'dev': 'eth0'}]}])))
     assert xdp_attach.default_route_interfaces(fake, 'ip') == ['eth0', 'eth1']
+
+
+def test_an_interface_without_ethernet_frames_is_refused():
+    fake = FakeRunner()
+    fake.on(['ip', '-j', 'link', 'show'], links_answer(link('wg0', link_type='none'), link('eth0')))
+    with pytest.raises(xdp_attach.AttachError, match=r'wg0 carries no Ethernet frames \(link type none\)'):
+        xdp_attach.apply(fake, 'ip', PINNED, 7, ['eth0', 'wg0'])
+    assert fake.commands() == [['ip', '-j', 'link', 'show']]
