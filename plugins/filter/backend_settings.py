@@ -49,6 +49,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backends import KERNEL_BACKENDS
 
@@ -95,7 +96,7 @@ POLICY = ('ports', 'protocol', 'target', 'block_output', 'block_forward', 'log',
 def _unused(name, variables, backend):
     """Why the variable ``name`` does nothing on this host, or None."""
     for role in BACKEND_ROLES:
-        beside = role == 'xdp' and variables.get('fleetwall_xdp') in (True, 'true', 'yes')
+        beside = role == 'xdp' and boolean(variables.get('fleetwall_xdp', False), strict=False)
         if name.startswith(role + '_') and role != backend and not beside and not name.endswith(REGISTERED):
             setting = name[len(role) + 1:]
             if setting in POLICY:

@@ -39,17 +39,29 @@ def read_save_file(path):
 
 
 def read_save_dir(save_dir):
-    """{pin_dir: {'entries': {version: [entries]}, 'interfaces': [...], 'mode': mode}} from every save file."""
-    wanted = {}
+    """({pin_dir: {'entries': {version: [entries]}, 'interfaces': [...], 'mode': mode}}, [why a file was not read])
+    from every save file."""
+    wanted, unreadable = {}, []
     for name in sorted(os.listdir(save_dir)):
         if not name.endswith(SAVE_EXTENSION):
             continue
-        header, entries = read_save_file(os.path.join(save_dir, name))
-        target = wanted.setdefault(header['pin_dir'], {'entries': {4: [], 6: []}, 'interfaces': [], 'mode': 'auto'})
-        target['entries'][int(header['version'])].extend(entries)
+        try:
+            header, entries = read_save_file(os.path.join(save_dir, name))
+            version, pin_dir = int(header['version']), str(header['pin_dir'])
+            if version not in (4, 6):
+                raise ValueError('IP version %r' % header['version'])
+        except KeyError as exc:
+            unreadable.append('%s: its header has no %s' % (name, exc))
+            continue
+        except (OSError, ValueError, TypeError) as exc:
+            # One bad file must not cost the others their protection: it is reported, and the rest restored.
+            unreadable.append('%s: %s' % (name, exc))
+            continue
+        target = wanted.setdefault(pin_dir, {'entries': {4: [], 6: []}, 'interfaces': [], 'mode': 'auto'})
+        target['entries'][version].extend(entries)
         target['interfaces'] += [i for i in header.get('interfaces') or [] if i not in target['interfaces']]
         target['mode'] = header.get('mode') or target['mode']
-    return wanted
+    return wanted, unreadable
 
 
 def restore(pin_dir, entries, interfaces, mode, ip_bin):
@@ -85,8 +97,11 @@ def main(argv):
         sys.stderr.write('usage: restore.py SAVE_DIR\n')
         return 2
     ip_bin = shutil.which('ip') or '/sbin/ip'
-    failed = False
-    for pin_dir, wanted in sorted(read_save_dir(argv[0]).items()):
+    restored, unreadable = read_save_dir(argv[0])
+    for problem in unreadable:
+        sys.stderr.write('fleetwall-xdp: not restored: %s\n' % problem)
+    failed = bool(unreadable)
+    for pin_dir, wanted in sorted(restored.items()):
         try:
             changes = restore(pin_dir, wanted['entries'], wanted['interfaces'], wanted['mode'], ip_bin)
         except (OSError, ValueError, xdp_attach.AttachError) as exc:

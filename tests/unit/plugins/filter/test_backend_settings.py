@@ -56,7 +56,7 @@ def test_a_host_without_a_backend_yet_is_passed_over():
 def test_xdp_names_the_policy_it_cannot_honour_and_its_settings_count_beside_another_backend():
     hostvars = {
         'edge': {'fleetwall_backend': 'xdp', 'fleetwall_ports': [22], 'fleetwall_block_output': True},
-        'both': {'fleetwall_backend': 'nftables', 'fleetwall_xdp': True, 'xdp_interfaces': ['eth0']},
+        'both': {'fleetwall_backend': 'nftables', 'fleetwall_xdp': 'on', 'xdp_interfaces': ['eth0']},
         'nft': {'fleetwall_backend': 'nftables', 'xdp_interfaces': ['eth0']},
     }
     assert backend_settings(hostvars, ['edge', 'both', 'nft']) == [
