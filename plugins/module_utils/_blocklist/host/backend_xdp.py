@@ -29,7 +29,7 @@ import sys
 import time
 
 from . import bpf, xdp, xdp_attach
-from .adapter import SetAdapter, SetRules
+from .adapter import SetAdapter, SetRules, validate_while_loading
 from .metrics import read_records
 from .xdp_boot import HEADER
 from ..sync import LiveInfo, SyncError
@@ -153,11 +153,11 @@ class XdpAdapter(SetAdapter):
 
     def apply_full(self, desired, live, validate=None):
         """A new trie, filled, then switched in (or, on a host with nothing pinned, pinned with the program)."""
-        if validate is not None and not validate():
-            return False
-        entries = list(desired)
+        entries = desired if isinstance(desired, list) else list(desired)
         with self.pin_lock():
-            trie = self._bpf(lambda: xdp.XdpMaps.new_trie(self.version, entries), 'load')
+            trie = self._new_trie(entries, validate)
+            if trie is None:
+                return False
             try:
                 if self._reopen():
                     self._bpf(lambda: self.maps.switch(self.version, trie), 'switch in the new trie of')
@@ -166,6 +166,24 @@ class XdpAdapter(SetAdapter):
             finally:
                 os.close(trie)
         return True
+
+    def _new_trie(self, entries, validate):
+        """The new trie's fd, filled; with ``validate`` (a first load), validated while the kernel fills it, and
+        None (the trie freed) when validation says no."""
+        made = []
+
+        def load(packed):
+            made.append(self._bpf(lambda: xdp.XdpMaps.new_trie(self.version, entries, packed), 'load'))
+
+        def discard():
+            for fd in made:
+                os.close(fd)
+            del made[:]
+        if validate is None:
+            load(None)
+        elif not validate_while_loading(load, validate, discard):
+            return None
+        return made[0]
 
     def _create(self, trie):
         """Pin the program and its maps around ``trie``, with an empty trie for the other family."""

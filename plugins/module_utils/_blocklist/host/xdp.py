@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import errno
 import os
+import queue
 import socket
 import struct
+import threading
 
 from . import bpf
 from . import xdp_program
@@ -37,6 +39,8 @@ PINNED = tuple(FAMILIES[version][0] for version in sorted(FAMILIES)) + (DROPS, P
 DROPS_VALUE = 16        # struct drops: packets, bytes
 LISTED = b'\x01'
 BPF_MAP_GET_FD_BY_ID = 14
+# Entries a batch of a large fill: packed while the kernel takes the batch before.
+FILL_CHUNK = 1 << 16
 # (type, key size, value size) of each pinned map.
 EXPECTED_SHAPES = dict([(FAMILIES[v][0], (bpf.MAP_TYPE_ARRAY_OF_MAPS, 4, 4)) for v in FAMILIES]
                        + [(DROPS, (bpf.MAP_TYPE_PERCPU_ARRAY, 4, DROPS_VALUE))])
@@ -54,6 +58,20 @@ def trie_key(version, entry):
     address, _sep, length = entry.partition('/')
     _name, _key_size, size, family = FAMILIES[version]
     return struct.pack('<I', int(length) if length else size * 8) + socket.inet_pton(family, address)
+
+
+def pack_keys(version, entries):
+    """The trie keys of ``entries``, end to end: trie_key's, in one loop with its lookups bound (a million keys
+    cost a tenth of a second less than through trie_key)."""
+    _name, _key_size, size, family = FAMILIES[version]
+    pack, full = struct.Struct('<I%ds' % size).pack, size * 8
+    address_bytes = socket.inet_aton if version == 4 else (lambda text: socket.inet_pton(family, text))
+    keys = []
+    append = keys.append
+    for entry in entries:
+        address, slash, length = entry.partition('/')
+        append(pack(int(length) if slash else full, address_bytes(address)))
+    return b''.join(keys)
 
 
 def entry_of(version, key):
@@ -156,13 +174,14 @@ class XdpMaps(object):
                 os.close(fd)
 
     @staticmethod
-    def new_trie(version, entries):
-        """A new trie holding ``entries``, sized for them with room to grow; its fd."""
+    def new_trie(version, entries, packed=None):
+        """A new trie holding ``entries``, sized for them with room to grow; its fd. ``packed`` (an Event) is set
+        once the keys are packed, before the kernel fills the trie (a system call, without the GIL)."""
         name, key_size, _size, _family = FAMILIES[version]
         fd = bpf.create_map(bpf.MAP_TYPE_LPM_TRIE, key_size, 1, capacity_for(len(entries)), name + '_t',
                             bpf.F_NO_PREALLOC)
         try:
-            fill(fd, version, entries)
+            fill(fd, version, entries, packed)
         except BaseException:
             os.close(fd)
             raise
@@ -206,17 +225,59 @@ class XdpMaps(object):
         return counted
 
 
-def fill(fd, version, entries):
-    """Put ``entries`` in the trie ``fd``, one batch (BPF_MAP_UPDATE_BATCH); a full trie says so."""
+def fill(fd, version, entries, packed=None):
+    """Put ``entries`` in the trie ``fd``, by BPF_MAP_UPDATE_BATCH; a full trie says so.
+
+    Past FILL_CHUNK entries the keys are packed a chunk at a time while a second thread hands the chunks packed
+    before to the kernel: the kernel's part, the longer one, runs without the GIL, so the packing (and whatever the
+    caller does once ``packed`` is set after the first chunk) is hidden behind it.
+    """
     if not entries:
         return
-    keys = b''.join(trie_key(version, entry) for entry in entries)
+    entries = entries if isinstance(entries, (list, tuple)) else list(entries)
+    if len(entries) <= FILL_CHUNK:
+        keys = pack_keys(version, entries)
+        if packed is not None:
+            packed.set()
+        _fill_batch(fd, version, keys, len(entries), 0, len(entries))
+        return
+    chunks, failure = queue.Queue(maxsize=4), []
+
+    def kernel_fill():
+        done = 0
+        for keys, count in iter(chunks.get, None):
+            if not failure:
+                try:
+                    _fill_batch(fd, version, keys, count, done, len(entries))
+                except bpf.BpfError as exc:
+                    failure.append(exc)
+                done += count
+    filler = threading.Thread(target=kernel_fill)
+    filler.start()
     try:
-        bpf.update_batch(fd, keys, LISTED * len(entries), len(entries), 'fill the IPv%d trie' % version)
+        for start in range(0, len(entries), FILL_CHUNK):
+            part = entries[start:start + FILL_CHUNK]
+            chunks.put((pack_keys(version, part), len(part)))
+            if packed is not None:
+                packed.set()
+            if failure:
+                break
+    finally:
+        chunks.put(None)
+        filler.join()
+    if failure:
+        raise failure[0]
+
+
+def _fill_batch(fd, version, keys, count, before, total):
+    """One batch of ``count`` keys, ``before`` entries of ``total`` already in."""
+    try:
+        bpf.update_batch(fd, keys, LISTED * count, count, 'fill the IPv%d trie' % version)
     except bpf.BpfError as exc:
         if exc.errno in (errno.ENOSPC, errno.E2BIG):
             raise bpf.BpfError(exc.errno, 'the IPv%d trie is full after %s of %d entries (its size is fixed when it '
-                                          'is made: a new generation is sized again)' % (version, exc.done, len(entries)))
+                                          'is made: a new generation is sized again)'
+                                          % (version, before + (exc.done or 0), total))
         raise
 
 

@@ -178,3 +178,19 @@ def test_the_boot_library_is_not_written_where_others_could_change_it(tmp_path):
     assert 'is not root' in backend_xdp.unsafe_for_root_code(str(shared / 'xdp'))
     assert backend_xdp.XdpAdapter.restore_plugins(str(shared / 'xdp')) == {}
     assert backend_xdp.unsafe_for_root_code(str(tmp_path / 'private' / 'xdp')) is None
+
+
+def test_a_fill_in_chunks_puts_every_entry_in_and_a_full_trie_says_how_far_it_got(monkeypatch):
+    monkeypatch.setattr(xdp, 'FILL_CHUNK', 3)
+    entries = v4_entries(10)
+    fd = xdp.XdpMaps.new_trie(4, entries)
+    try:
+        assert set(xdp.entry_of(4, key) for key in xdp.bpf.keys(fd, 8)) == set(entries)
+    finally:
+        os.close(fd)
+    small = xdp.bpf.create_map(xdp.bpf.MAP_TYPE_LPM_TRIE, 8, 1, 5, 'small', xdp.bpf.F_NO_PREALLOC)
+    try:
+        with pytest.raises(xdp.bpf.BpfError, match='IPv4 trie is full after 5 of 10 entries'):
+            xdp.fill(small, 4, entries)
+    finally:
+        os.close(small)
