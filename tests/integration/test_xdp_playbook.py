@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from .conftest import ADDR, HOSTS, ansible, host_sh, reachable
+from .conftest import ADDR, HOSTS, ansible, host_sh, listen, reachable, rejected_at_once
 
 import fleet
 
@@ -159,12 +159,21 @@ def test_04_after_a_reboot_the_boot_unit_restores_the_block(xdpvars):
 
 
 def test_05_beside_nftables_each_keeps_its_part(xdpvars):
-    run = play(xdpvars, fleetwall_backend='nftables', fleetwall_xdp=True)
-    assert run.rc == 0, run.out[-3000:]
-    for host in HOSTS:
-        assert xdp_on(host) == (1, 'fleetwall_xdp'), host
-        rc, out, err = host_sh(host, 'nft -t list sets inet')
-        assert rc == 0 and 'fleetwall_v4_hosts' in out, out + err
+    """XDP drops the feeds' sources as they arrive; nftables, beside it, does what XDP cannot: the host's own
+    connections out to a listed address are rejected at once (OUTPUT)."""
+    outside = listen('fw-attacker', ATTACKER_EXTRA[0], 9000)
+    try:
+        run = play(xdpvars, fleetwall_backend='nftables', fleetwall_xdp=True, fleetwall_block_output=True)
+        assert run.rc == 0, run.out[-3000:]
+        for host in HOSTS:
+            assert xdp_on(host) == (1, 'fleetwall_xdp'), host
+            rc, out, err = host_sh(host, 'nft -t list sets inet')
+            assert rc == 0 and 'fleetwall_v4_hosts' in out, out + err
+        assert rejected_at_once('h1', ATTACKER_EXTRA[0], 9000)
+        assert reachable('friend', 'h1', FRIEND[0], 4)
+    finally:
+        outside.kill()
+        outside.wait()
     assert_blocked_everywhere()
 
 
