@@ -17,7 +17,8 @@ PLUGINS = [('module', 'ipset_sync'), ('module', 'shadow_copy_build'), ('lookup',
            ('module', 'fail2ban_bans'), ('filter', 'allowlist_networks'), ('role', 'fail2ban'),
            ('filter', 'sync_summary'), ('module', 'metrics_textfile'), ('filter', 'fleet_report'),
            ('module', 'fleet_report_files'),
-           ('filter', 'verified_generation')]
+           ('filter', 'verified_generation'), ('module', 'xdp_set_sync'), ('role', 'xdp'),
+           ('lookup', 'explain'), ('module', 'held_entries'), ('filter', 'held_summary')]
 
 
 @pytest.mark.parametrize('kind, name', PLUGINS)
