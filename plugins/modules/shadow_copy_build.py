@@ -175,6 +175,45 @@ options:
         type: list
         elements: str
         default: []
+  operator_request:
+    description:
+      - An operator's own time-limited entry, added (or extended, or ended early with O(operator_request.ttl=0))
+        before the build. An V(unblock) keeps the entry out of every tier, as the allowlist does; a V(block) adds it
+        to the block tier as the feed C(operator), with the refusals every feed meets.
+      - Entries live in C(operator_entries.json) under O(dest), with a log of every change (who, when, why, until
+        when). Every build, with or without a request, applies the entries in force and drops the expired ones, so
+        an entry ends at the first build after its expiry. C(playbooks/unblock.yml) and C(block.yml) set it.
+    type: dict
+    version_added: 0.5.0
+    suboptions:
+      action:
+        description: V(unblock) or V(block).
+        type: str
+        required: true
+        choices: [block, unblock]
+      entry:
+        description: An address or a CIDR network.
+        type: str
+        required: true
+      ttl:
+        description: How long it lasts - seconds, or a number with V(s), V(m), V(h), V(d) or V(w) (V(24h)); at most a
+          year. V(0) ends the entry of that action now.
+        type: str
+        required: true
+      reason:
+        description: Why, for the log and for C(playbooks/explain.yml).
+        type: str
+        required: true
+      by:
+        description: Who asked; by default the user the build runs as. The playbooks pass AWX's C(awx_user_name).
+        type: str
+  offline:
+    description:
+      - Answer every feed from its cached copy and ask no provider, so that an operator's entry is published at
+        once and no rate limit is spent. A feed without a cached copy counts as failed.
+    type: bool
+    default: false
+    version_added: 0.5.0
 seealso:
   - module: fleetwall.blocklist.ipset_sync
   - plugin: fleetwall.blocklist.threat_feed
@@ -261,6 +300,14 @@ allowlist:
   returned: always
   type: dict
   sample: {ranges: 3, addresses_removed: {v4: 256, v6: 0}, challenge_addresses_removed: {v4: 0, v6: 0}}
+  version_added: 0.5.0
+operator_entries:
+  description:
+    - The operators' entries in force after this build (C(in_force) - C(action), C(entry), C(by), C(reason), C(at),
+      C(expires), epoch seconds) and what this run changed (C(events) - C(added), C(extended), C(ended) or
+      C(expired), with who, when and why).
+  returned: success
+  type: dict
   version_added: 0.5.0
 fleet_local:
   description:
@@ -352,7 +399,8 @@ def main():
             keep_generations=p['keep_generations'], check_mode=module.check_mode,
             file_mode=file_mode_of(p['file_mode']),
             presets=p['presets'], tiers=p['tiers'], provenance=p['provenance'], mirror_dir=p['mirror_dir'],
-            fleet_local=p['fleet_local'], signing_key=p['signing_key'])
+            fleet_local=p['fleet_local'], signing_key=p['signing_key'], operator_request=p['operator_request'],
+            offline=p['offline'])
     except ShadowCopyError as exc:
         fail(str(exc))
     except OSError as exc:

@@ -6,6 +6,7 @@ run in order and share the fleet.
 """
 import json
 import re
+import time
 
 import pytest
 
@@ -88,6 +89,84 @@ def test_02_push_blocks_with_nftables(nftvars):
     assert 'h1: changed  fleetwall_v4_hosts +' in run.out
     rc, out, _err = host_sh('h1', 'ls /var/lib/fleetwall/nft/ && ls /etc/systemd/system/multi-user.target.wants/')
     assert 'fleetwall_v4_hosts.nft' in out and 'fleetwall-nft-restore.service' in out
+
+
+def explain_play(env, address):
+    return ansible('ansible-playbook', ['playbooks/explain.yml', '-e', 'address=%s' % address],
+                   extra_vars=env['vars'], tmp_path=env['tmp'])
+
+
+def test_02b_explain_names_the_feed_the_generation_and_the_hosts_holding_it(nftvars):
+    # Inside the listed /29: found by containment, and held by the interval set on every host.
+    run = explain_play(nftvars, ATTACKER_EXTRA[0])
+    assert run.rc == 0, run.out[-3000:]
+    assert re.search(r'%s: blocked in generation \d+' % re.escape(ATTACKER_EXTRA[0]), run.out), run.out[-3000:]
+    assert 'listed as 198.18.0.208/29 by attackers' in run.out
+    assert 'held in force on 3 of 3 hosts: h1, h2, h3' in run.out
+    assert 'h1: nftables set fleetwall_v4_nets holds 198.18.0.208/29' in run.out
+    assert {h: run.changed(h) for h in HOSTS} == dict.fromkeys(HOSTS, 0)
+    # The controller, the hosts' SSH client: no feed lists it, and every host's lockout protection keeps it.
+    run = explain_play(nftvars, fleet.CONTROLLER[0])
+    assert run.rc == 0, run.out[-3000:]
+    assert '%s: not listed' % fleet.CONTROLLER[0] in run.out and 'held in force on 0 of 3 hosts' in run.out
+    # The allowlist names it too (the roles pass it as protect).
+    assert 'h2: lockout protection keeps it reachable: %s (SSH client, protect)' % fleet.CONTROLLER[0] in run.out, \
+        run.out[-4000:]
+    run = explain_play(nftvars, 'not-an-address')
+    assert run.rc != 0 and "'not-an-address' is not an address or a network" in run.out, run.out[-3000:]
+
+
+def timed_play(env, playbook, *args):
+    started = time.monotonic()
+    run = ansible('ansible-playbook', ['playbooks/%s' % playbook] + list(args), extra_vars=env['vars'],
+                  tmp_path=env['tmp'])
+    return run, time.monotonic() - started
+
+
+def test_02c_an_unblock_reaches_every_host_from_the_cache_and_ends_at_its_expiry(nftvars, capsys):
+    noop, noop_seconds = timed_play(nftvars, 'push.yml')
+    assert noop.rc == 0 and {h: noop.changed(h) for h in HOSTS} == dict.fromkeys(HOSTS, 0), noop.out[-3000:]
+    run, unblock_seconds = timed_play(nftvars, 'unblock.yml', '-e', 'address=%s' % ATTACKER_EXTRA[0], '-e', 'ttl=25s',
+                                      '-e', 'reason="ticket 4711"')
+    assert run.rc == 0, run.out[-3000:]
+    expires = time.time() + 25
+    assert '"event": "added"' in run.out and '"reason": "ticket 4711"' in run.out, run.out[:6000]
+    assert '"by": "root"' in run.out, run.out[:6000]        # the user the build ran as
+    assert 'not asked: an offline build answers every feed from its cached copy' in run.out
+    for host in HOSTS:
+        assert reachable('attacker', host, ATTACKER_EXTRA[0], 4), host
+        assert not reachable('attacker', host, ATTACKER[0], 4), host        # the rest of the /29 and the list stay
+    with capsys.disabled():
+        print('\nunblock fleet-wide (3 hosts): %.1f s; a no-op push: %.1f s (%.2fx)'
+              % (unblock_seconds, noop_seconds, unblock_seconds / noop_seconds))
+    run = explain_play(nftvars, ATTACKER_EXTRA[0])
+    assert re.search(r'unblocked \(%s\) by \S+ until .*: ticket 4711' % re.escape(ATTACKER_EXTRA[0]), run.out), \
+        run.out[-3000:]
+    # The first build after the expiry drops it: blocked again.
+    time.sleep(max(0, expires - time.time()) + 1)
+    run = play(nftvars)
+    assert run.rc == 0, run.out[-3000:]
+    for host in HOSTS:
+        assert not reachable('attacker', host, ATTACKER_EXTRA[0], 4), host
+
+
+def test_02d_an_operators_block_holds_until_it_is_ended(nftvars):
+    unlisted = fleet.ATTACKER_UNLISTED[0]       # no lab feed lists it
+    assert reachable('attacker', 'h1', unlisted, 4)
+    run = ansible('ansible-playbook', ['playbooks/block.yml', '-e', 'address=%s' % unlisted, '-e', 'ttl=1h',
+                                       '-e', 'reason="scanning the API"'], extra_vars=nftvars['vars'],
+                  tmp_path=nftvars['tmp'])
+    assert run.rc == 0, run.out[-3000:]
+    for host in HOSTS:
+        assert not reachable('attacker', host, unlisted, 4), host
+    run = explain_play(nftvars, unlisted)
+    assert re.search(r'listed as %s by operator' % re.escape(unlisted), run.out), run.out[-3000:]
+    assert re.search(r'blocked by \S+ until .*: scanning the API', run.out), run.out[-3000:]
+    run = ansible('ansible-playbook', ['playbooks/block.yml', '-e', 'address=%s' % unlisted, '-e', 'ttl=0',
+                                       '-e', 'reason="false alarm"'], extra_vars=nftvars['vars'], tmp_path=nftvars['tmp'])
+    assert run.rc == 0 and '"event": "ended"' in run.out, run.out[-3000:]
+    for host in HOSTS:
+        assert reachable('attacker', host, unlisted, 4), host
 
 
 def test_03_second_run_changes_nothing(nftvars):

@@ -50,6 +50,7 @@ from .fleet_local import (
     save_state as save_fleet_local,
 )
 from .fetch import FetchError, fetch_response, redact, redact_url
+from . import operator_entries
 from .presets import PresetError, resolve_feed
 
 FILES = {V4: 'blocklist_v4.txt', V6: 'blocklist_v6.txt'}
@@ -312,7 +313,7 @@ def stale_feeds(resolved, statuses):
     return stale
 
 
-def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
+def _load_feed(store, spec, secrets, refusals, now, fetcher, offline=False):
     """Fetch (or reuse) and parse one feed; return (status, parsed or None, cache meta to write or None).
 
     The last good body of every feed is kept with what the provider said
@@ -321,6 +322,9 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, check_mode):
     calling the provider or weakening the copy.
     """
     load = _FeedLoad(store, spec, secrets, refusals, now)
+    if offline:
+        # An operator's block or unblock: published in seconds from what the copy already has, asking no provider.
+        return load.use_cache('not asked: an offline build answers every feed from its cached copy')
     return load.cached_answer() or load.fetch(fetcher)
 
 
@@ -880,8 +884,10 @@ def _sign_current(store, signing_key, warnings):
 class _Plan(object):
     """What a build was asked for, validated before anything is fetched or locked."""
 
-    def __init__(self, feeds, allowlist, refused_categories, min_prefix, presets, tiers, fleet_local):
+    def __init__(self, feeds, allowlist, refused_categories, min_prefix, presets, tiers, fleet_local, offline=False):
         self.names = _feed_names(feeds, fleet_local)
+        self.offline = offline
+        self.operator = None    # the operator's entries in force (operator_entries.py), read under the build's lock
         self.fleet_local = _fleet_local_options(fleet_local)
         self.thresholds = _thresholds(tiers)
         self.resolved = [_resolved_feed(spec, presets) for spec in feeds]
@@ -890,9 +896,16 @@ class _Plan(object):
             self.refusals = RefusalTable(min_prefix=min_prefix, **kwargs)
         except ValueError as exc:
             raise ShadowCopyError(str(exc))
-        allowlist = list(allowlist)
-        self.allowlist_entries = len(allowlist)
-        self.allow_ranges = parse_allowlist(allowlist)
+        self.allowlist = list(allowlist)
+        self.allowlist_entries = len(self.allowlist)
+        self.allow_ranges = parse_allowlist(self.allowlist)
+
+    def take_operator_entries(self, state):
+        """The operator's entries in force join the build: its unblocks the allowlist, its blocks a feed."""
+        self.operator = state
+        unblocks = operator_entries.in_force(state, 'unblock')
+        if unblocks:
+            self.allow_ranges = parse_allowlist(self.allowlist + unblocks)
 
 
 def _feed_names(feeds, fleet_local):
@@ -902,6 +915,9 @@ def _feed_names(feeds, fleet_local):
             raise ShadowCopyError('feed name %r is not valid: use letters, digits, _ . -' % (name,))
         if fleet_local is not None and name == FLEET_LOCAL:
             raise ShadowCopyError('the feed name %s is reserved for the harvested fail2ban bans' % FLEET_LOCAL)
+        if name == operator_entries.FEED_NAME:
+            raise ShadowCopyError('the feed name %s is reserved for the operators\' own blocks (playbooks/block.yml)'
+                                  % operator_entries.FEED_NAME)
     if len(set(names)) != len(names):
         raise ShadowCopyError('feed names must be unique')
     if not feeds and fleet_local is None:
@@ -973,7 +989,7 @@ def _collect(store, root, plan, now, fetcher, check_mode):
     """Load every feed (fetched, revalidated or cached) and the fleet's bans; nothing is merged yet."""
     collected = _Collected(plan.names)
     for feed, secrets in plan.resolved:
-        status, parsed, cache_update = _load_feed(store, feed, secrets, plan.refusals, now, fetcher, check_mode)
+        status, parsed, cache_update = _load_feed(store, feed, secrets, plan.refusals, now, fetcher, plan.offline)
         collected.statuses.append(status)
         collected.parsed_feeds.append(parsed)
         _update_feed_cache(store, feed['name'], cache_update)
@@ -982,7 +998,40 @@ def _collect(store, root, plan, now, fetcher, check_mode):
             _add_feed_tiers(collected, status, parsed, feed.get('tier', 'auto'), plan.thresholds)
     if plan.fleet_local is not None:
         _add_fleet_local(collected, root, plan, now, check_mode)
+    if plan.operator and operator_entries.in_force(plan.operator, 'block'):
+        _add_operator_blocks(collected, plan)
     return collected
+
+
+def _add_operator_blocks(collected, plan):
+    """The operators' blocks in force: one more feed, ``operator``, in the block tier, refused where any feed's
+    entry would be (a block of 10.0.0.0/8 is not published)."""
+    name = operator_entries.FEED_NAME
+    parsed = parse_feed(operator_entries.feed_body(plan.operator), name=name, fmt='plain', refusals=plan.refusals)
+    status = {'name': name, 'source': 'playbooks/block.yml (operator_entries.json)', 'format': 'operator',
+              'preset': None, 'tier': 'block', 'requests': 0, 'status': 'fresh', 'error': None}
+    status.update(parsed.summary())
+    collected.names.append(name)
+    collected.statuses.append(status)
+    collected.parsed_feeds.append(parsed)
+    _add_feed_tiers(collected, status, parsed, 'block', plan.thresholds)
+
+
+def _operator_state(root, plan, request, now, check_mode):
+    """Read the operators' entries, drop the expired ones, apply ``request``; saved (not in check mode) before the
+    build uses them. Returns what the result and the manifest say of them."""
+    now_epoch = int(now.timestamp())
+    try:
+        state, events = operator_entries.expire(operator_entries.load_state(root), now_epoch)
+        if request:
+            state, event = operator_entries.apply_request(state, request, now_epoch)
+            events.append(event)
+    except operator_entries.OperatorEntryError as exc:
+        raise ShadowCopyError(str(exc))
+    if events and not check_mode:
+        operator_entries.save_state(root, state)
+    plan.take_operator_entries(state)
+    return {'in_force': state['entries'], 'events': events}
 
 
 def _update_feed_cache(store, name, cache_update):
@@ -1172,6 +1221,8 @@ def _manifest(generation, now, previous, plan, collected, merged, force, max_shr
     }
     if collected.fleet_info:
         manifest['fleet_local'] = dict(collected.fleet_info['summary'], file=FLEET_LOCAL_FILE)
+    if plan.operator and plan.operator['entries']:
+        manifest['operator_entries'] = plan.operator['entries']
     return manifest
 
 
@@ -1199,7 +1250,8 @@ def _publish(store, result, manifest, merged, signing_key, keep_generations, mir
 def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_prefix=None,
                       max_shrink_percent=50, force=False, keep_generations=10, check_mode=False,
                       fetcher=fetch_response, file_mode=0o644, now=None, presets=None, tiers=None,
-                      provenance=True, mirror_dir=None, fleet_local=None, signing_key=None):
+                      provenance=True, mirror_dir=None, fleet_local=None, signing_key=None, operator_request=None,
+                      offline=False):
     """Fetch every feed, build a generation and publish it if it is safe to.
 
     Returns a result dict for the module.  Nothing is published when the new
@@ -1215,21 +1267,29 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
     manifest's HMAC; a current generation without one (the key is new) is
     signed once its files are checked against its manifest.
 
+    The operators' own entries (operator_entries.py) are read under the
+    build's lock, the expired ones dropped and ``operator_request`` (action,
+    entry, ttl, reason, by) applied: the unblocks in force join the
+    allowlist, the blocks one more feed. ``offline`` answers every feed from
+    its cached copy, asking no provider (an operator's entry, published now).
+
     The stages: validate (_Plan), collect, merge, guard, then keep the
     current generation or write the manifest and publish.
     """
-    plan = _Plan(feeds, allowlist, refused_categories, min_prefix, presets, tiers, fleet_local)
+    plan = _Plan(feeds, allowlist, refused_categories, min_prefix, presets, tiers, fleet_local, offline)
     now = now or _utcnow()
     store = ShadowCopyStore(root, file_mode=file_mode)
     store.lock()
     try:
         previous = store.current_manifest()
+        operator = _operator_state(root, plan, operator_request, now, check_mode)
         collected = _collect(store, root, plan, now, fetcher, check_mode)
         merged = _merge(root, plan, collected, provenance)
         result = _first_result(store, previous, plan, collected, merged)
         result['withheld'] = _withheld(previous, plan, collected, merged, len(feeds), force, max_shrink_percent)
         if collected.fleet_info:
             result['fleet_local'] = collected.fleet_info['summary']
+        result['operator_entries'] = operator
         if result['withheld'] or (previous and previous.get('content_sha256') == merged.content_sha):
             return _keep_current(store, result, previous, merged, signing_key, mirror_dir, check_mode)
         generation = max(store.generation_numbers() + [previous['generation'] if previous else 0]) + 1

@@ -43,6 +43,14 @@ ARGUMENT_SPEC = dict(
         tier=dict(type='str', default='block', choices=['block', 'challenge']),
         jails=dict(type='list', elements='str', default=[]),
     )),
+    operator_request=dict(type='dict', options=dict(
+        action=dict(type='str', required=True, choices=['block', 'unblock']),
+        entry=dict(type='str', required=True),
+        ttl=dict(type='str', required=True),
+        reason=dict(type='str', required=True),
+        by=dict(type='str'),
+    )),
+    offline=dict(type='bool', default=False),
 )
 
 
