@@ -66,8 +66,8 @@ protected:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.addresses import AddressError, BITS
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.held import held, parse_query
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.addresses import AddressError, BITS, parse_query
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.held import held
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.module_support import (
     PROTECT_ARGUMENT_SPEC, host_protection,
 )

@@ -78,6 +78,22 @@ def parse_network(text):
     return version, start, prefixlen
 
 
+def parse_query(text):
+    """``parse_network`` of what an operator asked about (explain, held_entries), the error naming the query."""
+    try:
+        return parse_network(str(text).strip())
+    except AddressError as exc:
+        raise AddressError('%r is not an address or a network: %s' % (text, exc))
+
+
+def enclosing(version, start, prefixlen):
+    """(first address, prefix length) of every network that contains the network, itself included: one per
+    prefix length, from /0 to ``prefixlen``."""
+    bits = BITS[version]
+    for length in range(prefixlen + 1):
+        yield start & ~((1 << (bits - length)) - 1), length
+
+
 def parse_range(text):
     """Parse ``FIRST-LAST`` (as some feeds publish) into (version, start, end)."""
     first, _sep, last = text.partition('-')

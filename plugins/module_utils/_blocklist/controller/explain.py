@@ -22,7 +22,9 @@ import mmap
 import os
 
 
-from ..addresses import BITS, AddressError, RefusalTable, format_network, parse_network, parse_span
+from ..addresses import (
+    BITS, AddressError, RefusalTable, enclosing, format_network, parse_network, parse_query, parse_span,
+)
 
 # How many networks inside a query network are listed by name; the rest are counted.
 INSIDE_SAMPLE = 50
@@ -91,10 +93,8 @@ class SortedNetworks(object):
 
     def containing(self, version, start, prefixlen):
         """The lines whose networks contain the network (``prefixlen`` included: the network itself)."""
-        bits = BITS[version]
-        for length in range(prefixlen + 1):
-            first = start & ~((1 << (bits - length)) - 1)
-            key = (version, first, bits - length)
+        for first, length in enclosing(version, start, prefixlen):
+            key = (version, first, BITS[version] - length)
             yield from self.lines_between(key, key)
 
     def inside(self, version, start, prefixlen):
@@ -174,9 +174,9 @@ def _when(epoch):
 
 def _parse_query(query):
     try:
-        return parse_network(str(query).strip())
+        return parse_query(query)
     except AddressError as exc:
-        raise ExplainError('%r is not an address or a network: %s' % (query, exc))
+        raise ExplainError(str(exc))
 
 
 def _current_generation(root):
@@ -215,9 +215,13 @@ def _tier_entries(generation_dir, tier, version, start, prefixlen):
     data = _mapped(os.path.join(generation_dir, TIER_FILES[tier][version]))
     if data is None:
         return []
-    networks = SortedNetworks(data)
-    found = list(networks.containing(version, start, prefixlen)) + list(networks.inside(version, start, prefixlen))
-    return [_network_text(line) for line in found]
+    try:
+        networks = SortedNetworks(data)
+        found = list(networks.containing(version, start, prefixlen)) + list(networks.inside(version, start, prefixlen))
+        return [_network_text(line) for line in found]
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
 
 
 def _covered(entries, version, start, prefixlen):

@@ -18,16 +18,14 @@ import json
 import os
 import socket
 
-from ..addresses import BITS, AddressError, format_network, parse_network
+from ..addresses import BITS, enclosing, format_network, parse_query
 from ..backends import backend_of_record
 from .metrics import RECORD
 
 
 def containing_texts(version, start, prefixlen):
     """The canonical texts of every network that contains the network (itself included)."""
-    bits = BITS[version]
-    return set(format_network(version, start & ~((1 << (bits - length)) - 1), length)
-               for length in range(prefixlen + 1))
+    return set(format_network(version, first, length) for first, length in enclosing(version, start, prefixlen))
 
 
 def held(state_dir, query):
@@ -83,11 +81,3 @@ def _applied_at(record_path):
             return json.load(handle).get('applied_at')
     except (IOError, OSError, ValueError, AttributeError):
         return None
-
-
-def parse_query(query):
-    """(version, start, prefixlen) of the query, or AddressError with why."""
-    try:
-        return parse_network(str(query).strip())
-    except AddressError as exc:
-        raise AddressError('%r is not an address or a network: %s' % (query, exc))
