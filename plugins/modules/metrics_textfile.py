@@ -16,6 +16,11 @@ description:
     (C(fleetwall_last_change_timestamp_seconds)); the packets and bytes dropped by the rules that enforce it
     (C(fleetwall_dropped_packets_total), C(fleetwall_dropped_bytes_total)); the generation pushed
     (C(fleetwall_generation)); and when a run last synced every set (C(fleetwall_last_sync_timestamp_seconds)).
+  - For the web tier (the records M(fleetwall.blocklist.nginx_geo_file) keeps), the entries of each tier
+    (label C(tier="web")) and, where the tier's record names its request log, the requests it answered
+    (C(fleetwall_web_requests_total)) - refused for the block tier, challenged for the challenge tier - counted
+    from the log's lines since the last count (only the new bytes are read; a log renamed by logrotate is
+    finished from C(LOG.1)).
   - Entries come from the sync engine's records in O(state_dir), not from listing the sets. Drops come from the
     tagged iptables rules (C(iptables-save -c), C(ip6tables-save -c)) for ipset and from the named counters of the
     table C(inet fleetwall) for nftables; UFW and firewalld sets have entries but no drop counters.
@@ -28,7 +33,7 @@ attributes:
   check_mode:
     support: full
     details:
-      - Reads the counters and returns the metrics; writes nothing.
+      - Reads the counters and returns the metrics; writes nothing, and a request log's count does not move on.
   diff_mode:
     support: none
   platform:
@@ -68,7 +73,9 @@ skipped:
   type: str
   version_added: 0.5.0
 sets:
-  description: Per set, C(backend), C(set), C(entries), C(last_change) and, where counters exist, C(dropped_packets) and C(dropped_bytes).
+  description:
+    - Per set, C(backend), C(set), C(entries), C(last_change) and, where counters exist, C(dropped_packets) and
+      C(dropped_bytes); for a web tier with a request log, C(requests).
   returned: always
   type: list
   elements: dict
@@ -99,6 +106,8 @@ def main():
                                  check_mode=module.check_mode)
     except (IOError, OSError) as exc:
         module.fail_json(msg='%s: %s' % (getattr(exc, 'filename', '') or params['path'], exc.strerror or exc))
+    for warning in written.pop('warnings', []):
+        module.warn(warning)
     module.exit_json(changed=False, generation=params['generation'], **written)
 
 

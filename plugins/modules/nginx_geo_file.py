@@ -67,6 +67,15 @@ options:
     description: The text of O(http_snippet).
     type: str
     version_added: 0.5.0
+  state_dir:
+    description:
+      - Where a record per tier (C(nginx-VALUE.json)) says what the tier holds, since when, and its O(tiers[].request_log),
+        as the sync modules' records do for their sets. M(fleetwall.blocklist.metrics_textfile) reads them for the
+        web tier's metrics (label C(tier="web")), and the fleet report shows them. A tier no longer given loses its
+        record. Not written in check mode, nor when the change was refused.
+    type: path
+    default: /var/lib/fleetwall
+    version_added: 0.5.0
   tiers:
     description:
       - The tiers in order of precedence; an entry listed by an earlier tier gets that tier's value.
@@ -88,6 +97,13 @@ options:
         description: The entries as a list.
         type: list
         elements: str
+      request_log:
+        description:
+          - The access log to which the enforcement rules write one line per request this tier answers (the nginx
+            role's enforcement snippet does). It is named in the tier's record in O(state_dir), and
+            M(fleetwall.blocklist.metrics_textfile) counts its lines as C(fleetwall_web_requests_total).
+        type: path
+        version_added: 0.5.0
   validate:
     description: Test the new file with C(nginx -t) in the real configuration before installing it.
     type: bool
@@ -208,7 +224,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.command_runner import run_tool
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_nginx import GeoFile, v6_path
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_nginx import GeoFile, save_tier_records, v6_path
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.module_support import (
     CHANGE_GUARD_ARGUMENT_SPEC, PROTECT_ARGUMENT_SPEC, change_guard, check_lock_timeout, check_paths, host_protection, io_failure,
     refuse_broad_entries, report_protected,
@@ -229,6 +245,7 @@ def main():
                 value=dict(type='str', required=True),
                 entries_files=dict(type='list', elements='path'),
                 entries=dict(type='list', elements='str'),
+                request_log=dict(type='path'),
             ), required_one_of=[('entries_files', 'entries')]),
             validate=dict(type='bool', default=True),
             nginx_config=dict(type='path'),
@@ -237,6 +254,7 @@ def main():
             lock_timeout=dict(type='int', default=120),
             mode=dict(type='raw', default='0644'),
             diff_sample=dict(type='int', default=20),
+            state_dir=dict(type='path', default='/var/lib/fleetwall'),
             **dict(CHANGE_GUARD_ARGUMENT_SPEC, **PROTECT_ARGUMENT_SPEC)
         ),
         required_together=[('http_snippet', 'http_snippet_content')],
@@ -281,9 +299,11 @@ def main():
             refuse_broad_entries(module, lines)
             lines, tier_findings = protection.carve(lines)
             findings.extend(tier_findings)
-            tiers.append({'value': tier['value'], 'lines': lines})
+            tiers.append({'value': tier['value'], 'lines': lines, 'request_log': tier['request_log']})
         result = geo.sync(tiers, check_mode=module.check_mode, want_diff=module._diff,
                           diff_sample=params['diff_sample'], guard=guard)
+        if not module.check_mode and not result.get('refused'):
+            save_tier_records(params['state_dir'], tiers, result)
         report_protected(module, result, 'nginx geo %s' % params['dest'], findings)
         if result.get('refused'):
             module.warn('nginx geo %s: %s' % (params['dest'], result['refused']))

@@ -1,5 +1,7 @@
 """playbooks/blocklist.yml with the nginx web tier and the UFW backend on the lab fleet, proven with
 real requests and connections from the attacker and friend namespaces. The tests run in order."""
+import json
+import os
 import subprocess
 import sys
 
@@ -40,6 +42,7 @@ def webvars(lab, feeds, tmp_path_factory):
     state = tmp_path_factory.mktemp('web-shadow')
     env = {'tmp': tmp_path_factory.mktemp('web-vars'), 'vars': {
         'shadow_copy_dir': str(state / 'copy'),
+        'fleetwall_report_dir': str(tmp_path_factory.mktemp('web-reports')),
         'shadow_copy_feeds': [
             {'name': 'attackers', 'url': feeds.url + '/web_attackers.txt'},
             {'name': 'suspects', 'url': feeds.url + '/web_suspects.txt', 'tier': 'challenge'},
@@ -65,6 +68,7 @@ def play(env, *args):
                    extra_vars=env['vars'], tmp_path=env['tmp'])
 
 
+PROM = '/var/lib/prometheus/node-exporter/fleetwall.prom'
 WEB = ('-e', 'fleetwall_backend=none', '-e', 'fleetwall_web_backend=nginx',
        '-e', '{"nginx_real_ip_from": ["%s"]}' % FRIEND[0])
 
@@ -100,10 +104,25 @@ def test_02_nginx_blocks_challenges_and_serves_by_tier(webvars):
     assert 'h1: changed' in run.out and 'nginx geo +' in run.out
 
 
-def test_03_nginx_second_run_changes_nothing(webvars):
+def test_03_nginx_second_run_changes_nothing_and_counts_the_requests_each_tier_answered(webvars):
     run = play(webvars, *WEB)
     assert run.rc == 0, run.out[-3000:]
     assert {h: run.changed(h) for h in HOSTS} == dict.fromkeys(HOSTS, 0)
+    # test_02 sent each host 4 requests the block tier refused and 2 the challenge tier answered; nginx wrote a line
+    # per request to the tier's log, and the metrics and the fleet report count them.
+    with open(os.path.join(webvars['vars']['fleetwall_report_dir'], 'fleet_report.json')) as handle:
+        rows = dict((row['host'], row) for row in json.load(handle)['hosts'])
+    for host in HOSTS:
+        rc, text, err = host_sh(host, 'cat %s; wc -l < /var/log/nginx/fleetwall-block.log' % PROM)
+        assert rc == 0, err
+        assert 'fleetwall_web_requests_total{backend="nginx",set="block"} 4\n' in text
+        assert 'fleetwall_web_requests_total{backend="nginx",set="challenge"} 2\n' in text
+        assert 'fleetwall_entries{backend="nginx",set="block",tier="web"} ' in text
+        assert 'fleetwall_entries{backend="nginx",set="challenge",tier="web"} 1\n' in text
+        assert text.endswith('\n4\n')
+        assert rows[host]['web_requests'] == {'block': 4, 'challenge': 2}
+        rc, log, err = host_sh(host, 'cat /var/log/nginx/fleetwall-challenge.log')
+        assert log.count(' %s challenge ' % ATTACKER_EXTRA[0]) == 2 and ' 429\n' in log, log
 
 
 def test_04_broken_nginx_config_keeps_the_old_geo_file(webvars, feeds):
@@ -131,14 +150,21 @@ def test_07_an_old_layout_host_is_upgraded_in_one_run(webvars):
     old_snippet = ('geo $fleetwall_tier {\n    default "";\n    include /etc/nginx/fleetwall/blocklist.geo;\n}\n')
     old_geo = ('# Managed by fleetwall.blocklist (nginx_geo_file); every run rewrites this file.\n'
                '%s block;\n%s challenge;\n%s block;\n' % (ATTACKER[0], ATTACKER_EXTRA[0], ATTACKER[1]))
+    # And its enforcement snippet, which answered the block tier in the server block and logged no requests.
+    old_enforce = ('if ($fleetwall_tier = "block") {\n    return 444;\n}\n'
+                   'if ($fleetwall_tier = "challenge") {\n    rewrite ^ /.fleetwall/challenge last;\n}\n'
+                   'location = /.fleetwall/challenge {\n    internal;\n    return 429;\n}\n')
     rc, _out, err = host_sh('h1', "printf '%%s' '%s' > /etc/nginx/conf.d/fleetwall.conf && printf '%%s' '%s' > "
                             "/etc/nginx/fleetwall/blocklist.geo && rm /etc/nginx/fleetwall/blocklist-v6.geo && "
-                            "nginx -t -q && nginx -s reload" % (old_snippet, old_geo))
+                            "printf '%%s' '%s' > /etc/nginx/snippets/fleetwall-enforce.conf && "
+                            "nginx -t -q && nginx -s reload" % (old_snippet, old_geo, old_enforce))
     assert rc == 0, err
     run = play(webvars, *WEB)
     assert run.rc == 0, run.out[-3000:]
-    rc, out, _err = host_sh('h1', 'cat /etc/nginx/conf.d/fleetwall.conf /etc/nginx/fleetwall/blocklist.geo')
+    rc, out, _err = host_sh('h1', 'cat /etc/nginx/conf.d/fleetwall.conf /etc/nginx/fleetwall/blocklist.geo '
+                                  '/etc/nginx/snippets/fleetwall-enforce.conf')
     assert 'ranges;' in out and '%s-%s block;' % (ATTACKER[0], ATTACKER[0]) in out
+    assert 'access_log /var/log/nginx/fleetwall-block.log fleetwall_requests;' in out
     for _attempt in range(50):
         if http_get('attacker', 'h1', ATTACKER[1], version=6) == 'closed':
             break
@@ -155,13 +181,16 @@ def test_05_a_settings_change_alone_reaches_nginx(webvars):
     """Only the snippets change (the geo file does not): nginx must be reloaded, after nginx -t. The snippet was
     rewritten with changed=1 and nothing reloaded nginx, which kept answering 444 and, once realip was turned on,
     let clients behind the proxy through; later runs said changed=0, so it never healed."""
+    # And with the request logs turned off: the snippets go back to answering the block tier in the server block.
+    logged = dict((host, host_sh(host, 'wc -l < /var/log/nginx/fleetwall-block.log')[1]) for host in HOSTS)
     run = play(webvars, '-e', 'fleetwall_backend=none', '-e', 'fleetwall_web_backend=nginx',
-               '-e', 'nginx_block_status=403')
+               '-e', 'nginx_block_status=403', '-e', 'nginx_request_log_dir=')
     assert run.rc == 0, run.out[-3000:]
     for host in HOSTS:
         assert http_get('attacker', host, ATTACKER[0]) == '403'
         # realip is off now: the proxy's header is not believed, and the proxy itself is served.
         assert http_get('friend', host, FRIEND[0], {'X-Forwarded-For': ATTACKER[0]}) == '200'
+        assert host_sh(host, 'wc -l < /var/log/nginx/fleetwall-block.log')[1] == logged[host]
     run = play(webvars, *WEB)
     assert run.rc == 0, run.out[-3000:]
     for host in HOSTS:

@@ -47,6 +47,7 @@ import re
 import stat
 import sys
 import tempfile
+import time
 
 from ..addresses import AddressError, format_address, format_network, parse_network, ranges_to_networks
 from .command_runner import tool_message
@@ -511,3 +512,40 @@ class GeoFile(object):
             raise SyncError('nginx -t rejected the new %s%s, so it was not installed (%s): %s'
                             % (self.dest, ' (with %s)' % ', '.join(others) if others else '', kept,
                                tool_message(err, out)))
+
+
+# Each tier's record in the state directory: nginx-VALUE.json, beside the sync modules' <backend>-<set>.json.
+TIER_RECORD = re.compile(r'^nginx-(.+)\.json$')
+
+
+def save_tier_records(state_dir, tiers, result):
+    """A record per tier in ``state_dir`` (what it holds, since when, its request log), read by the metrics as the
+    sync modules' records are; the records of tiers no longer given go.  ``applied_at`` is when a sync last
+    changed the geo files; a record is rewritten only when what it says changed."""
+    if not os.path.isdir(state_dir):
+        os.makedirs(state_dir, 0o755)
+    counts = result.get('tiers') or {}
+    wanted = {}
+    for tier in tiers:
+        wanted['nginx-%s.json' % tier['value']] = {
+            'count': counts.get(tier['value'], 0), 'dest': result.get('dest'), 'dest_v6': result.get('dest_v6'),
+            'request_log': tier.get('request_log')}
+    for name in os.listdir(state_dir):
+        if TIER_RECORD.match(name) and name not in wanted:
+            os.unlink(os.path.join(state_dir, name))
+    for name, record in wanted.items():
+        path = os.path.join(state_dir, name)
+        before = _read_record(path)
+        kept = before is not None and not result.get('changed') and before.get('count') == record['count']
+        record['applied_at'] = before.get('applied_at') if kept else int(time.time())
+        if record != before:
+            write_atomic(path, json.dumps(record, sort_keys=True).encode('utf-8'), 0o644)
+
+
+def _read_record(path):
+    try:
+        with open_regular(path) as handle:
+            record = json.load(handle)
+    except (IOError, OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None

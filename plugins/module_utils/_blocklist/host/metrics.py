@@ -10,7 +10,10 @@ sync engine keeps in its state directory (what was applied, not a listing of
 a million-entry set); drops come from the counters of the rules that enforce
 the sets: the tagged iptables rules (``iptables-save -c``) for ipset, the
 named counters of the table ``inet fleetwall`` for nftables, the program's
-per-CPU counters (one per family) for XDP.
+per-CPU counters (one per family) for XDP.  The web tier's records
+(nginx_geo_file's nginx-VALUE.json) name the access log its enforcement
+writes one line to per request it answers; their lines are counted, from
+where the last count stopped (request_log.py).
 """
 
 from __future__ import annotations
@@ -25,12 +28,15 @@ from ..files import write_atomic
 
 from .iptables_rules import tag_for
 from .nft_rules import counter_name
+from .request_log import count_requests
 
 # The engine's record files: <backend>-<set>.json beside <backend>-<set>.entries.
 RECORD = re.compile(r'^(%s)-(.+)\.json$' % '|'.join(re.escape(name) for name in sorted(record_names(), key=len, reverse=True)))
 _SAVE_RULE = re.compile(r'^\[(\d+):(\d+)\]\s+-A\s+\S+\s+(.*)$')
 _COMMENT = re.compile(r'--comment\s+"?([^"\s]+)"?')
 NFT_TABLE = 'fleetwall'
+# Where the web tier's request counts continue from (not a record: RECORD does not match a leading dot).
+REQUEST_COUNTS = '.nginx-requests.json'
 LABEL_ESCAPES = {'\\': '\\\\', '"': '\\"', '\n': '\\n'}
 
 
@@ -41,7 +47,11 @@ def read_records(state_dir):
         return found
     for filename in sorted(os.listdir(state_dir)):
         match = RECORD.match(filename)
-        if not match or not os.path.exists(os.path.join(state_dir, filename[:-5] + '.entries')):
+        if not match:
+            continue
+        backend = backend_of_record(match.group(1))
+        # A set's record counts with its entries file only (a removal unlinks both); a web tier has no such file.
+        if BACKENDS[backend].kind != 'web' and not os.path.exists(os.path.join(state_dir, filename[:-5] + '.entries')):
             continue
         try:
             with open(os.path.join(state_dir, filename)) as handle:
@@ -49,7 +59,7 @@ def read_records(state_dir):
         except (IOError, OSError, ValueError):
             continue
         if isinstance(record, dict) and isinstance(record.get('count'), int):
-            found.append((backend_of_record(match.group(1)), match.group(2), record))
+            found.append((backend, match.group(2), record))
     return found
 
 
@@ -90,7 +100,7 @@ def _labels(**labels):
                     for key, value in sorted(labels.items()))
 
 
-def render(records, drops, generation=None, now=None):
+def render(records, drops, generation=None, now=None, requests=None):
     """The textfile: HELP and TYPE once per metric, then one sample per set."""
     out = []
 
@@ -110,6 +120,9 @@ def render(records, drops, generation=None, now=None):
            [(_labels(backend=b, set=s), drops[(b, s)][0]) for b, s, _r in records if (b, s) in drops])
     metric('fleetwall_dropped_bytes_total', 'counter', 'Bytes dropped or rejected by the rules enforcing the set.',
            [(_labels(backend=b, set=s), drops[(b, s)][1]) for b, s, _r in records if (b, s) in drops])
+    metric('fleetwall_web_requests_total', 'counter',
+           'Requests the web tier answered from the set (refused for its block tier, challenged for its challenge tier).',
+           [(_labels(backend=b, set=s), (requests or {})[(b, s)]) for b, s, _r in records if (b, s) in (requests or {})])
     if generation is not None:
         metric('fleetwall_generation', 'gauge', 'The shadow copy generation of the last run.', [('', int(generation))])
     if now is not None:
@@ -171,27 +184,44 @@ def xdp_drops(sets):
     return drops
 
 
-def set_summaries(records, drops):
-    """Per set: backend, set, entries, last_change and, where counters exist, the drops."""
+def web_requests(records, state_dir, check_mode=False):
+    """({(backend, set): requests answered}, problems) for the web tiers whose record names a request log."""
+    logs = dict((name, record['request_log']) for backend, name, record in records
+                if BACKENDS[backend].kind == 'web' and isinstance(record.get('request_log'), str))
+    if not logs:
+        return {}, []
+    totals, problems = count_requests(logs, os.path.join(state_dir, REQUEST_COUNTS), check_mode=check_mode)
+    owner = dict((name, backend) for backend, name, _record in records)
+    return dict(((owner[name], name), total) for name, total in totals.items()), problems
+
+
+def set_summaries(records, drops, requests=None):
+    """Per set: backend, set, entries, last_change and, where counters exist, the drops or the requests answered."""
     sets = []
     for backend, name, record in records:
         item = {'backend': backend, 'set': name, 'entries': record['count'], 'last_change': record.get('applied_at')}
         if (backend, name) in drops:
             item.update(dropped_packets=drops[(backend, name)][0], dropped_bytes=drops[(backend, name)][1])
+        if (backend, name) in (requests or {}):
+            item['requests'] = requests[(backend, name)]
         sets.append(item)
     return sets
 
 
 def write_textfile(run, get_bin_path, path, state_dir, generation=None, create_dir=False, check_mode=False):
-    """Collect and write the textfile; {'written': bool, 'sets': set_summaries}.
+    """Collect and write the textfile; {'written': bool, 'sets': set_summaries, and 'warnings' when a request log
+    could not be counted}.
 
     Nothing is written when the directory is missing (no node_exporter) unless ``create_dir``; the
     result then says so (``skipped``), so that the run can tell the operator rather than stay silent.
     """
     records, drops = collect(run, get_bin_path, state_dir)
-    text = render(records, drops, generation, int(time.time()))
+    requests, problems = web_requests(records, state_dir, check_mode)
+    text = render(records, drops, generation, int(time.time()), requests)
     directory = os.path.dirname(path)
-    result = {'written': False, 'path': path, 'sets': set_summaries(records, drops)}
+    result = {'written': False, 'path': path, 'sets': set_summaries(records, drops, requests)}
+    if problems:
+        result['warnings'] = ['web tier request counts: %s' % problem for problem in problems]
     if check_mode:
         return result
     if not os.path.isdir(directory) and not create_dir:

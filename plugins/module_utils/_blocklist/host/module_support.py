@@ -710,6 +710,7 @@ def write_metrics(module, result):
             run_tool, module.get_bin_path, path, module.params['state_dir'],
             generation=module.params.get('metrics_generation'),
             create_dir=module.params.get('metrics_create_dir'))
+        result.setdefault('warnings', []).extend(result['metrics'].pop('warnings', []))
     except (IOError, OSError) as exc:
         # The sync is done; metrics that cannot be written must not undo that.
         result.setdefault('warnings', []).append('could not write the metrics file %s: %s'

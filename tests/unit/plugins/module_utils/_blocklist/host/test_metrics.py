@@ -98,3 +98,47 @@ def test_a_missing_textfile_directory_is_said_not_silent(tmp_path):
     assert created['written'] is True and 'skipped' not in created and os.path.isfile(path)
     assert 'skipped' not in write_textfile(no_tool, lambda name: None, str(tmp_path / 'nowhere' / 'f.prom'),
                                            str(tmp_path / 'state'), check_mode=True)
+
+
+def test_the_web_tier_records_and_request_logs_become_metrics(tmp_path):
+    """nginx_geo_file keeps a record per tier; its request log's lines are the requests the tier answered, counted
+    from where the last count stopped, and a check-mode run does not move the count on."""
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_nginx import (
+        save_tier_records)
+
+    def no_tool(args, **kwargs):
+        raise AssertionError('a web tier has no drop counters to ask a tool for')
+
+    state, logs = tmp_path / 'state', tmp_path / 'log'
+    logs.mkdir()
+    tiers = [{'value': 'block', 'request_log': str(logs / 'block.log')},
+             {'value': 'challenge', 'request_log': str(logs / 'challenge.log')}]
+    save_tier_records(str(state), tiers, {'changed': True, 'tiers': {'block': 5, 'challenge': 2}, 'dest': '/x'})
+    (logs / 'block.log').write_text('a\nb\nc\n')
+    path = str(tmp_path / 'fleetwall.prom')
+    first = write_textfile(no_tool, lambda name: None, path, str(state), create_dir=True)
+    assert [(s['set'], s['entries'], s.get('requests')) for s in first['sets']] == [('block', 5, 3), ('challenge', 2, 0)]
+    text = open(path).read()
+    assert 'fleetwall_entries{backend="nginx",set="block",tier="web"} 5\n' in text
+    assert 'fleetwall_web_requests_total{backend="nginx",set="block"} 3\n' in text
+    assert 'fleetwall_web_requests_total{backend="nginx",set="challenge"} 0\n' in text
+    with open(str(logs / 'block.log'), 'a') as handle:
+        handle.write('d\n')
+    checked = write_textfile(no_tool, lambda name: None, path, str(state), check_mode=True)
+    assert [s.get('requests') for s in checked['sets']] == [4, 0]
+    assert [s.get('requests') for s in write_textfile(no_tool, lambda name: None, path, str(state))['sets']] == [4, 0]
+    # A tier no longer given loses its record, and its metrics go with it.
+    save_tier_records(str(state), tiers[:1], {'changed': False, 'tiers': {'block': 5}, 'dest': '/x'})
+    assert [name for _b, name, _r in read_records(str(state))] == ['block']
+
+
+def test_a_tier_record_keeps_its_time_until_its_entries_change(tmp_path, monkeypatch):
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host import backend_nginx
+    tiers = [{'value': 'block', 'request_log': None}]
+    monkeypatch.setattr(backend_nginx.time, 'time', lambda: 1000)
+    backend_nginx.save_tier_records(str(tmp_path), tiers, {'changed': True, 'tiers': {'block': 5}})
+    monkeypatch.setattr(backend_nginx.time, 'time', lambda: 2000)
+    backend_nginx.save_tier_records(str(tmp_path), tiers, {'changed': False, 'tiers': {'block': 5}})
+    assert read_records(str(tmp_path))[0][2]['applied_at'] == 1000
+    backend_nginx.save_tier_records(str(tmp_path), tiers, {'changed': True, 'tiers': {'block': 6}})
+    assert read_records(str(tmp_path))[0][2]['applied_at'] == 2000
