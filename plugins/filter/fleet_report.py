@@ -19,8 +19,10 @@ description:
   - Per host - C(state) (C(changed), C(ok), C(REFUSED), C(FAILED), C(UNREACHABLE) or C(no result)), C(backend), C(generation),
     C(entries), C(added), C(removed), C(drift) (added plus removed entries of the sets that were compared with the
     live kernel object instead of trusted from the engine's record; a set someone changed by hand shows here),
-    C(dropped_packets), C(dropped_bytes) (null where the backend has no drop counters), and C(reason) for a host
-    that is not C(ok) or C(changed) (its failure's message, its refusal, or that it has no result at all).
+    C(dropped_packets), C(dropped_bytes) (null where the backend has no drop counters), C(drops_by_backend)
+    (packets per backend, for a host with XDP beside its kernel backend), C(web_requests) (per web tier, the
+    requests nginx answered from it, counted from the tier's request log), and C(reason) for a host that is not
+    C(ok) or C(changed) (its failure's message, its refusal, or that it has no result at all).
   - With O(feeds) (the build's feed statuses), C(feeds) holds each feed's health - C(name), C(status),
     C(fetched_at) (its last success), C(age_seconds), C(max_age), C(error) and C(stale) (older than its max_age,
     or no copy at all).
@@ -28,9 +30,11 @@ extends_documentation_fragment:
   - fleetwall.blocklist.sync_results
 options:
   metrics:
-    description: Name of the registered C(metrics_textfile) result. Without it, the C(metrics) of the sync results are read.
+    description:
+      - Name of the registered C(metrics_textfile) result; the default is what the nginx role registers, written
+        after the web tier and so the last on its host. Without it, the C(metrics) of the sync results are read.
     type: str
-    default: fleetwall_metrics_result
+    default: nginx_metrics_result
   generation:
     description: The generation this run pushed.
     type: raw
@@ -38,6 +42,19 @@ options:
     description: The feed statuses of the build (C(shadow_copy_build)'s RV(fleetwall.blocklist.shadow_copy_build#module:feeds)).
     type: list
     elements: dict
+    version_added: 0.5.0
+  entries:
+    description:
+      - The entries of the generation pushed, per family (C(shadow_copy_build)'s
+        RV(fleetwall.blocklist.shadow_copy_build#module:entries)); the report gives them per tier as C(tiers)
+        (C(block), C(challenge)).
+    type: dict
+    version_added: 0.5.0
+  bans:
+    description:
+      - Per host, what M(fleetwall.blocklist.fail2ban_bans) read there (the shadow copy role's harvest). Each host's
+        row then has C(bans_in_force) and C(bans_by_day), the bans in force by the UTC day they began.
+    type: dict
     version_added: 0.5.0
 '''
 
@@ -54,9 +71,11 @@ EXAMPLES = r'''
 
 RETURN = r'''
 _value:
-  description: C(generation), C(hosts) (a list of per-host dicts), C(totals), and with O(feeds) C(feeds).
+  description: C(generation), C(hosts) (a list of per-host dicts), C(totals), with O(feeds) C(feeds), and with O(entries) C(tiers).
   type: dict
 '''
+
+import datetime
 
 from ansible_collections.fleetwall.blocklist.plugins.filter.sync_report import host_results, host_state, ran_names
 
@@ -97,7 +116,58 @@ def _feed_health(feeds):
     return health
 
 
-def fleet_report(hostvars, hosts, variable, metrics='fleetwall_metrics_result', generation=None, feeds=None):
+def _measured(hostvars, host_vars, host, names, metrics):
+    """The host's metrics: the metrics_textfile result, else the metrics a sync call wrote itself (its
+    metrics_textfile option)."""
+    measured = host_vars.get(metrics) or {}
+    if not measured.get('sets'):
+        measured = next((r['metrics'] for _n, registered in ran_names(hostvars, host, names)
+                         for r in registered.get('results', [registered]) if isinstance(r.get('metrics'), dict)), {})
+    return [s for s in measured.get('sets') or [] if isinstance(s, dict)]
+
+
+def _counters(row, sets):
+    """The drops of the host's sets, in all and per backend, and its web tiers' requests answered."""
+    counted = [s for s in sets if 'dropped_packets' in s]
+    if counted:
+        row['dropped_packets'] = sum(s['dropped_packets'] for s in counted)
+        row['dropped_bytes'] = sum(s['dropped_bytes'] for s in counted)
+        by_backend = {}
+        for item in counted:
+            by_backend[item['backend']] = by_backend.get(item['backend'], 0) + item['dropped_packets']
+        row['drops_by_backend'] = by_backend
+    requests = dict((s['set'], s['requests']) for s in sets if isinstance(s.get('requests'), int))
+    if requests:
+        row['web_requests'] = requests
+
+
+def _bans(row, harvested):
+    """The host's fail2ban bans in force, and how many of them began on each (UTC) day."""
+    if not isinstance(harvested, dict) or not harvested.get('available'):
+        return
+    days = {}
+    for ban in harvested.get('bans') or []:
+        began = ban.get('banned_at') if isinstance(ban, dict) else None
+        if isinstance(began, int) and not isinstance(began, bool) and began > 0:
+            day = datetime.datetime.fromtimestamp(began, datetime.timezone.utc).strftime('%Y-%m-%d')
+            days[day] = days.get(day, 0) + 1
+    row['bans_in_force'] = len(harvested.get('bans') or [])
+    row['bans_by_day'] = days
+
+
+def _tiers(entries):
+    """Entries of the generation per tier, from its counts per family (v4, v6, challenge_v4, ...)."""
+    if not isinstance(entries, dict):
+        return None
+    tiers = {'block': 0, 'challenge': 0}
+    for family, count in entries.items():
+        if isinstance(count, int):
+            tiers['challenge' if str(family).startswith('challenge') else 'block'] += count
+    return tiers
+
+
+def fleet_report(hostvars, hosts, variable, metrics='nginx_metrics_result', generation=None, feeds=None,
+                 entries=None, bans=None):
     names = [variable] if isinstance(variable, str) else list(variable)
     rows = []
     totals = {'hosts': len(hosts), 'entries': 0, 'added': 0, 'removed': 0, 'drift': 0,
@@ -118,21 +188,16 @@ def fleet_report(hostvars, hosts, variable, metrics='fleetwall_metrics_result', 
                'drift': sum((r.get('added') or 0) + (r.get('removed') or 0) for r in usable
                             if r.get('verified') and not r.get('refused')),
                'dropped_packets': None, 'dropped_bytes': None}
-        measured = host_vars.get(metrics) or {}
-        if not measured.get('sets'):
-            # Written by the sync call itself (its metrics_textfile option).
-            measured = next((r['metrics'] for _n, registered in ran_names(hostvars, host, names)
-                             for r in registered.get('results', [registered]) if isinstance(r.get('metrics'), dict)), {})
-        counted = [s for s in measured.get('sets') or [] if 'dropped_packets' in s]
-        if counted:
-            row['dropped_packets'] = sum(s['dropped_packets'] for s in counted)
-            row['dropped_bytes'] = sum(s['dropped_bytes'] for s in counted)
+        _counters(row, _measured(hostvars, host_vars, host, names, metrics))
+        _bans(row, (bans or {}).get(host))
         for key in ('entries', 'added', 'removed', 'drift', 'dropped_packets', 'dropped_bytes'):
             totals[key] += row[key] or 0
         rows.append(row)
     report = {'generation': generation, 'hosts': rows, 'totals': totals}
     if feeds is not None:
         report['feeds'] = _feed_health(feeds)
+    if _tiers(entries) is not None:
+        report['tiers'] = _tiers(entries)
     return report
 
 

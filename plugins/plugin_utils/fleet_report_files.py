@@ -3,9 +3,10 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The fleet report's two files (fleet_report.json and a self-contained HTML page), written on the controller.
+"""The fleet report's files (fleet_report.json, a self-contained HTML page, and the history of the runs in
+fleet_history.json), written on the controller.
 
-Pure except for ``write_report``; the HTML has no script and no external resource, one inline SVG chart.
+Pure except for ``write_report``; the HTML has no script and no external resource, only inline SVG charts.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import os
 import tempfile
 from html import escape
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import path_problem
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import open_regular, path_problem
+from ansible_collections.fleetwall.blocklist.plugins.plugin_utils import fleet_history
+from ansible_collections.fleetwall.blocklist.plugins.plugin_utils.fleet_charts import history_section
 
 _STYLE = '''body { font-family: sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin-top: 1em; }
@@ -23,7 +26,8 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th:first-child, td:first-child, td.text { text-align: left; }
 .FAILED, .REFUSED, .UNREACHABLE, .no-result, .stale { background: #fdd; font-weight: bold; }
 .changed { background: #eef6ff; } td.reason { text-align: left; font-weight: normal; max-width: 40em; }
-svg text { font-size: 12px; }'''
+svg text { font-size: 12px; } figure.chart { display: inline-block; margin: 0.5em 1em 0.5em 0; }
+figcaption { font-size: 13px; } div.host-charts { margin-bottom: 1em; } h4 { margin: 0.6em 0 0 0; }'''
 # A host without a usable result this run: the page shows what it had in force at the last report.
 _WITHOUT_RESULT = ('FAILED', 'UNREACHABLE', 'no result')
 # A previous report larger than this is not read for the hosts' last known entries.
@@ -43,6 +47,8 @@ def _number(value):
 
 
 _TEXT_FIELDS = ('host', 'state', 'backend', 'reason')
+# A host's counts by backend, by web tier and by the day its bans began.
+_COUNTS_BY_NAME = ('drops_by_backend', 'web_requests', 'bans_by_day')
 _FEED_TEXT_FIELDS = ('name', 'status', 'fetched_at', 'error', 'error_kind')
 
 
@@ -79,9 +85,9 @@ def report_problem(report):
     for key in ('hosts',) + _COLUMNS:
         if not _is_count(totals.get(key)):
             return 'report.totals.%s must be a count, got %r' % (key, totals.get(key))
-    problem = _feeds_problem(report.get('feeds'))
+    problem = _feeds_problem(report.get('feeds')) or _counts_problem(report.get('tiers'))
     if problem:
-        return problem
+        return problem if problem.startswith('report') else 'report.tiers %s' % problem
     if not isinstance(report.get('generation'), (int, str, type(None))) or isinstance(report.get('generation'), bool):
         return 'report.generation must be a number or a text, got %r' % (report.get('generation'),)
     try:
@@ -97,9 +103,25 @@ def _row_problem(row):
     for key in _TEXT_FIELDS:
         if not isinstance(row.get(key), (str, int, type(None))) or isinstance(row.get(key), bool):
             return '%s must be a text, got %r' % (key, row.get(key))
-    for key in _COLUMNS:
+    for key in _COLUMNS + ('bans_in_force',):
         if not _is_count(row.get(key)):
             return '%s must be a count or null, got %r' % (key, row.get(key))
+    for key in _COUNTS_BY_NAME:
+        problem = _counts_problem(row.get(key))
+        if problem:
+            return '%s %s' % (key, problem)
+    return None
+
+
+def _counts_problem(counts):
+    """Why ``counts`` is not null or a mapping of names to counts, or None."""
+    if counts is None:
+        return None
+    if not isinstance(counts, dict):
+        return 'must be a mapping of names to counts, got %s' % _kind(counts)
+    for name, value in counts.items():
+        if not isinstance(name, str) or value is None or not _is_count(value):
+            return 'must be a mapping of names to counts, got %r: %r' % (name, value)
     return None
 
 
@@ -143,10 +165,12 @@ def read_previous(directory):
     """The report last written in ``directory``, or None (none, unreadable, too large or not a report)."""
     path = os.path.join(directory, 'fleet_report.json')
     try:
-        if os.path.getsize(path) > _PREVIOUS_MAX_BYTES:
+        # A FIFO put there would hold the run for ever: only a regular file is read.
+        with open_regular(path) as handle:
+            data = handle.read(_PREVIOUS_MAX_BYTES + 1)
+        if len(data) > _PREVIOUS_MAX_BYTES:
             return None
-        with open(path) as handle:
-            previous = json.load(handle)
+        previous = json.loads(data.decode('utf-8'))
     except (IOError, OSError, ValueError):
         return None
     return previous if isinstance(previous, dict) else None
@@ -162,8 +186,9 @@ def render_json(report):
     return json.dumps(report, indent=4, sort_keys=True) + '\n'
 
 
-def render_html(report, written_at):
-    """The report as one page; ``written_at`` is the UTC time shown (a datetime)."""
+def render_html(report, written_at, history=None):
+    """The report as one page; ``written_at`` is the UTC time shown (a datetime); with ``history``
+    (fleet_history), its runs as time series."""
     rows = report.get('hosts') or []
     totals = report.get('totals') or {}
     generation = _text(report.get('generation'))
@@ -202,6 +227,7 @@ def render_html(report, written_at):
                        ''.join('<td>%s</td>' % _number(row.get(key)) for key in _COLUMNS[1:]), _text(row.get('reason'))))
     out.append('</table>')
     out += _feeds_table(report.get('feeds'))
+    out += history_section(history or fleet_history.empty())
     out += ['</body>', '</html>', '']
     return '\n'.join(out)
 
@@ -237,25 +263,32 @@ def _feeds_table(feeds):
     return out
 
 
-def write_report(directory, report, written_at, mode=0o644):
-    """Write both files atomically (a reader never sees half a report); return their paths.  A host without a
-    result keeps what the previous report showed in force there (carry_last_known)."""
+def write_report(directory, report, written_at, mode=0o644, history_runs=200, run_id=None):
+    """Write the files atomically (a reader never sees half a file); return (their paths, why the history could
+    not be read or None).  A host without a result keeps what the previous report showed in force there
+    (carry_last_known); the run is added to the history (fleet_history), unless ``history_runs`` is 0."""
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
     report = carry_last_known(json.loads(json.dumps(report)), read_previous(directory))
-    written = []
-    for name, text in (('fleet_report.json', render_json(report)),
-                       ('fleet_report.html', render_html(report, written_at))):
-        path = os.path.join(directory, name)
-        handle, temporary = tempfile.mkstemp(prefix='.%s.' % name, dir=directory)
-        try:
-            with os.fdopen(handle, 'w') as out:
-                out.write(text)
-            os.chmod(temporary, mode)
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
-        written.append(path)
-    return written
+    history, problem = fleet_history.read(directory) if history_runs else (None, None)
+    files = [('fleet_report.json', render_json(report))]
+    if history is not None:
+        history = fleet_history.add_run(history, report, int(written_at.timestamp()), history_runs, run_id)
+        files.append((fleet_history.HISTORY, fleet_history.render(history)))
+    files.append(('fleet_report.html', render_html(report, written_at, history)))
+    return [_write_atomic(directory, name, text, mode) for name, text in files], problem
+
+
+def _write_atomic(directory, name, text, mode):
+    path = os.path.join(directory, name)
+    handle, temporary = tempfile.mkstemp(prefix='.%s.' % name, dir=directory)
+    try:
+        with os.fdopen(handle, 'w') as out:
+            out.write(text)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    return path

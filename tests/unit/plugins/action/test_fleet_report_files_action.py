@@ -44,4 +44,4 @@ def test_a_report_of_the_wrong_shape_or_a_bad_directory_fails_cleanly(tmp_path):
     assert not any(name.startswith('r') for name in os.listdir(str(tmp_path)))     # nothing was made
     _proc, result = run_action({'dir': str(tmp_path / 'ok'), 'report': good}, tmp_path)
     assert result.get('written') and not result['failed'], result
-    assert sorted(os.listdir(str(tmp_path / 'ok'))) == ['fleet_report.html', 'fleet_report.json']
+    assert sorted(os.listdir(str(tmp_path / 'ok'))) == ['fleet_history.json', 'fleet_report.html', 'fleet_report.json']

@@ -72,14 +72,15 @@ def test_empty_fleet_renders():
 
 def test_files_are_written_whole_with_the_mode(tmp_path):
     target = tmp_path / 'reports' / 'nested'
-    paths = write_report(str(target), REPORT, WHEN, 0o640)
-    assert sorted(os.path.basename(p) for p in paths) == ['fleet_report.html', 'fleet_report.json']
+    paths, problem = write_report(str(target), REPORT, WHEN, 0o640)
+    assert problem is None
+    assert sorted(os.path.basename(p) for p in paths) == ['fleet_history.json', 'fleet_report.html', 'fleet_report.json']
     written = carry_last_known(copy.deepcopy(REPORT), None)
     assert json.loads((target / 'fleet_report.json').read_text()) == written
     assert (target / 'fleet_report.json').read_text() == render_json(written)
     for path in paths:
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
-    assert sorted(os.listdir(str(target))) == ['fleet_report.html', 'fleet_report.json']
+    assert sorted(os.listdir(str(target))) == ['fleet_history.json', 'fleet_report.html', 'fleet_report.json']
 
 
 def test_a_failed_write_leaves_the_previous_report(tmp_path, monkeypatch):
@@ -93,7 +94,7 @@ def test_a_failed_write_leaves_the_previous_report(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         write_report(str(tmp_path), changed, WHEN)
     assert (tmp_path / 'fleet_report.json').read_text() == before
-    assert sorted(os.listdir(str(tmp_path))) == ['fleet_report.html', 'fleet_report.json']
+    assert sorted(os.listdir(str(tmp_path))) == ['fleet_history.json', 'fleet_report.html', 'fleet_report.json']
 
 
 def test_a_host_without_a_result_is_marked_with_its_reason_and_what_it_still_has_in_force(tmp_path):
