@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from . import browser
 from .conftest import HOSTS, ansible, host_sh, reachable
 
 import fleet
@@ -44,6 +45,8 @@ def samples(text):
 def test_drops_show_in_the_metrics_and_the_fleet_report(observed):
     run = play(observed)
     assert run.rc == 0, run.out[-3000:]
+    with open(os.path.join(observed['reports'], 'fleet_report.json')) as handle:
+        drops_before = dict((row['host'], row['dropped_packets']) for row in json.load(handle)['hosts'])
     attempts = 3
     for host in HOSTS:
         for _attempt in range(attempts):
@@ -80,6 +83,29 @@ def test_drops_show_in_the_metrics_and_the_fleet_report(observed):
     assert html.startswith('<!DOCTYPE html>') and '<svg' in html and '{{' not in html
     assert all('<td>%s</td>' % host in html for host in HOSTS)
     assert '<script' not in html and 'http://' not in html.replace('http://www.w3.org/2000/svg', '')
+    observed['drops'] = [(drops_before[row['host']], row['dropped_packets']) for row in report['hosts']]
+    observed['in_force'] = report['totals']['in_force']
+
+
+def test_the_page_draws_the_runs_history_in_a_browser(observed):
+    """The two runs above are the history's two points; Chromium renders the drops between them as the bar the
+    counters say, and one point per run of the entries in force."""
+    if browser.chromium_path() is None:
+        pytest.skip('Chromium is not installed (scripts/setup.sh installs it)')
+    with open(os.path.join(observed['reports'], 'fleet_history.json')) as handle:
+        history = json.load(handle)
+    assert len(history['runs']) == 2 and history['runs'][0]['run'] != history['runs'][1]['run']
+    with browser.open_page(os.path.join(observed['reports'], 'fleet_report.html')) as page:
+        assert page.console_errors() == []
+        bars = page.evaluate("""Array.from(document.querySelectorAll('#chart-drops rect.bar'))
+            .map(e => [Number(e.getAttribute('data-value')), e.getBoundingClientRect().height])""")
+        points = page.evaluate("""Array.from(document.querySelectorAll('#chart-in-force circle.point'))
+            .map(e => Number(e.getAttribute('data-value')))""")
+        hosts = page.evaluate("Array.from(document.querySelectorAll('div.host-charts')).map(e => e.dataset.host)")
+    assert [value for value, _height in bars] == [sum(after - before for before, after in observed['drops'])]
+    assert bars[0][1] > 100                                   # the one bar is the chart's tallest: drawn, not flat
+    assert points[-1] == observed['in_force'] and len(points) == 2
+    assert sorted(hosts) == sorted(HOSTS)
 
 
 def test_a_host_without_node_exporter_is_named_in_the_run(observed):

@@ -4,6 +4,8 @@ A generation that loses most of its entries (a feed gone wrong that the shadow c
 publish) reaches hosts that refuse it: nothing is applied, the attacker stays blocked, and the one-line
 fleet summary names the hosts. With fleetwall_force_change the change goes through. The tests run in order.
 """
+import json
+import os
 import re
 
 import pytest
@@ -30,6 +32,7 @@ def rollout(lab, feeds, tmp_path_factory):
         'fleetwall_serial': [1, '100%'],
         'fleetwall_max_fail_percentage': 0,
         'fleetwall_max_change_percent': 20,
+        'fleetwall_report_dir': str(tmp_path_factory.mktemp('rollout-reports')),
     }}
     yield env
     run = play(env, ipset_state='absent')
@@ -55,6 +58,11 @@ def test_first_rollout_in_batches(rollout):
     for host in HOSTS:
         assert set_count(host, 'fleetwall-v4') == 101
         assert not reachable('attacker', host, ATTACKER[0]) and reachable('friend', host, FRIEND[0])
+    # Each batch rewrote the report; the history has one point for the run, with every host's batch in it.
+    with open(os.path.join(rollout['vars']['fleetwall_report_dir'], 'fleet_history.json')) as handle:
+        runs = json.load(handle)['runs']
+    assert len(runs) == 1 and sorted(runs[0]['hosts']) == sorted(HOSTS)
+    assert [runs[0]['hosts'][host]['in_force'] for host in HOSTS] == [101] * len(HOSTS)
 
 
 def test_a_generation_that_lost_most_entries_is_refused_by_every_host(rollout):
