@@ -94,7 +94,7 @@ def bar_chart(chart_id, title, labels, series, unit, width=WIDTH, height=HEIGHT)
     top = _scale(series)
     plot_w, plot_h = width - LEFT - 8, height - BOTTOM - TOP
     group = plot_w / max(len(labels), 1)
-    bar = max(group * 0.8 / max(len(series), 1), 1)
+    bar_width = max(group * 0.8 / max(len(series), 1), 1)
     out = _frame(chart_id, title, width, height, top)
     for offset, (name, values) in enumerate(series):
         color = COLORS.get(name, '#666')
@@ -104,7 +104,7 @@ def bar_chart(chart_id, title, labels, series, unit, width=WIDTH, height=HEIGHT)
             h = plot_h * value / top
             out.append('<rect class="bar" data-series="%s" data-value="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f" '
                        'fill="%s"><title>%s: %s %s (%s)</title></rect>'
-                       % (_text(name), value, LEFT + index * group + group * 0.1 + offset * bar, TOP + plot_h - h, bar,
+                       % (_text(name), value, LEFT + index * group + group * 0.1 + offset * bar_width, TOP + plot_h - h, bar_width,
                           h, color, _text(labels[index]), value, _text(unit), _text(name)))
     out += _legend(series, width, height) + ['</svg>', '</figure>']
     return out

@@ -123,7 +123,7 @@ class _Pipe(object):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise self._timed_out('chromium to read command %s' % method, timeout)
-            _readable, writable, _ = select.select([], [self.to_browser], [], min(left, 0.5))
+            _readable, writable, _errors = select.select([], [self.to_browser], [], min(left, 0.5))
             if not writable:
                 if self.process.poll() is not None:
                     raise self._gone('chromium to read command %s' % method)
@@ -140,7 +140,7 @@ class _Pipe(object):
 
         Returns True when at least one message was read. Raises, naming waiting_for, when Chromium is gone."""
         left = max(0.0, deadline - time.monotonic())
-        readable, _, _ = select.select([self.from_browser], [], [], left)
+        readable, _writable, _errors = select.select([self.from_browser], [], [], left)
         if not readable:
             if self.process.poll() is not None:
                 raise self._gone(waiting_for)
