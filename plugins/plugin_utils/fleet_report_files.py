@@ -218,18 +218,27 @@ def render_html(report, written_at, history=None):
                    'no counters' if drops is None else _text(drops))]
     out += ['</svg>', '<table>',
             '<tr><th>host</th><th>state</th><th>backend</th><th>entries</th><th>added</th><th>removed</th>'
-            '<th>drift</th><th>dropped packets</th><th>dropped bytes</th><th>reason</th></tr>']
+            '<th>drift</th><th>dropped packets</th><th>dropped bytes</th><th>web requests answered</th>'
+            '<th>reason</th></tr>']
     for row in rows:
         out.append('<tr class="%s"><td>%s</td><td class="text">%s</td><td class="text">%s</td>%s%s'
-                   '<td class="text reason">%s</td></tr>' % (
+                   '<td class="text">%s</td><td class="text reason">%s</td></tr>' % (
                        _text(row.get('state')).replace(' ', '-'), _text(row.get('host')), _text(row.get('state')),
                        _text(row.get('backend')), _entries_cell(row),
-                       ''.join('<td>%s</td>' % _number(row.get(key)) for key in _COLUMNS[1:]), _text(row.get('reason'))))
+                       ''.join('<td>%s</td>' % _number(row.get(key)) for key in _COLUMNS[1:]),
+                       _web_requests_cell(row.get('web_requests')), _text(row.get('reason'))))
     out.append('</table>')
     out += _feeds_table(report.get('feeds'))
     out += history_section(history or fleet_history.empty())
     out += ['</body>', '</html>', '']
     return '\n'.join(out)
+
+
+def _web_requests_cell(requests):
+    """Each web tier's requests answered since its count began ('-' without a web tier's request log)."""
+    if not requests:
+        return '-'
+    return _text(', '.join('%s %s' % (tier, count) for tier, count in sorted(requests.items())))
 
 
 def _entries_cell(row):

@@ -112,6 +112,8 @@ def test_03_nginx_second_run_changes_nothing_and_counts_the_requests_each_tier_a
     # per request to the tier's log, and the metrics and the fleet report count them.
     with open(os.path.join(webvars['vars']['fleetwall_report_dir'], 'fleet_report.json')) as handle:
         rows = dict((row['host'], row) for row in json.load(handle)['hosts'])
+    with open(os.path.join(webvars['vars']['fleetwall_report_dir'], 'fleet_report.html')) as handle:
+        assert handle.read().count('<td class="text">block 4, challenge 2</td>') == len(HOSTS)
     for host in HOSTS:
         rc, text, err = host_sh(host, 'cat %s; wc -l < /var/log/nginx/fleetwall-block.log' % PROM)
         assert rc == 0, err

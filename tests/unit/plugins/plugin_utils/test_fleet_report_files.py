@@ -18,7 +18,8 @@ REPORT = {
     'generation': 41,
     'hosts': [
         {'host': 'h1', 'state': 'changed', 'backend': 'nftables', 'generation': 41, 'entries': 200, 'added': 3,
-         'removed': 1, 'drift': 0, 'dropped_packets': 7, 'dropped_bytes': 420},
+         'removed': 1, 'drift': 0, 'dropped_packets': 7, 'dropped_bytes': 420,
+         'web_requests': {'challenge': 2, 'block': 4}},
         {'host': '<script>alert(1)</script>', 'state': 'FAILED', 'backend': None, 'generation': 41, 'entries': 0,
          'added': 0, 'removed': 0, 'drift': 0, 'dropped_packets': None, 'dropped_bytes': None},
     ],
@@ -56,9 +57,9 @@ def test_page_shows_every_host_and_escapes_names():
     parsed.feed(page)
     assert 'script' not in parsed.tags
     assert '<script>' not in page and '&lt;script&gt;alert(1)&lt;/script&gt;' in page
-    # The header row, then per host: host, state, backend, the six counts and the reason.
-    assert parsed.cells[10:20] == ['h1', 'changed', 'nftables', '200', '3', '1', '0', '7', '420', '']
-    assert parsed.cells[20:30] == ['<script>alert(1)</script>', 'FAILED', '', 'unknown', '0', '0', '0', '-', '-', '']
+    # The header row, then per host: host, state, backend, the six counts, the web requests and the reason.
+    assert parsed.cells[11:22] == ['h1', 'changed', 'nftables', '200', '3', '1', '0', '7', '420', 'block 4, challenge 2', '']
+    assert parsed.cells[22:33] == ['<script>alert(1)</script>', 'FAILED', '', 'unknown', '0', '0', '0', '-', '-', '-', '']
     # Bars scale to the largest host: h1 is full width, the failed host has none.
     assert [r['width'] for r in parsed.rects] == ['260.0', '260.0', '0.0', '0.0']
     assert 'written 2026-12-03 07:00:05 UTC' in page and 'generation 41' in page
