@@ -12,6 +12,8 @@ import pytest
 
 from . import browser
 
+CORE_INDEPENDENT = True
+
 if browser.chromium_path() is None:
     pytest.skip('chromium is not installed', allow_module_level=True)
 
