@@ -25,11 +25,14 @@ preset:
     - A named provider preset that sets the URL, auth header, format, score query and the provider's recommended
       limits (the build's C(min_interval), C(max_age)). Settings given beside it win over the preset's.
     - Built in are V(abuseipdb), V(spamhaus_drop), V(firehol_level1), V(ipsum), V(bearer_list), V(sikkerapi),
-      V(wayscloud) and V(tor_exits); the build's O(fleetwall.blocklist.shadow_copy_build#module:presets) adds more.
+      V(wayscloud) and V(tor_exits), and for allow sources V(cloudflare), V(aws), V(google), V(google_cloud) and
+      V(github_meta); the build's O(fleetwall.blocklist.shadow_copy_build#module:presets) adds more.
       See C(docs/presets/).
   type: str
 mode:
-  description: A variant of the preset, e.g. V(plaintext) for V(abuseipdb), V(v6) or V(text) for V(spamhaus_drop).
+  description:
+    - A variant of the preset, e.g. V(plaintext) for V(abuseipdb), V(v6) or V(text) for V(spamhaus_drop), V(v6) for
+      V(cloudflare).
   type: str
 api_key:
   description:
@@ -40,6 +43,9 @@ params:
   description:
     - Query parameters, merged over the preset's (null drops one). Parameters named in the URL as
       C({placeholder}) fill it instead, e.g. C(list_id) for V(bearer_list).
+    - A preset's C(filters) and C(selects) are parameters that shape its JMESPath query instead, and are never
+      sent, e.g. C(services) and C(regions) for V(aws), C(scopes) for V(google_cloud), C(keys) for V(github_meta)
+      (a name or a list of names).
     - A query value that is not a plain number or boolean is treated as a secret and redacted from every
       message (see C(docs/feeds.md), Secrets); numbers and booleans (V(90), V(true)) are shown.
   type: dict
@@ -130,9 +136,9 @@ max_invalid_fraction:
   default: 0.1
 '''
 
-# What only a feed of the build has (feed_options.BUILD_ONLY_OPTIONS): a name for its cache, its URL or path (the
-# lookup's terms), a tier, and a memory of earlier fetches.
-BUILD_ONLY_DOCS = r'''
+# What only a source of the build has (feed_options.SOURCE_OPTIONS): a name for its cache, its URL or path (the
+# lookup's terms), and a memory of earlier fetches.
+SOURCE_DOCS = r'''
 name:
   description: Unique name of the feed (letters, digits, C(_ . -)); names its cache files.
   type: str
@@ -148,16 +154,6 @@ url:
 path:
   description: Local file on the host that builds the copy. Mutually exclusive with O(feed.url).
   type: path
-tier:
-  description:
-    - V(auto) puts scored entries in the block tier at or above O(tiers.block), in the challenge tier
-      at or above O(tiers.challenge), and drops the rest; unscored entries go to the block tier.
-    - V(block) or V(challenge) puts every entry of the feed in that tier.
-  type: str
-  choices: [auto, block, challenge]
-level:
-  description: For the V(ipsum) preset, the same as O(feed.min_count).
-  type: int
 min_interval:
   description:
     - Seconds. A run sooner than this after the last successful contact reuses the cached copy and
@@ -192,6 +188,40 @@ allow_empty:
   default: false
 '''
 
+# Where a threat feed's entries go (feed_options.TIER_OPTIONS).
+TIER_DOCS = r'''
+tier:
+  description:
+    - V(auto) puts scored entries in the block tier at or above O(tiers.block), in the challenge tier
+      at or above O(tiers.challenge), and drops the rest; unscored entries go to the block tier.
+    - V(block) or V(challenge) puts every entry of the feed in that tier.
+  type: str
+  choices: [auto, block, challenge]
+level:
+  description: For the V(ipsum) preset, the same as O(feed.min_count).
+  type: int
+'''
+
+BUILD_ONLY_DOCS = SOURCE_DOCS + TIER_DOCS
+
+# What only an allow source has (feed_options.ALLOW_ONLY_OPTIONS).
+ALLOW_ONLY_DOCS = r'''
+required:
+  description:
+    - An allow source that has never been fetched successfully stops the build - nothing is published (fail
+      closed), because a CDN the source would keep reachable could otherwise be blocked by the first generation.
+    - V(false) lets the build go on without it, with a warning.
+  type: bool
+  default: true
+max_shrink_percent:
+  description:
+    - A fetched body with this much fewer entries (percent) than the source's last good copy counts as broken,
+      and the last good copy is used, with a warning naming the source. A shrunk allow source unblocks nothing
+      but can block a CDN, so the check is strict. V(0) refuses any shrink, V(100) accepts every one.
+  type: float
+  default: 10
+'''
+
 FEEDS_OPTION = r'''
 options:
   feeds:
@@ -201,6 +231,27 @@ options:
     type: list
     elements: dict
     default: []
+    suboptions:
+'''
+
+ALLOW_FEEDS_OPTION = r'''
+options:
+  allow_feeds:
+    description:
+      - Allow sources - the ranges that must stay reachable, published by their owners (CDNs, clouds, monitors) and
+        kept current like the feeds. What they list is subtracted exactly from every tier, as O(allowlist) is, and
+        both can be used together.
+      - Each is a feed definition (a preset, a URL or a path, a format, a JMESPath query, headers and key,
+        O(allow_feeds[].min_interval)), fetched and cached as a feed is. Their fail-safe runs the other way - a
+        source that fails, answers an HTML page, cannot be parsed or shrank past its
+        O(allow_feeds[].max_shrink_percent) keeps its last good copy, with a warning naming it; one never fetched
+        successfully stops the build unless it says O(allow_feeds[].required=false).
+      - A source whose copy is older than its O(allow_feeds[].max_age) is a warning in the run, never a failure.
+      - docs/presets/ has presets for Cloudflare, AWS, Google, Google Cloud and GitHub's meta API.
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.5.0
     suboptions:
 '''
 
@@ -220,3 +271,7 @@ class ModuleDocFragment(object):
 
     # shadow_copy_build's feeds option, the settings as its suboptions (fleetwall.blocklist.feed.build_feeds).
     BUILD_FEEDS: str = FEEDS_OPTION.lstrip('\n') + placed(BUILD_ONLY_DOCS + FETCH_AND_PARSE_DOCS, 6, 'feeds[].')
+
+    # shadow_copy_build's allow_feeds option (fleetwall.blocklist.feed.build_allow_feeds).
+    BUILD_ALLOW_FEEDS: str = (ALLOW_FEEDS_OPTION.lstrip('\n')
+                              + placed(SOURCE_DOCS + ALLOW_ONLY_DOCS + FETCH_AND_PARSE_DOCS, 6, 'allow_feeds[].'))

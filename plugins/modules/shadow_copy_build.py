@@ -25,6 +25,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   # The feeds option: a feed's settings are documented once, with the threat_feed lookup's.
   - fleetwall.blocklist.feed.build_feeds
+  - fleetwall.blocklist.feed.build_allow_feeds
 attributes:
   check_mode:
     support: full
@@ -301,6 +302,16 @@ allowlist:
   type: dict
   sample: {ranges: 3, addresses_removed: {v4: 256, v6: 0}, challenge_addresses_removed: {v4: 0, v6: 0}}
   version_added: 0.5.0
+allow_feeds:
+  description:
+    - Per allow source, its status as O(feeds) has it (V(fresh), V(cached) or V(failed), the reason, the error, the
+      copy's C(age_seconds) and C(max_age), C(stale) when older than that), C(networks) (the ranges it lists, once
+      merged), and what it kept out of this run's copy - C(addresses_removed) and C(entries_removed) (the feeds'
+      networks it overlapped), counted over both tiers.
+  returned: always
+  type: list
+  elements: dict
+  version_added: 0.5.0
 operator_entries:
   description:
     - The operators' entries in force after this build (C(in_force) - C(action), C(entry), C(by), C(reason), C(at),
@@ -374,7 +385,8 @@ def main():
     p = module.params
     # Unset options must not mask a preset's defaults.
     feeds = [{key: value for key, value in feed.items() if value is not None} for feed in p['feeds']]
-    secrets = feed_secrets(feeds, p['presets'])
+    allow_feeds = [{key: value for key, value in feed.items() if value is not None} for feed in p['allow_feeds']]
+    secrets = feed_secrets(feeds + allow_feeds, p['presets'])
     redactor = Redactor(secrets)
     # Ansible masks these as substrings of everything the module returns, so only secrets long enough not to occur
     # by chance (a 3-character one would be masked inside paths the role reads); the statuses mask every secret
@@ -382,7 +394,8 @@ def main():
     module.no_log_values.update(secret for secret in secrets if len(secret) >= SHORT_SECRET)
     # What -vvv shows of the arguments: url and params carry query keys and user info that no option's no_log
     # covers, and an operator's preset may carry a literal token.
-    invocation = {'module_args': dict(p, feeds=redactor.data(p['feeds']), presets=redactor.data(p['presets']))}
+    invocation = {'module_args': dict(p, feeds=redactor.data(p['feeds']), allow_feeds=redactor.data(p['allow_feeds']),
+                                      presets=redactor.data(p['presets']))}
 
     def fail(msg) -> NoReturn:
         module.fail_json(msg=redactor(msg), invocation=invocation)
@@ -400,7 +413,7 @@ def main():
             file_mode=file_mode_of(p['file_mode']),
             presets=p['presets'], tiers=p['tiers'], provenance=p['provenance'], mirror_dir=p['mirror_dir'],
             fleet_local=p['fleet_local'], signing_key=p['signing_key'], operator_request=p['operator_request'],
-            offline=p['offline'])
+            offline=p['offline'], allow_feeds=allow_feeds)
     except ShadowCopyError as exc:
         fail(str(exc))
     except OSError as exc:

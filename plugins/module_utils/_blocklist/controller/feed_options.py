@@ -41,14 +41,12 @@ FETCH_AND_PARSE_OPTIONS = dict(
     max_invalid_fraction=dict(type='float', default=DEFAULT_MAX_INVALID_FRACTION),
 )
 
-# What only a feed of the build has: a name for its cache, a tier, and a memory of earlier fetches to pace
-# requests and judge a new body by. The lookup has none of these.
-BUILD_ONLY_OPTIONS = dict(
+# What only a source of the build has: a name for its cache, and a memory of earlier fetches to pace requests and
+# judge a new body by. The lookup has none of these.
+SOURCE_OPTIONS = dict(
     name=dict(type='str', required=True),
     url=dict(type='str'),
     path=dict(type='path'),
-    tier=dict(type='str', choices=['auto', 'block', 'challenge']),
-    level=dict(type='int'),
     min_interval=dict(type='int'),
     max_age=dict(type='int'),
     max_wait=dict(type='int'),
@@ -56,11 +54,30 @@ BUILD_ONLY_OPTIONS = dict(
     allow_empty=dict(type='bool', default=False),
 )
 
+# Where a threat feed's entries go.
+TIER_OPTIONS = dict(
+    tier=dict(type='str', choices=['auto', 'block', 'challenge']),
+    level=dict(type='int'),
+)
+
+BUILD_ONLY_OPTIONS = dict(SOURCE_OPTIONS, **TIER_OPTIONS)
+
+# What only an allow source has: its fail-safe runs the other way (a source that shrank can cut off a CDN).
+ALLOW_ONLY_OPTIONS = dict(
+    required=dict(type='bool', default=True),
+    max_shrink_percent=dict(type='float', default=10),
+)
+
 # One feed, as shadow_copy_build takes it (the shadow_copy role's shadow_copy_feeds items).
 FEED_OPTIONS = dict(BUILD_ONLY_OPTIONS, **FETCH_AND_PARSE_OPTIONS)
 
+# One allow source (allow_feeds, the role's shadow_copy_allow_feeds): a feed without a tier, with its own fail-safe.
+ALLOW_FEED_OPTIONS = dict(SOURCE_OPTIONS, **dict(ALLOW_ONLY_OPTIONS, **FETCH_AND_PARSE_OPTIONS))
+
 # A feed's settings given without them (a feed handed to the build by code, not through the module's spec) get these.
 FEED_DEFAULTS = {name: option['default'] for name, option in FEED_OPTIONS.items() if 'default' in option}
+# And an allow source given without its own settings gets these (a threat feed has no shrink limit of its own).
+ALLOW_ONLY_DEFAULTS = {name: option['default'] for name, option in ALLOW_ONLY_OPTIONS.items()}
 
 
 def feed_problem(feed):
@@ -83,4 +100,6 @@ def feed_problem(feed):
         return 'max_invalid_fraction must be between 0 and 1'
     if setting('max_growth_factor') < 0:
         return 'max_growth_factor must not be negative'
+    if not 0 <= setting('max_shrink_percent') <= 100:
+        return 'max_shrink_percent must be between 0 and 100'
     return None

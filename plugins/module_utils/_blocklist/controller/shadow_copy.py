@@ -40,7 +40,7 @@ from ..addresses import (
     merge_ranges, subtract_ranges, networks_file, count_addresses,
     parse_span, insert_ranges, count_networks, format_network, network_key,
 )
-from .feed_options import FEED_DEFAULTS
+from .feed_options import ALLOW_ONLY_DEFAULTS, FEED_DEFAULTS
 from .feeds import FeedError, ProviderError, parse_feed
 from ..files import acquire_lock, lock_holder, trusted_owner, write_atomic
 from .forking import fork_child
@@ -50,7 +50,7 @@ from .fleet_local import (
     save_state as save_fleet_local,
 )
 from .fetch import FetchError, fetch_response, redact, redact_url
-from . import operator_entries
+from . import allow_sources, operator_entries
 from .presets import PresetError, resolve_feed
 
 FILES = {V4: 'blocklist_v4.txt', V6: 'blocklist_v6.txt'}
@@ -347,6 +347,10 @@ class _FeedLoad(object):
 
     def parse(self, body):
         spec = self.spec
+        html = html_page_title(body)
+        if html is not None:
+            raise FeedError('the provider answered an HTML page (%r), not the list: a bot challenge such as '
+                            'Cloudflare\'s "Just a moment...", a login or an error page' % html)
         parsed = parse_feed(body, name=self.name, fmt=spec.get('format') or 'auto',
                             min_count=spec.get('min_count'), refusals=self.refusals,
                             max_invalid_fraction=spec.get('max_invalid_fraction', FEED_DEFAULTS['max_invalid_fraction']),
@@ -415,9 +419,9 @@ class _FeedLoad(object):
             if response.not_modified:
                 return self._not_modified()
             parsed = self.parse(response.body)
-            too_large = self._too_large(parsed)
-            if too_large:
-                return self.use_cache('fetch rejected', kind='content', error=too_large)
+            rejected = self._too_large(parsed) or self._shrank(parsed)
+            if rejected:
+                return self.use_cache('fetch rejected', kind='content', error=rejected)
         except FetchError as exc:
             return self._failed_fetch(exc)
         except FeedError as exc:
@@ -465,6 +469,20 @@ class _FeedLoad(object):
                 'good copy is used. Raise max_growth_factor for this feed to accept it'
                 % (parsed.accepted, parsed.accepted / float(last_accepted), last_accepted, growth))
 
+    def _shrank(self, parsed):
+        """Why a body that shrank past the source's max_shrink_percent of the last good copy is not used, or None
+        (an allow source's setting: one that shrank can block a CDN)."""
+        limit = self.spec.get('max_shrink_percent')
+        last_accepted = (self.meta or {}).get('accepted') if self.same_source else None
+        if limit is None or not last_accepted or parsed.accepted >= last_accepted:
+            return None
+        shrink = (last_accepted - parsed.accepted) * 100.0 / last_accepted
+        if shrink <= limit:
+            return None
+        return ('the body has %d entries, %.1f%% fewer than the %d of the last good copy (max_shrink_percent %s); '
+                'the last good copy is used. Raise max_shrink_percent for this source to accept it'
+                % (parsed.accepted, shrink, last_accepted, limit))
+
     def _failed_fetch(self, exc):
         result = self.use_cache('fetch failed', error=redact(str(exc), self.secrets), kind=exc.kind)
         if exc.retry_at and self.meta is not None and result[1] is not None:
@@ -489,6 +507,21 @@ class _FeedLoad(object):
             self.status['rate_remaining'] = response.rate_remaining
         self.status.update(parsed.summary())
         return self.redacted(), parsed, ('body', body, new_meta)
+
+
+# What an HTML page starts with, after blanks and a byte order mark; and its title, to name it.
+_HTML_START = re.compile(br'\A(?:\xef\xbb\xbf)?\s*(?:<!doctype\s+html|<html[\s>]|<head[\s>])', re.IGNORECASE)
+_HTML_TITLE = re.compile(br'<title[^>]*>([^<]{0,200})', re.IGNORECASE)
+
+
+def html_page_title(body):
+    """The title of ``body`` when it is an HTML page ('' without one), or None.  No list a feed or an allow source
+    serves is HTML; a 200 with an HTML page is a bot challenge, a captive portal or an error page."""
+    head = body[:4096] if isinstance(body, bytes) else str(body)[:4096].encode('utf-8', 'replace')
+    if not _HTML_START.match(head):
+        return None
+    title = _HTML_TITLE.search(head)
+    return title.group(1).decode('utf-8', 'replace').strip() if title else ''
 
 
 def _said(exc):
@@ -762,9 +795,10 @@ class _Tier(object):
     def __init__(self):
         self.files, self.info, self.removed, self.ranges = {}, {}, {}, {}
         self.feeds_ranges, self.feeds_entries = {}, 0
+        self.source_removed = {}     # per allow source, what it kept out of this tier
 
 
-def _tier_files(keys, allow_ranges, block=None, extra_keys=None):
+def _tier_files(keys, allow_ranges, block=None, extra_keys=None, allow=None):
     """Merge one tier's keys, subtract the allowlist (and for challenge, the ``block`` tier); return a _Tier.
 
     ``keys`` maps each family to the key lists of the feeds, and is emptied.
@@ -790,6 +824,8 @@ def _tier_files(keys, allow_ranges, block=None, extra_keys=None):
             tier.feeds_entries += count_networks(feeds_only, BITS[version])
             if extra_keys[version]:
                 merged = insert_ranges(merged, merge_keys(list(extra_keys[version]), version))
+        if allow is not None:
+            allow_sources.add_removed(tier.source_removed, allow, version, merged)
         remaining, removed_count = subtract_ranges(merged, allow_ranges[version])
         if block is not None:
             remaining, _overlap = subtract_ranges(remaining, block.ranges[version])
@@ -884,13 +920,19 @@ def _sign_current(store, signing_key, warnings):
 class _Plan(object):
     """What a build was asked for, validated before anything is fetched or locked."""
 
-    def __init__(self, feeds, allowlist, refused_categories, min_prefix, presets, tiers, fleet_local, offline=False):
+    def __init__(self, feeds, allowlist, refused_categories, min_prefix, presets, tiers, fleet_local, offline=False,
+                 allow_feeds=()):
         self.names = _feed_names(feeds, fleet_local)
         self.offline = offline
         self.operator = None    # the operator's entries in force (operator_entries.py), read under the build's lock
         self.fleet_local = _fleet_local_options(fleet_local)
         self.thresholds = _thresholds(tiers)
         self.resolved = [_resolved_feed(spec, presets) for spec in feeds]
+        try:
+            allow_sources.check_names(allow_feeds, FEED_NAME)
+        except allow_sources.AllowSourceError as exc:
+            raise ShadowCopyError(str(exc))
+        self.allow_resolved = [_resolved_feed(_with_allow_defaults(spec), presets) for spec in allow_feeds]
         kwargs = {} if refused_categories is None else {'categories': refused_categories}
         try:
             self.refusals = RefusalTable(min_prefix=min_prefix, **kwargs)
@@ -906,6 +948,12 @@ class _Plan(object):
         unblocks = operator_entries.in_force(state, 'unblock')
         if unblocks:
             self.allow_ranges = parse_allowlist(self.allowlist + unblocks)
+
+
+def _with_allow_defaults(spec):
+    """An allow source's settings, its own fail-safe's defaults (required, max_shrink_percent) where it has none."""
+    given = dict((key, value) for key, value in spec.items() if value is not None)
+    return dict(ALLOW_ONLY_DEFAULTS, **given)
 
 
 def _feed_names(feeds, fleet_local):
@@ -977,6 +1025,7 @@ class _Collected(object):
         self.refused_truncated = False
         self.fleet_entries = self.fleet_info = None
         self.fleet_keys = {'block': None, 'challenge': None}
+        self.allow = allow_sources.Loaded()
 
     def count_refusals(self, parsed):
         for reason, count in parsed.refused.items():
@@ -988,6 +1037,10 @@ class _Collected(object):
 def _collect(store, root, plan, now, fetcher, check_mode):
     """Load every feed (fetched, revalidated or cached) and the fleet's bans; nothing is merged yet."""
     collected = _Collected(plan.names)
+    if plan.allow_resolved:
+        # First: what they keep reachable is kept out of everything after, the fleet's bans included.
+        collected.allow = _load_allow_sources(store, plan, now, fetcher)
+        plan.allow_ranges = collected.allow.merged_with(plan.allow_ranges)
     for feed, secrets in plan.resolved:
         status, parsed, cache_update = _load_feed(store, feed, secrets, plan.refusals, now, fetcher, plan.offline)
         collected.statuses.append(status)
@@ -1001,6 +1054,17 @@ def _collect(store, root, plan, now, fetcher, check_mode):
     if plan.operator and operator_entries.in_force(plan.operator, 'block'):
         _add_operator_blocks(collected, plan)
     return collected
+
+
+def _load_allow_sources(store, plan, now, fetcher):
+    def load_source(spec, secrets):
+        status, parsed, cache_update = _load_feed(store, spec, secrets, plan.refusals, now, fetcher, plan.offline)
+        _update_feed_cache(store, spec['name'], cache_update)
+        return status, parsed
+    try:
+        return allow_sources.load(plan.allow_resolved, load_source, DEFAULT_MAX_AGE)
+    except allow_sources.AllowSourceError as exc:
+        raise ShadowCopyError(str(exc))
 
 
 def _add_operator_blocks(collected, plan):
@@ -1101,9 +1165,10 @@ def _merge(root, plan, collected, provenance):
     # keys are freed as each tier is merged.
     collected.parsed_feeds = None
     try:
-        block_tier = _tier_files(collected.block_keys, plan.allow_ranges, extra_keys=collected.fleet_keys['block'])
+        block_tier = _tier_files(collected.block_keys, plan.allow_ranges, extra_keys=collected.fleet_keys['block'],
+                                 allow=collected.allow)
         challenge_tier = _tier_files(collected.challenge_keys, plan.allow_ranges, block_tier,
-                                     extra_keys=collected.fleet_keys['challenge'])
+                                     extra_keys=collected.fleet_keys['challenge'], allow=collected.allow)
         if provenance_path:
             provenance_path = _finish_provenance(provenance_pid, provenance_path)
             provenance_pid = None
@@ -1149,7 +1214,10 @@ def _first_result(store, previous, plan, collected, merged):
         # What the allowlist unblocked is said in the run, not only in the manifest.
         'allowlist': dict(merged.allowlist_removed,
                           ranges=len(plan.allow_ranges[V4]) + len(plan.allow_ranges[V6])),
+        'allow_feeds': allow_sources.statuses_with_removed(collected.allow, merged.block_tier.source_removed,
+                                                           merged.challenge_tier.source_removed),
     }
+    warnings.extend(collected.allow.warnings)
     if previous:
         result['generation_path'] = os.path.realpath(store.current_link)
     return result
@@ -1212,6 +1280,9 @@ def _manifest(generation, now, previous, plan, collected, merged, force, max_shr
         'provenance': provenance_info,
         'feeds': collected.statuses,
         'allowlist': dict(merged.allowlist_removed, entries=plan.allowlist_entries),
+        # Each allow source's status (its copy's age among it) and what it kept out of this generation.
+        'allow_feeds': allow_sources.statuses_with_removed(collected.allow, merged.block_tier.source_removed,
+                                                           merged.challenge_tier.source_removed),
         'refusals': {'by_reason': collected.refusal_counts, 'entries': collected.refused_entries,
                      'truncated': collected.refused_truncated},
         'policy': {'min_prefix': {'v4': plan.refusals.min_prefix[V4], 'v6': plan.refusals.min_prefix[V6]},
@@ -1251,7 +1322,7 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
                       max_shrink_percent=50, force=False, keep_generations=10, check_mode=False,
                       fetcher=fetch_response, file_mode=0o644, now=None, presets=None, tiers=None,
                       provenance=True, mirror_dir=None, fleet_local=None, signing_key=None, operator_request=None,
-                      offline=False):
+                      offline=False, allow_feeds=()):
     """Fetch every feed, build a generation and publish it if it is safe to.
 
     Returns a result dict for the module.  Nothing is published when the new
@@ -1273,10 +1344,13 @@ def build_shadow_copy(root, feeds, allowlist=(), refused_categories=None, min_pr
     allowlist, the blocks one more feed. ``offline`` answers every feed from
     its cached copy, asking no provider (an operator's entry, published now).
 
+    ``allow_feeds`` are allow sources (allow_sources.py): fetched like feeds,
+    subtracted like the allowlist, and failing closed when one has no good copy.
+
     The stages: validate (_Plan), collect, merge, guard, then keep the
     current generation or write the manifest and publish.
     """
-    plan = _Plan(feeds, allowlist, refused_categories, min_prefix, presets, tiers, fleet_local, offline)
+    plan = _Plan(feeds, allowlist, refused_categories, min_prefix, presets, tiers, fleet_local, offline, allow_feeds)
     now = now or _utcnow()
     store = ShadowCopyStore(root, file_mode=file_mode)
     store.lock()

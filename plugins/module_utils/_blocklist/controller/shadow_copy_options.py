@@ -12,13 +12,15 @@ checks are feed_options', which the threat_feed lookup shares.
 
 from __future__ import annotations
 
-from .feed_options import FEED_OPTIONS, feed_problem
+from .feed_options import ALLOW_FEED_OPTIONS, FEED_OPTIONS, feed_problem
 
 ARGUMENT_SPEC = dict(
     dest=dict(type='path', required=True),
     feeds=dict(type='list', elements='dict', default=[], options=FEED_OPTIONS,
                mutually_exclusive=[('url', 'path'), ('path', 'preset')]),
     allowlist=dict(type='list', elements='str', default=[]),
+    allow_feeds=dict(type='list', elements='dict', default=[], options=ALLOW_FEED_OPTIONS,
+                     mutually_exclusive=[('url', 'path'), ('path', 'preset')]),
     refused_categories=dict(type='list', elements='str',
                             default=['unspecified', 'private', 'shared', 'loopback', 'link_local',
                                      'multicast', 'reserved', 'ipv4_mapped', 'ipv4_embedded']),
@@ -62,10 +64,11 @@ def option_problem(params):
         return 'max_shrink_percent must be between 0 and 100'
     if params['keep_generations'] < 1:
         return 'keep_generations must be at least 1'
-    for feed in params['feeds']:
-        problem = feed_problem(feed)
-        if problem:
-            return 'feed %s: %s' % (feed['name'], problem)
+    for kind, feeds in (('feed', params['feeds']), ('allow source', params.get('allow_feeds') or [])):
+        for feed in feeds:
+            problem = feed_problem(feed)
+            if problem:
+                return '%s %s: %s' % (kind, feed['name'], problem)
     if file_mode_of(params['file_mode']) is None:
         return 'file_mode must be an octal mode such as 0644'
     return None

@@ -116,3 +116,13 @@ def test_a_drifted_documentation_is_caught(drift, said):
         drift(drifted)
         found = spec_disagreements(drifted, defined)
         assert len(found) == 1 and found[0].startswith(said), found
+
+
+def test_the_build_documents_every_allow_source_option_as_defined():
+    """allow_feeds takes a feed's settings without its tier, with its own fail-safe; documented from the same texts."""
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.feed_options import (
+        ALLOW_FEED_OPTIONS)
+    documented = yaml.safe_load(ModuleDocFragment.BUILD_ALLOW_FEEDS)['options']['allow_feeds']
+    assert spec_disagreements(documented['suboptions'], ALLOW_FEED_OPTIONS) == []
+    assert ARGUMENT_SPEC['allow_feeds']['options'] is ALLOW_FEED_OPTIONS
+    assert 'tier' not in ALLOW_FEED_OPTIONS and 'required' not in FEED_OPTIONS
