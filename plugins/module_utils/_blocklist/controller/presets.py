@@ -19,6 +19,19 @@ A preset is data, not a code path.  Keys of a preset:
     Feed settings that must be given (``api_key``, ``url``, ``params.list_id``).
 ``aliases``
     Friendlier names for feed settings, e.g. ``level`` for ipsum's ``min_count``.
+``filters``
+    Params that filter the records of a ``json`` document instead of going
+    into the URL: a param name and the record's field it matches, e.g.
+    ``{services: service, regions: region}`` for AWS.  The query's
+    ``{filter}`` becomes ``?contains(`["CLOUDFRONT"]`, "service") && ...``
+    for each one given (a name or a list of names), or ``*`` when none is.
+``selects``
+    Params that pick the top-level arrays of a ``json`` document instead of
+    going into the URL: a param name and its default list, e.g. ``{keys:
+    [hooks]}`` for GitHub's meta.  The query's ``{keys}`` becomes the
+    JMESPath list ``["hooks", "actions"]`` of the names given.
+    Names and values of both are letters, digits, ``_``, ``-`` and ``.``
+    only, so a param can never change the query beyond them.
 ``modes``
     Named overlays of the keys above, picked with the feed's ``mode``.
 ``quota``
@@ -45,6 +58,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import json
 import re
 import string
 from urllib.parse import unquote, unquote_plus, urlencode, urlsplit, urlunsplit
@@ -143,15 +157,80 @@ PRESETS = {
         'quota': ('No key. The list is rebuilt about hourly. Tor exits relay traffic for many users: '
                   'consider tier challenge instead of block.'),
     },
+    # The address ranges clouds and CDNs publish: allow sources (shadow_copy_allow_feeds), kept reachable.
+    'cloudflare': {
+        'url': 'https://www.cloudflare.com/ips-v4',
+        'format': 'plain',
+        'min_interval': 24 * HOUR,
+        'max_age': 72 * HOUR,
+        'modes': {
+            'v6': {'url': 'https://www.cloudflare.com/ips-v6'},
+        },
+        'quota': ('No key, no stated quota; Cloudflare changes these lists rarely, so once a day is plenty. '
+                  'Each family is its own URL (mode v6 for ips-v6); the files end without a newline. '
+                  'From some addresses, or fetched too often, www.cloudflare.com answers with its '
+                  '"Just a moment..." HTML challenge page instead of the list: an HTML answer is a failed '
+                  'fetch, and the last good copy is kept.'),
+    },
+    'aws': {
+        'url': 'https://ip-ranges.amazonaws.com/ip-ranges.json',
+        'format': 'json',
+        'query': '[prefixes[{filter}].ip_prefix, ipv6_prefixes[{filter}].ipv6_prefix][]',
+        'filters': {'services': 'service', 'regions': 'region'},
+        'min_interval': 6 * HOUR,
+        'quota': ('No key, no stated quota. AWS changes ip-ranges.json a few times a week (about 2.6 MB; '
+                  'conditional requests make an unchanged one a 304). params services and regions filter the '
+                  'records (e.g. services [CLOUDFRONT, ROUTE53_HEALTHCHECKS]); they are not sent. A prefix is '
+                  'listed once per service (AMAZON and EC2, say): the build merges the duplicates.'),
+    },
+    'google': {
+        'url': 'https://www.gstatic.com/ipranges/goog.json',
+        'format': 'json',
+        'query': '[prefixes[*].ipv4Prefix, prefixes[*].ipv6Prefix][]',
+        'min_interval': 24 * HOUR,
+        'max_age': 72 * HOUR,
+        'quota': ('No key, no stated quota; goog.json (every Google address range customers can reach, Google '
+                  'Cloud\'s included) changes a few times a month, so once a day is plenty.'),
+    },
+    'google_cloud': {
+        'url': 'https://www.gstatic.com/ipranges/cloud.json',
+        'format': 'json',
+        'query': '[prefixes[{filter}].ipv4Prefix, prefixes[{filter}].ipv6Prefix][]',
+        'filters': {'scopes': 'scope', 'services': 'service'},
+        'min_interval': 24 * HOUR,
+        'max_age': 72 * HOUR,
+        'quota': ('No key, no stated quota; cloud.json changes a few times a month, so once a day is plenty. '
+                  'params scopes (regions, e.g. [us-east1, europe-west1]) and services ("Google Cloud") filter '
+                  'the records; they are not sent.'),
+    },
+    'github_meta': {
+        'url': 'https://api.github.com/meta',
+        'headers': {'Accept': 'application/vnd.github+json'},
+        'format': 'json',
+        'query': '{keys}[]',
+        'selects': {'keys': ['hooks']},
+        'min_interval': 6 * HOUR,
+        'quota': ('No key needed, but unauthenticated GitHub API calls are limited to 60 requests an hour per '
+                  'IP address, shared with everything else on that address that calls the API; every 6 hours '
+                  'is 4 a day. params keys picks the lists kept (hooks, web, api, git, actions, pages, '
+                  'importer, dependabot, ...; default [hooks]); it is not sent.'),
+    },
 }
 
 # Feed settings a preset may default (max_age among them: shadow_copy.DEFAULT_MAX_AGE where none is given);
 # everything else in a preset is structure.
-STRUCTURE_KEYS = ('url', 'params', 'headers', 'requires', 'aliases', 'modes', 'quota')
+STRUCTURE_KEYS = ('url', 'params', 'headers', 'requires', 'aliases', 'filters', 'selects', 'modes', 'quota')
 
 # A query value that is a plain number or boolean (a score, a limit, plaintext=true) is a setting, not a secret:
 # masking '90' would mask every 90 in every message. Any other query value may be a key.
 PLAIN_SETTING = re.compile(r'(?:[+-]?[0-9]+(?:\.[0-9]+)?|true|false|yes|no|on|off)\Z', re.IGNORECASE)
+
+
+# A name a filter or a selection puts into the query (service, hooks), and a value a filter matches (CLOUDFRONT,
+# us-east-1; Google's cloud.json says "Google Cloud", so single spaces between words too): nothing that can end a
+# JSON string, a JMESPath literal or a quoted identifier.
+QUERY_NAME = re.compile(r'[A-Za-z0-9_.-]{1,100}')
+FILTER_VALUE = re.compile(r'(?=.{1,100}\Z)[A-Za-z0-9_.-]+(?: [A-Za-z0-9_.-]+)*')
 
 
 class PresetError(ValueError):
@@ -270,6 +349,11 @@ def resolve_feed(spec, presets=None):
     values = {'api_key': api_key or ''}
     params = dict(preset.get('params') or {})
     params.update(user_params)
+    if preset.get('filters') or preset.get('selects'):
+        # Taken out of params before the URL is built: they shape the query, they are not sent.
+        query = _shaped_query(spec.get('name'), preset, params, resolved.get('query'))
+        if query is not None:
+            resolved['query'] = query
     url = None if spec.get('path') else spec.get('url') or preset.get('url')
     if url:
         resolved['url'] = url = _url_with_params(url, params, values, spec.get('name'))
@@ -327,6 +411,59 @@ def _check_requirements(spec, preset, preset_name, api_key):
         if requirement == 'url' and not spec.get('url'):
             raise PresetError('feed %s: preset %s needs url (the provider\'s list URL)'
                               % (spec.get('name'), preset_name))
+
+
+def _query_names(value, what, pattern=QUERY_NAME):
+    """A filter's or a selection's value (a name or a list of names) as a list of checked names."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not names:
+        raise PresetError('%s must be a name or a non-empty list of names, not %r' % (what, value))
+    allowed = 'letters, digits, _ - .' + (' and single spaces between words' if pattern is FILTER_VALUE else '')
+    for name in names:
+        if not isinstance(name, str) or not pattern.fullmatch(name):
+            raise PresetError('%s: %r is not a name (%s only, at most 100)' % (what, name, allowed))
+    return list(names)
+
+
+def _table(preset, key, name):
+    table = preset.get(key) or {}
+    if not isinstance(table, dict):
+        raise PresetError('feed %s: the preset\'s %s must be a mapping of param names' % (name, key))
+    return table
+
+
+def _shaped_query(name, preset, params, query):
+    """The query with its ``{filter}`` and ``{<select>}`` filled from ``params``; those params are taken out of it.
+
+    Every name (QUERY_NAME) and value (FILTER_VALUE) that goes into the query is checked, and goes in quoted (values
+    in a JSON literal, names as quoted identifiers): a param cannot add to the query or end what quotes it.
+    """
+    query = query or ''
+    conditions = []
+    for param, field in _table(preset, 'filters', name).items():
+        value = params.pop(param, None)
+        if value is None:
+            continue
+        values = _query_names(value, 'feed %s: params.%s' % (name, param), FILTER_VALUE)
+        if not isinstance(field, str):
+            raise PresetError('feed %s: the field filters.%s must be one field name, not %r' % (name, param, field))
+        field = _query_names(field, 'feed %s: the field filters.%s' % (name, param))[0]
+        conditions.append('contains(`%s`, "%s")' % (json.dumps(values, separators=(',', ':')), field))
+    if conditions and '{filter}' not in query:
+        raise PresetError('feed %s: params %s filter the query, but the query has no {filter}'
+                          % (name, ', '.join(sorted(_table(preset, 'filters', name)))))
+    query = query.replace('{filter}', '?' + ' && '.join(conditions) if conditions else '*')
+    for param, default in _table(preset, 'selects', name).items():
+        given = params.pop(param, None)
+        placeholder = '{%s}' % param
+        if placeholder not in query:
+            if given is not None:
+                raise PresetError('feed %s: params.%s picks what the query reads, but the query has no %s'
+                                  % (name, param, placeholder))
+            continue
+        names = _query_names(default if given is None else given, 'feed %s: params.%s' % (name, param))
+        query = query.replace(placeholder, '[%s]' % ', '.join('"%s"' % n for n in names))
+    return query or None
 
 
 def _url_with_params(url, params, values, name):
