@@ -18,9 +18,10 @@ allow source's answer means.
 
 from __future__ import annotations
 
+import hashlib
 from bisect import bisect_right
 
-from ..addresses import BITS, count_networks, merge_keys, merge_ranges
+from ..addresses import BITS, count_networks, merge_keys, merge_ranges, networks_file
 
 V4, V6 = 4, 6
 # Each source's cached copy is kept under this prefix, so that an allow source and a feed may share a name.
@@ -51,6 +52,7 @@ class Loaded(object):
 
     def __init__(self):
         self.ranges = {}        # source name: {V4: ranges, V6: ranges}
+        self.files = {}         # source name: {'v4': {'file', 'sha256'}, 'v6': ...}, once generation_files ran
         self.statuses = []
         self.warnings = []
 
@@ -137,10 +139,32 @@ def add_removed(counts, loaded, version, tier_ranges):
 
 def statuses_with_removed(loaded, *tier_counts):
     """The sources' statuses, each with what it kept out of the tiers (``addresses_removed``,
-    ``networks_removed``)."""
+    ``networks_removed``) and the generation's files of its ranges (``files``, per family: file and sha256)."""
     statuses = []
     for status in loaded.statuses:
         counts = [counts.get(status['name']) or {} for counts in tier_counts]
-        statuses.append(dict(status, addresses_removed=sum(c.get('addresses', 0) for c in counts),
-                             networks_removed=sum(c.get('networks', 0) for c in counts)))
+        status = dict(status, addresses_removed=sum(c.get('addresses', 0) for c in counts),
+                      networks_removed=sum(c.get('networks', 0) for c in counts))
+        if status['name'] in loaded.files:
+            status['files'] = loaded.files[status['name']]
+        statuses.append(status)
     return statuses
+
+
+def file_name(name, version):
+    return 'allow_%s_v%d.txt' % (name, version)
+
+
+def generation_files(loaded):
+    """{file name: bytes} of each source's ranges, one file per family, as the tiers' files are written: published
+    in the generation, so that explain names the source and the hosts read the ranges without a second download.
+    Records each file's sha256 in ``loaded.files`` for the manifest."""
+    files = {}
+    for name, ranges in sorted(loaded.ranges.items()):
+        loaded.files[name] = {}
+        for version in (V4, V6):
+            data = networks_file(ranges[version], version)
+            files[file_name(name, version)] = data
+            loaded.files[name]['v%d' % version] = {'file': file_name(name, version),
+                                                   'sha256': hashlib.sha256(data).hexdigest()}
+    return files

@@ -116,11 +116,12 @@ def explain(root, query, allowlist=()):
               'created': manifest.get('created')}
     for tier in ('block', 'challenge'):
         result[tier] = _tier_entries(current, tier, version, start, prefixlen)
-    result['verdict'] = _verdict(result, prefixlen == BITS[version])
     result['listed'], result['listed_inside'], result['listed_inside_count'] = _listed(current, manifest, version,
                                                                                        start, prefixlen)
+    result['verdict'] = _verdict(result, prefixlen == BITS[version])
     result['fleet_bans'] = _fleet_bans(current, version, start, prefixlen)
-    result['kept_out'] = _kept_out(manifest, allowlist, version, start, prefixlen)
+    result['kept_out'] = (_allow_sources(current, manifest, version, start, prefixlen)
+                          + _kept_out(manifest, allowlist, version, start, prefixlen))
     result['operator_blocks'] = _operator_entries(manifest, 'block', version, start, prefixlen)
     result['listed_since'] = _listed_since(root, version, start, prefixlen)
     result['summary'] = summary_lines(result)
@@ -149,6 +150,9 @@ def summary_lines(answer):
     for block in answer['operator_blocks']:
         lines.append('blocked by %s until %s: %s' % (block['operator'], _when(block['expires']), block['reason']))
     for kept in answer['kept_out']:
+        if kept['by'] == 'allow source':
+            lines.append('kept reachable by the allow source %s: %s' % (kept['source'], kept['entry']))
+            continue
         if kept['by'] == 'unblock':
             lines.append('unblocked (%s) by %s until %s: %s'
                          % (kept['entry'], kept['operator'], _when(kept['expires']), kept['reason']))
@@ -212,7 +216,24 @@ def _network_text(line):
 
 def _tier_entries(generation_dir, tier, version, start, prefixlen):
     """The tier's networks that contain the query or lie inside it."""
-    data = _mapped(os.path.join(generation_dir, TIER_FILES[tier][version]))
+    return _networks_in_file(os.path.join(generation_dir, TIER_FILES[tier][version]), version, start, prefixlen)
+
+
+def _allow_sources(generation_dir, manifest, version, start, prefixlen):
+    """The allow sources' networks (published in the generation) that contain the query or lie inside it."""
+    kept = []
+    for source in manifest.get('allow_feeds') or []:
+        info = ((source or {}).get('files') or {}).get('v%d' % version) or {}
+        if not isinstance(info.get('file'), str) or os.path.basename(info['file']) != info['file']:
+            continue
+        for entry in _networks_in_file(os.path.join(generation_dir, info['file']), version, start, prefixlen):
+            kept.append({'by': 'allow source', 'source': source.get('name'), 'entry': entry})
+    return kept
+
+
+def _networks_in_file(path, version, start, prefixlen):
+    """The networks of a sorted networks file that contain the query or lie inside it."""
+    data = _mapped(path)
     if data is None:
         return []
     try:
@@ -245,7 +266,8 @@ def _verdict(result, single_address):
             if single_address or _covered(result[tier], *query):
                 return word
             return 'partly %s' % word
-    return 'not listed'
+    # A feed listed it, and the allowlist, an allow source or an unblock kept it out of every tier.
+    return 'kept out' if result['listed'] else 'not listed'
 
 
 def _listed(generation_dir, manifest, version, start, prefixlen):

@@ -718,6 +718,11 @@ def verify_generation(generation_dir, signing_key=None):
     if provenance.get('file') and os.path.lexists(os.path.join(generation_dir, provenance['file'])):
         # Never pushed, and not fetched along from a remote build host; checked where it is.
         listed[provenance['file']] = provenance.get('sha256')
+    for source in manifest.get('allow_feeds') or []:
+        # The allow sources' ranges: checked where they are, as the provenance is.
+        for info in ((source or {}).get('files') or {}).values():
+            if os.path.lexists(os.path.join(generation_dir, str(info.get('file')))):
+                listed[str(info['file'])] = info.get('sha256')
     if not listed:
         raise ShadowCopyError('the manifest %s lists no files; nothing pushed' % path)
     for name, expected in sorted(listed.items()):
@@ -1136,9 +1141,11 @@ def _add_fleet_local(collected, root, plan, now, check_mode):
 class _Merged(object):
     """The copy's files: each tier merged, the allowlist subtracted, hashed; and the provenance file."""
 
-    def __init__(self, block_tier, challenge_tier, provenance_path, fleet_entries):
+    def __init__(self, block_tier, challenge_tier, provenance_path, fleet_entries, allow=None):
         self.block_tier, self.challenge_tier, self.provenance_path = block_tier, challenge_tier, provenance_path
         self.files, self.file_info = {}, {}
+        allow_files = allow_sources.generation_files(allow) if allow is not None else {}
+        self.files.update(allow_files)
         if fleet_entries is not None:
             self.files[FLEET_LOCAL_FILE] = json.dumps(fleet_entries, indent=1, sort_keys=True).encode()
         for version in (V4, V6):
@@ -1146,7 +1153,7 @@ class _Merged(object):
             self.files[CHALLENGE_FILES[version]] = challenge_tier.files[version]
             self.file_info[FILES[version]] = dict(block_tier.info[version], tier='block')
             self.file_info[CHALLENGE_FILES[version]] = dict(challenge_tier.info[version], tier='challenge')
-        self.content_sha = _content_sha(self.file_info, challenge_tier.info, fleet_entries)
+        self.content_sha = _content_sha(self.file_info, challenge_tier.info, fleet_entries, allow_files)
         self.total = sum(info['entries'] for info in self.file_info.values())
         self.entries = {'v4': block_tier.info[V4]['entries'], 'v6': block_tier.info[V6]['entries'],
                         'challenge_v4': challenge_tier.info[V4]['entries'],
@@ -1176,10 +1183,10 @@ def _merge(root, plan, collected, provenance):
         if provenance_pid:
             os.waitpid(provenance_pid, 0)
         raise
-    return _Merged(block_tier, challenge_tier, provenance_path, collected.fleet_entries)
+    return _Merged(block_tier, challenge_tier, provenance_path, collected.fleet_entries, collected.allow)
 
 
-def _content_sha(file_info, challenge_info, fleet_entries):
+def _content_sha(file_info, challenge_info, fleet_entries, allow_files=None):
     """The hash of what hosts enforce, in a fixed order: an unchanged copy is recognised whatever the feeds'
     metadata says."""
     content_sha = hashlib.sha256(b''.join(
@@ -1195,6 +1202,12 @@ def _content_sha(file_info, challenge_info, fleet_entries):
         # cover them: otherwise a generation's fleet_local.json would keep naming bans that ended.
         content_sha = hashlib.sha256((content_sha + '\n' + '\n'.join(
             e['address'] for e in fleet_entries)).encode()).hexdigest()
+    if allow_files:
+        # What the allow sources list is published for explain and the hosts' trusted proxies: a source that
+        # changed makes a new generation even when the tiers did not.
+        content_sha = hashlib.sha256((content_sha + ''.join(
+            '\n%s %s' % (name, hashlib.sha256(data).hexdigest()) for name, data in sorted(allow_files.items())))
+            .encode()).hexdigest()
     return content_sha
 
 

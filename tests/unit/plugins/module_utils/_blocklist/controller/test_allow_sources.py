@@ -162,3 +162,30 @@ def test_overlap_is_what_a_walk_of_every_address_finds():
     assert set(a for s, e in covered for a in range(s, e + 1)) == walked
     assert covered == [(5, 9), (20, 22), (40, 40), (50, 55), (98, 99)]
     assert overlap([], holes) == [] and overlap(ranges, []) == []
+
+
+def test_the_generation_publishes_each_source_s_ranges_and_explain_names_the_source(tmp_path, feed):
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.explain import explain
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy import (
+        verify_generation)
+    root = str(tmp_path / 'copy')
+    result = build_shadow_copy(root, feed, allow_feeds=cloudflare())
+    generation = os.path.join(root, 'current')
+    with open(os.path.join(generation, 'allow_cloudflare_v4_v4.txt')) as handle:
+        assert '104.16.0.0/13' in handle.read().split()
+    assert verify_generation(generation)['allow_feeds'][0]['files']['v4']['file'] == 'allow_cloudflare_v4_v4.txt'
+    answer = explain(root, '104.16.5.5')
+    assert 'listed as 104.16.5.5 by attackers' in answer['summary']
+    assert 'kept reachable by the allow source cloudflare_v4: 104.16.0.0/13' in answer['summary']
+    assert answer['verdict'] == 'kept out' and answer['block'] == []
+    # A file changed after the build is caught, as a tier file is.
+    with open(os.path.join(generation, 'allow_cloudflare_v4_v4.txt'), 'a') as handle:
+        handle.write('0.0.0.0/0\n')
+    with pytest.raises(ShadowCopyError, match='allow_cloudflare_v4_v4.txt has sha256'):
+        verify_generation(generation)
+    # A source whose list changed makes a new generation, though the tiers did not change.
+    changed = tmp_path / 'cf.txt'
+    changed.write_text('104.16.0.0/13\n104.24.0.0/14\n2400:cb00::/32\n173.245.48.0/20\n')
+    again = build_shadow_copy(root, feed, allow_feeds=[{'name': 'cloudflare_v4', 'path': str(changed),
+                                                        'max_shrink_percent': 100}])
+    assert again['published'] and again['generation'] == result['generation'] + 1

@@ -83,7 +83,7 @@ def test_every_overlapping_network_is_found_as_a_scan_would_find_it(copy, query)
 
 def test_the_allowlist_and_a_refusal_say_what_kept_a_listed_network_out(copy):
     answer = explain(copy, '9.9.9.200', allowlist=['9.9.9.128/25', '192.0.2.0/24'])
-    assert answer['verdict'] == 'not listed'
+    assert answer['verdict'] == 'kept out'
     assert [row['network'] for row in answer['listed']] == ['9.9.9.0/24']
     assert answer['kept_out'] == [{'by': 'allowlist', 'entry': '9.9.9.128/25'}]
     assert explain(copy, '9.9.9.5')['verdict'] == 'blocked'       # the other half of the /24
