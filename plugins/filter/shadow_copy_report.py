@@ -54,6 +54,19 @@ def _feed_line(feed):
     return 'feed %s: %s; %s; %s request(s)' % (feed.get('name'), how, counts, feed.get('requests', 0))
 
 
+def _allow_source_line(source):
+    """An allow source's status and what it kept reachable; the one that fell back on its copy says why."""
+    if source.get('status') == 'failed':
+        return 'allow source %s: FAILED (%s): %s; built without it (required: false)' % (
+            source.get('name'), source.get('error_kind') or 'error', source.get('error'))
+    how = 'fresh' if source.get('status') == 'fresh' else 'cached, %s s old (%s)%s' % (
+        source.get('age_seconds'), source.get('reason'), ': %s' % source['error'] if source.get('error') else '')
+    stale = '; STALE: older than its max_age of %s s' % source.get('max_age') if source.get('stale') else ''
+    return 'allow source %s: %s; %s network(s), kept %s listed address(es) in %s network(s) reachable%s' % (
+        source.get('name'), how, source.get('networks', 0), source.get('addresses_removed', 0),
+        source.get('networks_removed', 0), stale)
+
+
 def _allowlist_line(allowlist):
     """What the allowlist unblocked, when it unblocked anything: an operator who allowlists a range sees it work."""
     removed = (allowlist or {}).get('addresses_removed') or {}
@@ -83,14 +96,19 @@ def shadow_copy_report(result):
     if fleet:
         harvested = ('harvested from %s host(s)' % fleet['hosts_harvested'] if fleet.get('hosts_harvested') is not None
                      else 'no harvest this run')
-        line = ('fleet-local bans: %s enforced (%s accepted, %s kept out by the allowlist), %s below min_hosts %s, '
+        line = ('fleet-local bans: %s enforced (%s accepted, %s kept out by the allowlist or an allow source), '
+                '%s below min_hosts %s, '
                 '%s new, %s unbanned, %s expired; %s'
                 % (fleet.get('entries'), fleet.get('accepted'), fleet.get('allowlisted', 0), fleet.get('pending_min_hosts'),
                    fleet.get('min_hosts'), fleet.get('new'), fleet.get('unbanned', 0), fleet.get('expired'), harvested))
         if fleet.get('hosts_unavailable'):
             line += '; not readable on %s' % ', '.join(fleet['hosts_unavailable'])
         lines.append(line)
+        lines.extend('fleet-local ban of %s (on %s) not pushed: the %s keeps it reachable'
+                     % (kept.get('address'), ', '.join(kept.get('hosts') or []) or '?', kept.get('by'))
+                     for kept in fleet.get('kept_out') or [])
     lines.extend(_allowlist_line(result.get('allowlist')))
+    lines.extend(_allow_source_line(source) for source in result.get('allow_feeds') or [])
     return lines
 
 

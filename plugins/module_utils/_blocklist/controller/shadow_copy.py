@@ -850,15 +850,16 @@ def _allowlisted(allow_ranges, version, start, end):
     return index >= 0 and ranges[index][1] >= end
 
 
-def _enforced_entries(entries, parsed, allow_ranges):
-    """The offered entries that the copy enforces, and how many of the others the allowlist kept out.
+def _enforced_entries(entries, parsed, allow_ranges, allow=None):
+    """The offered entries that the copy enforces, and the others the allowlist or an allow source kept out (each
+    with what kept it out: ``by``).
 
     An entry the refusal table refused is counted in the feed's refusals; one
     the allowlist covers entirely is enforced nowhere. Neither belongs in the
     generation's record of what fleet-local bans put in the copy.
     """
     accepted = {version: set(parsed.keys[version]) for version in (V4, V6)}
-    enforced, allowlisted = [], 0
+    enforced, allowlisted = [], []
     for entry in entries:
         try:
             version, start, prefixlen = parse_network(str(entry['address']))
@@ -866,14 +867,18 @@ def _enforced_entries(entries, parsed, allow_ranges):
             continue        # a sighting edited by hand: the parser counted it as invalid
         if network_key(version, start, prefixlen) not in accepted[version]:
             continue
-        if _allowlisted(allow_ranges, version, start, start + (1 << (BITS[version] - prefixlen)) - 1):
-            allowlisted += 1
+        end = start + (1 << (BITS[version] - prefixlen)) - 1
+        if _allowlisted(allow_ranges, version, start, end):
+            by = next(('allow source %s' % name for name, ranges in sorted((allow.ranges if allow else {}).items())
+                       if _allowlisted(ranges, version, start, end)), 'allowlist')
+            allowlisted.append({'address': entry['address'], 'by': by,
+                                'hosts': sorted(seen.get('host') for seen in entry.get('hosts') or [])})
             continue
         enforced.append(entry)
     return enforced, allowlisted
 
 
-def _fleet_local_feed(root, fleet_local, refusals, allow_ranges, now, check_mode):
+def _fleet_local_feed(root, fleet_local, refusals, allow_ranges, now, check_mode, allow=None):
     """Merge the harvest into the remembered sightings; return (enforced entries, info, parsed feed)."""
     now_epoch = int(now.timestamp())
     try:
@@ -885,7 +890,7 @@ def _fleet_local_feed(root, fleet_local, refusals, allow_ranges, now, check_mode
         save_fleet_local(root, state)
     entries, pending = offered_entries(state, fleet_local['min_hosts'], fleet_local['expiry'])
     parsed = parse_feed(feed_body(entries), name=FLEET_LOCAL, fmt='plain', refusals=refusals)
-    enforced, allowlisted = _enforced_entries(entries, parsed, allow_ranges)
+    enforced, kept_out = _enforced_entries(entries, parsed, allow_ranges, allow)
     harvested = fleet_local['harvest'] is not None
     status = {'name': FLEET_LOCAL, 'source': 'fail2ban on %d hosts' % report['hosts'] if harvested
               else 'fail2ban (no harvest this run; remembered sightings only)',
@@ -896,7 +901,9 @@ def _fleet_local_feed(root, fleet_local, refusals, allow_ranges, now, check_mode
     if report['invalid']:
         status['error'] = '%d harvested bans were not valid addresses and were ignored' % report['invalid']
     status['block' if fleet_local['tier'] == 'block' else 'challenge'] = parsed.accepted
-    summary = {'entries': len(enforced), 'accepted': parsed.accepted, 'allowlisted': allowlisted,
+    summary = {'entries': len(enforced), 'accepted': parsed.accepted, 'allowlisted': len(kept_out),
+               # Which bans the allowlist or an allow source kept off the fleet, and which one (the first 20).
+               'kept_out': kept_out[:20],
                'refused': parsed.refused_total, 'pending_min_hosts': pending,
                'sightings': len(state['sightings']), 'new': report['new'], 'unbanned': report['unbanned'],
                'expired': report['expired'],
@@ -1128,7 +1135,7 @@ def _add_feed_tiers(collected, status, parsed, tier, thresholds):
 
 def _add_fleet_local(collected, root, plan, now, check_mode):
     collected.fleet_entries, collected.fleet_info, parsed = _fleet_local_feed(
-        root, plan.fleet_local, plan.refusals, plan.allow_ranges, now, check_mode)
+        root, plan.fleet_local, plan.refusals, plan.allow_ranges, now, check_mode, collected.allow)
     collected.names.append(FLEET_LOCAL)
     collected.statuses.append(collected.fleet_info['status'])
     collected.parsed_feeds.append(parsed)

@@ -19,8 +19,10 @@ def test_a_build_with_harvested_bans_reports_them(tmp_path):
     lines = shadow_copy_report(result)
     assert lines[0].startswith('generation 1 (new): block 3 IPv4')
     assert lines[2] == 'feed fleet_local: fresh; 3 accepted, 3 block, 0 challenge; 0 request(s)'
-    assert lines[3] == ('fleet-local bans: 2 enforced (3 accepted, 1 kept out by the allowlist), 0 below min_hosts 1, '
+    assert lines[3] == ('fleet-local bans: 2 enforced (3 accepted, 1 kept out by the allowlist or an allow source), '
+                        '0 below min_hosts 1, '
                         '3 new, 0 unbanned, 0 expired; harvested from 2 host(s); not readable on h3')
+    assert lines[4] == 'fleet-local ban of 198.18.0.201 (on h2) not pushed: the allowlist keeps it reachable'
 
 
 def test_a_withheld_build_says_which_generation_stays_and_what_the_allowlist_kept_out(tmp_path):
@@ -41,3 +43,18 @@ def test_a_withheld_build_says_which_generation_stays_and_what_the_allowlist_kep
     assert lines[0].endswith('-e shadow_copy_force=true) to publish anyway): it would block 1 IPv4 + 0 IPv6, '
                              'challenge 0 IPv4 + 0 IPv6')
     assert not any(line.startswith('allowlist:') for line in lines)
+
+
+def test_each_allow_source_says_what_it_kept_reachable_and_a_stale_one_says_so(tmp_path):
+    feed, source = tmp_path / 'attackers.txt', tmp_path / 'cdn.txt'
+    feed.write_text('104.16.5.5\n104.24.0.0/16\n198.51.100.7\n')
+    source.write_text('104.16.0.0/13\n104.24.0.0/14')
+    now = datetime.datetime(2026, 12, 5, tzinfo=datetime.timezone.utc)
+    allow = [{'name': 'cdn', 'url': 'file://%s' % source, 'min_interval': 864000, 'max_age': 3600}]
+    lines = shadow_copy_report(build_shadow_copy(str(tmp_path / 'copy'), [{'name': 'attackers', 'path': str(feed)}],
+                                                 allow_feeds=allow, now=now))
+    assert lines[-1] == 'allow source cdn: fresh; 2 network(s), kept 65537 listed address(es) in 2 network(s) reachable'
+    later = shadow_copy_report(build_shadow_copy(str(tmp_path / 'copy'), [{'name': 'attackers', 'path': str(feed)}],
+                                                 allow_feeds=allow, now=now + datetime.timedelta(hours=2)))
+    assert later[-1].startswith('allow source cdn: cached, 7200 s old (checked 7200 s ago; min_interval is 864000 s)')
+    assert later[-1].endswith('reachable; STALE: older than its max_age of 3600 s')

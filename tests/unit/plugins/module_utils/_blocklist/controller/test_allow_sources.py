@@ -139,6 +139,9 @@ def test_a_fleet_ban_inside_an_allow_source_never_reaches_the_copy(tmp_path, fee
                                fleet_local={'harvest': harvest, 'expiry': 3600})
     assert '104.16.9.9' not in blocked(root) and '198.51.100.99' in blocked(root)
     assert result['fleet_local']['allowlisted'] == 1
+    # The harvest says why: which ban, on which host, and which source kept it off the fleet.
+    assert result['fleet_local']['kept_out'] == [{'address': '104.16.9.9', 'by': 'allow source cloudflare_v4',
+                                                  'hosts': ['h1']}]
 
 
 def test_names_are_checked_and_an_allow_source_has_its_own_cache(tmp_path, feed):
