@@ -8,6 +8,9 @@ overlapping.  Measured, in one run, on the same input:
                a 100-entry allowlist, write the generation, with provenance
                (the default; forked beside the merge)
   build-noprov the same without provenance
+  build-aws    the default build plus AWS's whole ip-ranges.json (10,666 IPv4 and 6,160 IPv6 prefixes, the real
+               file of tests/data/feeds/allow) as an allow source, subtracted from every tier: the goal is at most
+               10 % more than build
   build-fleet  the default build plus a fail2ban harvest: 1,000 bans from 100
                hosts merged as the fleet-local feed (which costs a second
                merge, of the feeds alone, for the shrink and empty guards)
@@ -71,6 +74,16 @@ print(json.dumps({'seconds': seconds, 'entries': result['entries']['v4'],
                   'peak_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
                   'child_peak_mib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0}))
 """,
+    'build_aws': """
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy import build_shadow_copy
+start = time.perf_counter()
+result = build_shadow_copy(root, [{'name': 'big', 'path': feed, 'max_entries': max_entries}], allowlist=allowlist,
+                           provenance=True, allow_feeds=[{'name': 'aws', 'path': aws, 'format': 'json',
+                           'query': '[prefixes[*].ip_prefix, ipv6_prefixes[*].ipv6_prefix][]'}])
+print(json.dumps({'seconds': time.perf_counter() - start, 'entries': result['entries']['v4'],
+                  'aws_removed': result['allow_feeds'][0]['addresses_removed'],
+                  'aws_networks': result['allow_feeds'][0]['networks']}))
+""",
     'build_fleet': """
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy import build_shadow_copy
 harvest = {'host%d' % h: [{'address': '198.51.%d.%d' % (h % 100, b), 'jail': 'sshd', 'banned_at': 1795440000}
@@ -132,7 +145,10 @@ def main():
         allowlist = [a for a in allowlist if not a.startswith('10.')]
         # A feed this size is real here: its max_entries is raised, as the docs tell an operator to.
         max_entries = max(2 * args.size, 2000000)
-        times = {'build': [], 'build-noprov': [], 'build-fleet': [], 'parse': [], 'cidr_merge': [], 'collapse': []}
+        times = {'build': [], 'build-noprov': [], 'build-aws': [], 'build-fleet': [], 'parse': [], 'cidr_merge': [],
+                 'collapse': []}
+        aws = os.path.join(ROOT, 'tests', 'data', 'feeds', 'allow', 'aws-ip-ranges.json')
+        aws_removed = None
         peaks = {'build': [], 'build-noprov': [], 'build-provenance-child': []}
         entries = merged = None
         for _repeat in range(args.repeat):
@@ -146,6 +162,12 @@ def main():
                 if provenance:
                     peaks['build-provenance-child'].append(got['child_peak_mib'])
                 entries = got['entries']
+            root = os.path.join(work, 'copy')
+            shutil.rmtree(root, ignore_errors=True)
+            got = measure('build_aws', root=root, feed=feed, allowlist=allowlist, aws=aws, max_entries=max_entries)
+            times['build-aws'].append(got['seconds'])
+            aws_removed = {'addresses': got['aws_removed'], 'aws_networks': got['aws_networks'],
+                           'entries_after': got['entries']}
             if args.build_only:
                 continue
             root = os.path.join(work, 'copy')
@@ -163,7 +185,9 @@ def main():
                   'median_seconds': {k: round(statistics.median(v), 3) for k, v in times.items() if v},
                   'runs': {k: [round(x, 3) for x in v] for k, v in times.items() if v},
                   'peak_mib': {k: round(max(v)) for k, v in peaks.items() if v}}
+        report['aws_allow_source'] = aws_removed
         med = report['median_seconds']
+        report['ratio_build_aws_to_build'] = round(med['build-aws'] / med['build'], 3)
         if not args.build_only:
             report['ratio_build_to_cidr_merge'] = round(med['build'] / med['cidr_merge'], 3)
             report['ratio_build_fleet_to_build'] = round(med['build-fleet'] / med['build'], 3)

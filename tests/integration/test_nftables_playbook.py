@@ -169,6 +169,40 @@ def test_02d_an_operators_block_holds_until_it_is_ended(nftvars):
         assert reachable('attacker', host, unlisted, 4), host
 
 
+def test_02e_an_allow_source_keeps_a_cdn_edge_reachable_that_the_same_feed_lists(nftvars, feeds):
+    """Cloudflare's published list (the real file, served as Cloudflare serves it, without a final newline) is an
+    allow source; the attackers' feed lists the attacker and a /24 of Cloudflare's 104.16.0.0/13. A connection from
+    inside that /24 (an address the lab gives the attacker's namespace) is served on every host, the attacker is
+    dropped, and explain names the source."""
+    edge = '104.16.0.77'
+    listed = (feeds.root / 'nft_attackers.txt').read_text()
+    (feeds.root / 'nft_attackers.txt').write_text(listed + '104.16.0.0/24\n')
+    fleet.run(['ip', 'netns', 'exec', fleet.NS_PREFIX + 'attacker', 'ip', 'addr', 'add', edge + '/32', 'dev', 'eth0'])
+    for host in HOSTS:
+        assert host_sh(host, 'ip route replace %s/32 via %s' % (edge, ATTACKER[0]))[0] == 0
+    allow = [{'name': 'cloudflare_v4', 'url': feeds.url + '/allow/cloudflare-ips-v4', 'format': 'plain'},
+             {'name': 'cloudflare_v6', 'url': feeds.url + '/allow/cloudflare-ips-v6', 'format': 'plain'}]
+    try:
+        run = ansible('ansible-playbook', ['playbooks/blocklist.yml'],
+                      extra_vars=dict(nftvars['vars'], shadow_copy_allow_feeds=allow), tmp_path=nftvars['tmp'])
+        assert run.rc == 0, run.out[-3000:]
+        assert 'allow source cloudflare_v4: fresh; 15 network(s), kept 256 listed address(es) in 1 network(s) reachable' \
+            in run.out, run.out[-3000:]
+        for host in HOSTS:
+            assert reachable('attacker', host, edge, 4), host
+            assert not reachable('attacker', host, ATTACKER[0], 4), host
+            assert reachable('friend', host, FRIEND[0], 4), host
+        answer = explain_play(nftvars, edge)
+        assert 'kept reachable by the allow source cloudflare_v4: 104.16.0.0/13' in answer.out, answer.out[-3000:]
+        assert '%s: kept out in generation' % edge in answer.out
+    finally:
+        (feeds.root / 'nft_attackers.txt').write_text(listed)
+        fleet.run(['ip', 'netns', 'exec', fleet.NS_PREFIX + 'attacker', 'ip', 'addr', 'del', edge + '/32', 'dev', 'eth0'],
+                  check=False)
+        for host in HOSTS:
+            host_sh(host, 'ip route del %s/32' % edge)
+
+
 def test_03_second_run_changes_nothing(nftvars):
     run = play(nftvars)
     assert run.rc == 0, run.out[-3000:]

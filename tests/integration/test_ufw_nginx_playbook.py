@@ -222,6 +222,30 @@ def test_06_the_documented_order_works_on_a_new_host(webvars):
 UFW = ('-e', 'fleetwall_backend=ufw', '-e', 'ufw_enable=true')
 
 
+def test_08_the_trusted_proxies_come_from_an_allow_source(webvars, feeds):
+    """A site behind a CDN: the CDN's published ranges are an allow source, and nginx trusts X-Forwarded-For from
+    them only (nginx_real_ip_from_allow_feeds), read from the generation pushed. The friend namespace stands in for
+    the CDN's edge: the client address it forwards is judged; the attacker's own header is ignored."""
+    (feeds.root / 'cdn_edges.txt').write_text('%s/32\n%s/128' % (FRIEND[0], FRIEND[1]))   # no final newline
+    allow = [{'name': 'cdn', 'url': feeds.url + '/cdn_edges.txt', 'format': 'plain'}]
+    run = play(webvars, '-e', 'fleetwall_backend=none', '-e', 'fleetwall_web_backend=nginx',
+               '-e', json.dumps({'shadow_copy_allow_feeds': allow, 'nginx_real_ip_from_allow_feeds': ['cdn']}))
+    assert run.rc == 0, run.out[-3000:]
+    rc, snippet, _err = host_sh('h1', 'cat /etc/nginx/conf.d/fleetwall.conf')
+    assert 'set_real_ip_from %s/32;' % FRIEND[0] in snippet and 'set_real_ip_from %s/128;' % FRIEND[1] in snippet
+    for host in HOSTS:
+        assert http_get('friend', host, FRIEND[0]) == '200'
+        assert http_get('friend', host, FRIEND[0], {'X-Forwarded-For': ATTACKER[0]}) == 'closed'
+        assert http_get('friend', host, FRIEND[0], {'X-Forwarded-For': ATTACKER_EXTRA[0]}) == '429'
+        assert http_get('attacker', host, ATTACKER[0], {'X-Forwarded-For': FRIEND[0]}) == 'closed'
+    # A name that is no allow source of the generation fails the run and names what it looked for.
+    run = play(webvars, '-e', 'fleetwall_backend=none', '-e', 'fleetwall_web_backend=nginx',
+               '-e', json.dumps({'nginx_real_ip_from_allow_feeds': ['nosuch']}))
+    assert run.rc != 0 and 'allow_nosuch_v4.txt' in run.out, run.out[-3000:]
+    for host in HOSTS:
+        assert http_get('attacker', host, ATTACKER[0]) == 'closed'           # the block stays in force
+
+
 def test_10_ufw_check_mode_then_enable_and_block(webvars):
     for host in HOSTS:
         # The operator's own rule, which must keep its place and stay below ours.
