@@ -43,6 +43,14 @@ options:
     type: list
     elements: dict
     version_added: 0.5.0
+  allow_feeds:
+    description:
+      - The allow sources' statuses of the build (C(shadow_copy_build)'s
+        RV(fleetwall.blocklist.shadow_copy_build#module:allow_feeds)); the report has their health as C(allow_feeds),
+        as it has the feeds', with what each kept reachable.
+    type: list
+    elements: dict
+    version_added: 0.5.0
   entries:
     description:
       - The entries of the generation pushed, per family (C(shadow_copy_build)'s
@@ -107,13 +115,19 @@ def _reason(results, state):
 def _feed_health(feeds):
     """Each feed's status as the page shows it: what it is, when it last succeeded, how old its copy is."""
     health = []
-    for status in feeds or []:
-        if isinstance(status, dict):
-            row = dict((key, status.get(key)) for key in FEED_FIELDS)
-            age, max_age = status.get('age_seconds'), status.get('max_age')
-            row['stale'] = bool(max_age) and (status.get('status') == 'failed' or (age is not None and age > max_age))
-            health.append(row)
+    for status in [s for s in feeds or [] if isinstance(s, dict)]:
+        row = dict((key, status.get(key)) for key in FEED_FIELDS)
+        age, max_age = status.get('age_seconds'), status.get('max_age')
+        row['stale'] = bool(max_age) and (status.get('status') == 'failed' or (age is not None and age > max_age))
+        health.append(row)
     return health
+
+
+def _allow_health(allow_feeds):
+    """Each allow source's health, as a feed's, and the listed addresses it kept reachable."""
+    statuses = [s for s in allow_feeds or [] if isinstance(s, dict)]
+    return [dict(row, addresses_removed=status.get('addresses_removed'))
+            for row, status in zip(_feed_health(statuses), statuses)]
 
 
 def _measured(hostvars, host_vars, host, names, metrics):
@@ -167,7 +181,7 @@ def _tiers(entries):
 
 
 def fleet_report(hostvars, hosts, variable, metrics='nginx_metrics_result', generation=None, feeds=None,
-                 entries=None, bans=None):
+                 entries=None, bans=None, allow_feeds=None):
     names = [variable] if isinstance(variable, str) else list(variable)
     rows = []
     totals = {'hosts': len(hosts), 'entries': 0, 'added': 0, 'removed': 0, 'drift': 0,
@@ -196,6 +210,8 @@ def fleet_report(hostvars, hosts, variable, metrics='nginx_metrics_result', gene
     report = {'generation': generation, 'hosts': rows, 'totals': totals}
     if feeds is not None:
         report['feeds'] = _feed_health(feeds)
+    if allow_feeds:
+        report['allow_feeds'] = _allow_health(allow_feeds)
     if _tiers(entries) is not None:
         report['tiers'] = _tiers(entries)
     return report

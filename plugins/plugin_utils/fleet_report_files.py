@@ -85,7 +85,8 @@ def report_problem(report):
     for key in ('hosts',) + _COLUMNS:
         if not _is_count(totals.get(key)):
             return 'report.totals.%s must be a count, got %r' % (key, totals.get(key))
-    problem = _feeds_problem(report.get('feeds')) or _counts_problem(report.get('tiers'))
+    problem = (_feeds_problem(report.get('feeds')) or _feeds_problem(report.get('allow_feeds'), 'allow_feeds')
+               or _counts_problem(report.get('tiers')))
     if problem:
         return problem if problem.startswith('report') else 'report.tiers %s' % problem
     if not isinstance(report.get('generation'), (int, str, type(None))) or isinstance(report.get('generation'), bool):
@@ -125,20 +126,20 @@ def _counts_problem(counts):
     return None
 
 
-def _feeds_problem(feeds):
+def _feeds_problem(feeds, name='feeds'):
     if feeds is None:
         return None
     if not isinstance(feeds, list):
-        return 'report.feeds must be a list of per-feed mappings, got %s' % _kind(feeds)
+        return 'report.%s must be a list of per-feed mappings, got %s' % (name, _kind(feeds))
     for index, feed in enumerate(feeds):
         if not isinstance(feed, dict):
-            return 'report.feeds[%d] must be a mapping, got %s' % (index, _kind(feed))
+            return 'report.%s[%d] must be a mapping, got %s' % (name, index, _kind(feed))
         for key in _FEED_TEXT_FIELDS:
             if not isinstance(feed.get(key), (str, type(None))):
-                return 'report.feeds[%d].%s must be a text, got %r' % (index, key, feed.get(key))
-        for key in ('age_seconds', 'max_age'):
+                return 'report.%s[%d].%s must be a text, got %r' % (name, index, key, feed.get(key))
+        for key in ('age_seconds', 'max_age', 'addresses_removed'):
             if not _is_count(feed.get(key)):
-                return 'report.feeds[%d].%s must be a count or null, got %r' % (index, key, feed.get(key))
+                return 'report.%s[%d].%s must be a count or null, got %r' % (name, index, key, feed.get(key))
     return None
 
 
@@ -229,6 +230,7 @@ def render_html(report, written_at, history=None):
                        _web_requests_cell(row.get('web_requests')), _text(row.get('reason'))))
     out.append('</table>')
     out += _feeds_table(report.get('feeds'))
+    out += _feeds_table(report.get('allow_feeds'), 'Allow sources', 'allow source')
     out += history_section(history or fleet_history.empty())
     out += ['</body>', '</html>', '']
     return '\n'.join(out)
@@ -256,18 +258,22 @@ def _age(seconds):
     return '%d h' % (seconds // 3600) if seconds >= 7200 else '%d s' % seconds
 
 
-def _feeds_table(feeds):
-    """Each feed's health: its status, its last success, its copy's age against its max_age, its error."""
+def _feeds_table(feeds, title='Feeds', what='feed'):
+    """Each feed's (or allow source's) health: its status, its last success, its copy's age against its max_age,
+    its error; for an allow source, the listed addresses it kept reachable."""
     if not feeds:
         return []
-    out = ['<h2>Feeds</h2>', '<table>',
-           '<tr><th>feed</th><th>status</th><th>last success</th><th>age</th><th>max age</th><th>error</th></tr>']
+    kept = what == 'allow source'
+    out = ['<h2>%s</h2>' % title, '<table>',
+           '<tr><th>%s</th><th>status</th><th>last success</th><th>age</th><th>max age</th>%s<th>error</th></tr>'
+           % (what, '<th>kept reachable (addresses)</th>' if kept else '')]
     for feed in feeds:
         out.append('<tr class="%s"><td>%s</td><td class="text">%s</td><td class="text">%s</td><td>%s</td><td>%s</td>'
-                   '<td class="text reason">%s</td></tr>' % (
+                   '%s<td class="text reason">%s</td></tr>' % (
                        'stale' if feed.get('stale') else _text(feed.get('status')), _text(feed.get('name')),
                        _text(feed.get('status')), _text(feed.get('fetched_at') or 'never'), _age(feed.get('age_seconds')),
-                       _age(feed.get('max_age')) if feed.get('max_age') else 'never', _text(feed.get('error'))))
+                       _age(feed.get('max_age')) if feed.get('max_age') else 'never',
+                       '<td>%s</td>' % _number(feed.get('addresses_removed')) if kept else '', _text(feed.get('error'))))
     out.append('</table>')
     return out
 

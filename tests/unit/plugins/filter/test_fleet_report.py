@@ -80,3 +80,13 @@ def test_web_requests_drops_per_backend_bans_and_tiers():
     assert h1['bans_in_force'] == 4 and h1['bans_by_day'] == {'2026-12-01': 1, '2026-12-02': 2}
     assert 'bans_in_force' not in h2 and 'web_requests' not in h2          # nothing read there: nothing claimed
     assert report['tiers'] == {'block': 8, 'challenge': 2}
+
+
+def test_allow_sources_are_reported_with_their_health_and_what_they_kept_reachable():
+    statuses = [{'name': 'cloudflare_v4', 'status': 'cached', 'age_seconds': 400000, 'max_age': 259200,
+                 'error': "HTML page ('Just a moment...')", 'addresses_removed': 256, 'kind': 'allow'},
+                {'name': 'aws', 'status': 'fresh', 'age_seconds': 0, 'max_age': 172800, 'addresses_removed': 0}]
+    report = fleet_report({}, [], [], allow_feeds=statuses)
+    assert [(row['name'], row['stale'], row['addresses_removed']) for row in report['allow_feeds']] == [
+        ('cloudflare_v4', True, 256), ('aws', False, 0)]
+    assert 'allow_feeds' not in fleet_report({}, [], [])

@@ -196,3 +196,15 @@ def test_a_report_directory_no_file_can_have_is_refused():
     assert directory_problem('/tmp/reports') is None
     assert directory_problem('/tmp/re\x00ports') == 'dir: the path contains a NUL byte'
     assert 'deeper than 64 directories' in directory_problem('/tmp' + '/d' * 2000)
+
+
+def test_allow_sources_get_their_own_table_and_a_stale_one_is_marked():
+    report = dict(copy.deepcopy(REPORT), allow_feeds=[
+        {'name': 'cloudflare_v4', 'status': 'cached', 'fetched_at': '2026-12-01T00:00:00+00:00', 'age_seconds': 400000,
+         'max_age': 259200, 'error': 'HTML <page>', 'stale': True, 'addresses_removed': 256}])
+    assert report_problem(report) is None
+    page = render_html(report, WHEN)
+    assert '<h2>Allow sources</h2>' in page and '<th>kept reachable (addresses)</th>' in page
+    assert '<tr class="stale"><td>cloudflare_v4</td>' in page and '<td>256</td>' in page and 'HTML &lt;page&gt;' in page
+    assert report_problem(dict(report, allow_feeds=[{'name': 'x', 'addresses_removed': 'many'}])) == \
+        "report.allow_feeds[0].addresses_removed must be a count or null, got 'many'"
