@@ -84,6 +84,7 @@ _value:
 '''
 
 import datetime
+import time
 
 from ansible_collections.fleetwall.blocklist.plugins.filter.sync_report import host_results, host_state, ran_names
 
@@ -162,7 +163,8 @@ def _bans(row, harvested):
     days = {}
     for ban in harvested.get('bans') or []:
         began = ban.get('banned_at') if isinstance(ban, dict) else None
-        if isinstance(began, int) and not isinstance(began, bool) and began > 0:
+        # A time past tomorrow is a wrong clock or a forged answer: counted in force, on no day.
+        if isinstance(began, int) and not isinstance(began, bool) and 0 < began <= time.time() + 86400:
             day = datetime.datetime.fromtimestamp(began, datetime.timezone.utc).strftime('%Y-%m-%d')
             days[day] = days.get(day, 0) + 1
     row['bans_in_force'] = len(harvested.get('bans') or [])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import open_regular
 
@@ -25,8 +26,13 @@ HISTORY = 'fleet_history.json'
 CORRUPT = HISTORY + '.corrupt'
 FORMAT = 1
 MAX_BYTES = 16 * 1024 * 1024
-# Days of fail2ban's bans kept.
+# Days of fail2ban's bans kept, and at most this many (day, host) counts: a fleet of 10,000 hosts banning every
+# day would otherwise keep 900,000.
 BAN_DAYS = 90
+MAX_BAN_COUNTS = 100000
+# The latest time a history may hold (9999-12-31): past it no date can be drawn.
+MAX_EPOCH = 253402300799
+DAY = re.compile(r'\A\d{4}-\d{2}-\d{2}\Z')
 # Per host, per run: what the charts draw.
 HOST_FIELDS = ('state', 'entries', 'in_force', 'added', 'removed', 'dropped_packets', 'drops_by_backend',
                'web_requests', 'bans_in_force')
@@ -60,6 +66,11 @@ def read(directory):
     return history, None
 
 
+def set_aside(directory, why):
+    """Move the history in ``directory`` aside (CORRUPT) and say why; the next write begins a new one."""
+    return _set_aside(os.path.join(directory, HISTORY), why)
+
+
 def _set_aside(path, why):
     aside = os.path.join(os.path.dirname(path), CORRUPT)
     try:
@@ -71,23 +82,46 @@ def _set_aside(path, why):
 
 
 def shape_problem(history):
-    """Why ``history`` is not one this module wrote, or None."""
+    """Why ``history`` is not one this module wrote, or None: every value the charts read is checked, so that a
+    file edited by hand or half-corrupted is set aside rather than failing the run that draws it."""
     if not isinstance(history, dict) or history.get('format') != FORMAT:
         return 'not a fleet history of format %d' % FORMAT
     if not isinstance(history.get('runs'), list) or not isinstance(history.get('bans_by_day'), dict):
         return 'runs must be a list and bans_by_day a mapping'
     for index, run in enumerate(history['runs']):
-        if not isinstance(run, dict) or not isinstance(run.get('hosts'), dict) or not isinstance(run.get('totals'), dict):
-            return 'runs[%d] is not a run' % index
-        if not isinstance(run.get('at'), (int, float)) or isinstance(run.get('at'), bool):
-            return 'runs[%d].at is not a time' % index
-        for host, point in run['hosts'].items():
-            if not isinstance(point, dict):
-                return 'runs[%d].hosts[%s] is not a mapping' % (index, host)
+        problem = _run_problem(run)
+        if problem:
+            return 'runs[%d]: %s' % (index, problem)
     for day, hosts in history['bans_by_day'].items():
-        if not isinstance(hosts, dict) or not all(_is_count(n) for n in hosts.values()):
+        if not DAY.match(str(day)) or not isinstance(hosts, dict) or not all(_is_count(n) for n in hosts.values()):
             return 'bans_by_day[%s] is not a count per host' % day
     return None
+
+
+def _run_problem(run):
+    if not isinstance(run, dict) or not isinstance(run.get('hosts'), dict) or not isinstance(run.get('totals'), dict):
+        return 'not a run'
+    at = run.get('at')
+    if not isinstance(at, (int, float)) or isinstance(at, bool) or not 0 <= at <= MAX_EPOCH:
+        return 'at is not a time'
+    if not isinstance(run.get('generation'), (int, str, type(None))) or not isinstance(run.get('run'), (str, type(None))):
+        return 'generation or run is not a number or a text'
+    if not _counts_or_none(run['totals']) or not (run.get('tiers') is None or _counts_or_none(run['tiers'])):
+        return 'totals and tiers must be counts'
+    for host, point in run['hosts'].items():
+        if not isinstance(point, dict) or not isinstance(point.get('state'), (str, type(None))):
+            return 'hosts[%s] is not a host\'s point' % host
+        for key, value in point.items():
+            if key in ('drops_by_backend', 'web_requests'):
+                if not isinstance(value, dict) or not _counts_or_none(value):
+                    return 'hosts[%s].%s must be counts' % (host, key)
+            elif key != 'state' and not (value is None or _is_count(value)):
+                return 'hosts[%s].%s must be a count' % (host, key)
+    return None
+
+
+def _counts_or_none(mapping):
+    return isinstance(mapping, dict) and all(value is None or _is_count(value) for value in mapping.values())
 
 
 def _is_count(value):
@@ -126,9 +160,17 @@ def merge_bans(bans_by_day, rows, at):
         for day, count in (row.get('bans_by_day') or {}).items():
             day_hosts = merged.setdefault(day, {})
             day_hosts[row['host']] = max(day_hosts.get(row['host'], 0), int(count))
-    oldest = (datetime.datetime.fromtimestamp(at, datetime.timezone.utc)
-              - datetime.timedelta(days=BAN_DAYS)).strftime('%Y-%m-%d')
-    return dict((day, hosts) for day, hosts in merged.items() if day >= oldest)
+    now = datetime.datetime.fromtimestamp(at, datetime.timezone.utc)
+    oldest = (now - datetime.timedelta(days=BAN_DAYS)).strftime('%Y-%m-%d')
+    # A host whose clock runs ahead reports days to come: kept only up to tomorrow.
+    newest = (now + datetime.timedelta(days=1)).strftime('%Y-%m-%d')
+    kept, counts = {}, 0
+    for day in sorted((day for day in merged if oldest <= day <= newest), reverse=True):
+        counts += len(merged[day])
+        if counts > MAX_BAN_COUNTS:
+            break
+        kept[day] = merged[day]
+    return kept
 
 
 def _fit(runs):

@@ -290,7 +290,16 @@ def write_report(directory, report, written_at, mode=0o644, history_runs=200, ru
     if history is not None:
         history = fleet_history.add_run(history, report, int(written_at.timestamp()), history_runs, run_id)
         files.append((fleet_history.HISTORY, fleet_history.render(history)))
-    files.append(('fleet_report.html', render_html(report, written_at, history)))
+    try:
+        page = render_html(report, written_at, history)
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
+        # shape_problem checks what the charts read; should a history still not draw, the report is written
+        # without it and the history set aside, as an unreadable one is.
+        problem = fleet_history.set_aside(directory, 'it cannot be drawn: %s' % exc)
+        history = fleet_history.add_run(fleet_history.empty(), report, int(written_at.timestamp()), history_runs, run_id)
+        files[-1] = (fleet_history.HISTORY, fleet_history.render(history))
+        page = render_html(report, written_at, history)
+    files.append(('fleet_report.html', page))
     return [_write_atomic(directory, name, text, mode) for name, text in files], problem
 
 

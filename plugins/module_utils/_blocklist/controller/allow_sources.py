@@ -92,6 +92,10 @@ def _without_copy(loaded, feed, status):
             'without it' % (feed['name'], error))
     loaded.warnings.append('allow source %s: %s; it has no good copy, and required is false: this build goes on '
                            'without it' % (feed['name'], error))
+    # Published as empty files all the same: what reads them (the nginx role's trusted proxies) finds the source
+    # and trusts nothing of it, rather than failing every host.
+    loaded.ranges[feed['name']] = {V4: [], V6: []}
+    status['networks'] = 0
 
 
 def _say_what_it_kept(loaded, feed, status, default_max_age):

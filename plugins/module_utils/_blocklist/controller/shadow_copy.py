@@ -419,7 +419,7 @@ class _FeedLoad(object):
             if response.not_modified:
                 return self._not_modified()
             parsed = self.parse(response.body)
-            rejected = self._too_large(parsed) or self._shrank(parsed)
+            rejected = self._too_large(parsed) or self._shrank(parsed) or self._widened(parsed)
             if rejected:
                 return self.use_cache('fetch rejected', kind='content', error=rejected)
         except FetchError as exc:
@@ -469,12 +469,45 @@ class _FeedLoad(object):
                 'good copy is used. Raise max_growth_factor for this feed to accept it'
                 % (parsed.accepted, parsed.accepted / float(last_accepted), last_accepted, growth))
 
+    def coverage(self, parsed):
+        """{'4': addresses, '6': addresses} the body covers once merged, for a source judged by its coverage (an
+        allow source: a list of two /32 where a /13 was, or of /8s where /24s were, keeps its entry count)."""
+        if self.spec.get('max_shrink_percent') is None:
+            return None
+        if getattr(self, '_coverage', None) is None or self._coverage[0] is not parsed:
+            self._coverage = (parsed, dict((str(version), count_addresses(merge_keys(list(parsed.keys[version]), version)))
+                                           for version in (V4, V6)))
+        return self._coverage[1]
+
+    def _widened(self, parsed):
+        """Why a source whose coverage of a family grew past max_growth_factor of the last good copy's is not used,
+        or None: an allow source that suddenly covers a thousand times the addresses unblocks them all."""
+        growth = self.spec.get('max_growth_factor', FEED_DEFAULTS['max_growth_factor'])
+        last = (self.meta or {}).get('addresses') if self.same_source else None
+        now = self.coverage(parsed)
+        for family in ('4', '6'):
+            if growth and now and isinstance(last, dict) and last.get(family) and now[family] > growth * last[family]:
+                return ('the body covers %d IPv%s addresses, %.0f times the %d of the last good copy '
+                        '(max_growth_factor %s); the last good copy is used. Raise max_growth_factor for this source '
+                        'to accept it' % (now[family], family, now[family] / float(last[family]), last[family], growth))
+        return None
+
     def _shrank(self, parsed):
-        """Why a body that shrank past the source's max_shrink_percent of the last good copy is not used, or None
-        (an allow source's setting: one that shrank can block a CDN)."""
+        """Why a body that shrank past the source's max_shrink_percent of the last good copy (in entries, or in the
+        addresses of a family it covers) is not used, or None (an allow source's setting: one that shrank can block
+        a CDN)."""
         limit = self.spec.get('max_shrink_percent')
         last_accepted = (self.meta or {}).get('accepted') if self.same_source else None
-        if limit is None or not last_accepted or parsed.accepted >= last_accepted:
+        if limit is None or not last_accepted:
+            return None
+        last, now = (self.meta or {}).get('addresses'), self.coverage(parsed)
+        for family in ('4', '6'):
+            if isinstance(last, dict) and last.get(family) and (last[family] - now[family]) * 100.0 / last[family] > limit:
+                return ('the body covers %d IPv%s addresses, %.1f%% fewer than the %d of the last good copy '
+                        '(max_shrink_percent %s); the last good copy is used. Raise max_shrink_percent for this '
+                        'source to accept it' % (now[family], family, (last[family] - now[family]) * 100.0 / last[family],
+                                                 last[family], limit))
+        if parsed.accepted >= last_accepted:
             return None
         shrink = (last_accepted - parsed.accepted) * 100.0 / last_accepted
         if shrink <= limit:
@@ -501,6 +534,8 @@ class _FeedLoad(object):
                     'checked_at': now.isoformat(), 'sha256': sha, 'source': self.shown,
                     'fingerprint': self.fingerprint, 'etag': response.etag, 'last_modified': response.last_modified,
                     'accepted': parsed.accepted}
+        if self.coverage(parsed) is not None:
+            new_meta['addresses'] = self.coverage(parsed)
         self.status.update(status='fresh', fetched_at=new_meta['fetched_at'], age_seconds=0, body_sha256=sha,
                            not_modified=False)
         if response.rate_remaining is not None:
@@ -978,6 +1013,11 @@ def _feed_names(feeds, fleet_local):
         if name == operator_entries.FEED_NAME:
             raise ShadowCopyError('the feed name %s is reserved for the operators\' own blocks (playbooks/block.yml)'
                                   % operator_entries.FEED_NAME)
+        if name.startswith(allow_sources.CACHE_PREFIX):
+            # An allow source's copy is cached under that name: a feed of it would share the cache, and the source
+            # would fall back on the feed's list as its "last good copy".
+            raise ShadowCopyError('feed name %s: names beginning with %s are reserved for the allow sources\' caches'
+                                  % (name, allow_sources.CACHE_PREFIX))
     if len(set(names)) != len(names):
         raise ShadowCopyError('feed names must be unique')
     if not feeds and fleet_local is None:

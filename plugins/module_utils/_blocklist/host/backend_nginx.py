@@ -531,7 +531,9 @@ def save_tier_records(state_dir, tiers, result):
             'count': counts.get(tier['value'], 0), 'dest': result.get('dest'), 'dest_v6': result.get('dest_v6'),
             'request_log': tier.get('request_log')}
     for name in os.listdir(state_dir):
-        if TIER_RECORD.match(name) and name not in wanted:
+        # Only this geo file's: another nginx_geo_file call (a second geo file) may keep its records here too.
+        if TIER_RECORD.match(name) and name not in wanted \
+                and (_read_record(os.path.join(state_dir, name)) or {}).get('dest') in (None, result.get('dest')):
             os.unlink(os.path.join(state_dir, name))
     for name, record in wanted.items():
         path = os.path.join(state_dir, name)

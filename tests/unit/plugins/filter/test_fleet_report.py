@@ -90,3 +90,10 @@ def test_allow_sources_are_reported_with_their_health_and_what_they_kept_reachab
     assert [(row['name'], row['stale'], row['addresses_removed']) for row in report['allow_feeds']] == [
         ('cloudflare_v4', True, 256), ('aws', False, 0)]
     assert 'allow_feeds' not in fleet_report({}, [], [])
+
+
+def test_a_ban_time_no_clock_can_have_is_counted_in_force_on_no_day():
+    bans = {'h1': {'available': True, 'bans': [{'address': '192.0.2.1', 'jail': 'sshd', 'banned_at': 253402300800},
+                                               {'address': '192.0.2.2', 'jail': 'sshd', 'banned_at': 1796083205}]}}
+    row = fleet_report({}, ['h1'], [], bans=bans)['hosts'][0]
+    assert row['bans_in_force'] == 2 and row['bans_by_day'] == {'2026-12-01': 1}

@@ -96,3 +96,30 @@ def test_a_fifo_in_the_previous_report_s_place_does_not_hold_the_run(tmp_path):
     os.mkfifo(str(tmp_path / fleet_history.HISTORY))
     _paths, problem = write_report(str(tmp_path), report(1, 0), datetime.datetime.now(datetime.timezone.utc))
     assert 'could not be read' in problem and (tmp_path / 'fleet_report.json').is_file()
+
+
+def test_a_history_with_values_the_charts_cannot_draw_is_set_aside(tmp_path):
+    """Each of these passed the first shape check and then failed the report task at every run, writing nothing."""
+    when = datetime.datetime.fromtimestamp(START, datetime.timezone.utc)
+    good = fleet_history.add_run(fleet_history.empty(), report(1, 5), START - 60, 200, run_id='old')
+    for path, value in ((('runs', 0, 'at'), 1e20), (('runs', 0, 'totals', 'entries'), 'many'),
+                        (('runs', 0, 'tiers'), [1]), (('runs', 0, 'hosts', 'h1', 'dropped_packets'), '7'),
+                        (('runs', 0, 'hosts', 'h1', 'web_requests'), [1]), (('bans_by_day',), {'x': {'h': 1}})):
+        history = json.loads(json.dumps(good))
+        target = history
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        (tmp_path / fleet_history.HISTORY).write_text(json.dumps(history))
+        paths, problem = write_report(str(tmp_path), report(2, 9), when, run_id='r')
+        assert problem and 'could not be read' in problem, path
+        assert [run['run'] for run in json.loads((tmp_path / fleet_history.HISTORY).read_text())['runs']] == ['r']
+        assert (tmp_path / 'fleet_report.json').is_file() and len(paths) == 3
+
+
+def test_bans_from_a_clock_ahead_and_beyond_the_bound_are_not_kept():
+    history = fleet_history.add_run(fleet_history.empty(), report(1, 0, {'2026-12-01': 1, '2027-06-01': 5}), START, 200)
+    assert history['bans_by_day'] == {'2026-12-01': {'h1': 1}}
+    many = fleet_history.merge_bans({}, [{'host': 'h%d' % n, 'bans_by_day': {'2026-12-01': 1, '2026-11-30': 1}}
+                                         for n in range(60000)], START)
+    assert list(many) == ['2026-12-01']                    # the newest day fits, the one before would pass the bound

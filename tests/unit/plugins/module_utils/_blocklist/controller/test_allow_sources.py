@@ -112,7 +112,8 @@ def test_a_source_that_shrank_past_its_limit_keeps_its_last_good_copy(tmp_path, 
     source.write_text(''.join('104.%d.0.0/16\n' % n for n in range(24, 32)))       # half of them
     result = build_shadow_copy(root, feed, allow_feeds=[{'name': 'cf', 'path': str(source)}])
     assert result['allow_feeds'][0]['status'] == 'cached'
-    assert '50.0% fewer than the 16 of the last good copy (max_shrink_percent 10' in result['allow_feeds'][0]['error']
+    assert ('covers 524288 IPv4 addresses, 50.0% fewer than the 1048576 of the last good copy (max_shrink_percent 10'
+            in result['allow_feeds'][0]['error'])
     assert '104.16.5.5' not in blocked(root)
     accepted = build_shadow_copy(root, feed, allow_feeds=[{'name': 'cf', 'path': str(source), 'max_shrink_percent': 60}])
     assert accepted['allow_feeds'][0]['status'] == 'fresh' and '104.16.5.5' in blocked(root)
@@ -192,3 +193,38 @@ def test_the_generation_publishes_each_source_s_ranges_and_explain_names_the_sou
     again = build_shadow_copy(root, feed, allow_feeds=[{'name': 'cloudflare_v4', 'path': str(changed),
                                                         'max_shrink_percent': 100}])
     assert again['published'] and again['generation'] == result['generation'] + 1
+
+
+def test_a_threat_feed_cannot_take_an_allow_source_s_cache_name(tmp_path, feed):
+    """A feed named allow.cf shared the cache of the allow source cf: when cf failed, its 'last good copy' was the
+    threat feed's list, and every listed attacker was kept reachable."""
+    with pytest.raises(ShadowCopyError, match='names beginning with allow. are reserved'):
+        build_shadow_copy(str(tmp_path / 'copy'), feed + [{'name': 'allow.cf', 'path': feed[0]['path']}])
+
+
+def test_a_source_is_judged_by_the_addresses_it_covers_not_only_its_entries(tmp_path, feed):
+    root = str(tmp_path / 'copy')
+    source = tmp_path / 'cf.txt'
+    source.write_text('104.16.0.0/13\n104.24.0.0/14\n')
+    build_shadow_copy(root, feed, allow_feeds=[{'name': 'cf', 'path': str(source)}])
+    # As many entries, a sliver of the addresses: a CDN would be blocked.
+    source.write_text('104.16.0.0/32\n104.16.0.0/32\n')
+    shrunk = build_shadow_copy(root, feed, allow_feeds=[{'name': 'cf', 'path': str(source)}])
+    assert shrunk['allow_feeds'][0]['status'] == 'cached'
+    assert 'IPv4 addresses, 100.0% fewer than the 786432 of the last good copy' in shrunk['allow_feeds'][0]['error']
+    assert '104.16.5.5' not in blocked(root)
+    # Fewer entries, a thousand times the addresses: everything in them would be unblocked.
+    source.write_text('104.0.0.0/8\n')
+    widened = build_shadow_copy(root, feed, allow_feeds=[{'name': 'cf', 'path': str(source), 'max_shrink_percent': 100}])
+    assert widened['allow_feeds'][0]['status'] == 'cached'
+    assert 'covers 16777216 IPv4 addresses, 21 times the 786432 of the last good copy' in widened['allow_feeds'][0]['error']
+
+
+def test_a_source_built_without_publishes_empty_files_for_what_reads_them(tmp_path, feed):
+    root = str(tmp_path / 'copy')
+    result = build_shadow_copy(root, feed, allow_feeds=[{'name': 'cdn', 'path': str(tmp_path / 'gone.txt'),
+                                                         'required': False}])
+    assert result['allow_feeds'][0]['networks'] == 0
+    for family in ('v4', 'v6'):
+        with open(os.path.join(root, 'current', 'allow_cdn_%s.txt' % family)) as handle:
+            assert handle.read() == ''

@@ -142,3 +142,13 @@ def test_a_tier_record_keeps_its_time_until_its_entries_change(tmp_path, monkeyp
     assert read_records(str(tmp_path))[0][2]['applied_at'] == 1000
     backend_nginx.save_tier_records(str(tmp_path), tiers, {'changed': True, 'tiers': {'block': 6}})
     assert read_records(str(tmp_path))[0][2]['applied_at'] == 2000
+
+
+def test_two_geo_files_keep_each_other_s_tier_records(tmp_path):
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_nginx import (
+        save_tier_records)
+    save_tier_records(str(tmp_path), [{'value': 'block'}], {'changed': True, 'tiers': {'block': 1}, 'dest': '/a'})
+    save_tier_records(str(tmp_path), [{'value': 'other'}], {'changed': True, 'tiers': {'other': 2}, 'dest': '/b'})
+    assert sorted(name for _b, name, _r in read_records(str(tmp_path))) == ['block', 'other']
+    save_tier_records(str(tmp_path), [], {'changed': True, 'tiers': {}, 'dest': '/b'})
+    assert [name for _b, name, _r in read_records(str(tmp_path))] == ['block']
