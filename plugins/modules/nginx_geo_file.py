@@ -272,6 +272,9 @@ def main():
     paths = [params['dest'], params['dest_v6'] or v6_path(params['dest']), params['http_snippet']]
     if len(set(filter(None, paths))) != len(list(filter(None, paths))):
         module.fail_json(msg='dest, dest_v6 and http_snippet must be three different files')
+    if not params['state_dir'] or (os.path.lexists(params['state_dir']) and not os.path.isdir(params['state_dir'])):
+        # Checked before anything is written: the geo files must not go live in a call that then fails.
+        module.fail_json(msg='state_dir: %r is not a directory' % params['state_dir'])
     guard = change_guard(module)
     protection = host_protection(module)
     check_paths(module)
@@ -303,7 +306,11 @@ def main():
         result = geo.sync(tiers, check_mode=module.check_mode, want_diff=module._diff,
                           diff_sample=params['diff_sample'], guard=guard)
         if not module.check_mode and not result.get('refused'):
-            save_tier_records(params['state_dir'], tiers, result)
+            try:
+                save_tier_records(params['state_dir'], tiers, result)
+            except (IOError, OSError) as exc:
+                # The geo files are in force: the metrics' records must not turn that into a failure.
+                module.warn('the web tier records in %s were not written: %s' % (params['state_dir'], exc.strerror or exc))
         report_protected(module, result, 'nginx geo %s' % params['dest'], findings)
         if result.get('refused'):
             module.warn('nginx geo %s: %s' % (params['dest'], result['refused']))
