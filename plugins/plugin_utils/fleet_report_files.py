@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from html import escape
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import open_regular, path_problem
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.files import open_regular, path_problem, write_atomic
 from ansible_collections.fleetwall.blocklist.plugins.plugin_utils import fleet_history
 from ansible_collections.fleetwall.blocklist.plugins.plugin_utils.fleet_charts import history_section
 
@@ -300,19 +299,8 @@ def write_report(directory, report, written_at, mode=0o644, history_runs=200, ru
         files[-1] = (fleet_history.HISTORY, fleet_history.render(history))
         page = render_html(report, written_at, history)
     files.append(('fleet_report.html', page))
-    return [_write_atomic(directory, name, text, mode) for name, text in files], problem
-
-
-def _write_atomic(directory, name, text, mode):
-    path = os.path.join(directory, name)
-    handle, temporary = tempfile.mkstemp(prefix='.%s.' % name, dir=directory)
-    try:
-        with os.fdopen(handle, 'w') as out:
-            out.write(text)
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
+    written = []
+    for name, text in files:
+        write_atomic(os.path.join(directory, name), text.encode('utf-8'), mode)
+        written.append(os.path.join(directory, name))
+    return written, problem
