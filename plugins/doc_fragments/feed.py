@@ -25,8 +25,10 @@ preset:
     - A named provider preset that sets the URL, auth header, format, score query and the provider's recommended
       limits (the build's C(min_interval), C(max_age)). Settings given beside it win over the preset's.
     - Built in are V(abuseipdb), V(spamhaus_drop), V(firehol_level1), V(ipsum), V(bearer_list), V(sikkerapi),
-      V(wayscloud) and V(tor_exits), and for allow sources V(cloudflare), V(aws), V(google), V(google_cloud) and
-      V(github_meta); the build's O(fleetwall.blocklist.shadow_copy_build#module:presets) adds more.
+      V(wayscloud) and V(tor_exits); the address plans V(rir_afrinic), V(rir_apnic), V(rir_arin), V(rir_lacnic),
+      V(rir_ripencc) and V(ip2asn), with the ASN list V(spamhaus_asn_drop) for C(asns_from); and for allow sources
+      V(cloudflare), V(aws), V(google), V(google_cloud) and V(github_meta); the build's
+      O(fleetwall.blocklist.shadow_copy_build#module:presets) adds more.
       See C(docs/presets/).
   type: str
 mode:
@@ -59,8 +61,12 @@ format:
       address key (default C(cidr)). A metadata record (C(type) C(metadata)) is skipped and its record count checked.
     - V(json) applies the JMESPath O(feed.query) to the document.
     - V(csv) reads the column named by O(feed.field) (a header name, or a 0-based number).
+    - V(rir_delegated) reads a Regional Internet Registry's statistics exchange file (plain or extended), the
+      networks of the O(feed.countries) selected, C(allocated) and C(assigned) only; V(ip2asn) reads iptoasn.com's
+      table, the networks of the O(feed.asns) (or O(feed.countries)) selected. Both need a selection, and are never
+      guessed by V(auto). See C(docs/feeds.md), Countries and ASNs.
   type: str
-  choices: [auto, plain, netset, ipsum, spamhaus_drop, jsonl, json, csv, tor_exits]
+  choices: [auto, plain, netset, ipsum, spamhaus_drop, jsonl, json, csv, tor_exits, rir_delegated, ip2asn]
 query:
   description:
     - For V(json), a JMESPath expression yielding the addresses, or C([address, score]) pairs, or
@@ -79,6 +85,23 @@ require_metadata:
       short and is a failed fetch.
     - The C(spamhaus_drop) preset sets it. A record count is checked whenever the record is there.
   type: bool
+  version_added: 0.5.0
+countries:
+  description:
+    - For V(rir_delegated) and V(ip2asn), the countries whose networks the feed gives (ISO 3166 codes, V(CN), any
+      case). A feed of either format without a selection is refused, as it would block the whole Internet.
+    - For V(ip2asn), the table's country column; a row is kept when its country or its AS is selected.
+    - Blocking a country also blocks everyone travelling there, its VPN exits and its clouds. Never block countries
+      on public-facing content; prefer the challenge tier (the build's C(tier) V(challenge)) or port scoping.
+  type: list
+  elements: str
+  version_added: 0.5.0
+asns:
+  description:
+    - For V(ip2asn), the AS numbers whose networks the feed gives, as V(13335), V("13335") or V(AS13335).
+    - The build's C(asns_from) adds the AS numbers of another source (Spamhaus ASN-DROP) to them.
+  type: list
+  elements: raw
   version_added: 0.5.0
 min_score:
   description: Drop scored entries below this score.
@@ -173,6 +196,17 @@ max_wait:
     - Seconds a 429 may be waited out within this run. A longer reset falls back to the last good
       copy, and no request is sent before the reset on later runs.
   type: int
+asns_from:
+  description:
+    - For an V(ip2asn) feed, another source whose AS numbers select the table's rows, with O(feed.asns) - a preset
+      name (V(spamhaus_asn_drop)) or a feed definition (C(url), C(path) or C(preset), C(format) V(jsonl) or
+      V(plain), C(field), C(headers), C(min_interval), ...).
+    - It is fetched and cached as a feed is, under the name C(<name>.asns) (conditional requests, its own
+      C(min_interval)); read as JSON lines (C(field), default C(asn), as Spamhaus ASN-DROP) or as lines of V(AS123)
+      or V(123). A list that fails keeps its last good copy; without one the feed fails as a failed fetch does.
+    - The feed's age (O(feed.max_age)) is that of the older of its two copies.
+  type: raw
+  version_added: 0.5.0
 max_growth_factor:
   description:
     - A fetched body with more than this many times the entries of the feed's last good copy counts as
@@ -195,11 +229,26 @@ tier:
     - V(auto) puts scored entries in the block tier at or above O(tiers.block), in the challenge tier
       at or above O(tiers.challenge), and drops the rest; unscored entries go to the block tier.
     - V(block) or V(challenge) puts every entry of the feed in that tier.
+    - V(admit_only) makes the feed's networks the only sources that may reach its O(feed.ports) (with the
+      allowlist, and on each host what lockout protection keeps reachable). Admit-only feeds that share a port must
+      name the same ports; they are then one list, their union. See C(docs/scopes.md).
   type: str
-  choices: [auto, block, challenge]
+  choices: [auto, block, challenge, admit_only]
 level:
   description: For the V(ipsum) preset, the same as O(feed.min_count).
   type: int
+ports:
+  description:
+    - Scope the feed to these destination ports (at most 8), on the kernel backends that enforce rules by port
+      (nftables). What it would block is then dropped on these ports only, in sets of its own, and the rest of the
+      host's services still answer its networks. Meant for country and ASN feeds, which are too broad to drop whole.
+    - Not with O(feed.tier=challenge), which the web tier enforces.
+  type: list
+  elements: int
+protocol:
+  description: The protocol of O(feed.ports). V(tcp) when not given.
+  type: str
+  choices: [tcp, udp]
 '''
 
 BUILD_ONLY_DOCS = SOURCE_DOCS + TIER_DOCS

@@ -56,7 +56,8 @@ _raw:
       V(partly blocked), V(partly challenged), V(kept out) (a feed lists it, something kept it out) or
       V(not listed)), C(block) and C(challenge) (the tiers' entries that contain or lie inside the query),
       C(listed) and C(listed_inside) (provenance rows - C(network), C(feeds),
-      C(best_score)) with C(listed_inside_count), C(fleet_bans), C(kept_out) (each with C(by) - V(allow source),
+      C(best_score), C(labels), the country or AS each address-plan feed gave, by feed)
+      with C(listed_inside_count), C(fleet_bans), C(kept_out) (each with C(by) - V(allow source),
       V(unblock), V(allowlist), V(refusal) or V(refusal policy) - and the C(entry), C(source), C(reason) and C(feed)
       where known), C(listed_since)
       (C(generation), C(created), C(oldest_kept)) and C(summary), the answer as lines.

@@ -111,7 +111,8 @@ class LookupModule(LookupBase):
                                     min_score=feed.get('min_score'),
                                     max_invalid_fraction=feed['max_invalid_fraction'],
                                     max_entries=feed['max_entries'],
-                                    require_metadata=bool(feed.get('require_metadata')))
+                                    require_metadata=bool(feed.get('require_metadata')),
+                                    countries=feed.get('countries'), asns=feed.get('asns'))
             except (FetchError, FeedError, PresetError) as exc:
                 # from None: the exception under this one (urllib's HTTPError) may quote the provider's echo.
                 raise AnsibleLookupError('threat_feed: %s' % redact(str(exc), secrets)) from None

@@ -257,6 +257,14 @@ generation:
   description: The current generation after this run (new or previous); null when none was ever published.
   returned: always
   type: int
+scopes:
+  description:
+    - The feeds scoped to ports (C(docs/scopes.md)), as the manifest lists them; each with C(name), C(kind)
+      (V(block) or V(admit)), C(protocol), C(ports), C(feeds), C(files) and C(entries) per family.
+  returned: always
+  type: list
+  elements: dict
+  version_added: 0.5.0
 withheld:
   description: Why a new generation was not published (shrink guard, empty copy, no usable feed), or null.
   returned: always

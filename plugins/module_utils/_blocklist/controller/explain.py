@@ -139,7 +139,9 @@ def summary_lines(answer):
                                                      if len(answer[tier]) > 10 else '')))
     for row in answer['listed']:
         score = '' if row['best_score'] is None else ', best score %g' % row['best_score']
-        lines.append('listed as %s by %s%s' % (row['network'], ', '.join(row['feeds']), score))
+        labels = row.get('labels') or {}
+        feeds = ['%s (%s)' % (feed, labels[feed]) if feed in labels else feed for feed in row['feeds']]
+        lines.append('listed as %s by %s%s' % (row['network'], ', '.join(feeds), score))
     if answer['listed_inside_count']:
         lines.append('%d listed networks inside it (%s%s)' % (
             answer['listed_inside_count'], ', '.join(row['network'] for row in answer['listed_inside'][:5]),
@@ -293,11 +295,18 @@ def _listed(generation_dir, manifest, version, start, prefixlen):
 
 
 def _provenance_row(line):
+    """A provenance line as a dict; its fourth column (present when an address plan's feed labelled its networks:
+    ``feed=AS4134 CN,other=CN``) becomes ``labels``, the country or AS each feed said."""
     columns = line.decode('ascii', 'replace').split('\t')
     score = columns[2] if len(columns) > 2 else '-'
+    labels = {}
+    for item in (columns[3] if len(columns) > 3 else '').split(','):
+        feed, sep, label = item.partition('=')
+        if sep and feed:
+            labels.setdefault(feed, label)
     return {'network': columns[0], 'feeds': [name for name in (columns[1] if len(columns) > 1 else '').split(',')
                                              if name],
-            'best_score': None if score in ('', '-') else float(score)}
+            'best_score': None if score in ('', '-') else float(score), 'labels': labels}
 
 
 def _fleet_bans(generation_dir, version, start, prefixlen):

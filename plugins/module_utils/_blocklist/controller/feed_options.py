@@ -14,7 +14,7 @@ tests/unit/roles/shadow_copy that the role's argument spec and defaults do.
 
 from __future__ import annotations
 
-from .feeds import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_INVALID_FRACTION, FORMATS
+from .feeds import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_INVALID_FRACTION, FORMATS, FeedError, as_numbers, country_codes
 from .fetch import DEFAULT_DEADLINE, DEFAULT_RETRIES, DEFAULT_TIMEOUT, MAX_BODY_BYTES
 
 # Where a feed comes from besides its URL or path, and how one fetch reads it: what the threat_feed lookup
@@ -29,6 +29,9 @@ FETCH_AND_PARSE_OPTIONS = dict(
     field=dict(type='str'),
     score_field=dict(type='str'),
     require_metadata=dict(type='bool'),
+    # The rows of an address plan (format rir_delegated or ip2asn) to keep: without one, such a feed is refused.
+    countries=dict(type='list', elements='str'),
+    asns=dict(type='list', elements='raw'),
     min_score=dict(type='float'),
     min_count=dict(type='int'),
     headers=dict(type='dict', no_log=True),
@@ -50,14 +53,20 @@ SOURCE_OPTIONS = dict(
     min_interval=dict(type='int'),
     max_age=dict(type='int'),
     max_wait=dict(type='int'),
+    # Another source's AS numbers (a preset name, or a feed definition) for an ip2asn feed's selection: fetched and
+    # cached as a feed is, under the name <name>.asns, which the lookup has no cache for.
+    asns_from=dict(type='raw'),
     max_growth_factor=dict(type='float', default=10),
     allow_empty=dict(type='bool', default=False),
 )
 
 # Where a threat feed's entries go.
 TIER_OPTIONS = dict(
-    tier=dict(type='str', choices=['auto', 'block', 'challenge']),
+    tier=dict(type='str', choices=['auto', 'block', 'challenge', 'admit_only']),
     level=dict(type='int'),
+    # A feed scoped to ports (scopes.py): blocked on these ports only, or with admit_only the only sources they admit.
+    ports=dict(type='list', elements='int'),
+    protocol=dict(type='str', choices=['tcp', 'udp']),
 )
 
 BUILD_ONLY_OPTIONS = dict(SOURCE_OPTIONS, **TIER_OPTIONS)
@@ -102,4 +111,12 @@ def feed_problem(feed):
         return 'max_growth_factor must not be negative'
     if not 0 <= setting('max_shrink_percent') <= 100:
         return 'max_shrink_percent must be between 0 and 100'
+    try:
+        country_codes(feed.get('countries'))
+        as_numbers(feed.get('asns'))
+    except FeedError as exc:
+        return str(exc).split(': ', 1)[1]
+    asns_from = feed.get('asns_from')
+    if asns_from is not None and not isinstance(asns_from, (str, dict)):
+        return 'asns_from must be a preset name or a feed definition (url, path or preset, format, field, ...)'
     return None

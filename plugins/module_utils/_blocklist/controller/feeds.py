@@ -15,7 +15,17 @@ Formats:
   addresses, or ``[address, score]`` pairs, or objects with ``address``/``ip``
   and ``score`` keys;
 * ``csv`` with a named column (and optionally a score column);
-* ``tor_exits``: Tor's ``exit-addresses`` (``ExitAddress 1.2.3.4 date time``).
+* ``tor_exits``: Tor's ``exit-addresses`` (``ExitAddress 1.2.3.4 date time``);
+* ``rir_delegated``: a Regional Internet Registry's statistics exchange file
+  (``registry|cc|type|start|value|date|status[|opaque-id[|extensions]]``), the
+  networks of the ``countries`` selected;
+* ``ip2asn``: iptoasn.com's table (``range_start<TAB>range_end<TAB>AS<TAB>cc<TAB>description``),
+  the networks of the ``asns`` (or ``countries``) selected.
+
+The last two are whole address plans, not lists: they need a selection, which
+is applied to each row before its addresses are converted, and every network
+they give carries a label (its country, ``CN``; its AS and country,
+``AS13335 US``), a list parallel to the keys as scores are.
 
 Nothing here fails on a single bad line: bad lines are counted and sampled,
 and only a feed whose share of bad lines passes a threshold is declared
@@ -41,7 +51,16 @@ from ..addresses import (
 )
 from .forking import fork_child, read_child
 
-FORMATS = ('auto', 'plain', 'netset', 'ipsum', 'spamhaus_drop', 'jsonl', 'json', 'csv', 'tor_exits')
+FORMATS = ('auto', 'plain', 'netset', 'ipsum', 'spamhaus_drop', 'jsonl', 'json', 'csv', 'tor_exits',
+           'rir_delegated', 'ip2asn')
+# The address plans: a feed of one needs a selection (countries, asns), or it would block the whole Internet.
+SELECTION_FORMATS = ('rir_delegated', 'ip2asn')
+# What a country code is (ISO 3166 alpha-2, as the registries and iptoasn.com write them), and an AS number
+# (32 bits; AS0 is "not routed").
+COUNTRY_CODE = re.compile(r'[A-Za-z]{2}\Z')
+MAX_ASN = 4294967295
+# RIR rows that count: an address block in use.  'available' and 'reserved' blocks belong to nobody yet.
+RIR_STATUSES = ('allocated', 'assigned')
 TEXT_FORMATS = ('plain', 'netset', 'ipsum', 'spamhaus_drop')
 DEFAULT_MAX_INVALID_FRACTION = 0.1
 # Entries (lines, for the line formats) one feed body may hold: ten times the largest real feeds, and a
@@ -89,10 +108,14 @@ def ascii_number(text):
 class FeedParseResult(object):
     """Accepted networks as sort keys per family, and, for scored feeds, a parallel list of scores."""
 
-    def __init__(self, name, scored=False):
+    def __init__(self, name, scored=False, labelled=False):
         self.name = name
         self.keys = {V4: [], V6: []}
         self.scores = {V4: [], V6: []} if scored else None
+        # For the address plans (rir_delegated, ip2asn): each network's country or AS, parallel to its key.
+        self.labels = {V4: [], V6: []} if labelled else None
+        # Well-formed rows of an address plan that the selection left out (other countries and ASNs).
+        self.not_selected = 0
         self.lines = 0
         self.comments = 0
         self.invalid = 0
@@ -133,12 +156,15 @@ class FeedParseResult(object):
         """
         for version in (V4, V6):
             keys = self.keys[version]
-            if self.scores is None:
+            if self.scores is None and self.labels is None:
                 keys.sort()
             elif keys:
-                pairs = sorted(zip(keys, self.scores[version]))
-                self.keys[version] = [key for key, _score in pairs]
-                self.scores[version] = [score for _key, score in pairs]
+                # The scores and the labels (whichever the feed has) move with their keys.
+                parallel = [values for values in (self.scores, self.labels) if values is not None]
+                rows = sorted(zip(keys, *(values[version] for values in parallel)))
+                self.keys[version] = [row[0] for row in rows]
+                for column, values in enumerate(parallel, 1):
+                    values[version] = [row[column] for row in rows]
 
     # What absorb adds up, and what else it joins: the counts, the samples and the refusals.
     COUNTERS = ('comments', 'invalid', 'below_min_count', 'below_min_score')
@@ -183,6 +209,8 @@ class FeedParseResult(object):
         }
         if self.parse_fallback:
             out['parse_fallback'] = self.parse_fallback
+        if self.labels is not None:
+            out['not_selected'] = self.not_selected
         return out
 
 
@@ -450,6 +478,306 @@ def _parse_tor(lines, result, collector):
     result.lines = line_no
 
 
+def country_codes(values, name='feed'):
+    """The upper-case ISO 3166 codes of ``values`` (a code or a list, any case), as a frozenset; FeedError for
+    anything that is not two ASCII letters."""
+    if values is None:
+        return frozenset()
+    if isinstance(values, str):
+        values = [values]
+    codes = set()
+    for value in values:
+        if not isinstance(value, str) or not COUNTRY_CODE.match(value.strip()):
+            raise FeedError('feed %s: countries: %r is not a two-letter country code (ISO 3166 alpha-2, e.g. CN)'
+                            % (name, value))
+        codes.add(value.strip().upper())
+    return frozenset(codes)
+
+
+def asn_number(value):
+    """An AS number given as 13335, '13335' or 'AS13335' (any case), as an int 1-4294967295; None for anything else
+    (AS0 is iptoasn.com's "Not routed": no AS)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text[:2].upper() == 'AS':
+            text = text[2:]
+        number = ascii_number(text)
+    else:
+        return None
+    return number if number is not None and 0 < number <= MAX_ASN else None
+
+
+def as_numbers(values, name='feed'):
+    """The AS numbers of ``values`` (one or a list; 13335, '13335', 'AS13335'), as a frozenset of ints; FeedError
+    for one that is not an AS number."""
+    if values is None:
+        return frozenset()
+    if isinstance(values, (str, int)):
+        values = [values]
+    numbers = set()
+    for value in values:
+        number = asn_number(value)
+        if number is None:
+            raise FeedError('feed %s: asns: %r is not an AS number (13335, "13335" or "AS13335"; 1-%d)'
+                            % (name, value, MAX_ASN))
+        numbers.add(number)
+    return frozenset(numbers)
+
+
+def _add_plan_networks(result, refusal_reason, version, first, last, label):
+    """The networks of the range ``first``-``last`` with their label; refused whole when any piece is refused (a
+    range is one entry, judged as a CIDR is)."""
+    networks = list(ranges_to_networks([(first, last)], BITS[version]))
+    for start, prefixlen in networks:
+        refused = refusal_reason(version, start, prefixlen)
+        if refused is not None:
+            if len(networks) == 1:
+                entry = format_network(version, start, prefixlen)
+            else:
+                entry = '%s-%s' % (format_network(version, first, BITS[version]),
+                                   format_network(version, last, BITS[version]))
+            result.add_refused(entry, refused)
+            return
+    keys, labels = result.keys[version], result.labels[version]
+    for start, prefixlen in networks:
+        keys.append(start << 8 | (BITS[version] - prefixlen))
+        labels.append(label)
+
+
+def _plan_address(text, version):
+    """A bare address of ``version`` as an int, or None."""
+    try:
+        found, start, prefixlen = parse_network(text)
+    except AddressError:
+        return None
+    return start if found == version and prefixlen == BITS[version] else None
+
+
+def _parse_rir(lines, result, refusals, countries):
+    """The RIR statistics exchange format, plain or extended: the version line, ``summary`` lines and comments are
+    skipped, so are ``asn`` rows and the rows of other countries or of blocks not in use (available, reserved).
+    Only a selected row's addresses are converted: IPv4 rows give a first address and a count of addresses (not
+    always a power of two: the range becomes its fewest CIDRs), IPv6 rows a first address and a prefix length."""
+    reason = refusals.reason
+    interned = {}
+    header_seen = False
+    line_no = 0
+    for line_no, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line[0] == '#':
+            result.comments += 1
+            continue
+        fields = line.split('|')
+        if not header_seen and fields[0].replace('.', '').isdigit() and fields[0].isascii():
+            # The version line: version|registry|serial|records|startdate|enddate|UTCoffset.
+            header_seen = True
+            result.comments += 1
+            continue
+        header_seen = True
+        if len(fields) >= 6 and fields[5] == 'summary':
+            result.comments += 1
+            continue
+        if len(fields) < 7:
+            result.add_invalid(line_no, raw, 'not a row of the RIR statistics format '
+                                             '(registry|cc|type|start|value|date|status)')
+            continue
+        kind = fields[2]
+        if kind not in ('ipv4', 'ipv6'):
+            if kind == 'asn':
+                result.not_selected += 1
+            else:
+                result.add_invalid(line_no, raw, 'type %r is none of asn, ipv4, ipv6' % kind[:20])
+            continue
+        code = fields[1].upper()
+        if code not in countries:
+            result.not_selected += 1
+            continue
+        if fields[6] not in RIR_STATUSES:
+            if fields[6] in ('available', 'reserved'):
+                result.not_selected += 1
+            else:
+                result.add_invalid(line_no, raw, 'status %r is none of allocated, assigned, available, reserved'
+                                   % fields[6][:20])
+            continue
+        value = ascii_number(fields[4])
+        if kind == 'ipv4':
+            first = _plan_address(fields[3], V4)
+            if first is None:
+                result.add_invalid(line_no, raw, 'the start is not an IPv4 address')
+                continue
+            if not value:
+                result.add_invalid(line_no, raw, 'the count of addresses is not a positive number')
+                continue
+            last = first + value - 1
+            if last > 0xffffffff:
+                result.add_invalid(line_no, raw, 'start + count runs past the end of the IPv4 space')
+                continue
+            version = V4
+        else:
+            first = _plan_address(fields[3], V6)
+            if first is None:
+                result.add_invalid(line_no, raw, 'the start is not an IPv6 address')
+                continue
+            if value is None or value > 128:
+                result.add_invalid(line_no, raw, 'the prefix length is not a number from 0 to 128')
+                continue
+            size = 1 << (128 - value)
+            if first & (size - 1):
+                result.add_invalid(line_no, raw, 'host bits set in the start for its prefix length /%d' % value)
+                continue
+            last = first + size - 1
+            version = V6
+        _add_plan_networks(result, reason, version, first, last, interned.setdefault(code, code))
+    result.lines = line_no
+
+
+def _parse_ip2asn(lines, result, refusals, countries, asns):
+    """iptoasn.com's table, IPv4 and IPv6 rows mixed: a row is selected by its AS number (compared as text, so a
+    row of another AS costs a split and a set lookup) or its country column; AS0 ("Not routed") never is. A row left
+    out is checked for its shape (its columns, a numeric AS), not for its addresses."""
+    reason = refusals.reason
+    wanted = frozenset(str(number) for number in asns)
+    interned = {}
+    line_no = 0
+    for line_no, raw in enumerate(lines, 1):
+        fields = raw.split('\t')
+        if len(fields) < 4:
+            if not raw.strip() or raw.lstrip()[:1] == '#':
+                result.comments += 1
+            else:
+                result.add_invalid(line_no, raw, 'not a row of the ip2asn table '
+                                                 '(range_start, range_end, AS number, country, description)')
+            continue
+        number = fields[2]
+        if number not in wanted and not (countries and fields[3].upper() in countries):
+            if number.isascii() and number.isdigit():
+                result.not_selected += 1
+            else:
+                result.add_invalid(line_no, raw, 'the AS number is not a number')
+            continue
+        value = ascii_number(number)
+        if not value or value > MAX_ASN:
+            if value == 0:
+                result.not_selected += 1
+            else:
+                # Selected by its country: its AS column goes into the label, so it must be an AS number.
+                result.add_invalid(line_no, raw, 'the AS number is not a number')
+            continue
+        version = V6 if ':' in fields[0] else V4
+        first, last = _plan_address(fields[0], version), _plan_address(fields[1], version)
+        if first is None or last is None or first > last:
+            result.add_invalid(line_no, raw, 'range_start and range_end are not a range of addresses of one family')
+            continue
+        label = interned.get((number, fields[3]))
+        if label is None:
+            code = fields[3].upper()
+            label = interned[(number, fields[3])] = 'AS%d%s' % (value, ' ' + code if COUNTRY_CODE.match(code) else '')
+        _add_plan_networks(result, reason, version, first, last, label)
+    result.lines = line_no
+
+
+class AsnListResult(FeedParseResult):
+    """An ASN list (asns_from): the AS numbers it names; ``accepted`` is how many."""
+
+    def __init__(self, name):
+        super(AsnListResult, self).__init__(name)
+        self.asns = set()
+        self.rows = 0
+
+    @property
+    def accepted(self):
+        return len(self.asns)
+
+    def summary(self):
+        return {'lines': self.lines, 'comments': self.comments, 'asns': len(self.asns), 'accepted': len(self.asns),
+                'invalid': self.invalid, 'invalid_samples': self.invalid_samples}
+
+
+ASN_LIST_FORMATS = ('auto', 'jsonl', 'plain')
+
+
+def parse_asn_list(body, name='feed', fmt='auto', field=None, max_invalid_fraction=DEFAULT_MAX_INVALID_FRACTION,
+                   max_entries=DEFAULT_MAX_ENTRIES, require_metadata=False):
+    """An ASN list's AS numbers: Spamhaus ASN-DROP's JSON lines (``{"asn": 932, ...}``, the key ``field``, its
+    metadata record's count checked), or plain lines of ``AS123`` or ``123`` (``#`` and ``;`` comments).  Bad lines
+    are counted; a list mostly of them, an HTML page or a provider's error document is a FeedError."""
+    if fmt not in ASN_LIST_FORMATS:
+        raise FeedError('feed %s: an ASN list is read as %s, not %s' % (name, ', '.join(ASN_LIST_FORMATS), fmt))
+    text = decode_body(body)
+    if _looks_like_html(text):
+        raise FeedError('feed %s: the body is an HTML page (an error page or captive portal?), not a list' % name)
+    _check_entry_count(name, text.count('\n') + 1, max_entries, 'lines')
+    lines = _split_lines(text)
+    result = AsnListResult(name)
+    if fmt == 'auto':
+        fmt = 'jsonl' if any(line.lstrip().startswith('{') for line in lines[:50]) else 'plain'
+    if fmt == 'jsonl':
+        if len(lines) == 1 and lines[0].lstrip().startswith('{'):
+            message = body_error_message(text)
+            if message:
+                raise ProviderError('feed %s: the provider answered with an error: %s' % (name, message))
+        _parse_asn_jsonl(lines, result, field or 'asn', require_metadata)
+    else:
+        _parse_asn_plain(lines, result)
+    if result.invalid and result.invalid > max_invalid_fraction * (result.rows + result.invalid):
+        raise FeedError(
+            'ASN list %s looks broken: %d of %d entries are invalid (limit %.0f%%); first: %s'
+            % (name, result.invalid, result.rows + result.invalid, max_invalid_fraction * 100,
+               '; '.join('line %(line)d %(text)r: %(reason)s' % s for s in result.invalid_samples[:3])))
+    return result
+
+
+def _parse_asn_jsonl(lines, result, field, require_metadata):
+    metadata = None
+    line_no = 0
+    for line_no, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line[0] in '#;':
+            result.comments += 1
+            continue
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            result.add_invalid(line_no, raw, 'not a JSON object')
+            continue
+        if not isinstance(record, dict):
+            result.add_invalid(line_no, raw, 'not a JSON object')
+            continue
+        if record.get('type') == 'metadata':
+            metadata = record
+            result.comments += 1
+            continue
+        number = asn_number(record.get(field))
+        if number is None:
+            result.add_invalid(line_no, raw, 'no AS number in %r' % field)
+            continue
+        result.rows += 1
+        result.asns.add(number)
+    result.lines = line_no
+    _check_metadata_count(result, metadata, require_metadata)
+
+
+def _parse_asn_plain(lines, result):
+    line_no = 0
+    for line_no, raw in enumerate(lines, 1):
+        line = raw.split('#', 1)[0].split(';', 1)[0].strip()
+        if not line:
+            result.comments += 1
+            continue
+        tokens = line.split()
+        number = asn_number(tokens[0]) if len(tokens) == 1 else None
+        if number is None:
+            result.add_invalid(line_no, raw, 'not an AS number (AS123 or 123) alone on its line')
+            continue
+        result.rows += 1
+        result.asns.add(number)
+    result.lines = line_no
+
+
 def _parse_jsonl(lines, result, collector, field, score_field, require_metadata=False):
     metadata = None
     line_no = 0
@@ -685,7 +1013,7 @@ def detect_format(text, query=None):
 def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
                max_invalid_fraction=DEFAULT_MAX_INVALID_FRACTION, query=None, field=None,
                score_field=None, scored=None, min_score=None, max_entries=DEFAULT_MAX_ENTRIES,
-               require_metadata=False):
+               require_metadata=False, countries=None, asns=None):
     """Parse a feed body (bytes or text).
 
     ``min_count`` applies to the count column of ipsum-style lines; lines whose
@@ -697,6 +1025,11 @@ def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
     counted before anything is split, so such a body costs no more memory
     than its text).  ``require_metadata`` (``jsonl``) makes a body without
     its metadata record a truncated one.
+
+    ``rir_delegated`` and ``ip2asn`` need a selection: ``countries`` (ISO
+    codes, any case) and, for ``ip2asn``, ``asns`` (13335, '13335' or
+    'AS13335'); a row is kept when either selects it.  Their results carry
+    ``labels``, each network's country or AS.
     """
     if fmt not in FORMATS:
         raise FeedError('unknown feed format %r (known: %s)' % (fmt, ', '.join(FORMATS)))
@@ -707,9 +1040,10 @@ def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
         refusals = RefusalTable()
     if fmt == 'auto':
         fmt = detect_format(text, query)
+    codes, numbers = _selection(name, fmt, countries, asns)
     if scored is None and fmt != 'json':
-        scored = bool(score_field)
-    result = FeedParseResult(name, scored=bool(scored))
+        scored = bool(score_field) and fmt not in SELECTION_FORMATS
+    result = FeedParseResult(name, scored=bool(scored), labelled=fmt in SELECTION_FORMATS)
     collector = _Collector(result, refusals, min_score)
     if fmt == 'json':
         _parse_json(text, result, collector, query, scored, max_entries)
@@ -731,12 +1065,16 @@ def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
             _parse_csv(lines, result, collector, field, score_field)
         elif fmt == 'tor_exits':
             _parse_tor(lines, result, collector)
+        elif fmt == 'rir_delegated':
+            _parse_rir(_iter_lines(text), result, refusals, codes)
+        elif fmt == 'ip2asn':
+            _parse_ip2asn(_iter_lines(text), result, refusals, codes, numbers)
         else:
             _parse_text_body(text, line_count, result, collector, refusals, fmt == 'ipsum', min_count)
             _check_declared_entries(name, _split_lines(_head(text)), result)
 
     considered = (result.accepted + result.invalid + result.refused_total + result.below_min_count
-                  + result.below_min_score)
+                  + result.below_min_score + result.not_selected)
     if result.invalid and result.invalid > max_invalid_fraction * considered:
         raise FeedError(
             'feed %s looks broken: %d of %d entries are invalid (limit %.0f%%); first: %s'
@@ -744,3 +1082,21 @@ def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
                '; '.join('line %(line)d %(text)r: %(reason)s' % s for s in result.invalid_samples[:3])))
     result.sort_keys()
     return result
+
+
+def _selection(name, fmt, countries, asns):
+    """(country codes, AS numbers) a feed selects, checked against its format: an address plan needs one (without,
+    it lists every address there is), and no other format has any."""
+    codes, numbers = country_codes(countries, name), as_numbers(asns, name)
+    if fmt not in SELECTION_FORMATS:
+        if codes or numbers:
+            raise FeedError('feed %s: countries and asns select the rows of an address plan (format rir_delegated '
+                            'or ip2asn), not of a %s list' % (name, fmt))
+    elif fmt == 'rir_delegated' and numbers:
+        raise FeedError('feed %s: a rir_delegated file does not say which AS holds a network; select it by countries, '
+                        'or use the ip2asn format (preset ip2asn) for asns' % name)
+    elif not codes and not numbers:
+        raise FeedError('feed %s: format %s lists the address space of the whole Internet; select what to block '
+                        'with countries%s. Without a selection it would block everything'
+                        % (name, fmt, '' if fmt == 'rir_delegated' else ', asns or asns_from'))
+    return codes, numbers

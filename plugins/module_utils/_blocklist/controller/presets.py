@@ -64,6 +64,8 @@ import string
 from urllib.parse import unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 HOUR = 3600
+RIR_QUOTA = ('No key, no stated quota. The registry rewrites its delegation file once a day, so min_interval is '
+             '24 h. A feed of it needs countries (ISO codes): the file lists every network the registry handed out.')
 
 PRESETS = {
     'abuseipdb': {
@@ -156,6 +158,62 @@ PRESETS = {
         'min_interval': HOUR,
         'quota': ('No key. The list is rebuilt about hourly. Tor exits relay traffic for many users: '
                   'consider tier challenge instead of block.'),
+    },
+    # Address plans: which country (the RIRs' delegation files) or AS (iptoasn.com) holds which networks. A feed of
+    # one needs countries or asns (or asns_from); geography blocks hurt, see docs/feeds.md, Countries and ASNs.
+    'rir_afrinic': {
+        'url': 'https://ftp.afrinic.net/pub/stats/afrinic/delegated-afrinic-extended-latest',
+        'format': 'rir_delegated',
+        'min_interval': 24 * HOUR,
+        'max_age': 72 * HOUR,
+        'quota': RIR_QUOTA,
+    },
+    'rir_apnic': {
+        'url': 'https://ftp.apnic.net/stats/apnic/delegated-apnic-extended-latest',
+        'format': 'rir_delegated',
+        'min_interval': 24 * HOUR,
+        'max_age': 72 * HOUR,
+        'quota': RIR_QUOTA,
+    },
+    'rir_arin': {
+        'url': 'https://ftp.arin.net/pub/stats/arin/delegated-arin-extended-latest',
+        'format': 'rir_delegated',
+        'min_interval': 24 * HOUR,
+        'max_age': 72 * HOUR,
+        'quota': RIR_QUOTA,
+    },
+    'rir_lacnic': {
+        'url': 'https://ftp.lacnic.net/pub/stats/lacnic/delegated-lacnic-extended-latest',
+        'format': 'rir_delegated',
+        'min_interval': 24 * HOUR,
+        'max_age': 72 * HOUR,
+        'quota': RIR_QUOTA,
+    },
+    'rir_ripencc': {
+        'url': 'https://ftp.ripe.net/pub/stats/ripencc/delegated-ripencc-extended-latest',
+        'format': 'rir_delegated',
+        'min_interval': 24 * HOUR,
+        'max_age': 72 * HOUR,
+        'quota': RIR_QUOTA,
+    },
+    'ip2asn': {
+        'url': 'https://iptoasn.com/data/ip2asn-combined.tsv.gz',
+        'format': 'ip2asn',
+        'min_interval': 24 * HOUR,
+        'max_age': 72 * HOUR,
+        'quota': ('No key, no stated quota. iptoasn.com rebuilds the table from BGP data about hourly; it is a '
+                  'download of a few MB gzipped (about 500,000 rows, IPv4 and IPv6), so once a day is plenty, and '
+                  'a conditional request makes an unchanged one a 304. The body is gunzipped as it arrives, never '
+                  'past max_bytes. Select rows with asns, asns_from (e.g. spamhaus_asn_drop) or countries.'),
+    },
+    'spamhaus_asn_drop': {
+        'url': 'https://www.spamhaus.org/drop/asndrop.json',
+        'format': 'jsonl',
+        'field': 'asn',
+        'require_metadata': True,
+        'min_interval': HOUR,
+        'quota': ('An ASN list, for an ip2asn feed\'s asns_from (it lists AS numbers, not networks). Spamhaus asks '
+                  'for at most one download an hour; the list changes a few times a day.'),
     },
     # The address ranges clouds and CDNs publish: allow sources (shadow_copy_allow_feeds), kept reachable.
     'cloudflare': {

@@ -41,7 +41,7 @@ from ..addresses import (
     parse_span, insert_ranges, count_networks, format_network, network_key,
 )
 from .feed_options import ALLOW_ONLY_DEFAULTS, FEED_DEFAULTS
-from .feeds import FeedError, ProviderError, parse_feed
+from .feeds import ASN_LIST_FORMATS, FeedError, ProviderError, parse_asn_list, parse_feed
 from ..files import acquire_lock, lock_holder, trusted_owner, write_atomic
 from .forking import fork_child
 from .fleet_local import (
@@ -50,7 +50,7 @@ from .fleet_local import (
     save_state as save_fleet_local,
 )
 from .fetch import FetchError, fetch_response, redact, redact_url
-from . import allow_sources, operator_entries
+from . import allow_sources, operator_entries, scopes
 from .presets import PresetError, resolve_feed
 
 FILES = {V4: 'blocklist_v4.txt', V6: 'blocklist_v6.txt'}
@@ -61,7 +61,7 @@ DEFAULT_TIERS = {'block': 90, 'challenge': 50}
 # every run only warned, and cron and AWX never alerted however old the copy got.  Two days is a day of failures
 # past the slowest daily list; a preset or the feed may say otherwise (max_age, 0 for never).
 DEFAULT_MAX_AGE = 2 * 86400
-TIERS = ('auto', 'block', 'challenge')
+TIERS = ('auto', 'block', 'challenge', scopes.ADMIT)
 MANIFEST = 'manifest.json'
 # HMAC-SHA256 of the manifest with a key kept outside the shadow directory (signing_key).
 SIGNATURE = 'manifest.sig'
@@ -321,11 +321,45 @@ def _load_feed(store, spec, secrets, refusals, now, fetcher, offline=False):
     run scheduled too often, a rate limit or a failure reuses it instead of
     calling the provider or weakening the copy.
     """
-    load = _FeedLoad(store, spec, secrets, refusals, now)
+    listed = None
+    if spec.get('asns_from'):
+        # The AS numbers of another source (an ip2asn feed's asns_from): loaded first, as a feed of its own.
+        listed, asn_list, cache_update = _answer(_AsnListLoad(store, spec['asns_from'], secrets, None, now), fetcher,
+                                                 offline)
+        _update_feed_cache(store, spec['asns_from']['name'], cache_update)
+        if asn_list is None:
+            # No list, not even a cached one: the feed fails as any feed does (the shrink guard keeps what it gave).
+            load = _FeedLoad(store, spec, secrets, refusals, now)
+            load.status.update(status='failed', error_kind=listed.get('error_kind'), asns_from=listed,
+                               error='its ASN list (asns_from, %s) has no usable copy: %s'
+                               % (listed.get('source'), listed.get('error')))
+            return load.redacted(), None, None
+        # With the feed's own asns, as given: parse_feed checks them (a bad one fails the feed, with its reason).
+        given = spec.get('asns')
+        given = [given] if isinstance(given, (str, int)) else list(given or ())
+        spec = dict(spec, selected_asns=sorted(asn_list.asns) + given)
+    status, parsed, cache_update = _answer(_FeedLoad(store, spec, secrets, refusals, now), fetcher, offline)
+    if listed is not None:
+        _with_asn_list(status, listed)
+    return status, parsed, cache_update
+
+
+def _answer(load, fetcher, offline):
     if offline:
         # An operator's block or unblock: published in seconds from what the copy already has, asking no provider.
         return load.use_cache('not asked: an offline build answers every feed from its cached copy')
     return load.cached_answer() or load.fetch(fetcher)
+
+
+def _with_asn_list(status, listed):
+    """The feed's status, with its ASN list's: a list that failed is the feed's warning, and the older of the two
+    copies is the feed's age (max_age, stale_feeds)."""
+    status['asns_from'] = listed
+    if listed.get('error') and not status.get('error'):
+        status['error'] = 'its ASN list (asns_from) %s: %s' % (listed.get('status'), listed.get('error'))
+    ages = [age for age in (status.get('age_seconds'), listed.get('age_seconds')) if age is not None]
+    if ages and status.get('status') != 'failed':
+        status['age_seconds'] = max(ages)
 
 
 class _FeedLoad(object):
@@ -338,9 +372,13 @@ class _FeedLoad(object):
         self.shown = redact(redact_url(spec['url']), secrets) if spec.get('url') else spec.get('path')
         self.status = {'name': self.name, 'source': self.shown, 'format': spec.get('format', 'auto'),
                        'preset': spec.get('preset'), 'tier': spec.get('tier', 'auto'), 'requests': 0}
-        self.fingerprint = hashlib.sha256(json.dumps(
-            [spec.get('url'), spec.get('path'), spec.get('format'), spec.get('query'), spec.get('field')],
-        ).encode()).hexdigest()
+        source = [spec.get('url'), spec.get('path'), spec.get('format'), spec.get('query'), spec.get('field')]
+        if spec.get('countries') or spec.get('asns') or spec.get('asns_from'):
+            # An address plan's copy is judged (max_growth_factor) against the last one of the same selection.
+            listed = spec.get('asns_from') or {}
+            source.append([spec.get('countries'), spec.get('asns'),
+                           [listed.get(key) for key in ('url', 'path', 'preset', 'format', 'field')]])
+        self.fingerprint = hashlib.sha256(json.dumps(source, default=str).encode()).hexdigest()
         self.cached_body, self.meta = store.read_feed_cache(self.name)
         self.now_epoch = int(now.timestamp())
         self.same_source = self.meta is not None and self.meta.get('fingerprint') in (None, self.fingerprint)
@@ -351,16 +389,21 @@ class _FeedLoad(object):
         if html is not None:
             raise FeedError('the provider answered an HTML page (%r), not the list: a bot challenge such as '
                             'Cloudflare\'s "Just a moment...", a login or an error page' % html)
-        parsed = parse_feed(body, name=self.name, fmt=spec.get('format') or 'auto',
-                            min_count=spec.get('min_count'), refusals=self.refusals,
-                            max_invalid_fraction=spec.get('max_invalid_fraction', FEED_DEFAULTS['max_invalid_fraction']),
-                            query=spec.get('query'), field=spec.get('field'),
-                            score_field=spec.get('score_field'), min_score=spec.get('min_score'),
-                            max_entries=spec.get('max_entries', FEED_DEFAULTS['max_entries']),
-                            require_metadata=bool(spec.get('require_metadata')))
+        parsed = self.read(body)
         if parsed.accepted == 0 and parsed.refused_total == 0 and not spec.get('allow_empty'):
             raise FeedError('feed %s parsed to zero addresses; treated as a failed fetch' % self.name)
         return parsed
+
+    def read(self, body):
+        spec = self.spec
+        return parse_feed(body, name=self.name, fmt=spec.get('format') or 'auto',
+                          min_count=spec.get('min_count'), refusals=self.refusals,
+                          max_invalid_fraction=spec.get('max_invalid_fraction', FEED_DEFAULTS['max_invalid_fraction']),
+                          query=spec.get('query'), field=spec.get('field'),
+                          score_field=spec.get('score_field'), min_score=spec.get('min_score'),
+                          max_entries=spec.get('max_entries', FEED_DEFAULTS['max_entries']),
+                          require_metadata=bool(spec.get('require_metadata')), countries=spec.get('countries'),
+                          asns=spec.get('selected_asns', spec.get('asns')))
 
     def redacted(self):
         """This feed's status as it leaves (the result, warnings, manifest.json): what came from the provider, its
@@ -544,6 +587,18 @@ class _FeedLoad(object):
         return self.redacted(), parsed, ('body', body, new_meta)
 
 
+class _AsnListLoad(_FeedLoad):
+    """An ASN list's load (a feed's asns_from): cached, paced and fetched as a feed is, read as AS numbers."""
+
+    def read(self, body):
+        spec = self.spec
+        return parse_asn_list(body, name=self.name, fmt=spec.get('format') or 'auto', field=spec.get('field'),
+                              max_invalid_fraction=spec.get('max_invalid_fraction',
+                                                            FEED_DEFAULTS['max_invalid_fraction']),
+                              max_entries=spec.get('max_entries', FEED_DEFAULTS['max_entries']),
+                              require_metadata=bool(spec.get('require_metadata')))
+
+
 # What an HTML page starts with, after blanks and a byte order mark; and its title, to name it.
 _HTML_START = re.compile(br'\A(?:\xef\xbb\xbf)?\s*(?:<!doctype\s+html|<html[\s>]|<head[\s>])', re.IGNORECASE)
 _HTML_TITLE = re.compile(br'<title[^>]*>([^<]{0,200})', re.IGNORECASE)
@@ -591,8 +646,8 @@ def split_tiers(parsed, tier, thresholds):
 PROVENANCE_CHUNK = 65536
 
 
-def _provenance_rows(parsed_feeds, version):
-    """(sorted keys with repeats, base mask, masks, best scores) for one family.
+def _provenance_rows(parsed_feeds, version, names=()):
+    """(sorted keys with repeats, base mask, masks, best scores, labels) for one family.
 
     Each feed's keys come sorted (parse_feed sorts them).  The largest
     unscored feed is the base: its keys are walked as they are, and only the
@@ -600,13 +655,19 @@ def _provenance_rows(parsed_feeds, version):
     a dictionary of feed masks, where a key not in it is the base's alone.
     A dictionary of ten million keys would cost the writer more than the
     build's merge.
+
+    A labelled feed (an address plan's: each network's country or AS) is
+    never the base: its keys go into the dictionary, and their labels, as
+    ``feed=label`` text, into ``labels``.
     """
     listed = [(1 << index, parsed) for index, parsed in enumerate(parsed_feeds)
               if parsed is not None and parsed.keys[version]]
-    unscored = [item for item in listed if item[1].scores is None]
+    unscored = [item for item in listed if item[1].scores is None and getattr(item[1], 'labels', None) is None]
     base_bit, base = max(unscored, key=lambda item: len(item[1].keys[version])) if unscored else (0, None)
-    masks, best = {}, {}
+    masks, best, labels = {}, {}, {}
     for bit, parsed in listed:
+        if getattr(parsed, 'labels', None) is not None:
+            _add_labels(labels, names[bit.bit_length() - 1], parsed.keys[version], parsed.labels[version])
         if parsed is base:
             continue
         keys = parsed.keys[version]
@@ -619,7 +680,7 @@ def _provenance_rows(parsed_feeds, version):
                 if score > best_get(key, -1.0):
                     best[key] = score
     if base is None:
-        return sorted(masks), base_bit, masks, best
+        return sorted(masks), base_bit, masks, best, labels
     base_keys = base.keys[version]
     rows, position = [], 0
     for key in sorted(masks):
@@ -631,9 +692,22 @@ def _provenance_rows(parsed_feeds, version):
         rows.append(key)
         position = index
     if not rows:
-        return base_keys, base_bit, masks, best
+        return base_keys, base_bit, masks, best, labels
     rows.extend(base_keys[position:])
-    return rows, base_bit, masks, best
+    return rows, base_bit, masks, best, labels
+
+
+def _add_labels(labels, name, keys, feed_labels):
+    """``name=label`` for each key, joined with a comma to another feed's (a feed's repeats of a key keep its
+    first)."""
+    get = labels.get
+    for key, label in zip(keys, feed_labels):
+        text = '%s=%s' % (name, label)
+        found = get(key)
+        if found is None:
+            labels[key] = text
+        elif not (found + ',').startswith(name + '=') and (',%s=' % name) not in found:
+            labels[key] = found + ',' + text
 
 
 def provenance_chunks(names, parsed_feeds):
@@ -645,9 +719,12 @@ def provenance_chunks(names, parsed_feeds):
     the lines of ten million entries at once cost gigabytes.
     """
     compressor = zlib.compressobj(1, zlib.DEFLATED, 31)      # 31: a gzip stream, its mtime 0
-    yield compressor.compress(b'# entry\tfeeds\tbest_score\n')
+    # An address plan's feed (rir_delegated, ip2asn) adds a fourth column, each network's country or AS by feed
+    # (``asn_drop=AS4134 CN``); a copy without one writes the three columns it always did.
+    labelled = any(getattr(parsed, 'labels', None) is not None for parsed in parsed_feeds if parsed is not None)
+    yield compressor.compress(b'# entry\tfeeds\tbest_score\tlabels\n' if labelled else b'# entry\tfeeds\tbest_score\n')
     for version in (V4, V6):
-        keys, base_bit, masks, best = _provenance_rows(parsed_feeds, version)
+        keys, base_bit, masks, best, labels = _provenance_rows(parsed_feeds, version, names)
         suffixes = {mask: '\t' + ','.join(n for i, n in enumerate(names) if mask >> i & 1) + '\t'
                     for mask in set(masks.values()) | {base_bit}}
         ntop, family, width, bits = socket.inet_ntop, AF[version], BITS[version] // 8, BITS[version]
@@ -662,12 +739,15 @@ def provenance_chunks(names, parsed_feeds):
             before = chain((keys[first - 1] if first else None,), chunk)
             if not masks:
                 # One feed, ten million keys: most are single addresses, formatted here without two calls.
-                tail = base_suffix + '-'
+                tail = base_suffix + ('-\t-' if labelled else '-')
                 lines = [(network(key) if key & 0xff else ntop(family, (key >> 8).to_bytes(width, 'big'))) + tail
+                         for key, previous in zip(chunk, before) if key != previous]
+            elif not labelled:
+                lines = [network(key) + suffixes[mask_of(key, base_bit)] + ('%g' % best[key] if key in best else '-')
                          for key, previous in zip(chunk, before) if key != previous]
             else:
                 lines = [network(key) + suffixes[mask_of(key, base_bit)] + ('%g' % best[key] if key in best else '-')
-                         for key, previous in zip(chunk, before) if key != previous]
+                         + '\t' + labels.get(key, '-') for key, previous in zip(chunk, before) if key != previous]
             if lines:
                 lines.append('')
                 yield compressor.compress('\n'.join(lines).encode())
@@ -976,6 +1056,10 @@ class _Plan(object):
         self.thresholds = _thresholds(tiers)
         self.resolved = [_resolved_feed(spec, presets) for spec in feeds]
         try:
+            scopes.check_admit_overlap([feed for feed, _secrets in self.resolved])
+        except scopes.ScopeError as exc:
+            raise ShadowCopyError(str(exc))
+        try:
             allow_sources.check_names(allow_feeds, FEED_NAME)
         except allow_sources.AllowSourceError as exc:
             raise ShadowCopyError(str(exc))
@@ -988,13 +1072,15 @@ class _Plan(object):
         self.allowlist = list(allowlist)
         self.allowlist_entries = len(self.allowlist)
         self.allow_ranges = parse_allowlist(self.allowlist)
+        # What an admit-only scope adds to its feeds' networks: the allowlist and the unblocks, not the allow sources.
+        self.admit_ranges = self.allow_ranges
 
     def take_operator_entries(self, state):
         """The operator's entries in force join the build: its unblocks the allowlist, its blocks a feed."""
         self.operator = state
         unblocks = operator_entries.in_force(state, 'unblock')
         if unblocks:
-            self.allow_ranges = parse_allowlist(self.allowlist + unblocks)
+            self.allow_ranges = self.admit_ranges = parse_allowlist(self.allowlist + unblocks)
 
 
 def _with_allow_defaults(spec):
@@ -1013,6 +1099,9 @@ def _feed_names(feeds, fleet_local):
         if name == operator_entries.FEED_NAME:
             raise ShadowCopyError('the feed name %s is reserved for the operators\' own blocks (playbooks/block.yml)'
                                   % operator_entries.FEED_NAME)
+        if name.endswith(ASN_LIST_SUFFIX):
+            raise ShadowCopyError('feed name %s: names ending in %s are reserved for the caches of ASN lists '
+                                  '(asns_from)' % (name, ASN_LIST_SUFFIX))
         if name.startswith(allow_sources.CACHE_PREFIX):
             # An allow source's copy is cached under that name: a feed of it would share the cache, and the source
             # would fall back on the feed's list as its "last good copy".
@@ -1057,9 +1146,45 @@ def _resolved_feed(spec, presets):
         raise ShadowCopyError(str(exc))
     if not feed.get('url') and not feed.get('path'):
         raise ShadowCopyError('feed %s needs url, path or a preset' % feed['name'])
+    if feed.get('asns_from') is not None:
+        feed['asns_from'], list_secrets = _resolved_asn_list(feed, presets)
+        secrets = secrets + list_secrets
     if feed.get('tier', 'auto') not in TIERS:
         raise ShadowCopyError('feed %s: tier must be one of %s' % (feed['name'], ', '.join(TIERS)))
+    try:
+        scopes.feed_scope(feed)
+    except scopes.ScopeError as exc:
+        raise ShadowCopyError(str(exc))
     return feed, secrets
+
+
+# An ASN list's cache name is its feed's and this (a feed's own name may not end in it).
+ASN_LIST_SUFFIX = '.asns'
+
+
+def _resolved_asn_list(feed, presets):
+    """(list feed, secrets) of a feed's asns_from: a preset name, or a feed definition (url, path or preset, format,
+    field, headers, ...), cached as <feed>.asns."""
+    given = feed['asns_from']
+    given = {'preset': given} if isinstance(given, str) else given
+    if not isinstance(given, dict):
+        raise ShadowCopyError('feed %s: asns_from must be a preset name (spamhaus_asn_drop) or a feed definition '
+                              '(url, path or preset, format, field, ...)' % feed['name'])
+    if feed.get('format') != 'ip2asn':
+        raise ShadowCopyError('feed %s: asns_from selects the rows of an ip2asn table (format ip2asn, preset ip2asn), '
+                              'not of a %s feed' % (feed['name'], feed.get('format') or 'auto'))
+    spec = dict((key, value) for key, value in given.items() if key != 'asns_from')
+    spec['name'] = feed['name'] + ASN_LIST_SUFFIX
+    try:
+        listed, secrets = resolve_feed(spec, presets)
+    except PresetError as exc:
+        raise ShadowCopyError('feed %s: asns_from: %s' % (feed['name'], exc))
+    if not listed.get('url') and not listed.get('path'):
+        raise ShadowCopyError('feed %s: asns_from needs url, path or a preset' % feed['name'])
+    if (listed.get('format') or 'auto') not in ASN_LIST_FORMATS:
+        raise ShadowCopyError('feed %s: asns_from: an ASN list is read as %s, not %s'
+                              % (feed['name'], ', '.join(ASN_LIST_FORMATS), listed.get('format')))
+    return listed, secrets
 
 
 class _Collected(object):
@@ -1078,6 +1203,7 @@ class _Collected(object):
         self.fleet_entries = self.fleet_info = None
         self.fleet_keys = {'block': None, 'challenge': None}
         self.allow = allow_sources.Loaded()
+        self.scopes = scopes.Scopes()
 
     def count_refusals(self, parsed):
         for reason, count in parsed.refused.items():
@@ -1100,7 +1226,8 @@ def _collect(store, root, plan, now, fetcher, check_mode):
         _update_feed_cache(store, feed['name'], cache_update)
         cache_update = None     # the body: as large as the feed, and not needed again
         if parsed is not None:
-            _add_feed_tiers(collected, status, parsed, feed.get('tier', 'auto'), plan.thresholds)
+            _add_feed_tiers(collected, status, parsed, feed.get('tier', 'auto'), plan.thresholds,
+                            scopes.feed_scope(feed))
     if plan.fleet_local is not None:
         _add_fleet_local(collected, root, plan, now, check_mode)
     if plan.operator and operator_entries.in_force(plan.operator, 'block'):
@@ -1161,8 +1288,18 @@ def _update_feed_cache(store, name, cache_update):
         store.write_feed_meta(name, cache_update)
 
 
-def _add_feed_tiers(collected, status, parsed, tier, thresholds):
-    block, challenge, dropped = split_tiers(parsed, tier, thresholds)
+def _add_feed_tiers(collected, status, parsed, tier, thresholds, scope=None):
+    """A feed's keys into the tiers; with a ``scope`` (scopes.feed_scope), what would be blocked goes to the scope
+    instead (an admit-only feed's keys all do)."""
+    if scope is not None and scope[0] == 'admit':
+        block, challenge, dropped = parsed.keys, {V4: [], V6: []}, 0
+    else:
+        block, challenge, dropped = split_tiers(parsed, tier, thresholds)
+    if scope is not None:
+        status['scope'] = scopes.scope_name(scope)
+        status['scoped'] = len(block[V4]) + len(block[V6])
+        collected.scopes.add(scope, status['name'], block)
+        block = {V4: [], V6: []}
     status['block'] = len(block[V4]) + len(block[V6])
     status['challenge'] = len(challenge[V4]) + len(challenge[V6])
     status['below_challenge_score'] = dropped
@@ -1188,9 +1325,10 @@ def _add_fleet_local(collected, root, plan, now, check_mode):
 class _Merged(object):
     """The copy's files: each tier merged, the allowlist subtracted, hashed; and the provenance file."""
 
-    def __init__(self, block_tier, challenge_tier, provenance_path, fleet_entries, allow=None):
+    def __init__(self, block_tier, challenge_tier, provenance_path, fleet_entries, allow=None, scoped=None):
         self.block_tier, self.challenge_tier, self.provenance_path = block_tier, challenge_tier, provenance_path
         self.files, self.file_info = {}, {}
+        self.scoped = scoped or scopes.ScopeFiles()
         allow_files = allow_sources.generation_files(allow) if allow is not None else {}
         self.files.update(allow_files)
         if fleet_entries is not None:
@@ -1201,6 +1339,11 @@ class _Merged(object):
             self.file_info[FILES[version]] = dict(block_tier.info[version], tier='block')
             self.file_info[CHALLENGE_FILES[version]] = dict(challenge_tier.info[version], tier='challenge')
         self.content_sha = _content_sha(self.file_info, challenge_tier.info, fleet_entries, allow_files)
+        if self.scoped.file_info:
+            # Ports scoped by a feed are part of what hosts enforce; a copy without scopes keeps its hash.
+            self.files.update(self.scoped.files)
+            self.file_info.update(self.scoped.file_info)
+            self.content_sha = hashlib.sha256((self.content_sha + self.scoped.content_text()).encode()).hexdigest()
         self.total = sum(info['entries'] for info in self.file_info.values())
         self.entries = {'v4': block_tier.info[V4]['entries'], 'v6': block_tier.info[V6]['entries'],
                         'challenge_v4': challenge_tier.info[V4]['entries'],
@@ -1223,6 +1366,7 @@ def _merge(root, plan, collected, provenance):
                                  allow=collected.allow)
         challenge_tier = _tier_files(collected.challenge_keys, plan.allow_ranges, block_tier,
                                      extra_keys=collected.fleet_keys['challenge'], allow=collected.allow)
+        scoped = scopes.scope_files(collected.scopes, plan.allow_ranges, plan.admit_ranges)
         if provenance_path:
             provenance_path = _finish_provenance(provenance_pid, provenance_path)
             provenance_pid = None
@@ -1230,7 +1374,7 @@ def _merge(root, plan, collected, provenance):
         if provenance_pid:
             os.waitpid(provenance_pid, 0)
         raise
-    return _Merged(block_tier, challenge_tier, provenance_path, collected.fleet_entries, collected.allow)
+    return _Merged(block_tier, challenge_tier, provenance_path, collected.fleet_entries, collected.allow, scoped)
 
 
 def _content_sha(file_info, challenge_info, fleet_entries, allow_files=None):
@@ -1269,7 +1413,7 @@ def _first_result(store, previous, plan, collected, merged):
     result = {
         'changed': False, 'published': False, 'withheld': None,
         'generation': previous['generation'] if previous else None,
-        'path': store.current_link, 'feeds': statuses, 'entries': merged.entries,
+        'path': store.current_link, 'feeds': statuses, 'entries': merged.entries, 'scopes': merged.scoped.manifest,
         'refused': collected.refusal_counts, 'warnings': warnings, 'mirrored': False, 'stale_feeds': stale,
         # What the allowlist unblocked is said in the run, not only in the manifest.
         'allowlist': dict(merged.allowlist_removed,
@@ -1297,6 +1441,9 @@ def _withheld(previous, plan, collected, merged, feed_count, force, max_shrink_p
         collected.fleet_info['summary']['feeds_entries'] = guard_total
     if feed_count and all(s['status'] == 'failed' for s in collected.statuses[:feed_count]):
         return 'no feed could be fetched or read from cache'
+    if merged.scoped.empty_admit:
+        return ('the admit-only list %s has no networks from its feeds: published, it would close its ports to all '
+                'but the allowlist' % ', '.join(merged.scoped.empty_admit))
     if guard_total == 0 and prev_guard > 0:
         return ('the new copy is empty; an empty result never replaces generation %d with %d entries'
                 % (previous['generation'], prev_total))
@@ -1328,6 +1475,9 @@ def _manifest(generation, now, previous, plan, collected, merged, force, max_shr
         with open(merged.provenance_path, 'rb') as handle:
             provenance_info = {'file': PROVENANCE, 'sha256': hashlib.sha256(handle.read()).hexdigest(),
                                'feeds': collected.names, 'columns': ['entry', 'feeds', 'best_score']}
+            # A feed parsed from an address plan (its status counts the rows not selected) labels its networks.
+            if any('not_selected' in status for status in collected.statuses):
+                provenance_info['columns'].append('labels')
     manifest = {
         'format': MANIFEST_FORMAT,
         'generation': generation,
@@ -1338,6 +1488,8 @@ def _manifest(generation, now, previous, plan, collected, merged, force, max_shr
                   'block_files': [FILES[V4], FILES[V6]],
                   'challenge_files': [CHALLENGE_FILES[V4], CHALLENGE_FILES[V6]]},
         'provenance': provenance_info,
+        # Feeds scoped to ports (scopes.py): each scope's kind, ports, feeds and files.
+        'scopes': merged.scoped.manifest,
         'feeds': collected.statuses,
         'allowlist': dict(merged.allowlist_removed, entries=plan.allowlist_entries),
         # Each allow source's status (its copy's age among it) and what it kept out of this generation.

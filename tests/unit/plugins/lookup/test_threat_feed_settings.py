@@ -62,6 +62,8 @@ BAD_SETTINGS = [
     ({'max_bytes': 0}, 'deadline must not be negative, max_bytes and max_entries must be positive'),
     ({'max_entries': 0}, 'deadline must not be negative, max_bytes and max_entries must be positive'),
     ({'max_invalid_fraction': 1.5}, 'max_invalid_fraction must be between 0 and 1'),
+    ({'countries': ['CN', 'China']}, "countries: 'China' is not a two-letter country code (ISO 3166 alpha-2, e.g. CN)"),
+    ({'asns': [13335, 'ASX']}, 'asns: \'ASX\' is not an AS number (13335, "13335" or "AS13335"; 1-4294967295)'),
 ]
 
 
@@ -103,3 +105,19 @@ def test_the_lookup_fetches_and_parses_with_the_builds_defaults(tmp_path):
     assert {name: answer['taken'][name] for name in defaults} == defaults
     assert answer['taken']['format'] == 'auto' and answer['taken']['min_score'] is None
     assert answer['taken']['path'] == terms[0]
+
+
+def test_the_lookup_selects_the_countries_of_a_delegation_file():
+    import ipaddress
+    from ansible_collections.fleetwall.blocklist.tests.helpers import FEEDS
+    path = os.path.join(FEEDS, 'delegated-fixture-extended')
+    expected = []
+    with open(path) as handle:
+        for fields in (line.rstrip('\n').split('|') for line in handle):
+            if len(fields) >= 7 and fields[1] == 'KE' and fields[2] == 'ipv4' and fields[6] in ('allocated', 'assigned'):
+                first = ipaddress.IPv4Address(fields[3])
+                expected.extend(ipaddress.summarize_address_range(first, first + int(fields[4]) - 1))
+    answer, missing = run_lookup(([path], {'format': 'rir_delegated', 'countries': ['ke'], 'family': 'v4'}),
+                                 ([path], {'format': 'rir_delegated'}))
+    assert answer['entries'] == [str(n) for n in ipaddress.collapse_addresses(expected)] != [], answer
+    assert 'whole Internet' in missing['message'], missing
