@@ -18,6 +18,10 @@ description:
     honour blocks more than it says. Each is returned as one warning naming the variable, the host and its backend,
     and is also shown as an Ansible warning.
   - A C(fleetwall_backend) that names no backend (a typo) fails, listing the names it takes.
+  - Feeds scoped to ports (C(docs/scopes.md)), which the shadow copy to push lists (C(shadow_copy_to_push.scopes)
+    on C(localhost)), are enforced by the V(nftables) backend only. On a host with another backend, a port-scoped
+    block is a warning (its networks are not blocked there), and an admit-only port fails the filter, naming the
+    hosts, before any host is changed: the port would stay open to every source.
   - The fleet's policy is the C(fleetwall_*) variables (C(fleetwall_ports), C(fleetwall_protocol),
     C(fleetwall_target), C(fleetwall_block_output), C(fleetwall_block_forward), C(fleetwall_log),
     C(fleetwall_families)); each backend's role reads them unless its own variable is set (docs/policy.md).
@@ -51,7 +55,9 @@ from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backends import KERNEL_BACKENDS
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backends import (
+    KERNEL_BACKENDS, PORT_SCOPE_BACKENDS,
+)
 
 # The roles of the kernel backends, by the name fleetwall_backend takes; each role's variables start with it.
 BACKEND_ROLES = KERNEL_BACKENDS
@@ -110,8 +116,26 @@ def _unused(name, variables, backend):
     return None
 
 
+def _scopes_to_push(hostvars):
+    controller = hostvars.get('localhost') or {}
+    return list((controller.get('shadow_copy_to_push') or {}).get('scopes') or [])
+
+
+def _unenforced_scopes(scopes, host, backend):
+    """A warning for the port-scoped blocks a host's backend does not enforce, or None; AnsibleFilterError is left to
+    the caller for admit-only ports."""
+    blocks = [scope['name'] for scope in scopes if scope.get('kind') == 'block']
+    if not blocks or backend in PORT_SCOPE_BACKENDS:
+        return None
+    return ('%s: the feeds scoped to ports (%s) are not enforced there: its backend (%s) blocks on all ports or not '
+            'at all, and their networks are not in the block tier (docs/scopes.md)' % (host, ', '.join(blocks), backend))
+
+
 def backend_settings(hostvars, hosts):
     warnings = []
+    scopes = _scopes_to_push(hostvars)
+    admit = [scope['name'] for scope in scopes if scope.get('kind') == 'admit']
+    unenforced_admit = []
     for host in hosts:
         variables = hostvars[host]
         backend = host_backend(variables)
@@ -126,6 +150,17 @@ def backend_settings(hostvars, hosts):
                 uses = ('has no kernel backend (fleetwall_backend none)' if backend == 'none'
                         else 'uses the %s backend' % backend)
                 warnings.append('%s: %s does nothing, because %s %s: %s' % (host, name, host, uses, reason))
+        unenforced = _unenforced_scopes(scopes, host, backend)
+        if unenforced:
+            warnings.append(unenforced)
+        if admit and backend not in PORT_SCOPE_BACKENDS:
+            unenforced_admit.append('%s (%s)' % (host, backend))
+    if unenforced_admit:
+        raise AnsibleFilterError('the shadow copy admits only some sources to ports (%s), which only the %s backend '
+                                 'enforces; on %s the ports would stay open to everyone. Nothing was pushed. Use '
+                                 'fleetwall_backend: nftables there, or push without the admit_only feeds (docs/'
+                                 'scopes.md)' % (', '.join(admit), ' and '.join(PORT_SCOPE_BACKENDS),
+                                                 ', '.join(unenforced_admit)))
     display = Display()
     for warning in warnings:
         display.warning(warning)

@@ -81,6 +81,51 @@ options:
       timeout:
         description: The set's O(timeout).
         type: int
+      admit:
+        description: The set's O(admit).
+        type: bool
+        version_added: 0.5.0
+      rules:
+        description: The set's O(rules), in place of the task's (an admit-only set or a port-scoped one has its own).
+        type: list
+        elements: dict
+        version_added: 0.5.0
+        suboptions:
+          chain:
+            description: O(rules[].chain).
+            type: str
+            default: input
+            choices: [input, output, forward]
+          target:
+            description: O(rules[].target).
+            type: str
+            default: drop
+            choices: [drop, reject]
+          direction:
+            description: O(rules[].direction).
+            type: str
+            choices: [src, dst]
+          ports:
+            description: O(rules[].ports).
+            type: list
+            elements: int
+          protocol:
+            description: O(rules[].protocol).
+            type: str
+            default: tcp
+            choices: [tcp, udp]
+          log:
+            description: O(rules[].log).
+            type: bool
+            default: false
+          log_prefix:
+            description: O(rules[].log_prefix).
+            type: str
+            default: 'fleetwall-drop: '
+          log_limit:
+            description: O(rules[].log_limit).
+            type: str
+            default: 5/minute
   name:
     description: Name of the set (letters, digits, C(_); starts with a letter).
     type: str
@@ -117,6 +162,27 @@ options:
     type: str
     default: present
     choices: [present, absent]
+  admit:
+    description:
+      - An admit-only set. Its entries are the only sources that may reach the ports of its O(rules), which drop
+        every other source (C(ip saddr != @set tcp dport { 22 } drop)); the shadow copy writes such a set for a feed
+        with C(tier: admit_only) (C(docs/scopes.md)).
+      - Lockout protection adds what it would otherwise take out of a blocklist (the SSH client of this session,
+        the host's own addresses and gateways, O(protect)), listed in C(admitted). With O(lockout_protection=false),
+        a set that would not hold this session's SSH client, on a port the rules close, is refused.
+      - Needs an interval set holding every entry (O(select=all)), and O(rules) each on the V(input) chain with ports.
+    type: bool
+    default: false
+    version_added: 0.5.0
+  remove_other_sets:
+    description:
+      - A set name prefix. After the sets of O(sets) are synced, every other set whose name begins with it, which this
+        module applied (its record is in O(state_dir)), is removed as with O(state=absent), with its chains, record
+        and the save file beside those of O(sets) (C(<name>.nft)).
+      - The role passes its port-scoped sets' prefix (C(fleetwall_scope_)): a scope the shadow copy no longer has
+        leaves no set behind on the hosts.
+    type: str
+    version_added: 0.5.0
   restore_unit:
     description:
       - Install this systemd unit, which restores every save file in the directory of O(persist_file) at boot, and
@@ -256,6 +322,14 @@ protected:
   type: list
   elements: dict
   version_added: 0.5.0
+admitted:
+  description:
+    - With O(admit), the networks lockout protection added to the set (at most 20), each with what it keeps
+      reachable (C(192.0.2.9 (SSH client))).
+  returned: when protection added any
+  type: list
+  elements: dict
+  version_added: 0.5.0
 protected_count:
   description: How many entries covered a protected address.
   returned: when an entry covered a protected address
@@ -313,7 +387,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.command_runner import run_tool
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.module_support import (
-    SET_OPTIONS, SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, rules_argument_spec, run_sync, sets_argument_spec,
+    ADMIT_ARGUMENT_SPEC, REMOVE_OTHER_SETS_ARGUMENT_SPEC, SET_OPTIONS, SYNC_ARGUMENT_SPEC, SYNC_MUTUALLY_EXCLUSIVE, check_admit_rules, rules_argument_spec,
+    run_sync, sets_argument_spec,
 )
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.backend_nft import NftAdapter
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.host.nft_rules import RuleManager
@@ -335,7 +410,10 @@ def main():
         rules=rules_argument_spec(('input', 'output', 'forward'), ('drop', 'reject'), '5/minute'),
     )
     argument_spec.update(SYNC_ARGUMENT_SPEC)
-    argument_spec['sets'] = sets_argument_spec(argument_spec, SET_OPTIONS + ('type', 'interval', 'select', 'timeout'))
+    argument_spec.update(ADMIT_ARGUMENT_SPEC)
+    argument_spec.update(REMOVE_OTHER_SETS_ARGUMENT_SPEC)
+    per_set = ('type', 'interval', 'select', 'timeout', 'admit', 'rules')
+    argument_spec['sets'] = sets_argument_spec(argument_spec, SET_OPTIONS + per_set)
     module = AnsibleModule(argument_spec=argument_spec, mutually_exclusive=SYNC_MUTUALLY_EXCLUSIVE + [('name', 'sets')],
                            required_one_of=[('name', 'sets')], supports_check_mode=True)
     nft_bin = module.get_bin_path('nft', required=True)
@@ -343,9 +421,15 @@ def main():
     def build(params):
         if not params['interval'] and params['select'] == 'networks':
             raise SyncError('select=networks needs an interval set (interval=true)')
+        if params['admit'] and (not params['interval'] or params['select'] != 'all'):
+            # Split in two, a source would have to be in both halves to pass.
+            raise SyncError('set %s: an admit-only set holds every entry in one interval set (interval=true, '
+                            'select=all)' % params['name'])
+        check_admit_rules(params)
         adapter = NftAdapter(run_tool, nft_bin, params['table'], params['name'], family=params['family'],
                              elem_type=params['type'], interval=params['interval'], timeout=params['timeout'],
                              select=params['select'], keep_listing=True)
+        adapter.admit = params['admit']
         rules = RuleManager(adapter, params['state_dir'])
         adapter.rule_manager = rules
 

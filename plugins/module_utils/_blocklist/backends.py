@@ -57,6 +57,9 @@ BACKENDS = collections.OrderedDict((backend.id, backend) for backend in (
 ))
 
 KERNEL_BACKENDS = tuple(b.id for b in BACKENDS.values() if b.kind == 'kernel')
+# The backends that enforce the shadow copy's port scopes (controller/scopes.py): a drop on some ports, and an
+# admit-only port. The others enforce a rule on all ports or a port list set for the whole fleet.
+PORT_SCOPE_BACKENDS = ('nftables',)
 
 
 def backend_of_record(name):

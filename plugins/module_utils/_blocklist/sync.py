@@ -25,6 +25,8 @@ drift is always found by count and on request by content.
 
 from __future__ import annotations
 
+import copy
+
 import hashlib
 import heapq
 import json
@@ -136,7 +138,8 @@ class SyncPolicy(object):
     lists what covered them under ``protected``; entries already applied under the same protection are not
     checked again, so a 1% change costs 1% of a scan. With ``max_change_percent``, a change (added plus removed)
     larger than that share of the entries in place is refused unless ``force_change``, and emptying what holds
-    entries is refused unless ``allow_empty``: ``refusal`` says why.
+    entries is refused unless ``allow_empty``: ``refusal`` says why. With ``admit`` (an admit-only set, whose entries
+    are the only sources its ports answer), the protected addresses are added instead, under ``admitted``.
     """
 
     def __init__(self, check_mode=False, want_diff=False, verify=False,
@@ -153,6 +156,13 @@ class SyncPolicy(object):
         self.force_change = force_change
         self.allow_empty = allow_empty
         self.protection = protection
+        self.admit = False
+
+    def admitting(self):
+        """This policy for an admit-only set."""
+        policy = copy.copy(self)
+        policy.admit = True
+        return policy
 
     def refusal(self, changes, before, after=None):
         """Why the change guard refuses this change, or None (change_refusal)."""
@@ -561,9 +571,16 @@ def _baseline(sync):
 
 
 def _carve_protected(sync, entries, baseline):
-    """The entries without the protected addresses; what covered them goes in the result."""
+    """The entries without the protected addresses; what covered them goes in the result.  An admit-only set's
+    entries with them added instead."""
     protection = sync.policy.protection
     if not protection:
+        return entries
+    if sync.policy.admit:
+        lines, findings = protection.admit(entries.lines, sync.adapter.version)
+        if findings:
+            sync.result['admitted'] = findings
+            return entries.without(lines)
         return entries
     lines = entries.lines
     checked_before = sync.trusted and sync.record.get('protection') == sync.protection_digest

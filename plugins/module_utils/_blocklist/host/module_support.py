@@ -27,7 +27,7 @@ from ..files import (
 )
 from .metrics import read_records, write_textfile
 from ..addresses import AddressError
-from .protect import Protection, findings_warning, host_addresses, ssh_client_addresses
+from .protect import Protection, findings_warning, host_addresses, ssh_client_addresses, ssh_connections
 from ..sync import Entries, SyncError, StateStore, SyncPolicy, entries_are_canonical, read_entries_source, sync_set
 
 # When the module's code started (imported at its start): ``elapsed`` is the call's own time, as the host pays it,
@@ -70,6 +70,11 @@ PROTECT_ARGUMENT_SPEC = dict(
 )
 SYNC_ARGUMENT_SPEC.update(PROTECT_ARGUMENT_SPEC)
 PROTECTED_SAMPLE = 20
+# An admit-only set (a backend that enforces rules by port offers it): its entries are the only sources its rules'
+# ports answer, and lockout protection adds to it what it would otherwise take out.
+ADMIT_ARGUMENT_SPEC = dict(admit=dict(type='bool', default=False))
+# Sets that come and go with the shadow copy (one per port scope): those a call no longer names are removed.
+REMOVE_OTHER_SETS_ARGUMENT_SPEC = dict(remove_other_sets=dict(type='str'))
 # The entries the controller sends compressed are expanded as a stream, never past this.
 ENTRIES_MAX_BYTES = 256 * 1024 * 1024
 ENTRIES_SOURCES = ('entries_file', 'entries', 'src', 'entries_zlib')
@@ -95,7 +100,8 @@ def check_common_params(module):
     params = module.params
     if params.get('timeout') is not None and not 0 < params['timeout'] <= 2147483:
         module.fail_json(msg='timeout must be between 1 and 2147483 seconds, got %d' % params['timeout'])
-    for rule in params.get('rules') or []:
+    set_rules = [rule for item in params.get('sets') or [] for rule in item.get('rules') or []]
+    for rule in (params.get('rules') or []) + set_rules:
         for port in rule.get('ports') or []:
             if not 0 < port < 65536:
                 module.fail_json(msg='port %d is out of range 1-65535' % port)
@@ -248,12 +254,33 @@ def run_sync(module, build):
         # A file's entries travel once a call (the action plugin): sets with the same source find them here.
         carried = dict((item['entries_sha256'], item['entries_zlib']) for item in params['sets']
                        if item.get('entries_sha256') and item.get('entries_zlib'))
-        result = combine_set_results([sync_one(module, set_options(params, overrides), build, policy, carried)
-                                      for overrides in params['sets']])
+        results = [sync_one(module, set_options(params, overrides), build, policy, carried)
+                   for overrides in params['sets']]
+        results += [sync_one(module, set_options(params, overrides), build, policy)
+                    for overrides in other_sets_to_remove(params, results)]
+        result = combine_set_results(results)
     own = set(r['backend'] for r in result.get('sets', [result]) if r.get('backend'))
     note_other_backends(module, result, own)
     write_metrics(module, result)
     finish(module, result)
+
+
+def other_sets_to_remove(params, results):
+    """With ``remove_other_sets`` (a name prefix): the sets this module recorded in the state directory, whose names
+    begin with it, that the call does not name, as removals (``state: absent``), each with the save file the others
+    keep beside theirs. Only after a call that synced a set, so that the backend is known.
+    """
+    prefix = params.get('remove_other_sets')
+    own = set(backend_of_record(result['backend']) for result in results if result.get('backend'))
+    if not prefix or not own:
+        return []
+    named = set(item['name'] for item in params['sets'])
+    persist = next((item.get('persist_file') for item in params['sets'] if item.get('persist_file')), None)
+    suffix = os.path.splitext(persist)[1] if persist else ''
+    return [{'name': name, 'state': 'absent',
+             'persist_file': os.path.join(os.path.dirname(persist), name + suffix) if persist else None}
+            for backend, name, _record in read_records(params['state_dir'])
+            if backend in own and name.startswith(prefix) and name not in named]
 
 
 def set_options(task_params, overrides):
@@ -356,7 +383,12 @@ def sync_one(module, params, build, policy, carried=None):
 
 def apply_set(module, params, adapter, store, rules, entries, policy, result):
     """``state: present``, under the set's lock: the set, then its rules, then what a boot restores."""
+    if params.get('admit'):
+        policy = policy.admitting()
+        refuse_admit_lockout(params, adapter, entries, policy.protection)
     result.update(sync_set(adapter, store, entries, policy))
+    if result.get('admitted'):
+        result['admitted'] = result['admitted'][:PROTECTED_SAMPLE]
     report_protected(module, result, adapter.label, result.pop('protected', None))
     if adapter.warnings:
         result.setdefault('warnings', []).extend(adapter.warnings)
@@ -581,6 +613,36 @@ def host_protection(module):
         return Protection(items)
     except AddressError as exc:
         module.fail_json(msg='lockout protection: %s' % exc)
+
+
+def check_admit_rules(params):
+    """SyncError unless an admit-only set's rules each name ports on the input hook: admitting only its entries to
+    all traffic, or to what the host sends, would cut the host off from everyone else."""
+    if not params.get('admit') or params['state'] != 'present':
+        return
+    rules = params.get('rules')
+    if not rules or any(not rule.get('ports') or (rule.get('chain') or 'input') != 'input' for rule in rules):
+        raise SyncError('set %s: an admit-only set needs rules, each on the input chain with ports: only those ports '
+                        'refuse the sources it does not hold' % params['name'])
+
+
+def refuse_admit_lockout(params, adapter, entries, protection):
+    """SyncError when an admit-only set would leave the SSH connection this module runs under outside, on a port its
+    rules close: the managing connection is the last thing a change may cut (lockout_protection=false took the
+    session's client out of what is added)."""
+    ports = set(port for rule in params.get('rules') or [] for port in rule.get('ports') or [])
+    for client, server_port in ssh_connections():
+        if server_port is not None and server_port not in ports:
+            continue
+        if protection and protection.covered([client]):
+            continue
+        if adapter.version != (6 if ':' in client else 4):
+            continue
+        if Protection((line, 'admitted') for line in entries.lines).covered([client]):
+            continue
+        raise SyncError('set %s: admit-only on port %s, it would not hold %s, the client of the SSH session this runs '
+                        'under, and that session would be cut; nothing applied. Put the address in protect, or turn '
+                        'lockout_protection on, which admits it' % (params['name'], server_port, client))
 
 
 def report_protected(module, result, label, findings):

@@ -66,7 +66,9 @@ def _matches(adapter, proto, hook, rule):
     port: Docker's DNAT (-p 8080:80) has made the packet's own port 80 by then.  nft cannot type an anonymous set
     of ``ct original proto-dst`` values, so that is one rule per port."""
     direction = rule.get('direction') or ('dst' if hook == 'output' else 'src')
-    match = '%s %saddr @%s' % (proto, 's' if direction == 'src' else 'd', adapter.name)
+    # An admit-only set's rules refuse every source it does not hold.
+    match = '%s %saddr %s@%s' % (proto, 's' if direction == 'src' else 'd',
+                                 '!= ' if getattr(adapter, 'admit', False) else '', adapter.name)
     if hook == 'output':
         # The connections this host opens: a reply to a listed client that the inbound ports let in still goes.
         match += ' ct state new'

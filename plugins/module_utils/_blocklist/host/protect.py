@@ -27,7 +27,25 @@ _ANCESTORS = 12
 
 
 def ssh_client_addresses(environ=None, proc='/proc'):
-    """The client address of the SSH session this module runs under.
+    """The client address of the SSH session this module runs under."""
+    return [address for address, _port in ssh_connections(environ, proc)]
+
+
+def _connection(value):
+    """(client address, the port it came in on or None) of an SSH_CONNECTION or SSH_CLIENT value, or None.
+
+    SSH_CONNECTION is "client port server-address server-port", SSH_CLIENT "client port server-port": the port
+    the session came in on is the last field of both.
+    """
+    fields = value.split()
+    if not fields:
+        return None
+    port = fields[-1] if len(fields) in (3, 4) else ''
+    return fields[0], int(port) if port.isascii() and port.isdigit() and len(port) <= 5 else None
+
+
+def ssh_connections(environ=None, proc='/proc'):
+    """(client address, server port) of the SSH session this module runs under.
 
     SSH_CONNECTION (or SSH_CLIENT) is in the module's environment unless become
     reset it; then it is still in the environment of an ancestor, the login
@@ -35,9 +53,9 @@ def ssh_client_addresses(environ=None, proc='/proc'):
     """
     found = []
     for variable in ('SSH_CONNECTION', 'SSH_CLIENT'):
-        value = (environ if environ is not None else os.environ).get(variable, '')
-        if value.split():
-            found.append(value.split()[0])
+        connection = _connection((environ if environ is not None else os.environ).get(variable, ''))
+        if connection:
+            found.append(connection)
     if found or environ is not None:
         return found
     pid = os.getppid()
@@ -55,7 +73,7 @@ def ssh_client_addresses(environ=None, proc='/proc'):
         for item in variables:
             name, _sep, value = item.partition(b'=')
             if name in (b'SSH_CONNECTION', b'SSH_CLIENT') and value.split():
-                return [value.split()[0].decode('ascii', 'replace')]
+                return [_connection(value.decode('ascii', 'replace'))]
         pid = parent
     return []
 
@@ -206,6 +224,31 @@ class Protection(object):
             findings.append({'entry': line, 'covers': self.reasons(version, start, end),
                              'replaced_by': len(replacement)})
         return kept, findings
+
+    def admit(self, lines, version):
+        """``lines`` (one family's entries) with the protected ranges of ``version`` they do not cover added.
+
+        An admit-only set holds the only sources its ports answer: what
+        lockout protection keeps reachable goes in, rather than out. Returns
+        (lines, findings), each finding a network added and why.
+        """
+        if not self.ranges[version]:
+            return lines, []
+        listed = []
+        for line in lines:
+            try:
+                _version, start, prefixlen = parse_network(line)
+            except AddressError:
+                continue    # the engine's validation refuses it with its message
+            listed.append((start, start + (1 << (BITS[version] - prefixlen)) - 1))
+        missing, _covered = subtract_ranges(self.ranges[version], merge_ranges(listed))
+        findings, added = [], []
+        for start, end in missing:
+            networks = [format_network(version, net, plen)
+                        for net, plen in ranges_to_networks([(start, end)], BITS[version])]
+            added.extend(networks)
+            findings.append({'entry': ', '.join(networks), 'covers': self.reasons(version, start, end)})
+        return list(lines) + added, findings
 
 
 def findings_warning(label, findings, sample=5):

@@ -65,3 +65,25 @@ def test_xdp_names_the_policy_it_cannot_honour_and_its_settings_count_beside_ano
         'source',
         'nft: xdp_interfaces does nothing, because nft uses the nftables backend: it is a setting of the xdp role',
     ]
+
+
+def scoped_copy(*kinds):
+    return {'shadow_copy_to_push': {'scopes': [{'name': '%s_tcp_22' % kind, 'kind': kind} for kind in kinds]}}
+
+
+def test_a_port_scoped_block_is_named_on_a_backend_that_cannot_scope_ports():
+    hostvars = {'localhost': scoped_copy('block'), 'web1': {'fleetwall_backend': 'ipset'},
+                'web2': {'fleetwall_backend': 'nftables'}}
+    warnings = backend_settings(hostvars, ['web1', 'web2'])
+    assert warnings == ['web1: the feeds scoped to ports (block_tcp_22) are not enforced there: its backend (ipset) '
+                        'blocks on all ports or not at all, and their networks are not in the block tier '
+                        '(docs/scopes.md)']
+
+
+def test_an_admit_only_port_stops_the_push_where_a_backend_cannot_enforce_it():
+    hostvars = {'localhost': scoped_copy('admit'), 'web1': {'fleetwall_backend': 'ufw'},
+                'web2': {'fleetwall_backend': 'nftables'}, 'web3': {'fleetwall_backend_facts': {'recommended': 'xdp'}}}
+    with pytest.raises(AnsibleFilterError, match=r'ports \(admit_tcp_22\).*on web1 \(ufw\), web3 \(xdp\) the ports '
+                                                 r'would stay open to everyone. Nothing was pushed'):
+        backend_settings(hostvars, ['web1', 'web2', 'web3'])
+    assert backend_settings(hostvars, ['web2']) == []
