@@ -51,6 +51,8 @@ def _feed_line(feed):
         return 'feed %s: FAILED (%s): %s' % (feed.get('name'), feed.get('error_kind') or 'error', feed.get('error'))
     counts = '%s accepted, %s block, %s challenge' % (feed.get('accepted', 0), feed.get('block', 0),
                                                       feed.get('challenge', 0))
+    if feed.get('scope'):
+        counts += ', %s in scope %s' % (feed.get('scoped', 0), feed['scope'])
     return 'feed %s: %s; %s; %s request(s)' % (feed.get('name'), how, counts, feed.get('requests', 0))
 
 
@@ -76,6 +78,15 @@ def _allowlist_line(allowlist):
     return ['allowlist: kept %s IPv4 + %s IPv6 listed address(es) out of the block tier, %s IPv4 + %s IPv6 out of '
             'the challenge tier' % (removed.get('v4', 0), removed.get('v6', 0), challenge.get('v4', 0),
                                     challenge.get('v6', 0))]
+
+
+def _scope_line(scope):
+    """A feed scope's ports and size: an operator who wrote "port 22 only from NO" sees what the hosts get."""
+    entries = scope.get('entries') or {}
+    what = ('only these may reach %s port(s) %s' if scope.get('kind') == 'admit' else 'dropped on %s port(s) %s') % (
+        scope.get('protocol'), ','.join(str(port) for port in scope.get('ports') or []))
+    return 'scope %s: %s IPv4 + %s IPv6 entries from %s; %s' % (
+        scope.get('name'), entries.get('v4', 0), entries.get('v6', 0), ', '.join(scope.get('feeds') or []), what)
 
 
 def shadow_copy_report(result):
@@ -109,6 +120,7 @@ def shadow_copy_report(result):
                      for kept in fleet.get('kept_out') or [])
     lines.extend(_allowlist_line(result.get('allowlist')))
     lines.extend(_allow_source_line(source) for source in result.get('allow_feeds') or [])
+    lines.extend(_scope_line(scope) for scope in result.get('scopes') or [])
     return lines
 
 

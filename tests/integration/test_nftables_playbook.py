@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from .conftest import HOSTS, ansible, host_sh, listen, reachable, rejected_at_once
+from .conftest import ADDR, HOSTS, ansible, host_sh, listen, reachable, rejected_at_once
 
 import fleet
 
@@ -205,6 +205,74 @@ def test_02e_an_allow_source_keeps_a_cdn_edge_reachable_that_the_same_feed_lists
     # hosts, whose sets never held the Cloudflare /24.
     run = play(nftvars)
     assert run.rc == 0 and {h: run.changed(h) for h in HOSTS} == dict.fromkeys(HOSTS, 0), run.out[-3000:]
+
+
+# A registry's delegated statistics, in the lab's range: the friend in NO, the attacker's unlisted address and the
+# two after it in XA (a count of 3, not a power of two), nobody else.
+LAB_DELEGATED = """2|lab|20261206|4|19700101|20261206|+0000
+lab|*|ipv4|*|3|summary
+lab|*|ipv6|*|1|summary
+lab|NO|ipv4|{friend}|1|20261206|assigned|lab-no
+lab|XA|ipv4|{unlisted}|3|20261206|assigned|lab-xa
+lab|NO|ipv6|{friend6}|128|20261206|assigned|lab-no
+lab|ZZ|ipv4|198.18.1.0|256|20261206|available|
+"""
+
+
+def test_02f_countries_scoped_to_ports_and_an_admin_port_admitting_one_country(nftvars, feeds):
+    """Two country feeds from one registry file: XA is dropped on the admin panel's port only (8443), and port 22
+    admits NO alone. Neither the friend nor the controller is in the allowlist here: the friend reaches port 22 as a
+    source in NO, and the controller keeps managing the hosts because lockout protection admits the SSH client of
+    the session. Without lockout protection the admit-only set is refused, and the hosts keep what they had. The
+    copy without the country feeds takes the scoped sets off every host."""
+    unlisted = fleet.ATTACKER_UNLISTED[0]
+    (feeds.root / 'lab_delegated.txt').write_text(LAB_DELEGATED.format(friend=FRIEND[0], friend6=FRIEND[1],
+                                                                       unlisted=unlisted))
+    countries = dict(nftvars['vars'], shadow_copy_allowlist=['198.18.0.10-198.18.0.99'])
+    countries['shadow_copy_feeds'] = nftvars['vars']['shadow_copy_feeds'] + [
+        {'name': 'panel_off_xa', 'url': feeds.url + '/lab_delegated.txt', 'format': 'rir_delegated',
+         'countries': ['XA'], 'ports': [8443]},
+        {'name': 'ssh_from_no', 'url': feeds.url + '/lab_delegated.txt', 'format': 'rir_delegated',
+         'countries': ['no'], 'tier': 'admit_only', 'ports': [22]},
+    ]
+    listeners = [listen('fw-h1', ADDR['h1'][0], port) for port in (8443, 8080)]
+    try:
+        run = ansible('ansible-playbook', ['playbooks/blocklist.yml', '-v'], extra_vars=countries,
+                      tmp_path=nftvars['tmp'])
+        assert run.rc == 0, run.out[-3000:]
+        for host in HOSTS:
+            assert {'fleetwall_scope_block_tcp_8443_v4', 'fleetwall_scope_admit_tcp_22_v4',
+                    'fleetwall_scope_admit_tcp_22_v6'} <= nft_sets(host), host
+            # The SSH client of the managing session (the controller), admitted by lockout protection.
+            assert nft_has(host, 'fleetwall_scope_admit_tcp_22_v4', fleet.CONTROLLER[0]), host
+            assert reachable('friend', host, FRIEND[0], 4), host
+            assert reachable('friend', host, FRIEND[1], 6), host
+            assert not reachable('attacker', host, unlisted, 4), host
+            # Port 22 refuses IPv6 sources outside NO too (the attacker's own IPv6 address is in no feed's scope).
+            assert not reachable('attacker', host, fleet.ATTACKER_UNLISTED[1], 6), host
+        assert '%s (SSH client)' % fleet.CONTROLLER[0] in run.out, run.out[-3000:]
+        address = ADDR['h1'][0]
+        # XA: off the admin panel, still served on the site's port.
+        assert not fleet.connect('attacker', address, 8443, source=unlisted)
+        assert fleet.connect('attacker', address, 8080, source=unlisted)
+        assert fleet.connect('friend', address, 8443, source=FRIEND[0])
+
+        refused = ansible('ansible-playbook', ['playbooks/blocklist.yml', '-l', 'h2'],
+                          extra_vars=dict(countries, nftables_lockout_protection=False), tmp_path=nftvars['tmp'])
+        assert refused.rc != 0
+        assert 'would not hold %s, the client of the SSH session' % fleet.CONTROLLER[0] in refused.out, \
+            refused.out[-3000:]
+        assert nft_has('h2', 'fleetwall_scope_admit_tcp_22_v4', fleet.CONTROLLER[0])
+        assert reachable('friend', 'h2', FRIEND[0], 4)
+    finally:
+        for listener in listeners:
+            listener.kill()
+    run = play(nftvars)
+    assert run.rc == 0, run.out[-3000:]
+    for host in HOSTS:
+        assert not any(name.startswith('fleetwall_scope_') for name in nft_sets(host)), host
+        assert host_sh(host, 'ls /var/lib/fleetwall/nft/ | grep -c scope')[1].strip() == '0', host
+        assert reachable('attacker', host, unlisted, 4), host
 
 
 def test_03_second_run_changes_nothing(nftvars):

@@ -38,14 +38,20 @@ def http_get(ns, host, source, headers=None, version=4):
 @pytest.fixture(scope='module')
 def webvars(lab, feeds, tmp_path_factory):
     (feeds.root / 'web_attackers.txt').write_text('%s\n%s\n' % (ATTACKER[0], ATTACKER[1]))
-    (feeds.root / 'web_suspects.txt').write_text('%s\n' % ATTACKER_EXTRA[0])
+    # "Challenge country XB on the web tier": a registry's delegated statistics put the attacker's second address in
+    # XB (and the friend in NO, which nobody selects); the challenge tier is the country.
+    (feeds.root / 'web_suspects.txt').write_text(
+        '2|lab|20261206|2|19700101|20261206|+0000\nlab|*|ipv4|*|2|summary\n'
+        'lab|XB|ipv4|%s|1|20261206|assigned|lab-xb\nlab|NO|ipv4|%s|1|20261206|assigned|lab-no\n'
+        % (ATTACKER_EXTRA[0], FRIEND[0]))
     state = tmp_path_factory.mktemp('web-shadow')
     env = {'tmp': tmp_path_factory.mktemp('web-vars'), 'vars': {
         'shadow_copy_dir': str(state / 'copy'),
         'fleetwall_report_dir': str(tmp_path_factory.mktemp('web-reports')),
         'shadow_copy_feeds': [
             {'name': 'attackers', 'url': feeds.url + '/web_attackers.txt'},
-            {'name': 'suspects', 'url': feeds.url + '/web_suspects.txt', 'tier': 'challenge'},
+            {'name': 'suspects', 'url': feeds.url + '/web_suspects.txt', 'format': 'rir_delegated',
+             'countries': ['XB'], 'tier': 'challenge'},
             {'name': 'drop', 'url': feeds.url + '/spamhaus/drop.txt'},
         ]}}
     for backend, var in (('ipset', 'ipset_state'), ('nftables', 'nftables_state')):

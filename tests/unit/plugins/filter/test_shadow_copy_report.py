@@ -58,3 +58,18 @@ def test_each_allow_source_says_what_it_kept_reachable_and_a_stale_one_says_so(t
                                                  allow_feeds=allow, now=now + datetime.timedelta(hours=2)))
     assert later[-1].startswith('allow source cdn: cached, 7200 s old (checked 7200 s ago; min_interval is 864000 s)')
     assert later[-1].endswith('reachable; STALE: older than its max_age of 3600 s')
+
+
+def test_a_feed_scoped_to_ports_and_an_admit_only_port_are_named_with_their_ports(tmp_path):
+    country = tmp_path / 'country.txt'
+    country.write_text('198.51.100.0/24\n2001:db8:7::/48\n')
+    admins = tmp_path / 'admins.txt'
+    admins.write_text('192.0.2.0/26\n')
+    result = build_shadow_copy(str(tmp_path / 'copy'), [
+        {'name': 'country', 'path': str(country), 'ports': [8443, 22]},
+        {'name': 'admins', 'path': str(admins), 'tier': 'admit_only', 'ports': [22]}], allowlist=['203.0.113.5'])
+    lines = shadow_copy_report(result)
+    assert 'feed country: fresh; 2 accepted, 0 block, 0 challenge, 2 in scope block_tcp_22_8443; 1 request(s)' in lines
+    assert lines[-2:] == [
+        'scope admit_tcp_22: 2 IPv4 + 0 IPv6 entries from admins; only these may reach tcp port(s) 22',
+        'scope block_tcp_22_8443: 1 IPv4 + 1 IPv6 entries from country; dropped on tcp port(s) 22,8443']
