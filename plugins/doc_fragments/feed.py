@@ -239,7 +239,7 @@ level:
   type: int
 ports:
   description:
-    - Scope the feed to these destination ports (at most 8), on the kernel backends that enforce rules by port
+    - Scope the feed to these destination ports (at most 5), on the kernel backends that enforce rules by port
       (nftables). What it would block is then dropped on these ports only, in sets of its own, and the rest of the
       host's services still answer its networks. Meant for country and ASN feeds, which are too broad to drop whole.
     - Not with O(feed.tier=challenge), which the web tier enforces.

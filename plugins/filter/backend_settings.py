@@ -157,9 +157,9 @@ def backend_settings(hostvars, hosts):
             unenforced_admit.append('%s (%s)' % (host, backend))
     if unenforced_admit:
         raise AnsibleFilterError('the shadow copy admits only some sources to ports (%s), which only the %s backend '
-                                 'enforces; on %s the ports would stay open to everyone. Nothing was pushed. Use '
-                                 'fleetwall_backend: nftables there, or push without the admit_only feeds (docs/'
-                                 'scopes.md)' % (', '.join(admit), ' and '.join(PORT_SCOPE_BACKENDS),
+                                 'enforces; on %s the ports would stay open to everyone. Nothing was pushed to this '
+                                 'batch. Use fleetwall_backend: nftables there, or push without the admit_only feeds '
+                                 '(docs/scopes.md)' % (', '.join(admit), ' and '.join(PORT_SCOPE_BACKENDS),
                                                  ', '.join(unenforced_admit)))
     display = Display()
     for warning in warnings:

@@ -96,14 +96,18 @@ def _run_sets(action, module_name, task_vars, args):
         for item in sets:
             item.pop('entries_zlib', None)
         _attach_once(sets, again, pending)
-        retry = dict(args, sets=[sets[i] for i in again])
+        # With remove_other_sets, the second call names every set: the module removes the sets a call does not name.
+        # The sets the first call put in place are a record check each; their first result stands.
+        resent = list(range(len(sets))) if args.get('remove_other_sets') else again
+        retry = dict(args, sets=[sets[i] for i in resent])
         second = action._execute_module(module_name=module_name, module_args=retry, task_vars=task_vars)
         second_results = second.get('sets')
-        if not isinstance(second_results, list) or len(second_results) != len(again):
+        if not isinstance(second_results, list) or len(second_results) != len(resent):
             return second
         warnings.extend(second.get('warnings') or [])
-        for index, item in zip(again, second_results):
-            results[index] = item
+        for index, item in zip(resent, second_results):
+            if index in again:
+                results[index] = item
         # The second call ran after every set had its entries: what it says beyond the sets (metrics, the other
         # backends its sets' records sit beside) is the current word.
         res = dict(res, **dict((key, value) for key, value in second.items() if key != 'sets'))
@@ -115,7 +119,14 @@ def _run_sets(action, module_name, task_vars, args):
                 and not action._task.check_mode):
             _write(pending[index]['cache'], sets[index]['entries_sha256'])
     combined = combine_set_results(results)
-    # What the module said beyond the sets (metrics, invocation) stands.
+    removed = res.get('removed_sets') or []
+    if any(r.get('changed') for r in removed):
+        combined['changed'] = True
+    if any(r.get('failed') for r in removed):
+        combined['failed'] = True
+        combined['msg'] = '; '.join(filter(None, [combined.get('msg')] + ['%s: %s' % (r.get('name'), r.get('msg'))
+                                                                          for r in removed if r.get('failed')]))
+    # What the module said beyond the sets (metrics, invocation, the sets it removed) stands.
     for key, value in res.items():
         if key not in combined and key not in ('msg', 'failed', 'warnings'):
             combined[key] = value

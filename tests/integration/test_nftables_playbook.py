@@ -219,23 +219,31 @@ lab|ZZ|ipv4|198.18.1.0|256|20261206|available|
 """
 
 
-def test_02f_countries_scoped_to_ports_and_an_admin_port_admitting_one_country(nftvars, feeds):
-    """Two country feeds from one registry file: XA is dropped on the admin panel's port only (8443), and port 22
-    admits NO alone. Neither the friend nor the controller is in the allowlist here: the friend reaches port 22 as a
-    source in NO, and the controller keeps managing the hosts because lockout protection admits the SSH client of
+def test_02f_asn_drop_countries_scoped_to_ports_and_an_admin_port_admitting_one_country(nftvars, feeds):
+    """Spamhaus ASN-DROP (the real list) joined with an ip2asn table that puts an address the lab gives the attacker
+    in AS932, one of the list's: dropped on every port. Two country feeds from one registry file: XA is dropped on
+    the admin panel's port only (8443), and port 22 admits NO alone. Neither the friend nor the controller is in the
+    allowlist here: the friend reaches port 22 as a source in NO, and the controller keeps managing the hosts because lockout protection admits the SSH client of
     the session. Without lockout protection the admit-only set is refused, and the hosts keep what they had. The
     copy without the country feeds takes the scoped sets off every host."""
     unlisted = fleet.ATTACKER_UNLISTED[0]
+    criminal = '198.18.0.230'
+    (feeds.root / 'lab_ip2asn.tsv').write_text('198.18.0.0\t198.18.0.229\t64496\tZZ\tLAB-EXAMPLE\n'
+                                               '%s\t%s\t932\tUS\tXNNET\n' % (criminal, criminal))
     (feeds.root / 'lab_delegated.txt').write_text(LAB_DELEGATED.format(friend=FRIEND[0], friend6=FRIEND[1],
                                                                        unlisted=unlisted))
     countries = dict(nftvars['vars'], shadow_copy_allowlist=['198.18.0.10-198.18.0.99'])
     countries['shadow_copy_feeds'] = nftvars['vars']['shadow_copy_feeds'] + [
+        {'name': 'asn_drop_networks', 'url': feeds.url + '/lab_ip2asn.tsv', 'format': 'ip2asn',
+         'asns_from': {'url': feeds.url + '/spamhaus/asn_drop.json'}},
         {'name': 'panel_off_xa', 'url': feeds.url + '/lab_delegated.txt', 'format': 'rir_delegated',
          'countries': ['XA'], 'ports': [8443]},
         {'name': 'ssh_from_no', 'url': feeds.url + '/lab_delegated.txt', 'format': 'rir_delegated',
          'countries': ['no'], 'tier': 'admit_only', 'ports': [22]},
     ]
     listeners = [listen('fw-h1', ADDR['h1'][0], port) for port in (8443, 8080)]
+    fleet.run(['ip', 'netns', 'exec', fleet.NS_PREFIX + 'attacker', 'ip', 'addr', 'add', criminal + '/24', 'dev',
+               'eth0'])
     try:
         run = ansible('ansible-playbook', ['playbooks/blocklist.yml', '-v'], extra_vars=countries,
                       tmp_path=nftvars['tmp'])
@@ -256,6 +264,9 @@ def test_02f_countries_scoped_to_ports_and_an_admin_port_admitting_one_country(n
         assert not fleet.connect('attacker', address, 8443, source=unlisted)
         assert fleet.connect('attacker', address, 8080, source=unlisted)
         assert fleet.connect('friend', address, 8443, source=FRIEND[0])
+        # AS932's address: off every port.
+        assert not fleet.connect('attacker', address, 8080, source=criminal)
+        assert nft_has('h1', 'fleetwall_v4_hosts', criminal)
 
         refused = ansible('ansible-playbook', ['playbooks/blocklist.yml', '-l', 'h2'],
                           extra_vars=dict(countries, nftables_lockout_protection=False), tmp_path=nftvars['tmp'])
@@ -267,6 +278,8 @@ def test_02f_countries_scoped_to_ports_and_an_admin_port_admitting_one_country(n
     finally:
         for listener in listeners:
             listener.kill()
+        fleet.run(['ip', 'netns', 'exec', fleet.NS_PREFIX + 'attacker', 'ip', 'addr', 'del', criminal + '/24', 'dev',
+                   'eth0'], check=False)
     run = play(nftvars)
     assert run.rc == 0, run.out[-3000:]
     for host in HOSTS:

@@ -126,6 +126,8 @@ class FeedParseResult(object):
         self.refused_entries = []
         self.refused_truncated = False
         # Why a big body's second part was parsed in this process after all (its child failed or ran late).
+        # The networks an address plan's rows may make (their ranges are split into CIDRs): max_entries.
+        self.max_networks = None
         self.parse_fallback = None
 
     @property
@@ -546,6 +548,11 @@ def _add_plan_networks(result, refusal_reason, version, first, last, label):
     for start, prefixlen in networks:
         keys.append(start << 8 | (BITS[version] - prefixlen))
         labels.append(label)
+    # A row is a range, which may take up to 2 x 127 networks: max_entries bounds the networks, not only the lines.
+    if result.max_networks and len(keys) > result.max_networks:
+        raise FeedError('feed %s: its selected rows make more than max_entries (%d) networks; refused whole, as an '
+                        'upstream fault or an attack is likelier than a real table that size (raise max_entries for '
+                        'this feed if it is real)' % (result.name, result.max_networks))
 
 
 def _plan_address(text, version):
@@ -1066,8 +1073,10 @@ def parse_feed(body, name='feed', fmt='auto', min_count=None, refusals=None,
         elif fmt == 'tor_exits':
             _parse_tor(lines, result, collector)
         elif fmt == 'rir_delegated':
+            result.max_networks = max_entries
             _parse_rir(_iter_lines(text), result, refusals, codes)
         elif fmt == 'ip2asn':
+            result.max_networks = max_entries
             _parse_ip2asn(_iter_lines(text), result, refusals, codes, numbers)
         else:
             _parse_text_body(text, line_count, result, collector, refusals, fmt == 'ipsum', min_count)

@@ -32,8 +32,9 @@ from ..addresses import V4, V6, insert_ranges, merge_keys, networks_file, count_
 ADMIT = 'admit_only'
 KINDS = ('block', 'admit')
 PROTOCOLS = ('tcp', 'udp')
-# Ports one feed may scope: the scope's name carries them, and an nft or ipset name has a length limit.
-MAX_PORTS = 8
+# Ports one feed may scope: the scope's name carries them, and an nft set name has at most 63 characters, of which
+# the role's prefix and family take 19 (fleetwall_scope_..._v4).
+MAX_PORTS = 5
 
 
 class ScopeError(ValueError):

@@ -1204,6 +1204,8 @@ class _Collected(object):
         self.fleet_keys = {'block': None, 'challenge': None}
         self.allow = allow_sources.Loaded()
         self.scopes = scopes.Scopes()
+        # Admit-only feeds with no copy at all: without them, their ports would open to everyone.
+        self.failed_admit = []
 
     def count_refusals(self, parsed):
         for reason, count in parsed.refused.items():
@@ -1228,6 +1230,8 @@ def _collect(store, root, plan, now, fetcher, check_mode):
         if parsed is not None:
             _add_feed_tiers(collected, status, parsed, feed.get('tier', 'auto'), plan.thresholds,
                             scopes.feed_scope(feed))
+        elif feed.get('tier') == scopes.ADMIT:
+            collected.failed_admit.append(feed['name'])
     if plan.fleet_local is not None:
         _add_fleet_local(collected, root, plan, now, check_mode)
     if plan.operator and operator_entries.in_force(plan.operator, 'block'):
@@ -1441,6 +1445,9 @@ def _withheld(previous, plan, collected, merged, feed_count, force, max_shrink_p
         collected.fleet_info['summary']['feeds_entries'] = guard_total
     if feed_count and all(s['status'] == 'failed' for s in collected.statuses[:feed_count]):
         return 'no feed could be fetched or read from cache'
+    if collected.failed_admit:
+        return ('the admit-only feed(s) %s have no usable copy: published without them, their ports would admit '
+                'everyone' % ', '.join(collected.failed_admit))
     if merged.scoped.empty_admit:
         return ('the admit-only list %s has no networks from its feeds: published, it would close its ports to all '
                 'but the allowlist' % ', '.join(merged.scoped.empty_admit))

@@ -144,7 +144,7 @@ def check_lock_timeout(module):
         module.fail_json(msg='lock_timeout must be between 0 and %d seconds' % MAX_LOCK_TIMEOUT)
 
 
-def desired_entries(module, params, store, carried=None):
+def desired_entries(module, params, store, carried=None, protection=None):
     """The desired entries (sync.Entries) of a set with these options, or None to ask for an upload.
 
     When they are the ones the host already holds (``entries_sha256`` names
@@ -157,7 +157,8 @@ def desired_entries(module, params, store, carried=None):
         # Named by sha256 alone: the host holds them already, another set of
         # this call brought them, or the action plugin must send them.
         record = store.load()
-        if record and record.get('source_sha256') == params['entries_sha256']:
+        if record and record.get('source_sha256') == params['entries_sha256'] \
+                and not _admitted_under_other_protection(params, record, protection):
             # Read only if the engine needs them: on a host that has them
             # applied already (the usual no-op) the record alone proves it.
             return Entries(params['entries_sha256'], load=lambda: read_entries_source(store.entries_path)[::2])
@@ -186,6 +187,12 @@ def desired_entries(module, params, store, carried=None):
     if params.get('state', 'present') == 'present':
         raise SyncError('one of entries_file, entries or src is required with state=present')
     return None
+
+
+def _admitted_under_other_protection(params, record, protection):
+    """True for an admit-only set applied under other lockout protection: what the host recorded holds what that
+    protection added (an SSH client of before), which is not the source; the action plugin sends the source again."""
+    return bool(params.get('admit')) and record.get('protection') != (protection.digest if protection else None)
 
 
 def sets_argument_spec(argument_spec, names):
@@ -256,9 +263,16 @@ def run_sync(module, build):
                        if item.get('entries_sha256') and item.get('entries_zlib'))
         results = [sync_one(module, set_options(params, overrides), build, policy, carried)
                    for overrides in params['sets']]
-        results += [sync_one(module, set_options(params, overrides), build, policy)
-                    for overrides in other_sets_to_remove(params, results)]
+        removed = [sync_one(module, set_options(params, overrides), build, policy)
+                   for overrides in other_sets_to_remove(params, results)]
         result = combine_set_results(results)
+        if removed:
+            # Beside the sets, not among them: the action plugin matches the sets' results to the sets it sent.
+            result['removed_sets'] = removed
+            result['changed'] = result['changed'] or any(r.get('changed') for r in removed)
+            if any(r.get('failed') for r in removed):
+                result.update(failed=True, msg='; '.join('%s: %s' % (r['name'], r.get('msg')) for r in removed
+                                                         if r.get('failed')))
     own = set(r['backend'] for r in result.get('sets', [result]) if r.get('backend'))
     note_other_backends(module, result, own)
     write_metrics(module, result)
@@ -268,11 +282,15 @@ def run_sync(module, build):
 def other_sets_to_remove(params, results):
     """With ``remove_other_sets`` (a name prefix): the sets this module recorded in the state directory, whose names
     begin with it, that the call does not name, as removals (``state: absent``), each with the save file the others
-    keep beside theirs. Only after a call that synced a set, so that the backend is known.
+    keep beside theirs.
+
+    Only once every set the call names is in place (none failed, was refused or waits for its entries): a set
+    removed beside a replacement that did not go in (an admit-only port's new list refused) would leave its ports
+    open to everyone.
     """
     prefix = params.get('remove_other_sets')
     own = set(backend_of_record(result['backend']) for result in results if result.get('backend'))
-    if not prefix or not own:
+    if not prefix or not own or any(r.get('failed') or r.get('refused') or r.get('upload_required') for r in results):
         return []
     named = set(item['name'] for item in params['sets'])
     persist = next((item.get('persist_file') for item in params['sets'] if item.get('persist_file')), None)
@@ -371,7 +389,7 @@ def sync_one(module, params, build, policy, carried=None):
             apply_set(module, params, adapter, store, rules, desired, policy, result)
 
     try:
-        desired = _desired_before_lock(module, params, store, carried, adapter, entry_filter)
+        desired = _desired_before_lock(module, params, store, carried, adapter, entry_filter, policy.protection)
     except SyncError as exc:
         result.update(failed=True, msg=str(exc))
         return result
@@ -523,7 +541,7 @@ def remove_state_files(store, persist):
             pass        # not empty: another set's files, or the operator's
 
 
-def _desired_before_lock(module, params, store, carried, adapter, entry_filter):
+def _desired_before_lock(module, params, store, carried, adapter, entry_filter, protection=None):
     """The entries (sync.Entries) for sync_set, read before the lock; None when there are none to apply
     (``state: absent``) or the action plugin must upload them.
 
@@ -534,7 +552,7 @@ def _desired_before_lock(module, params, store, carried, adapter, entry_filter):
     """
     if params['state'] == 'absent':
         return None
-    given = desired_entries(module, params, store, carried)
+    given = desired_entries(module, params, store, carried, protection)
     if given is None:
         return None
 

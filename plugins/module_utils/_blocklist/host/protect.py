@@ -232,7 +232,11 @@ class Protection(object):
         lockout protection keeps reachable goes in, rather than out. Returns
         (lines, findings), each finding a network added and why.
         """
-        if not self.ranges[version]:
+        # A gateway is not admitted: behind one that rewrites the sources of inbound connections (SNAT, a load
+        # balancer), every source would look like it. The SSH client and own addresses are.
+        admitted = merge_ranges([(start, end) for (v, start, end), whys in self.why.items()
+                                 if v == version and set(whys) != {'default gateway'}])
+        if not admitted:
             return lines, []
         listed = []
         for line in lines:
@@ -241,7 +245,7 @@ class Protection(object):
             except AddressError:
                 continue    # the engine's validation refuses it with its message
             listed.append((start, start + (1 << (BITS[version] - prefixlen)) - 1))
-        missing, _covered = subtract_ranges(self.ranges[version], merge_ranges(listed))
+        missing, _covered = subtract_ranges(admitted, merge_ranges(listed))
         findings, added = [], []
         for start, end in missing:
             networks = [format_network(version, net, plen)

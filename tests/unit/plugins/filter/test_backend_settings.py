@@ -84,6 +84,6 @@ def test_an_admit_only_port_stops_the_push_where_a_backend_cannot_enforce_it():
     hostvars = {'localhost': scoped_copy('admit'), 'web1': {'fleetwall_backend': 'ufw'},
                 'web2': {'fleetwall_backend': 'nftables'}, 'web3': {'fleetwall_backend_facts': {'recommended': 'xdp'}}}
     with pytest.raises(AnsibleFilterError, match=r'ports \(admit_tcp_22\).*on web1 \(ufw\), web3 \(xdp\) the ports '
-                                                 r'would stay open to everyone. Nothing was pushed'):
+                                                 r'would stay open to everyone. Nothing was pushed to this batch'):
         backend_settings(hostvars, ['web1', 'web2', 'web3'])
     assert backend_settings(hostvars, ['web2']) == []

@@ -294,3 +294,17 @@ def test_a_plain_asn_list_and_its_faults():
         parse_asn_list(b'<!DOCTYPE html><html><body>Just a moment...</body></html>', name='html')
     with pytest.raises(FeedError, match='an ASN list is read as'):
         parse_asn_list(b'AS1\n', name='csv', fmt='csv')
+
+
+def test_max_entries_bounds_the_networks_the_rows_make_not_only_the_rows():
+    """One IPv6 row from ::1 to ...:fffe is 190 networks: 20 such rows pass a bound of 1,000 lines and
+    are refused at 1,000 networks, in bounded memory, with a clear message."""
+    rows = ''.join('2a00:%x::1\t2a00:%x:ffff:ffff:ffff:ffff:ffff:fffe\t64500\tZZ\tEXAMPLE\n' % (n, n)
+                   for n in range(1, 21))
+    with pytest.raises(FeedError, match=r'more than max_entries \(1000\) networks'):
+        parse_feed(rows, name='big', fmt='ip2asn', asns=[64500], max_entries=1000)
+    expected = len(list(ipaddress.summarize_address_range(ipaddress.ip_address('2a00:1::1'), ipaddress.ip_address(
+        '2a00:1:ffff:ffff:ffff:ffff:ffff:fffe'))))
+    assert expected == 190
+    assert parse_feed(rows[:rows.index('\n') + 1], name='one', fmt='ip2asn', asns=[64500], max_entries=1000).accepted \
+        == expected

@@ -128,7 +128,7 @@ def test_an_admit_only_list_with_no_networks_is_not_published(tmp_path, feeds):
     ({'ports': [0]}, 'port 0 is not a port number'),
     ({'ports': [65536]}, 'port 65536 is not a port number'),
     ({'ports': [22, 22]}, 'listed twice'),
-    ({'ports': list(range(1, 10))}, 'at most 8 ports'),
+    ({'ports': list(range(1, 7))}, 'at most 5 ports'),
     ({'ports': [22], 'protocol': 'sctp'}, 'protocol must be one of tcp, udp'),
 ])
 def test_a_scope_that_cannot_be_meant_is_refused_before_anything_is_fetched(tmp_path, feeds, feed, message):
@@ -161,3 +161,19 @@ def test_scope_names_follow_kind_protocol_and_ports():
     assert scopes.file_names(scope) == {4: 'scope_block_udp_22_8443_v4.txt', 6: 'scope_block_udp_22_8443_v6.txt'}
     assert scopes.feed_scope({'name': 'x'}) is None
     assert scopes.feed_scope({'name': 'x', 'tier': 'admit_only', 'ports': [22]}) == ('admit', 'tcp', (22,))
+
+
+def test_an_admit_only_feed_without_a_copy_withholds_the_generation(tmp_path, feeds):
+    """Published without it, its scope would vanish and the hosts would take its set away: the port open to all."""
+    root = str(tmp_path / 'copy')
+    gone = str(tmp_path / 'never-fetched.txt')
+    result = build_shadow_copy(root, [
+        {'name': 'everywhere', 'path': feeds['everywhere']},
+        {'name': 'admins', 'path': gone, 'tier': 'admit_only', 'ports': [22]}])
+    assert not result['published']
+    assert result['withheld'] == ('the admit-only feed(s) admins have no usable copy: published without them, their '
+                                  'ports would admit everyone')
+    # A name five ports long still makes an nft set name within its 63 characters.
+    longest = scopes.scope_name(scopes.feed_scope({'name': 'x', 'tier': 'admit_only',
+                                                  'ports': [10000, 20000, 30000, 40000, 50000]}))
+    assert len('fleetwall_scope_%s_v4' % longest) <= 63

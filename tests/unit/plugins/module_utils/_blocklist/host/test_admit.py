@@ -24,6 +24,10 @@ def test_admitting_adds_what_is_not_covered_and_says_why():
     assert findings[0]['covers'] == ['192.0.2.9 (SSH client)']
     assert protection.admit([], 6)[0] == ['2001:db8::1']
     assert Protection([]).admit(['203.0.113.0/24'], 4) == (['203.0.113.0/24'], [])
+    # A gateway alone is not admitted (behind SNAT every source looks like it); one that is also protect is.
+    gateway = Protection([('192.0.2.1', 'default gateway'), ('192.0.2.9', 'SSH client'), ('192.0.2.254', 'protect'),
+                          ('192.0.2.254', 'default gateway')])
+    assert gateway.admit([], 4)[0] == ['192.0.2.9', '192.0.2.254']
 
 
 @pytest.mark.parametrize('environ, expected', [
@@ -81,3 +85,35 @@ def test_the_kernel_set_holds_the_protected_addresses_and_the_rule_refuses_the_r
     assert manager.ensure([{'chain': 'input', 'ports': [22]}]) == ['admit4_input: 1 rule(s)']
     _rc, out, _err = netns(['nft', 'list', 'chain', 'inet', 'fleetwall', 'admit4_input'])
     assert 'ip saddr != @admit4 tcp dport 22 counter name "admit4_drops" drop' in out
+
+
+def test_an_admit_only_set_under_other_protection_asks_for_its_source_again(tmp_path):
+    """What the host recorded holds what protection added (the SSH client of the run before): under other protection
+    it is not the source, and a set judged by it would keep admitting that client, or pass the lockout check."""
+    store = StateStore(str(tmp_path), 'nft', 'admit4')
+    store.save({'source_sha256': 'abc', 'protection': Protection([('192.0.2.9', 'SSH client')]).digest, 'count': 2},
+               entries=['198.51.100.0/24', '192.0.2.9'])
+    params = {'entries_zlib': None, 'entries_sha256': 'abc', 'entries_file': None, 'entries': None, 'src': None,
+              'state': 'present', 'admit': True}
+    same = Protection([('192.0.2.9', 'SSH client')])
+    assert module_support.desired_entries(None, params, store, protection=same).lines == ['198.51.100.0/24', '192.0.2.9']
+    assert module_support.desired_entries(None, params, store, protection=Protection([])) is None
+    # A blocklist's record stands for its source under any protection, as before.
+    assert module_support.desired_entries(None, dict(params, admit=False), store, protection=Protection([])) is not None
+
+
+def test_other_sets_are_removed_only_once_every_named_set_is_in_place(tmp_path):
+    """A scope the copy no longer has goes; never beside a named set that failed, was refused or waits for its
+    entries (its replacement did not go in), nor a set the call names, nor one without the prefix."""
+    for name in ('fw_scope_admit_tcp_22_v4', 'fw_scope_admit_tcp_2222_v4', 'fw_v4_hosts', 'other_scope_x'):
+        StateStore(str(tmp_path), 'nft', name).save({'source_sha256': 'a', 'count': 1}, entries=['192.0.2.1'])
+    params = {'remove_other_sets': 'fw_scope_', 'state_dir': str(tmp_path),
+              'sets': [{'name': 'fw_v4_hosts', 'persist_file': '/var/lib/fleetwall/nft/fw_v4_hosts.nft'},
+                       {'name': 'fw_scope_admit_tcp_2222_v4'}]}
+    done = [{'name': 'fw_v4_hosts', 'backend': 'nft'}, {'name': 'fw_scope_admit_tcp_2222_v4', 'backend': 'nft'}]
+    assert module_support.other_sets_to_remove(params, done) == [
+        {'name': 'fw_scope_admit_tcp_22_v4', 'state': 'absent',
+         'persist_file': '/var/lib/fleetwall/nft/fw_scope_admit_tcp_22_v4.nft'}]
+    for outcome in ({'failed': True}, {'refused': 'too large a change'}, {'upload_required': True}):
+        assert module_support.other_sets_to_remove(params, [done[0], dict(done[1], **outcome)]) == []
+    assert module_support.other_sets_to_remove(dict(params, remove_other_sets=None), done) == []
