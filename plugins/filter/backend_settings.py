@@ -21,7 +21,7 @@ description:
   - Feeds scoped to ports (C(docs/scopes.md)), which the shadow copy to push lists (C(shadow_copy_to_push.scopes)
     on C(localhost)), are enforced by the V(nftables) backend only. On a host with another backend, a port-scoped
     block is a warning (its networks are not blocked there), and an admit-only port fails the filter, naming the
-    hosts, before any host is changed: the port would stay open to every source.
+    hosts, before any host is changed, as the port would stay open to every source.
   - The fleet's policy is the C(fleetwall_*) variables (C(fleetwall_ports), C(fleetwall_protocol),
     C(fleetwall_target), C(fleetwall_block_output), C(fleetwall_block_forward), C(fleetwall_log),
     C(fleetwall_families)); each backend's role reads them unless its own variable is set (docs/policy.md).
@@ -159,8 +159,8 @@ def backend_settings(hostvars, hosts):
         raise AnsibleFilterError('the shadow copy admits only some sources to ports (%s), which only the %s backend '
                                  'enforces; on %s the ports would stay open to everyone. Nothing was pushed to this '
                                  'batch. Use fleetwall_backend: nftables there, or push without the admit_only feeds '
-                                 '(docs/scopes.md)' % (', '.join(admit), ' and '.join(PORT_SCOPE_BACKENDS),
-                                                 ', '.join(unenforced_admit)))
+                                 '(docs/scopes.md)'
+                                 % (', '.join(admit), ' and '.join(PORT_SCOPE_BACKENDS), ', '.join(unenforced_admit)))
     display = Display()
     for warning in warnings:
         display.warning(warning)

@@ -166,7 +166,7 @@ options:
     description:
       - An admit-only set. Its entries are the only sources that may reach the ports of its O(rules), which drop
         every other source (C(ip saddr != @set tcp dport { 22 } drop)); the shadow copy writes such a set for a feed
-        with C(tier: admit_only) (C(docs/scopes.md)).
+        with C(tier=admit_only) (C(docs/scopes.md)).
       - Lockout protection adds what it would otherwise take out of a blocklist (the SSH client of this session,
         the host's own addresses and gateways, O(protect)), listed in C(admitted). With O(lockout_protection=false),
         a set that would not hold this session's SSH client, on a port the rules close, is refused.
@@ -179,7 +179,7 @@ options:
       - A set name prefix. After the sets of O(sets) are synced, every other set whose name begins with it, which this
         module applied (its record is in O(state_dir)), is removed as with O(state=absent), with its chains, record
         and the save file beside those of O(sets) (C(<name>.nft)).
-      - The role passes its port-scoped sets' prefix (C(fleetwall_scope_)): a scope the shadow copy no longer has
+      - The role passes its port-scoped sets' prefix (C(fleetwall_scope_)), so that a scope the shadow copy no longer has
         leaves no set behind on the hosts.
     type: str
     version_added: 0.5.0

@@ -223,9 +223,10 @@ def test_02f_asn_drop_countries_scoped_to_ports_and_an_admin_port_admitting_one_
     """Spamhaus ASN-DROP (the real list) joined with an ip2asn table that puts an address the lab gives the attacker
     in AS932, one of the list's: dropped on every port. Two country feeds from one registry file: XA is dropped on
     the admin panel's port only (8443), and port 22 admits NO alone. Neither the friend nor the controller is in the
-    allowlist here: the friend reaches port 22 as a source in NO, and the controller keeps managing the hosts because lockout protection admits the SSH client of
-    the session. Without lockout protection the admit-only set is refused, and the hosts keep what they had. The
-    copy without the country feeds takes the scoped sets off every host."""
+    allowlist here: the friend reaches port 22 as a source in NO, and the controller keeps managing the hosts
+    because lockout protection admits the SSH client of the session. Without lockout protection the admit-only set
+    is refused, and the hosts keep what they had. The copy without the country feeds takes the scoped sets off every
+    host."""
     unlisted = fleet.ATTACKER_UNLISTED[0]
     criminal = '198.18.0.230'
     (feeds.root / 'lab_ip2asn.tsv').write_text('198.18.0.0\t198.18.0.229\t64496\tZZ\tLAB-EXAMPLE\n'
