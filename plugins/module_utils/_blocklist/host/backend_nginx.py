@@ -440,10 +440,13 @@ class GeoFile(object):
         return reloaded
 
     def _master_pid(self):
-        """The master's pid from ``pid_file`` if that process lives; ``nginx -t`` leaves an empty pid file."""
+        """The master's pid from ``pid_file`` if that process lives; ``nginx -t`` leaves an empty pid file.
+
+        Only a regular file is read, and only its start: a FIFO named there blocked the module for ever, and
+        /dev/zero would never end."""
         try:
-            with open(self.pid_file) as handle:
-                text = handle.read().strip()
+            with open_regular(self.pid_file) as handle:
+                text = handle.read(64).decode('ascii', 'replace').strip()
         except (IOError, OSError):
             return None
         if not (text.isascii() and text.isdigit()) or not os.path.exists('/proc/%s' % text):

@@ -152,3 +152,15 @@ def test_a_file_with_someone_elses_directive_is_reported_and_left(fake, tmp_path
     with pytest.raises(SyncError, match=r'blocklist.geo line 1 is not .*\'default block;\'.*left as it is'):
         geo_file(fake, tmp_path).sync(TIERS)
     assert (tmp_path / 'conf' / 'blocklist.geo').read_text() == hand_written and fake.calls == []
+
+
+def test_the_master_pid_is_read_only_from_a_regular_file(tmp_path):
+    """A FIFO named as pid_file blocked the module for ever (found by the hostile-arguments campaign, case 1904);
+    /dev/zero would never end. Neither is a master; a pid file of a live process is."""
+    fifo = str(tmp_path / 'fifo')
+    os.mkfifo(fifo)
+    for path in (fifo, '/dev/zero', str(tmp_path)):
+        assert GeoFile(None, str(tmp_path / 'blocklist.geo'), pid_file=path)._master_pid() is None
+    pid_file = tmp_path / 'nginx.pid'
+    pid_file.write_text('%d\n' % os.getpid())
+    assert GeoFile(None, str(tmp_path / 'blocklist.geo'), pid_file=str(pid_file))._master_pid() == os.getpid()
