@@ -739,33 +739,15 @@ def parse_asn_list(body, name='feed', fmt='auto', field=None, max_invalid_fracti
 
 
 def _parse_asn_jsonl(lines, result, field, require_metadata):
-    metadata = None
-    line_no = 0
-    for line_no, raw in enumerate(lines, 1):
-        line = raw.strip()
-        if not line or line[0] in '#;':
-            result.comments += 1
-            continue
-        try:
-            record = json.loads(line)
-        except (ValueError, RecursionError):
-            result.add_invalid(line_no, raw, 'not a JSON object')
-            continue
-        if not isinstance(record, dict):
-            result.add_invalid(line_no, raw, 'not a JSON object')
-            continue
-        if record.get('type') == 'metadata':
-            metadata = record
-            result.comments += 1
-            continue
+    found = {}
+    for line_no, raw, record in _jsonl_records(lines, result, found):
         number = asn_number(record.get(field))
         if number is None:
             result.add_invalid(line_no, raw, 'no AS number in %r' % field)
             continue
         result.rows += 1
         result.asns.add(number)
-    result.lines = line_no
-    _check_metadata_count(result, metadata, require_metadata)
+    _check_metadata_count(result, found.get('metadata'), require_metadata)
 
 
 def _parse_asn_plain(lines, result):
@@ -785,8 +767,10 @@ def _parse_asn_plain(lines, result):
     result.lines = line_no
 
 
-def _parse_jsonl(lines, result, collector, field, score_field, require_metadata=False):
-    metadata = None
+def _jsonl_records(lines, result, found):
+    """(line number, raw line, record) of each JSON-lines data record; blank and comment lines and the
+    ``{"type": "metadata"}`` record (kept in ``found['metadata']``) count as comments, a line that is no JSON object
+    is invalid. Sets ``result.lines`` once every line is read."""
     line_no = 0
     for line_no, raw in enumerate(lines, 1):
         line = raw.strip()
@@ -803,15 +787,21 @@ def _parse_jsonl(lines, result, collector, field, score_field, require_metadata=
             result.add_invalid(line_no, raw, 'not a JSON object')
             continue
         if record.get('type') == 'metadata':
-            metadata = record
+            found['metadata'] = record
             result.comments += 1
             continue
+        yield line_no, raw, record
+    result.lines = line_no
+
+
+def _parse_jsonl(lines, result, collector, field, score_field, require_metadata=False):
+    found = {}
+    for line_no, raw, record in _jsonl_records(lines, result, found):
         if field not in record:
             result.add_invalid(line_no, raw, 'no %r field' % field)
             continue
         collector.add(record[field], line_no, raw, record.get(score_field) if score_field else None)
-    result.lines = line_no
-    _check_metadata_count(result, metadata, require_metadata)
+    _check_metadata_count(result, found.get('metadata'), require_metadata)
 
 
 def _check_metadata_count(result, metadata, required):
