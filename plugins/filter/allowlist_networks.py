@@ -39,13 +39,15 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.addresses import V4, V6, networks_text
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy import (
-    ShadowCopyError, parse_allowlist,
-)
-
 
 def allowlist_networks(entries):
+    # Imported here, not above: to resolve any of the collection's filters, Ansible imports every filter file of
+    # it, in every worker of a push, and the shadow copy's code is most of the cost of that (docs/performance.md).
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.addresses import (
+        V4, V6, networks_text)
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy import (
+        ShadowCopyError, parse_allowlist)
+
     if isinstance(entries, str) or not isinstance(entries, (list, tuple)):
         raise AnsibleFilterError('allowlist_networks expects a list of entries, got %s' % type(entries).__name__)
     try:

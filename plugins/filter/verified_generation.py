@@ -44,12 +44,12 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy import (
-    ShadowCopyError, trusted_generation_dir, verify_generation,
-)
-
 
 def verified_generation(path, signing_key=None):
+    # Imported here, not above: see allowlist_networks.py.
+    from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy import (
+        ShadowCopyError, trusted_generation_dir, verify_generation)
+
     try:
         resolved = trusted_generation_dir(str(path))
         verify_generation(resolved, signing_key or None)
