@@ -55,11 +55,13 @@ def ran_names(hostvars, host, variable):
     """[(name, registered result)] of the registered variable(s) whose task ran on the host."""
     names = [variable] if isinstance(variable, str) else list(variable)
     found = []
+    try:
+        # Once: each lookup of a host in hostvars works out all of its variables.
+        host_vars = hostvars[host]
+    except KeyError:
+        return found
     for name in names:
-        try:
-            registered = hostvars[host].get(name)
-        except KeyError:
-            registered = None
+        registered = host_vars.get(name)
         if registered and not (registered.get('skipped') and 'results' not in registered):
             found.append((name, registered))
     return found
