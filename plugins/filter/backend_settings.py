@@ -18,6 +18,11 @@ description:
     honour blocks more than it says. Each is returned as one warning naming the variable, the host and its backend,
     and is also shown as an Ansible warning.
   - A C(fleetwall_backend) that names no backend (a typo) fails, listing the names it takes.
+  - The push play includes the roles without their own argument check (a round of workers on every host); this
+    filter checks instead, on the controller, what each host sets for the roles it runs (its backend's, and C(xdp),
+    C(fail2ban) or C(nginx) beside it) against their C(meta/argument_specs.yml), each distinct set of values once.
+    Where a role's default reads a policy variable (C(fleetwall_ports)), that variable is checked as the option it
+    fills. Any refusal fails the filter, naming the host, the role and the option, before any host is changed.
   - Feeds scoped to ports (C(docs/scopes.md)), which the shadow copy to push lists (C(shadow_copy_to_push.scopes)
     on C(localhost)), are enforced by the V(nftables) backend only. On a host with another backend, a port-scoped
     block is a warning (its networks are not blocked there), and an admit-only port fails the filter, naming the
@@ -55,6 +60,7 @@ from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.fleetwall.blocklist.plugins.plugin_utils.role_arguments import RoleArgumentCheck
 from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.backends import (
     KERNEL_BACKENDS, PORT_SCOPE_BACKENDS,
 )
@@ -131,8 +137,33 @@ def _unenforced_scopes(scopes, host, backend):
             'at all, and their networks are not in the block tier (docs/scopes.md)' % (host, ', '.join(blocks), backend))
 
 
+def tier_roles(variables, backend):
+    """The roles the push play includes for a host, in its order (playbooks/push_hosts.yml's loop)."""
+    roles = [backend] if backend != 'none' else []
+    if boolean(variables.get('fleetwall_xdp', False), strict=False) and backend != 'xdp':
+        roles.append('xdp')
+    if boolean(variables.get('fleetwall_fail2ban', False), strict=False):
+        roles.append('fail2ban')
+    if variables.get('fleetwall_web_backend') == 'nginx':
+        roles.append('nginx')
+    return roles
+
+
+def _invalid_arguments(check, host, variables, backend, invalid):
+    """Add what the roles' argument specs refuse in the host's inputs to ``invalid`` ({(role, error): [hosts]})."""
+    for role in tier_roles(variables, backend):
+        for error in check.errors(role, variables):
+            invalid.setdefault((role, error), []).append(host)
+
+
+def _hosts_text(hosts, shown=5):
+    return ', '.join(hosts[:shown]) + (' and %d more' % (len(hosts) - shown) if len(hosts) > shown else '')
+
+
 def backend_settings(hostvars, hosts):
     warnings = []
+    invalid = {}
+    check = RoleArgumentCheck()
     scopes = _scopes_to_push(hostvars)
     admit = [scope['name'] for scope in scopes if scope.get('kind') == 'admit']
     unenforced_admit = []
@@ -150,11 +181,17 @@ def backend_settings(hostvars, hosts):
                 uses = ('has no kernel backend (fleetwall_backend none)' if backend == 'none'
                         else 'uses the %s backend' % backend)
                 warnings.append('%s: %s does nothing, because %s %s: %s' % (host, name, host, uses, reason))
+        _invalid_arguments(check, host, variables, backend, invalid)
         unenforced = _unenforced_scopes(scopes, host, backend)
         if unenforced:
             warnings.append(unenforced)
         if admit and backend not in PORT_SCOPE_BACKENDS:
             unenforced_admit.append('%s (%s)' % (host, backend))
+    if invalid:
+        raise AnsibleFilterError('the roles\' inputs are not valid (their meta/argument_specs.yml); nothing was pushed '
+                                 'to this batch:\n- %s' % '\n- '.join(
+                                     '%s role: %s (%s)' % (role, error, _hosts_text(hosts))
+                                     for (role, error), hosts in invalid.items()))
     if unenforced_admit:
         raise AnsibleFilterError('the shadow copy admits only some sources to ports (%s), which only the %s backend '
                                  'enforces; on %s the ports would stay open to everyone. Nothing was pushed to this '

@@ -87,3 +87,28 @@ def test_an_admit_only_port_stops_the_push_where_a_backend_cannot_enforce_it():
                                                  r'would stay open to everyone. Nothing was pushed to this batch'):
         backend_settings(hostvars, ['web1', 'web2', 'web3'])
     assert backend_settings(hostvars, ['web2']) == []
+
+
+def test_each_hosts_inputs_are_checked_against_the_specs_of_the_roles_it_runs():
+    """The push includes the roles without their own check (a round of workers a host); the filter checks instead,
+    naming the role, the option (and the policy variable that set it) and the hosts."""
+    hostvars = dict(('web%d' % n, {'fleetwall_backend': 'nftables', 'fleetwall_ports': ['ssh'],
+                                   'fleetwall_web_backend': 'nginx', 'nginx_diff_sample': 'many'})
+                    for n in range(1, 8))
+    hostvars['db'] = {'fleetwall_backend': 'ipset', 'ipset_state': 'gone'}
+    with pytest.raises(AnsibleFilterError) as failed:
+        backend_settings(hostvars, sorted(hostvars))
+    message = str(failed.value)
+    assert 'nothing was pushed to this batch' in message
+    assert "- nftables role: Elements value for option 'nftables_ports' (set by fleetwall_ports)" in message
+    assert "(web1, web2, web3, web4, web5 and 2 more)" in message
+    assert "- nginx role: argument 'nginx_diff_sample' is of type str" in message
+    assert "- ipset role: value of ipset_state must be one of: present, absent, got: gone (db)" in message
+    # ipset's inputs are not nftables': db's state is checked against the ipset role only.
+    assert message.count('ipset_state') == 1
+
+
+def test_valid_inputs_pass_and_a_role_the_host_does_not_run_is_not_checked():
+    hostvars = {'web': {'fleetwall_backend': 'nftables', 'fleetwall_ports': [22, 443], 'nftables_diff_sample': 5,
+                        'fail2ban_bantime': 'not checked: fail2ban is not run here'}}
+    assert backend_settings(hostvars, ['web']) == []
