@@ -107,13 +107,7 @@ def down(verbose=True):
             run(['ssh', '-o', 'ControlPath=' + os.path.join(control_dir, sock), '-O', 'exit', 'lab'],
                 check=False)
     for ns in lab_namespaces():
-        pids = run(['ip', 'netns', 'pids', ns], check=False).stdout.split()
-        for pid in pids:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
-        run(['ip', 'netns', 'del', ns], check=False)
+        remove_namespace(ns)
     # The kernel tears a namespace down asynchronously once its last process
     # is gone, and with it the root end of its veth; an 'up' right after a
     # 'down' would find them still there. Delete them and wait.
@@ -192,6 +186,16 @@ def add_namespace(ns, addresses, veth):
         run(nsrun + ['ip', 'addr', 'add', v4 + '/24', 'dev', 'eth0'])
         run(nsrun + ['ip', '-6', 'addr', 'add', v6 + '/64', 'dev', 'eth0', 'nodad'])
     run(nsrun + ['ip', 'link', 'set', 'eth0', 'up'])
+
+
+def remove_namespace(ns):
+    """Kill every process in the namespace ``ns`` and delete it; the kernel frees its veth once it is gone."""
+    for pid in run(['ip', 'netns', 'pids', ns], check=False).stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+    run(['ip', 'netns', 'del', ns], check=False)
 
 
 def wait_port(addr, port, deadline):
