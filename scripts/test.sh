@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 # Firewall tools live in sbin, which a non-login shell may not have on PATH.
 export PATH="/usr/local/sbin:/usr/sbin:/sbin:$PATH"
 scripts/setup.sh
+setup_seconds=$SECONDS
 export PYTHONDONTWRITEBYTECODE=1
 status=0
 second=
@@ -21,17 +22,28 @@ if [ -x .venv312/bin/python ]; then
   second_log=$(mktemp "${TMPDIR:-/tmp}/fleetwall-second-pass.XXXXXX.log")
   # The files that test nothing of ansible-core (the kill campaigns, the bounded decoder, the parser's
   # property tests) run in the first pass only (tests/conftest.py).
-  scripts/second-pass.sh "$@" > "$second_log" 2>&1 &
+  (
+    started=$SECONDS
+    status=0
+    scripts/second-pass.sh "$@" > "$second_log" 2>&1 || status=$?
+    echo $((SECONDS - started)) > "$second_log.seconds"
+    exit $status
+  ) &
   second=$!
 fi
 echo "== ansible-core 2.19 / Python 3.11"
+first_started=$SECONDS
 FLEETWALL_VENV=.venv .venv/bin/python -m pytest -p no:cacheprovider tests/unit tests/integration "$@" || status=$?
+timing="setup ${setup_seconds} s, ansible-core 2.19 pass $((SECONDS - first_started)) s"
 if [ -n "$second" ]; then
   second_status=0
   wait "$second" || second_status=$?
   echo "== ansible-core 2.21 / Python 3.12 (run beside the first, in namespaces of its own)"
   cat "$second_log"
-  rm -f "$second_log"
+  timing="$timing, ansible-core 2.21 pass $(cat "$second_log.seconds" 2>/dev/null || echo '?') s (beside it)"
+  rm -f "$second_log" "$second_log.seconds"
   [ "$second_status" -eq 0 ] || status=$second_status
 fi
+# Each pass's time per part is in its own summary above ("time per part").
+echo "== time: $timing; total $SECONDS s"
 exit $status

@@ -39,6 +39,7 @@ def netns():
 
 
 def pytest_terminal_summary(terminalreporter):
+    _time_per_part(terminalreporter)
     from ansible_collections.fleetwall.blocklist.tests.helpers import TALLY
     if not TALLY:
         return
@@ -53,6 +54,26 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line('lost protection: %d (of %d looks at a set while its apply was killed, and '
                                 '%d feed faults that had to keep the last good copy)'
                                 % (TALLY['lost protection'], TALLY['protection checks'], TALLY['feed fallbacks']))
+
+
+def _time_per_part(terminalreporter):
+    """Where the suite's time goes, per part (the unit tests, then each integration file; setup and teardown
+    included, so a file's lab fixtures count against it): what to make faster before adding tests (docs/testing.md)."""
+    seconds = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            nodeid = getattr(report, 'nodeid', '')
+            duration = getattr(report, 'duration', None)
+            if not nodeid or duration is None:
+                continue
+            path = nodeid.split('::')[0]
+            part = 'unit tests' if path.startswith('tests/unit/') else path
+            seconds[part] = seconds.get(part, 0.0) + duration
+    if not seconds:
+        return
+    terminalreporter.write_sep('-', 'time per part (s)')
+    for part, took in sorted(seconds.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line('%8.1f  %s' % (took, part))
 
 
 def pytest_collection_modifyitems(config, items):
