@@ -54,7 +54,7 @@ from ansible.errors import AnsibleLookupError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.lookup import LookupBase
 
-MANIFEST = 'manifest.json'
+from ansible_collections.fleetwall.blocklist.plugins.module_utils._blocklist.controller.shadow_copy import MANIFEST
 
 
 def manifest_keys(directory, keys):
